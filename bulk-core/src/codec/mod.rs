@@ -1,0 +1,199 @@
+//! Field encoders and decoders, one file per type family.
+//!
+//! Every supported Rust type implements [`Encode`] (for `copy_in`) and, where it can own its
+//! value, [`Decode`] (for `copy_out`). A codec writes or reads one field of a binary COPY tuple:
+//! an `int32` length (`-1` for NULL) followed by the value in the type's `*_send` layout.
+//!
+//! Codecs never check the PostgreSQL type per value: the plan asked every field's
+//! [`Encode::accepts`] / [`Decode::accepts`] once, before the first byte was sent, and the codec
+//! may rely on that (it still must not panic when the assumption does not hold).
+
+use bytes::{BufMut, BytesMut};
+use postgres_types::Type;
+use std::fmt;
+
+mod array;
+mod bool;
+mod bytea;
+mod float;
+mod int;
+mod numeric;
+mod text;
+mod time;
+mod uuid;
+
+/// Writes a value of this Rust type as one field of a binary COPY tuple.
+///
+/// Unsized types (`str`, `[u8]`, `[T]`) implement it too, so `&str`, `Box<str>`, `&[T]` and
+/// friends all encode through one impl each.
+pub trait Encode {
+    /// Whether values of this type can be written into a column of PostgreSQL type `ty`.
+    fn accepts(ty: &Type) -> bool;
+
+    /// Writes the field: its `int32` length (`-1` for NULL), then the value's bytes.
+    ///
+    /// `ty` is the column's type, already accepted by [`Encode::accepts`].
+    fn encode_field(&self, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError>;
+
+    /// Whether this value is SQL NULL (only `Option::None` is). Arrays use it to set their
+    /// has-null flag before writing the elements.
+    #[inline]
+    fn is_null(&self) -> bool {
+        false
+    }
+}
+
+/// Reads one field of a binary COPY tuple into this Rust type.
+pub trait Decode: Sized {
+    /// Whether a column of PostgreSQL type `ty` can be read into this type.
+    fn accepts(ty: &Type) -> bool;
+
+    /// Reads the field's value; `raw` is `None` for SQL NULL and otherwise exactly the value's
+    /// bytes (the length prefix already removed). `ty` is the column's type.
+    fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Self, DecodeError>;
+}
+
+/// Why a value could not be encoded.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// Text contained a NUL byte, which PostgreSQL text types cannot store.
+    NulInText {
+        /// Byte offset of the first NUL in the string.
+        offset: usize,
+    },
+    /// A value's encoded length does not fit in the `int32` length field.
+    TooLarge {
+        /// The length that did not fit.
+        len: usize,
+    },
+    /// A value cannot be represented in the column's PostgreSQL type.
+    OutOfRange(String),
+    /// Any other failure, described for the person reading it.
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::NulInText { offset } => write!(
+                f,
+                "text contains a NUL byte (0x00) at byte {offset}; PostgreSQL text cannot store it"
+            ),
+            EncodeError::TooLarge { len } => write!(
+                f,
+                "value of {len} bytes is too large to transmit (the limit is {} bytes)",
+                i32::MAX
+            ),
+            EncodeError::OutOfRange(msg) => f.write_str(msg),
+            EncodeError::Other(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            EncodeError::Other(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+/// Why a field's bytes could not be decoded.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The column was NULL but the Rust type cannot hold NULL (use `Option<T>`).
+    UnexpectedNull,
+    /// The bytes are not a valid value of the type (truncated, wrong length, bad header).
+    Invalid(String),
+    /// The value is valid in PostgreSQL but cannot be held by the Rust type.
+    OutOfRange(String),
+    /// Any other failure, described for the person reading it.
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl DecodeError {
+    /// A `DecodeError::Invalid` with the given message.
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        DecodeError::Invalid(msg.into())
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::UnexpectedNull => {
+                f.write_str("column is NULL but the field's type cannot hold NULL (use Option<T>)")
+            }
+            DecodeError::Invalid(msg) | DecodeError::OutOfRange(msg) => f.write_str(msg),
+            DecodeError::Other(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DecodeError::Other(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+/// Writes a length prefix, checking that it fits in an `int32`.
+#[inline]
+pub fn put_len(buf: &mut BytesMut, len: usize) -> Result<(), EncodeError> {
+    let len = i32::try_from(len).map_err(|_| EncodeError::TooLarge { len })?;
+    buf.put_i32(len);
+    Ok(())
+}
+
+/// Writes a NULL field (length `-1`).
+#[inline]
+pub fn put_null(buf: &mut BytesMut) {
+    buf.put_i32(-1);
+}
+
+/// Returns the bytes of a non-NULL field, or `DecodeError::UnexpectedNull`.
+#[inline]
+pub fn non_null(raw: Option<&[u8]>) -> Result<&[u8], DecodeError> {
+    raw.ok_or(DecodeError::UnexpectedNull)
+}
+
+/// Reserves a length prefix to be filled in by [`finish_len`] once the value is written;
+/// returns the position of the prefix. For variable-length values whose size is not known
+/// before writing (arrays, numeric); fixed-width values write their length directly.
+#[inline]
+pub fn begin_len(buf: &mut BytesMut) -> usize {
+    let at = buf.len();
+    buf.put_i32(0);
+    at
+}
+
+/// Fills in the length prefix reserved by [`begin_len`] at `at`.
+#[inline]
+pub fn finish_len(buf: &mut BytesMut, at: usize) -> Result<(), EncodeError> {
+    let len = buf.len() - at - 4;
+    let len = i32::try_from(len).map_err(|_| EncodeError::TooLarge { len })?;
+    buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+impl<T: Encode + ?Sized> Encode for &T {
+    #[inline]
+    fn accepts(ty: &Type) -> bool {
+        T::accepts(ty)
+    }
+
+    #[inline]
+    fn encode_field(&self, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        (**self).encode_field(ty, buf)
+    }
+
+    #[inline]
+    fn is_null(&self) -> bool {
+        (**self).is_null()
+    }
+}

@@ -1,0 +1,25 @@
+//! Runtime of pgbulk: binary COPY framing, field codecs, the server-checked plan and the
+//! `Bulk` handle.
+//!
+//! Most users depend on the `pgbulk` facade crate instead, which re-exports this crate and the
+//! `#[derive(CopyRow)]` macro.
+
+pub mod codec;
+pub mod row;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use crate::codec::{Decode, DecodeError, Encode, EncodeError};
+pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
+
+/// Items used by the code `#[derive(CopyRow)]` generates. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::codec::{Decode, DecodeError, Encode, EncodeError};
+    pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
+    pub use bytes::{BufMut, BytesMut};
+    pub use core::default::Default;
+    pub use core::result::Result;
+    pub use postgres_types::Type;
+}

@@ -1,0 +1,115 @@
+//! The [`CopyRow`] trait that `#[derive(CopyRow)]` implements, and column metadata.
+
+use crate::codec::{DecodeError, EncodeError};
+use bytes::BytesMut;
+use postgres_types::Type;
+
+/// One copied field of a [`CopyRow`] struct and the column it maps to.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    /// The column's name in PostgreSQL (the field name, or its `#[copy(rename = "..")]`).
+    pub name: &'static str,
+    /// The Rust field's name.
+    pub field: &'static str,
+    /// The Rust field's type as written in the struct, for error messages.
+    pub rust_type: &'static str,
+    /// Whether the field is marked `#[copy(key)]` (part of the conflict key for upserts).
+    pub key: bool,
+    /// Whether the field's type can be written into a column of the given type.
+    pub accepts_encode: fn(&Type) -> bool,
+}
+
+/// A struct whose values can be written with binary `COPY .. FROM STDIN`.
+///
+/// Implement it with `#[derive(CopyRow)]`; the methods are an implementation detail of the
+/// derive and of [`Bulk`](crate::Bulk). Fields marked `#[copy(skip)]` are not columns.
+pub trait CopyRow {
+    /// The default target table as written in `#[copy(table = "..")]` (possibly
+    /// schema-qualified, unquoted), or the struct name in snake_case.
+    const TABLE: &'static str;
+
+    /// The copied fields, in struct order.
+    const COLUMNS: &'static [Column];
+
+    /// Writes this row as one binary COPY tuple: the `int16` field count, then each field.
+    /// `types[i]` is the PostgreSQL type of `COLUMNS[i]`'s column, as checked by the plan.
+    ///
+    /// On failure returns the index into `COLUMNS` of the field that failed; the buffer may then
+    /// hold a partial tuple, which the caller discards.
+    fn encode_row(&self, types: &[Type], buf: &mut BytesMut) -> Result<(), (usize, EncodeError)>;
+}
+
+impl<T: CopyRow + ?Sized> CopyRow for &T {
+    const TABLE: &'static str = T::TABLE;
+    const COLUMNS: &'static [Column] = T::COLUMNS;
+
+    #[inline]
+    fn encode_row(&self, types: &[Type], buf: &mut BytesMut) -> Result<(), (usize, EncodeError)> {
+        (**self).encode_row(types, buf)
+    }
+}
+
+impl<T: CopyRow + ?Sized> CopyRow for Box<T> {
+    const TABLE: &'static str = T::TABLE;
+    const COLUMNS: &'static [Column] = T::COLUMNS;
+
+    #[inline]
+    fn encode_row(&self, types: &[Type], buf: &mut BytesMut) -> Result<(), (usize, EncodeError)> {
+        (**self).encode_row(types, buf)
+    }
+}
+
+/// The fields of one binary COPY tuple, as handed to [`FromCopyRow::decode_row`].
+///
+/// `get(i)` returns the raw bytes of the column that maps to `COLUMNS[i]` (`None` for NULL).
+#[derive(Debug, Clone, Copy)]
+pub struct RawRow<'a> {
+    buf: &'a [u8],
+    /// Per field: (offset into `buf`, length or -1 for NULL).
+    fields: &'a [(u32, i32)],
+}
+
+impl<'a> RawRow<'a> {
+    /// A row over `buf` with per-field `(offset, length)` pairs; a negative length is NULL.
+    /// Offsets and lengths must lie within `buf` (the tuple reader guarantees it).
+    pub fn new(buf: &'a [u8], fields: &'a [(u32, i32)]) -> Self {
+        RawRow { buf, fields }
+    }
+
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether the row has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The raw bytes of field `i`, or `None` if it is NULL.
+    ///
+    /// # Panics
+    /// If `i` is out of range (generated code only asks for its own fields).
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&'a [u8]> {
+        let (off, len) = self.fields[i];
+        let len = usize::try_from(len).ok()?;
+        let off = off as usize;
+        Some(&self.buf[off..off + len])
+    }
+}
+
+/// A struct that can be read from binary `COPY .. TO STDOUT`, field by field.
+///
+/// `#[derive(CopyRow)]` implements it for structs without lifetime parameters. Columns are
+/// matched to fields by name; `#[copy(skip)]` fields are filled with `Default::default()`.
+pub trait FromCopyRow: CopyRow + Sized {
+    /// Per entry of [`CopyRow::COLUMNS`]: whether the field's type can be read from a column of
+    /// the given type.
+    const ACCEPTS_DECODE: &'static [fn(&Type) -> bool];
+
+    /// Builds a value from one tuple. `row.get(i)` and `types[i]` belong to `COLUMNS[i]`.
+    ///
+    /// On failure returns the index into `COLUMNS` of the field that failed.
+    fn decode_row(types: &[Type], row: RawRow<'_>) -> Result<Self, (usize, DecodeError)>;
+}
