@@ -1,16 +1,25 @@
-//! Runtime of pgbulk: binary COPY framing, field codecs, the server-checked plan and the
-//! `Bulk` handle.
+//! Runtime of [pgbulk](https://docs.rs/pgbulk): binary COPY framing, field codecs, the
+//! server-checked plan and the [`Bulk`] handle.
 //!
 //! Most users depend on the `pgbulk` facade crate instead, which re-exports this crate and the
 //! `#[derive(CopyRow)]` macro.
 
 pub mod codec;
+pub mod format;
 pub mod row;
+
+mod bulk;
+mod error;
+mod ident;
+mod plan;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use crate::bulk::{Bulk, BulkExt, CopyOutStream, Progress, DEFAULT_FLUSH_BYTES};
 pub use crate::codec::{Decode, DecodeError, Encode, EncodeError};
+pub use crate::error::{Error, ErrorKind, Mismatch, Result};
+pub use crate::plan::Plan;
 pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
 
 /// Items used by the code `#[derive(CopyRow)]` generates. Not public API.

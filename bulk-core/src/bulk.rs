@@ -1,0 +1,518 @@
+//! The [`Bulk`] handle: `copy_in`, `copy_in_stream`, `copy_out`, `copy_out_query`.
+
+use crate::error::{Error, Result};
+use crate::format::{self, Next, TupleReader};
+use crate::plan::{self, OutPlan, Plan};
+use crate::row::{CopyRow, FromCopyRow, RawRow};
+use bytes::{Bytes, BytesMut};
+use futures_util::{SinkExt, Stream, StreamExt, TryStreamExt};
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio_postgres::{Client, CopyInSink, Transaction};
+
+/// Default size of the chunks handed to the COPY sink: 256 KiB.
+pub const DEFAULT_FLUSH_BYTES: usize = 256 * 1024;
+
+/// How far a long `copy_in` has got, as passed to [`Bulk::on_progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Rows encoded and handed to the server so far.
+    pub rows: u64,
+    /// Bytes of COPY data handed to the server so far.
+    pub bytes: u64,
+}
+
+type ProgressFn<'c> = Arc<dyn Fn(Progress) + Send + Sync + 'c>;
+
+/// Adds [`bulk`](BulkExt::bulk) to tokio-postgres clients and transactions, and to anything
+/// that dereferences to them (pooled connections).
+pub trait BulkExt {
+    /// A bulk-copy handle on this client. Cheap: it borrows the client.
+    fn bulk(&self) -> Bulk<'_>;
+}
+
+impl BulkExt for Client {
+    fn bulk(&self) -> Bulk<'_> {
+        Bulk::new(self, false)
+    }
+}
+
+impl BulkExt for Transaction<'_> {
+    fn bulk(&self) -> Bulk<'_> {
+        Bulk::new(self.client(), true)
+    }
+}
+
+/// Typed binary COPY on one client: [`copy_in`](Bulk::copy_in), [`copy_out`](Bulk::copy_out)
+/// and their variants, with per-call options.
+///
+/// Get one with [`BulkExt::bulk`]: `client.bulk().copy_in(&rows).await?`.
+#[must_use = "a Bulk handle does nothing until you call copy_in or copy_out on it"]
+pub struct Bulk<'c> {
+    client: &'c Client,
+    in_transaction: bool,
+    table: Option<String>,
+    flush_bytes: usize,
+    progress: Option<ProgressFn<'c>>,
+}
+
+impl fmt::Debug for Bulk<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bulk")
+            .field("in_transaction", &self.in_transaction)
+            .field("table", &self.table)
+            .field("flush_bytes", &self.flush_bytes)
+            .field("progress", &self.progress.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'c> Bulk<'c> {
+    fn new(client: &'c Client, in_transaction: bool) -> Self {
+        Bulk {
+            client,
+            in_transaction,
+            table: None,
+            flush_bytes: DEFAULT_FLUSH_BYTES,
+            progress: None,
+        }
+    }
+
+    /// Uses `table` instead of the row type's `#[copy(table = "..")]` for this handle's calls.
+    ///
+    /// Names are taken literally (case-sensitive); `schema.table` is schema-qualified; a part in
+    /// double quotes may contain dots or quotes (`"odd.schema"."t"`). Every name is quoted
+    /// when sent.
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.table = Some(table.into());
+        self
+    }
+
+    /// Hands COPY data to the server in chunks of about `bytes` (default 256 KiB, at least
+    /// 4 KiB). Memory use of `copy_in` is bounded by a few chunks, whatever the row count.
+    pub fn flush_bytes(mut self, bytes: usize) -> Self {
+        self.flush_bytes = bytes.max(4096);
+        self
+    }
+
+    /// Calls `f` after each chunk handed to the server during `copy_in`, and once at the end.
+    pub fn on_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'c) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// Whether this handle runs inside a caller's transaction.
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &'c Client {
+        self.client
+    }
+
+    fn table_for<T: CopyRow + ?Sized>(&self) -> &str {
+        self.table.as_deref().unwrap_or(T::TABLE)
+    }
+
+    /// Describes `T`'s table on the server and checks every field against its column.
+    ///
+    /// Returns all mismatches at once as an [`ErrorKind::TypeMismatch`](crate::ErrorKind)
+    /// error. Keep the plan to skip this round trip for later batches with
+    /// [`copy_in_with_plan`](Bulk::copy_in_with_plan).
+    pub async fn plan<T: CopyRow + ?Sized>(&self) -> Result<Plan<T>> {
+        plan::plan_copy_in::<T>(self.client, self.table_for::<T>()).await
+    }
+
+    /// Writes `rows` with one binary `COPY .. FROM STDIN` and returns the number written.
+    ///
+    /// `rows` is anything iterable over `T` or `&T` (`&Vec<T>`, `Vec<T>`, a lazy iterator); it
+    /// is consumed as it is sent, so memory does not grow with the row count. The table is
+    /// described and checked first; nothing is sent if a field does not match its column.
+    ///
+    /// All or nothing: if a value cannot be encoded (the error names its row index and field),
+    /// the server rejects a row (the error names the row index and, where the server says, the
+    /// column), or this future is dropped, the COPY is aborted and no row is written.
+    pub async fn copy_in<T, I>(&self, rows: I) -> Result<u64>
+    where
+        T: CopyRow,
+        I: IntoIterator<Item = T>,
+    {
+        let plan = self.plan::<T>().await?;
+        self.copy_in_with_plan(&plan, rows).await
+    }
+
+    /// [`copy_in`](Bulk::copy_in) with a plan made earlier by [`plan`](Bulk::plan): no
+    /// describe round trip. The plan's table is used (not [`table`](Bulk::table)).
+    pub async fn copy_in_with_plan<T, I>(&self, plan: &Plan<T>, rows: I) -> Result<u64>
+    where
+        T: CopyRow,
+        I: IntoIterator<Item = T>,
+    {
+        let mut writer = CopyWriter::start(self, plan).await?;
+        for row in rows {
+            writer.push(&row).await?;
+        }
+        writer.finish().await
+    }
+
+    /// Like [`copy_in`](Bulk::copy_in), for an asynchronous source of rows. An `Err` from the
+    /// stream aborts the COPY (no row is written) and is returned as
+    /// [`ErrorKind::Input`](crate::ErrorKind::Input) with the row index.
+    pub async fn copy_in_stream<T, S, E>(&self, rows: S) -> Result<u64>
+    where
+        T: CopyRow,
+        S: Stream<Item = std::result::Result<T, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let plan = self.plan::<T>().await?;
+        let mut writer = CopyWriter::start(self, &plan).await?;
+        let mut rows = std::pin::pin!(rows);
+        while let Some(row) = rows.next().await {
+            match row {
+                Ok(row) => writer.push(&row).await?,
+                Err(e) => return Err(Error::input(writer.rows, e.into())),
+            }
+        }
+        writer.finish().await
+    }
+
+    /// Reads all of `T`'s table (or the [`table`](Bulk::table) override), as a stream of rows.
+    ///
+    /// Nothing happens until the stream is polled; the query is described and each field
+    /// checked against its column first. Collect with
+    /// [`collect_vec`](CopyOutStream::collect_vec) or any `TryStreamExt` method.
+    pub fn copy_out<T>(&self) -> CopyOutStream<'c, T>
+    where
+        T: FromCopyRow + Send + 'c,
+    {
+        match plan::select_all::<T>(self.table_for::<T>()) {
+            Ok(query) => self.copy_out_owned_query::<T>(query),
+            Err(e) => CopyOutStream::failed(e),
+        }
+    }
+
+    /// Reads the rows of `query` (a `SELECT`, `VALUES`, `TABLE`, or `INSERT/UPDATE/DELETE ..
+    /// RETURNING`) into `T`. Columns are matched to fields by name, in whatever order the query
+    /// returns them; columns no field wants are read and skipped. The query cannot take `$n`
+    /// parameters (COPY cannot bind them).
+    pub fn copy_out_query<T>(&self, query: impl Into<String>) -> CopyOutStream<'c, T>
+    where
+        T: FromCopyRow + Send + 'c,
+    {
+        self.copy_out_owned_query::<T>(query.into())
+    }
+
+    fn copy_out_owned_query<T>(&self, query: String) -> CopyOutStream<'c, T>
+    where
+        T: FromCopyRow + Send + 'c,
+    {
+        let client = self.client;
+        let setup = async move {
+            let plan = plan::plan_copy_out::<T>(client, &query).await?;
+            let stream = client
+                .copy_out(plan.copy_sql.as_str())
+                .await
+                .map_err(|e| Error::pg("COPY TO STDOUT failed", e))?;
+            let columns = plan.map.len();
+            Ok(OutState::<T> {
+                stream: Box::pin(stream),
+                reader: TupleReader::new(columns),
+                slots: vec![(0, -1); plan.types.len()],
+                plan,
+                row: 0,
+                _row: std::marker::PhantomData,
+            })
+        };
+        let rows = futures_util::stream::once(setup)
+            .map_ok(|state| futures_util::stream::try_unfold(state, OutState::step))
+            .try_flatten();
+        CopyOutStream {
+            inner: Box::pin(rows),
+        }
+    }
+}
+
+/// Encodes rows into one reused buffer and hands it to the COPY sink in chunks.
+struct CopyWriter<'a, 'c, T: ?Sized> {
+    bulk: &'a Bulk<'c>,
+    plan: &'a Plan<T>,
+    sink: Pin<Box<CopyInSink<Bytes>>>,
+    buf: BytesMut,
+    rows: u64,
+    bytes: u64,
+}
+
+impl<'a, 'c, T: CopyRow + ?Sized> CopyWriter<'a, 'c, T> {
+    async fn start(bulk: &'a Bulk<'c>, plan: &'a Plan<T>) -> Result<Self> {
+        let sink = bulk
+            .client
+            .copy_in::<_, Bytes>(plan.copy_statement())
+            .await
+            .map_err(|e| Error::pg("COPY FROM STDIN failed", e))?;
+        let mut buf = BytesMut::with_capacity(bulk.flush_bytes + bulk.flush_bytes / 4);
+        format::write_header(&mut buf);
+        Ok(CopyWriter {
+            bulk,
+            plan,
+            sink: Box::pin(sink),
+            buf,
+            rows: 0,
+            bytes: 0,
+        })
+    }
+
+    /// Encodes one row; sends a chunk when the buffer is full. On error the writer is dropped by
+    /// the caller, which aborts the COPY.
+    #[inline]
+    async fn push(&mut self, row: &T) -> Result<()> {
+        if let Err((field, e)) = row.encode_row(self.plan.types(), &mut self.buf) {
+            let col = T::COLUMNS.get(field);
+            return Err(Error::encode(
+                self.rows,
+                col.map_or("?", |c| c.field),
+                col.map_or("?", |c| c.name),
+                e,
+            ));
+        }
+        self.rows += 1;
+        if self.buf.len() >= self.bulk.flush_bytes {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        let chunk = self.buf.split().freeze();
+        self.bytes += chunk.len() as u64;
+        // Sending waits until the connection has taken the previous chunk: back-pressure.
+        if let Err(e) = self.sink.send(chunk).await {
+            return Err(server_error::<T>(e));
+        }
+        // Reuse the allocation once the connection has released the chunk.
+        self.buf
+            .reserve(self.bulk.flush_bytes + self.bulk.flush_bytes / 4);
+        if let Some(progress) = &self.bulk.progress {
+            progress(Progress {
+                rows: self.rows,
+                bytes: self.bytes,
+            });
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<u64> {
+        format::write_trailer(&mut self.buf);
+        self.flush().await?;
+        let written = self
+            .sink
+            .as_mut()
+            .finish()
+            .await
+            .map_err(server_error::<T>)?;
+        Ok(written)
+    }
+}
+
+/// Maps a server error during `COPY FROM STDIN` to the caller's row index and field, from the
+/// error's `COPY t, line N, column c` context (N counts tuples from 1) or its key detail.
+fn server_error<T: CopyRow + ?Sized>(err: tokio_postgres::Error) -> Error {
+    let mut located = (None, None);
+    if let Some(db) = err.as_db_error() {
+        if let Some(context) = db.where_() {
+            located = parse_copy_context(context);
+        }
+        if located.1.is_none() {
+            located.1 = db
+                .column()
+                .map(str::to_owned)
+                .or_else(|| db.detail().and_then(key_columns));
+        }
+    }
+    let mut e = Error::pg("COPY aborted, no row was written", err);
+    if let Some(line) = located.0 {
+        e = e.with_row(line.saturating_sub(1));
+    }
+    if let Some(column) = located.1 {
+        if let Some(c) = T::COLUMNS.iter().find(|c| c.name == column) {
+            e = e.with_field(c.field);
+        } else if let Some(c) = T::COLUMNS
+            .iter()
+            .find(|c| column.split(", ").next() == Some(c.name))
+        {
+            e = e.with_field(c.field);
+        }
+        e = e.with_column(column);
+    }
+    e
+}
+
+/// Parses `COPY t, line N[, column c[: "value"]]` into `(N, c)`.
+fn parse_copy_context(context: &str) -> (Option<u64>, Option<String>) {
+    // The context may have several lines (e.g. from a trigger); the COPY line is one of them.
+    for line in context.lines() {
+        if !line.starts_with("COPY ") {
+            continue;
+        }
+        // Search from the right: the table name itself may contain ", line ".
+        let mut search = line;
+        while let Some(at) = search.rfind(", line ") {
+            let rest = &line[at + ", line ".len()..];
+            let digits: &str = &rest[..rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len())];
+            if let Ok(n) = digits.parse::<u64>() {
+                let after = &rest[digits.len()..];
+                let column = after.strip_prefix(", column ").map(|c| {
+                    // Text-format errors append `: "value"`; binary ones do not.
+                    c.split_once(": ").map_or(c, |(name, _)| name).to_owned()
+                });
+                return (Some(n), column);
+            }
+            search = &line[..at];
+        }
+    }
+    (None, None)
+}
+
+/// The column list of a `Key (a, b)=(..) already exists.` detail.
+fn key_columns(detail: &str) -> Option<String> {
+    let rest = detail.strip_prefix("Key (")?;
+    let end = rest.find(")=(")?;
+    Some(rest[..end].to_owned())
+}
+
+struct OutState<T> {
+    stream: Pin<Box<tokio_postgres::CopyOutStream>>,
+    reader: TupleReader,
+    plan: OutPlan,
+    slots: Vec<(u32, i32)>,
+    row: u64,
+    _row: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: FromCopyRow> OutState<T> {
+    async fn step(mut self) -> Result<Option<(T, Self)>> {
+        loop {
+            let next = self
+                .reader
+                .next_tuple(&self.plan.map, &mut self.slots)
+                .map_err(|e| Error::protocol(e.to_string()).with_row(self.row))?;
+            match next {
+                Next::Tuple => {
+                    let raw = RawRow::new(self.reader.tuple_bytes(), &self.slots);
+                    let value = T::decode_row(&self.plan.types, raw).map_err(|(f, e)| {
+                        let col = T::COLUMNS.get(f);
+                        Error::decode(
+                            self.row,
+                            col.map_or("?", |c| c.field),
+                            col.map_or("?", |c| c.name),
+                            e,
+                        )
+                    })?;
+                    self.row += 1;
+                    return Ok(Some((value, self)));
+                }
+                Next::NeedMore | Next::End => match self.stream.next().await {
+                    Some(Ok(chunk)) => {
+                        if next == Next::End && !chunk.is_empty() {
+                            return Err(Error::protocol("COPY data continues after its trailer"));
+                        }
+                        self.reader.feed(&chunk);
+                    }
+                    Some(Err(e)) => {
+                        return Err(Error::pg("COPY TO STDOUT failed", e).with_row(self.row))
+                    }
+                    None if next == Next::End => return Ok(None),
+                    None => {
+                        return Err(Error::protocol("COPY data ended before its trailer")
+                            .with_row(self.row))
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// The rows of a [`copy_out`](Bulk::copy_out), as a `Stream` of `Result<T>`.
+///
+/// Rows are decoded as they arrive. Dropping the stream early stops reading; the client stays
+/// usable.
+#[must_use = "streams do nothing unless polled"]
+pub struct CopyOutStream<'c, T> {
+    inner: Pin<Box<dyn Stream<Item = Result<T>> + Send + 'c>>,
+}
+
+impl<'c, T: Send + 'c> CopyOutStream<'c, T> {
+    fn failed(e: Error) -> Self {
+        CopyOutStream {
+            inner: Box::pin(futures_util::stream::once(async move { Err(e) })),
+        }
+    }
+
+    /// Reads every row into a `Vec`, stopping at the first error.
+    pub async fn collect_vec(self) -> Result<Vec<T>> {
+        self.try_collect().await
+    }
+}
+
+impl<T> Stream for CopyOutStream<'_, T> {
+    type Item = Result<T>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<T> fmt::Debug for CopyOutStream<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CopyOutStream").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_copy_context() {
+        assert_eq!(parse_copy_context("COPY t, line 5000"), (Some(5000), None));
+        assert_eq!(
+            parse_copy_context("COPY t, line 3, column id"),
+            (Some(3), Some("id".into()))
+        );
+        assert_eq!(
+            parse_copy_context("COPY t, line 3, column name: \"x\""),
+            (Some(3), Some("name".into()))
+        );
+        assert_eq!(
+            parse_copy_context("COPY weird, line 9, name, line 12, column a"),
+            (Some(12), Some("a".into()))
+        );
+        assert_eq!(
+            parse_copy_context("PL/pgSQL function f() line 3 at RAISE\nCOPY t, line 7"),
+            (Some(7), None)
+        );
+        assert_eq!(parse_copy_context("SQL statement"), (None, None));
+    }
+
+    #[test]
+    fn parses_key_detail() {
+        assert_eq!(
+            key_columns("Key (id)=(4999) already exists."),
+            Some("id".into())
+        );
+        assert_eq!(
+            key_columns("Key (a, b)=(1, 2) already exists."),
+            Some("a, b".into())
+        );
+        assert_eq!(key_columns("Failing row contains (1)."), None);
+    }
+}

@@ -1,0 +1,278 @@
+//! The one error type of pgbulk, with row / field / column context.
+
+use crate::codec::{DecodeError, EncodeError};
+use std::fmt;
+use tokio_postgres::error::{DbError, SqlState};
+
+/// What went wrong, for callers that need to branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// One or more struct fields do not match their columns; see [`Error::mismatches`].
+    /// Nothing was sent.
+    TypeMismatch,
+    /// A value could not be encoded on the client (a NUL in text, an out-of-range date, …).
+    /// The COPY was aborted: no row was written.
+    Encode,
+    /// A value read from the server could not be decoded into its field.
+    Decode,
+    /// The server rejected the statement or a row (constraint violation, missing table, …).
+    /// For `copy_in` the COPY was aborted: no row was written.
+    Db,
+    /// The connection failed or was closed.
+    Connection,
+    /// The COPY data stream did not follow the binary COPY format.
+    Protocol,
+    /// The caller's input stream yielded an error; the COPY was aborted.
+    Input,
+    /// The call itself is invalid (an empty or malformed table name, a query with parameters …).
+    Usage,
+}
+
+/// A field whose Rust type does not match its column, as found by the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The struct field's name.
+    pub field: &'static str,
+    /// The struct field's Rust type, as written in the struct.
+    pub rust_type: &'static str,
+    /// The column's name.
+    pub column: String,
+    /// The column's PostgreSQL type, or `None` when the column does not exist.
+    pub pg_type: Option<String>,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.pg_type {
+            Some(ty) => write!(
+                f,
+                "field `{}` of type `{}` cannot be used with column \"{}\" of type {}",
+                self.field, self.rust_type, self.column, ty
+            ),
+            None => write!(
+                f,
+                "field `{}` of type `{}` has no column \"{}\"",
+                self.field, self.rust_type, self.column
+            ),
+        }
+    }
+}
+
+/// The error type of pgbulk.
+///
+/// Opaque: ask it for what you need with [`kind`](Error::kind), [`row`](Error::row) (0-based
+/// index into the rows you passed, or of the row read), [`field`](Error::field),
+/// [`column`](Error::column), [`mismatches`](Error::mismatches) and
+/// [`as_db_error`](Error::as_db_error). Its `Display` is a sentence meant for the person who
+/// reads the log; [`source`](std::error::Error::source) chains to the underlying
+/// tokio-postgres or codec error.
+pub struct Error(Box<Inner>);
+
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    row: Option<u64>,
+    field: Option<String>,
+    column: Option<String>,
+    mismatches: Vec<Mismatch>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Error {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error(Box::new(Inner {
+            kind,
+            message: message.into(),
+            row: None,
+            field: None,
+            column: None,
+            mismatches: Vec::new(),
+            source: None,
+        }))
+    }
+
+    pub(crate) fn with_row(mut self, row: u64) -> Self {
+        self.0.row = Some(row);
+        self
+    }
+
+    pub(crate) fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.0.field = Some(field.into());
+        self
+    }
+
+    pub(crate) fn with_column(mut self, column: impl Into<String>) -> Self {
+        self.0.column = Some(column.into());
+        self
+    }
+
+    fn with_source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        self.0.source = Some(source.into());
+        self
+    }
+
+    pub(crate) fn mismatch(what: &str, mismatches: Vec<Mismatch>) -> Self {
+        let n = mismatches.len();
+        let mut e = Error::new(
+            ErrorKind::TypeMismatch,
+            format!(
+                "{n} field{} of {what} do not match the server's columns; nothing was sent",
+                if n == 1 { "" } else { "s" }
+            ),
+        );
+        e.0.mismatches = mismatches;
+        e
+    }
+
+    pub(crate) fn encode(row: u64, field: &str, column: &str, err: EncodeError) -> Self {
+        Error::new(ErrorKind::Encode, err.to_string())
+            .with_row(row)
+            .with_field(field)
+            .with_column(column)
+            .with_source(err)
+    }
+
+    pub(crate) fn decode(row: u64, field: &str, column: &str, err: DecodeError) -> Self {
+        Error::new(ErrorKind::Decode, err.to_string())
+            .with_row(row)
+            .with_field(field)
+            .with_column(column)
+            .with_source(err)
+    }
+
+    pub(crate) fn protocol(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Protocol, message)
+    }
+
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Usage, message)
+    }
+
+    pub(crate) fn input(row: u64, err: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        Error::new(ErrorKind::Input, format!("the input stream failed: {err}"))
+            .with_row(row)
+            .with_source(err)
+    }
+
+    /// Wraps a tokio-postgres error; `context` says what pgbulk was doing.
+    pub(crate) fn pg(context: &str, err: tokio_postgres::Error) -> Self {
+        let (kind, message) = match err.as_db_error() {
+            Some(db) => {
+                let mut m = format!("{context}: {}", db.message());
+                if let Some(detail) = db.detail() {
+                    m.push_str(" (");
+                    m.push_str(detail);
+                    m.push(')');
+                }
+                (ErrorKind::Db, m)
+            }
+            None if err.is_closed() => (
+                ErrorKind::Connection,
+                format!("{context}: the connection is closed"),
+            ),
+            None => (ErrorKind::Connection, format!("{context}: {err}")),
+        };
+        let column = err
+            .as_db_error()
+            .and_then(DbError::column)
+            .map(str::to_owned);
+        let mut e = Error::new(kind, message).with_source(err);
+        e.0.column = column;
+        e
+    }
+
+    /// What kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The 0-based index of the row the error is about: for `copy_in`, the position in the rows
+    /// the caller passed; for `copy_out`, the position in the rows read.
+    pub fn row(&self) -> Option<u64> {
+        self.0.row
+    }
+
+    /// The name of the struct field the error is about.
+    pub fn field(&self) -> Option<&str> {
+        self.0.field.as_deref()
+    }
+
+    /// The name of the column the error is about.
+    pub fn column(&self) -> Option<&str> {
+        self.0.column.as_deref()
+    }
+
+    /// For [`ErrorKind::TypeMismatch`]: every field that does not match its column.
+    pub fn mismatches(&self) -> &[Mismatch] {
+        &self.0.mismatches
+    }
+
+    /// The server's error, if the server reported one.
+    pub fn as_db_error(&self) -> Option<&DbError> {
+        self.0
+            .source
+            .as_ref()
+            .and_then(|s| s.downcast_ref::<tokio_postgres::Error>())
+            .and_then(tokio_postgres::Error::as_db_error)
+    }
+
+    /// The server's SQLSTATE code, if the server reported an error.
+    pub fn code(&self) -> Option<&SqlState> {
+        self.as_db_error().map(DbError::code)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.0.kind)
+            .field("message", &self.0.message)
+            .field("row", &self.0.row)
+            .field("field", &self.0.field)
+            .field("column", &self.0.column)
+            .field("mismatches", &self.0.mismatches)
+            .field("source", &self.0.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut wrote_context = false;
+        if let Some(row) = self.0.row {
+            write!(f, "row {row}")?;
+            wrote_context = true;
+        }
+        if let Some(field) = &self.0.field {
+            f.write_str(if wrote_context { ", " } else { "" })?;
+            write!(f, "field `{field}`")?;
+            wrote_context = true;
+        }
+        if let Some(column) = &self.0.column {
+            f.write_str(if wrote_context { ", " } else { "" })?;
+            write!(f, "column \"{column}\"")?;
+            wrote_context = true;
+        }
+        if wrote_context {
+            f.write_str(": ")?;
+        }
+        f.write_str(&self.0.message)?;
+        for m in &self.0.mismatches {
+            write!(f, "\n  - {m}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .source
+            .as_ref()
+            .map(|s| &**s as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Result with pgbulk's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

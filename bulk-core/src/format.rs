@@ -1,0 +1,280 @@
+//! Binary COPY framing: header, tuples, trailer.
+//!
+//! ```text
+//! header:  "PGCOPY\n\xff\r\n\0"  int32 flags (0)  int32 header-extension length (0)
+//! tuple:   int16 field count, then per field: int32 length (-1 = NULL) and the bytes
+//! trailer: int16 -1
+//! ```
+//!
+//! Writing is a few `put_*` calls (see [`write_header`], [`write_trailer`]; tuples are written
+//! by the derive's `encode_row`). Reading is [`TupleReader`], which takes the COPY data in
+//! whatever pieces the server sends it (one tuple may span several messages, one message may
+//! hold several tuples) and yields whole tuples.
+
+use bytes::{Buf, BufMut, BytesMut};
+
+/// The 11-byte signature that starts every binary COPY stream.
+pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+
+/// Length of the fixed part of the header: signature, flags, extension length.
+pub const HEADER_LEN: usize = SIGNATURE.len() + 4 + 4;
+
+/// Writes the binary COPY header (no OIDs, no header extension).
+#[inline]
+pub fn write_header(buf: &mut BytesMut) {
+    buf.put_slice(SIGNATURE);
+    buf.put_i32(0);
+    buf.put_i32(0);
+}
+
+/// Writes the binary COPY trailer (a field count of -1).
+#[inline]
+pub fn write_trailer(buf: &mut BytesMut) {
+    buf.put_i16(-1);
+}
+
+/// Why COPY data could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatError(pub String);
+
+impl std::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid binary COPY data: {}", self.0)
+    }
+}
+
+impl std::error::Error for FormatError {}
+
+/// What [`TupleReader::next_tuple`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// A whole tuple is available: its field positions were written to the caller's slice and
+    /// [`TupleReader::tuple_bytes`] holds its bytes until the next call.
+    Tuple,
+    /// More data is needed; call [`TupleReader::feed`] and try again.
+    NeedMore,
+    /// The trailer was read: the stream is complete.
+    End,
+}
+
+/// Reads whole tuples out of binary COPY data arriving in arbitrary pieces.
+///
+/// Field positions are reported as `(offset, length)` pairs into [`tuple_bytes`](Self::tuple_bytes),
+/// with length `-1` for NULL — the form [`RawRow`](crate::RawRow) takes.
+#[derive(Debug)]
+pub struct TupleReader {
+    buf: BytesMut,
+    /// Bytes of `buf` already consumed by earlier tuples.
+    consumed: usize,
+    /// Start and end of the last tuple returned, within `buf`.
+    tuple: (usize, usize),
+    header_done: bool,
+    ended: bool,
+    columns: usize,
+}
+
+impl TupleReader {
+    /// A reader for tuples of exactly `columns` fields.
+    pub fn new(columns: usize) -> Self {
+        TupleReader {
+            buf: BytesMut::new(),
+            consumed: 0,
+            tuple: (0, 0),
+            header_done: false,
+            ended: false,
+            columns,
+        }
+    }
+
+    /// Appends the next piece of COPY data.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.consumed > 0 {
+            // Drop what earlier tuples used so the buffer does not grow with the stream.
+            self.buf.advance(self.consumed);
+            self.tuple = (0, 0);
+            self.consumed = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Whether the trailer has been read.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Whether unread bytes remain (after the trailer this is a protocol error).
+    pub fn has_unread(&self) -> bool {
+        self.buf.len() > self.consumed
+    }
+
+    /// The bytes of the tuple last returned by [`next_tuple`](Self::next_tuple).
+    pub fn tuple_bytes(&self) -> &[u8] {
+        &self.buf[self.tuple.0..self.tuple.1]
+    }
+
+    /// Reads the next tuple. Field `i` of the tuple is stored at `out[map[i]]` when
+    /// `map[i] < out.len()`, and skipped otherwise (a column no field wants). Slots of `out`
+    /// that no column maps to are left as they are.
+    ///
+    /// # Errors
+    /// A bad signature, OIDs in the data, a field count other than the reader's column count,
+    /// or a negative length other than -1.
+    pub fn next_tuple(
+        &mut self,
+        map: &[usize],
+        out: &mut [(u32, i32)],
+    ) -> Result<Next, FormatError> {
+        if self.ended {
+            return Ok(Next::End);
+        }
+        if !self.header_done {
+            let Some(n) = self.read_header()? else {
+                return Ok(Next::NeedMore);
+            };
+            self.consumed += n;
+            self.header_done = true;
+        }
+        let data = &self.buf[self.consumed..];
+        if data.len() < 2 {
+            return Ok(Next::NeedMore);
+        }
+        let count = i16::from_be_bytes([data[0], data[1]]);
+        if count == -1 {
+            self.consumed += 2;
+            self.ended = true;
+            return Ok(Next::End);
+        }
+        if usize::try_from(count).ok() != Some(self.columns) {
+            return Err(FormatError(format!(
+                "tuple has {count} fields, expected {}",
+                self.columns
+            )));
+        }
+        let mut pos = 2usize;
+        for i in 0..self.columns {
+            let Some(len_bytes) = data.get(pos..pos + 4) else {
+                return Ok(Next::NeedMore);
+            };
+            let len = i32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
+            pos += 4;
+            let value_start = pos;
+            if len >= 0 {
+                // `len` is non-negative here, so the cast is lossless.
+                #[allow(clippy::cast_sign_loss)]
+                let n = len as usize;
+                if data.len() - pos < n {
+                    return Ok(Next::NeedMore);
+                }
+                pos += n;
+            } else if len != -1 {
+                return Err(FormatError(format!("field {i} has invalid length {len}")));
+            }
+            if let Some(slot) = map.get(i).and_then(|&f| out.get_mut(f)) {
+                let off = u32::try_from(value_start)
+                    .map_err(|_| FormatError("tuple larger than 4 GiB".to_owned()))?;
+                *slot = (off, len);
+            }
+        }
+        self.tuple = (self.consumed, self.consumed + pos);
+        self.consumed += pos;
+        Ok(Next::Tuple)
+    }
+
+    /// Parses the header if it is complete; returns its length.
+    fn read_header(&self) -> Result<Option<usize>, FormatError> {
+        let data = &self.buf[self.consumed..];
+        let check = data.len().min(SIGNATURE.len());
+        if data[..check] != SIGNATURE[..check] {
+            return Err(FormatError("missing the PGCOPY signature".to_owned()));
+        }
+        if data.len() < HEADER_LEN {
+            return Ok(None);
+        }
+        let flags = i32::from_be_bytes([data[11], data[12], data[13], data[14]]);
+        if flags & (1 << 16) != 0 {
+            return Err(FormatError(
+                "the data includes OIDs, which pgbulk does not read".to_owned(),
+            ));
+        }
+        let ext = u32::from_be_bytes([data[15], data[16], data[17], data[18]]) as usize;
+        if data.len() - HEADER_LEN < ext {
+            return Ok(None);
+        }
+        Ok(Some(HEADER_LEN + ext))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut b = BytesMut::new();
+        write_header(&mut b);
+        for (i, s) in [(1i32, Some("a")), (2, None), (3, Some("ccc"))] {
+            b.put_i16(2);
+            b.put_i32(4);
+            b.put_i32(i);
+            match s {
+                Some(s) => {
+                    b.put_i32(i32::try_from(s.len()).unwrap());
+                    b.put_slice(s.as_bytes());
+                }
+                None => b.put_i32(-1),
+            }
+        }
+        write_trailer(&mut b);
+        b.to_vec()
+    }
+
+    fn read_all(pieces: &[&[u8]]) -> Result<Vec<(i32, Option<String>)>, FormatError> {
+        let mut r = TupleReader::new(2);
+        let mut rows = Vec::new();
+        let mut out = [(0u32, 0i32); 2];
+        let map = [0, 1];
+        let mut pieces = pieces.iter();
+        loop {
+            match r.next_tuple(&map, &mut out)? {
+                Next::Tuple => {
+                    let row = crate::RawRow::new(r.tuple_bytes(), &out);
+                    let id = i32::from_be_bytes(row.get(0).unwrap().try_into().unwrap());
+                    let s = row.get(1).map(|b| String::from_utf8(b.to_vec()).unwrap());
+                    rows.push((id, s));
+                }
+                Next::NeedMore => match pieces.next() {
+                    Some(p) => r.feed(p),
+                    None => return Err(FormatError("truncated".into())),
+                },
+                Next::End => return Ok(rows),
+            }
+        }
+    }
+
+    #[test]
+    fn reads_whole_stream_and_byte_by_byte() {
+        let data = sample();
+        let expect = vec![(1, Some("a".into())), (2, None), (3, Some("ccc".into()))];
+        assert_eq!(read_all(&[&data]).unwrap(), expect);
+        let bytes: Vec<&[u8]> = data.chunks(1).collect();
+        assert_eq!(read_all(&bytes).unwrap(), expect);
+        let sevens: Vec<&[u8]> = data.chunks(7).collect();
+        assert_eq!(read_all(&sevens).unwrap(), expect);
+    }
+
+    #[test]
+    fn truncated_and_corrupt_data_are_errors() {
+        let data = sample();
+        for cut in 0..data.len() {
+            assert!(read_all(&[&data[..cut]]).is_err(), "cut at {cut}");
+        }
+        let mut bad = data.clone();
+        bad[0] = b'X';
+        assert!(read_all(&[&bad]).is_err());
+        let mut bad_count = data.clone();
+        bad_count[HEADER_LEN + 1] = 3;
+        assert!(read_all(&[&bad_count]).is_err());
+        let mut bad_len = data;
+        bad_len[HEADER_LEN + 2..HEADER_LEN + 6].copy_from_slice(&(-7i32).to_be_bytes());
+        assert!(read_all(&[&bad_len]).is_err());
+    }
+}

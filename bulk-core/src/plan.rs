@@ -1,0 +1,254 @@
+//! Describe the target on the server and verify every field against its column, before any
+//! data is sent.
+
+use crate::error::{Error, Mismatch};
+use crate::ident;
+use crate::row::{CopyRow, FromCopyRow};
+use postgres_types::{Kind, Type};
+use std::fmt;
+use std::marker::PhantomData;
+use tokio_postgres::Client;
+
+/// A verified `copy_in` plan for row type `T`: the target table, each field's column type, and
+/// the COPY statement.
+///
+/// [`Bulk::plan`](crate::Bulk::plan) makes one (one describe round trip);
+/// [`Bulk::copy_in_with_plan`](crate::Bulk::copy_in_with_plan) reuses it, skipping the round
+/// trip, for later batches. A plan stays valid as long as the table's columns do not change; if
+/// they do, the server rejects the COPY and nothing is written.
+pub struct Plan<T: ?Sized> {
+    table: String,
+    types: Vec<Type>,
+    copy_sql: String,
+    _row: PhantomData<fn(&T)>,
+}
+
+impl<T: ?Sized> Clone for Plan<T> {
+    fn clone(&self) -> Self {
+        Plan {
+            table: self.table.clone(),
+            types: self.types.clone(),
+            copy_sql: self.copy_sql.clone(),
+            _row: PhantomData,
+        }
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for Plan<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plan")
+            .field("table", &self.table)
+            .field("types", &self.types)
+            .field("copy_sql", &self.copy_sql)
+            .finish()
+    }
+}
+
+impl<T: CopyRow + ?Sized> Plan<T> {
+    /// The target table, quoted as sent to the server.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The PostgreSQL type of each copied field's column, in the order of `T::COLUMNS`.
+    pub fn types(&self) -> &[Type] {
+        &self.types
+    }
+
+    /// The `COPY .. FROM STDIN (FORMAT binary)` statement this plan runs.
+    pub fn copy_statement(&self) -> &str {
+        &self.copy_sql
+    }
+}
+
+/// The short name of a Rust type, for messages: `User` rather than `my_app::model::User`.
+pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
+/// The name of a PostgreSQL type as a person writes it in SQL, with the internal name beside it
+/// where they differ: `integer (int4)`, `text[]`.
+pub(crate) fn pg_type_name(ty: &Type) -> String {
+    fn sql_name(ty: &Type) -> String {
+        let friendly = match ty.name() {
+            "int2" => "smallint",
+            "int4" => "integer",
+            "int8" => "bigint",
+            "float4" => "real",
+            "float8" => "double precision",
+            "bool" => "boolean",
+            "varchar" => "character varying",
+            "bpchar" => "character",
+            "timestamptz" => "timestamp with time zone",
+            "timestamp" => "timestamp without time zone",
+            "timetz" => "time with time zone",
+            "time" => "time without time zone",
+            _ => "",
+        };
+        match (friendly, ty.kind()) {
+            ("", Kind::Array(elem)) => format!("{}[]", sql_name(elem)),
+            ("", _) if ty.schema() != "pg_catalog" && ty.schema() != "public" => {
+                format!("{}.{}", ty.schema(), ty.name())
+            }
+            ("", _) => ty.name().to_owned(),
+            (f, _) => f.to_owned(),
+        }
+    }
+    let sql = sql_name(ty);
+    if sql == ty.name() || matches!(ty.kind(), Kind::Array(_)) || sql.contains('.') {
+        sql
+    } else {
+        format!("{sql} ({})", ty.name())
+    }
+}
+
+/// Describes `table` and checks `T`'s fields against its columns.
+pub(crate) async fn plan_copy_in<T: CopyRow + ?Sized>(
+    client: &Client,
+    table: &str,
+) -> Result<Plan<T>, Error> {
+    let quoted = ident::quote_table(table)?;
+    if T::COLUMNS.is_empty() {
+        return Err(Error::usage(format!(
+            "`{}` has no copied fields",
+            short_type_name::<T>()
+        )));
+    }
+    let stmt = client
+        .prepare(&format!("SELECT * FROM {quoted} LIMIT 0"))
+        .await
+        .map_err(|e| Error::pg(&format!("cannot describe table {quoted}"), e))?;
+    let mut types = Vec::with_capacity(T::COLUMNS.len());
+    let mut mismatches = Vec::new();
+    for col in T::COLUMNS {
+        match stmt.columns().iter().find(|c| c.name() == col.name) {
+            None => mismatches.push(Mismatch {
+                field: col.field,
+                rust_type: col.rust_type,
+                column: col.name.to_owned(),
+                pg_type: None,
+            }),
+            Some(c) if !(col.accepts_encode)(c.type_()) => mismatches.push(Mismatch {
+                field: col.field,
+                rust_type: col.rust_type,
+                column: col.name.to_owned(),
+                pg_type: Some(pg_type_name(c.type_())),
+            }),
+            Some(c) => types.push(c.type_().clone()),
+        }
+    }
+    if !mismatches.is_empty() {
+        return Err(Error::mismatch(
+            &format!("`{}` (table {quoted})", short_type_name::<T>()),
+            mismatches,
+        ));
+    }
+    let columns = T::COLUMNS
+        .iter()
+        .map(|c| ident::quote(c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let copy_sql = format!("COPY {quoted} ({columns}) FROM STDIN (FORMAT binary)");
+    Ok(Plan {
+        table: quoted,
+        types,
+        copy_sql,
+        _row: PhantomData,
+    })
+}
+
+/// A verified `copy_out` plan: which query column feeds which field, and the field types.
+pub(crate) struct OutPlan {
+    pub(crate) copy_sql: String,
+    /// Per field of `T::COLUMNS`: the type of the column feeding it.
+    pub(crate) types: Vec<Type>,
+    /// Per query column: the index of the field it feeds, or `usize::MAX` when none does.
+    pub(crate) map: Vec<usize>,
+}
+
+/// The `SELECT` that reads `T`'s columns from `table`.
+pub(crate) fn select_all<T: CopyRow + ?Sized>(table: &str) -> Result<String, Error> {
+    let quoted = ident::quote_table(table)?;
+    let columns = T::COLUMNS
+        .iter()
+        .map(|c| ident::quote(c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(format!("SELECT {columns} FROM {quoted}"))
+}
+
+/// Describes `query` and matches its columns to `T`'s fields by name.
+pub(crate) async fn plan_copy_out<T: FromCopyRow>(
+    client: &Client,
+    query: &str,
+) -> Result<OutPlan, Error> {
+    let query = query.trim().trim_end_matches(';').trim_end();
+    if T::COLUMNS.is_empty() {
+        return Err(Error::usage(format!(
+            "`{}` has no copied fields",
+            short_type_name::<T>()
+        )));
+    }
+    let stmt = client
+        .prepare(query)
+        .await
+        .map_err(|e| Error::pg("cannot describe the copy_out query", e))?;
+    if !stmt.params().is_empty() {
+        return Err(Error::usage(
+            "the copy_out query has $n parameters, which COPY cannot take; write the values into \
+             the query or read from a view",
+        ));
+    }
+    let cols = stmt.columns();
+    let mut map = vec![usize::MAX; cols.len()];
+    let mut types = Vec::with_capacity(T::COLUMNS.len());
+    let mut mismatches = Vec::new();
+    for (i, col) in T::COLUMNS.iter().enumerate() {
+        let mut found = cols
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.name() == col.name);
+        match (found.next(), found.next()) {
+            (None, _) => mismatches.push(Mismatch {
+                field: col.field,
+                rust_type: col.rust_type,
+                column: col.name.to_owned(),
+                pg_type: None,
+            }),
+            (Some(_), Some(_)) => {
+                return Err(Error::usage(format!(
+                    "the copy_out query returns more than one column named \"{}\" (for field \
+                     `{}`); alias them apart",
+                    col.name, col.field
+                )))
+            }
+            (Some((at, c)), None) => {
+                let accepts = T::ACCEPTS_DECODE.get(i).copied().unwrap_or(|_| false);
+                if accepts(c.type_()) {
+                    map[at] = i;
+                    types.push(c.type_().clone());
+                } else {
+                    mismatches.push(Mismatch {
+                        field: col.field,
+                        rust_type: col.rust_type,
+                        column: col.name.to_owned(),
+                        pg_type: Some(pg_type_name(c.type_())),
+                    });
+                }
+            }
+        }
+    }
+    if !mismatches.is_empty() {
+        return Err(Error::mismatch(
+            &format!("`{}` (copy_out query)", short_type_name::<T>()),
+            mismatches,
+        ));
+    }
+    Ok(OutPlan {
+        copy_sql: format!("COPY ({query}) TO STDOUT (FORMAT binary)"),
+        types,
+        map,
+    })
+}
