@@ -1,5 +1,97 @@
-//! pgbulk: typed, binary-format PostgreSQL `COPY` for Rust.
+//! # pgbulk: typed, binary-format PostgreSQL `COPY` for Rust
+//!
+//! Derive [`CopyRow`](macro@CopyRow) on a struct and bulk-load it with binary
+//! `COPY .. FROM STDIN`, read it back with `COPY .. TO STDOUT`, on any tokio-postgres
+//! [`Client`](tokio_postgres::Client) or [`Transaction`](tokio_postgres::Transaction):
+//!
+//! - [`copy_in`](Bulk::copy_in) writes any iterable of rows (or `&rows`), streamed in chunks with
+//!   bounded memory; [`copy_in_stream`](Bulk::copy_in_stream) does the same for a `Stream`.
+//! - [`copy_out`](Bulk::copy_out) / [`copy_out_query`](Bulk::copy_out_query) read a table or a
+//!   query into structs, as a `Stream` of rows.
+//!
+//! Before a byte is sent, the target is described on the server and every field is checked
+//! against its column's type; all mismatches are reported at once. Values are encoded by
+//! code generated per struct (no `dyn ToSql`, no per-row allocation). A failed COPY — a value
+//! that cannot be encoded, a row the server rejects, a dropped future — writes no row, and the
+//! [`Error`] names the input row index, the field and the column.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use pgbulk::{BulkExt, CopyRow};
+//!
+//! #[derive(CopyRow, Debug)]
+//! #[copy(table = "users")]
+//! struct User {
+//!     #[copy(key)]
+//!     id: i64,
+//!     name: String,
+//!     email: Option<String>,
+//!     tags: Vec<String>,
+//!     balance: rust_decimal::Decimal,
+//!     created_at: chrono::DateTime<chrono::Utc>,
+//!     #[copy(rename = "external_id")]
+//!     external: uuid::Uuid,
+//! }
+//!
+//! # async fn run(client: &tokio_postgres::Client, users: Vec<User>) -> Result<(), pgbulk::Error> {
+//! let written: u64 = client.bulk().copy_in(&users).await?;
+//! let back: Vec<User> = client.bulk().copy_out::<User>().collect_vec().await?;
+//! let recent: Vec<User> = client
+//!     .bulk()
+//!     .copy_out_query::<User>("SELECT * FROM users WHERE id > 100")
+//!     .collect_vec()
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # The derive
+//!
+//! `#[derive(CopyRow)]` works on structs with named fields:
+//!
+//! | attribute | on | meaning |
+//! |---|---|---|
+//! | `#[copy(table = "schema.table")]` | struct | target table (default: the struct name in snake_case) |
+//! | `#[copy(crate = "path")]` | struct | path to pgbulk (default `::pgbulk`) |
+//! | `#[copy(rename = "col")]` | field | column name (default: the field name) |
+//! | `#[copy(skip)]` | field | not copied; `Default::default()` when reading |
+//! | `#[copy(key)]` | field | part of the conflict key (see [`Column::key`]) |
+//!
+//! Table and column names are taken literally and always quoted: `Users` is the table
+//! `"Users"`, not `users`.
+//!
+//! # Supported types
+//!
+//! | Rust | PostgreSQL |
+//! |---|---|
+//! | `bool` | `boolean` |
+//! | `i16`, `i32`, `i64` | `smallint`, `integer`, `bigint` |
+//! | `f32`, `f64` | `real`, `double precision` |
+//! | `String`, `&str`, `Box<str>`, `Cow<str>` | `text`, `varchar`, `char(n)`, `name`, `citext` |
+//! | `Vec<u8>`, `&[u8]`, `Box<[u8]>` | `bytea` |
+//! | `chrono::NaiveDate` | `date` |
+//! | `chrono::NaiveTime` | `time` |
+//! | `chrono::NaiveDateTime` | `timestamp` |
+//! | `chrono::DateTime<Utc>` | `timestamptz` |
+//! | `uuid::Uuid` | `uuid` |
+//! | `rust_decimal::Decimal` | `numeric` (scale kept) |
+//! | `Option<T>` | NULL |
+//! | `Vec<T>`, `&[T]`, `Vec<Option<T>>` | 1-D arrays of the above |
+//!
+//! # Errors
+//!
+//! Every call returns [`Error`]: see [`ErrorKind`] for the cases, and [`Error::row`],
+//! [`Error::field`], [`Error::column`], [`Error::mismatches`] for the context.
+//!
+//! # Testing against a real server
+//!
+//! With the `testkit` feature, [`testkit::TestDb`] gives each test a fresh database on a
+//! throwaway cluster started from the local PostgreSQL binaries (or on `DATABASE_URL`).
 
 #[doc(inline)]
 pub use bulk_core::*;
 pub use bulk_derive::CopyRow;
+
+#[cfg(feature = "testkit")]
+#[doc(inline)]
+pub use bulk_core::testkit;

@@ -1,0 +1,26 @@
+//! Integration tests against a real PostgreSQL (the testkit's throwaway cluster, or
+//! `DATABASE_URL`). One binary, so the server starts once; every test has its own database.
+
+mod copy_in;
+mod copy_out;
+mod errors;
+mod quoting;
+mod types;
+
+use pgbulk::testkit::TestDb;
+
+/// A fresh database, or a test failure explaining why there is none.
+pub async fn db() -> TestDb {
+    TestDb::new()
+        .await
+        .unwrap_or_else(|e| panic!("no PostgreSQL for the tests: {e}"))
+}
+
+/// `SELECT count(*) FROM <table>`.
+pub async fn count(db: &TestDb, table: &str) -> i64 {
+    db.client()
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
