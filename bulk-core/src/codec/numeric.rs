@@ -33,16 +33,19 @@ const MAX_SCALE: u16 = 28;
 
 /// Splits `v < 10^16` into four base-10000 digits, least significant first.
 #[inline]
-fn base10000_u64(mut v: u64, out: &mut [u16]) {
-    for d in out.iter_mut().take(4) {
-        // The remainder is below 10000, so it fits in u16.
-        *d = u16::try_from(v % 10_000).unwrap_or(0);
+fn base10000_u64(mut v: u64, out: &mut [u16; 4]) {
+    for d in out {
+        // The remainder is below 10000.
+        #[allow(clippy::cast_possible_truncation)]
+        let digit = (v % 10_000) as u16;
+        *d = digit;
         v /= 10_000;
     }
 }
 
 /// Writes a NUMERIC field in `numeric_send` layout, keeping the `Decimal`'s scale as dscale.
 #[inline]
+#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // see the bounds below
 fn numeric_send(v: &Decimal, buf: &mut BytesMut) {
     let scale = v.scale(); // 0..=28
     let abs = v.mantissa().unsigned_abs(); // < 2^96
@@ -52,40 +55,35 @@ fn numeric_send(v: &Decimal, buf: &mut BytesMut) {
     let padded = abs * 10u128.pow(pad);
     let frac_digits = (scale + pad) / 4; // 0..=7
 
-    // Least significant first; two u64 halves keep the u128 division to one.
+    // Least significant first. Two halves below 10^16 keep u128 division to one.
+    let mut lo = [0u16; 4];
+    let mut hi = [0u16; 4];
+    base10000_u64((padded % 10u128.pow(16)) as u64, &mut lo);
+    base10000_u64((padded / 10u128.pow(16)) as u64, &mut hi);
     let mut digits = [0u16; 8];
-    let (hi, lo) = (padded / 10u128.pow(16), padded % 10u128.pow(16));
-    base10000_u64(u64::try_from(lo).unwrap_or(0), &mut digits[..4]);
-    base10000_u64(u64::try_from(hi).unwrap_or(0), &mut digits[4..]);
+    digits[..4].copy_from_slice(&lo);
+    digits[4..].copy_from_slice(&hi);
 
+    // Strip leading (top) and trailing (bottom) zero digits, as PostgreSQL's strip_var does.
     let top = digits.iter().rposition(|&d| d != 0).map_or(0, |i| i + 1);
     let bottom = digits[..top].iter().position(|&d| d != 0).unwrap_or(top);
-    let ndigits = top - bottom;
-    // top ≤ 8 and frac_digits ≤ 7 keep these tiny; casts are exact.
-    let (ndigits_i16, weight, dscale) = if ndigits == 0 {
-        (0, 0, scale)
+    let ndigits = top - bottom; // 0..=8
+    let (weight, sign) = if ndigits == 0 {
+        (0, NUMERIC_POS) // zero: weight 0 and sign + whatever the Decimal's sign
     } else {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
-        let weight = top as i16 - frac_digits as i16 - 1;
-        #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
-        let n = ndigits as i16;
-        (n, weight, scale)
-    };
-    let sign = if ndigits != 0 && v.is_sign_negative() {
-        NUMERIC_NEG
-    } else {
-        NUMERIC_POS
+        let sign = if v.is_sign_negative() {
+            NUMERIC_NEG
+        } else {
+            NUMERIC_POS
+        };
+        (top as i16 - frac_digits as i16 - 1, sign)
     };
 
-    // 8 header bytes + 2 per digit, at most 24: fits in an i32.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
     buf.put_i32(8 + 2 * ndigits as i32);
-    buf.put_i16(ndigits_i16);
+    buf.put_i16(ndigits as i16);
     buf.put_i16(weight);
     buf.put_u16(sign);
-    // dscale ≤ 28.
-    #[allow(clippy::cast_possible_truncation)]
-    buf.put_u16(dscale as u16);
+    buf.put_u16(scale as u16);
     for &d in digits[bottom..top].iter().rev() {
         buf.put_u16(d);
     }
