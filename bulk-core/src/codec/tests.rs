@@ -1,6 +1,10 @@
 //! Codec tests without a server: golden bytes, byte-for-byte comparison with postgres-types'
 //! `ToSql`/`FromSql` (and `rust_decimal`'s), round trips, and proptests that feed arbitrary and
 //! truncated bytes to every decoder.
+//!
+//! The golden bytes were checked against PostgreSQL 15's own
+//! `COPY (SELECT ..) TO STDOUT (FORMAT binary)` output; `server_golden_bytes` holds fields
+//! copied from it verbatim.
 
 use super::{Decode, DecodeError, Encode, EncodeError};
 use bytes::BytesMut;
@@ -266,6 +270,68 @@ fn golden_arrays() {
         field(&blobs, &Type::BYTEA_ARRAY),
         hex("0000001D 00000001 00000000 00000011 00000002 00000001 00000001 01 00000000")
     );
+}
+
+/// Fields copied verbatim from PostgreSQL 15.18's `COPY (SELECT <expr>) TO STDOUT (FORMAT
+/// binary)`, read by our decoders.
+#[test]
+fn server_golden_bytes() {
+    fn read<T: Decode>(ty: &Type, hex_field: &str) -> Result<T, DecodeError> {
+        decode_field(ty, &hex(hex_field))
+    }
+    // '4714-11-24 BC'::date, the first PostgreSQL date
+    assert_eq!(
+        read::<NaiveDate>(&Type::DATE, "00000004 ffda97a7").unwrap(),
+        date(-4713, 11, 24)
+    );
+    assert_eq!(
+        field(&date(-4713, 11, 24), &Type::DATE),
+        hex("00000004 ffda97a7")
+    );
+    // '4714-11-24 00:00:00 BC'::timestamp, the first PostgreSQL timestamp
+    let first = date(-4713, 11, 24).and_hms_opt(0, 0, 0).unwrap();
+    assert_eq!(
+        field(&first, &Type::TIMESTAMP),
+        hex("00000008 fd0f7cc1411fa000")
+    );
+    // '294276-12-31 23:59:59.999999'::timestamp and '5874897-12-31'::date: beyond chrono
+    let err = read::<NaiveDateTime>(&Type::TIMESTAMP, "00000008 7fffff5bb3b29fff").unwrap_err();
+    assert!(matches!(err, DecodeError::OutOfRange(_)), "{err}");
+    let err = read::<NaiveDate>(&Type::DATE, "00000004 7fda970c").unwrap_err();
+    assert!(matches!(err, DecodeError::OutOfRange(_)), "{err}");
+    // 'infinity'::timestamp, '-infinity'::date
+    let err = read::<NaiveDateTime>(&Type::TIMESTAMP, "00000008 7fffffffffffffff").unwrap_err();
+    assert!(err.to_string().contains("'infinity'"), "{err}");
+    let err = read::<NaiveDate>(&Type::DATE, "00000004 80000000").unwrap_err();
+    assert!(err.to_string().contains("'-infinity'"), "{err}");
+    // '24:00:00'::time
+    let err = read::<NaiveTime>(&Type::TIME, "00000008 000000141dd76000").unwrap_err();
+    assert!(err.to_string().contains("24:00:00"), "{err}");
+    // 'NaN' / 'Infinity' / '-Infinity'::numeric (the server sends dscale 0x20 with infinities)
+    for (bytes, name) in [
+        ("00000008 00000000c0000000", "'NaN'"),
+        ("00000008 00000000d0000020", "'Infinity'"),
+        ("00000008 00000000f0000020", "'-Infinity'"),
+    ] {
+        let err = read::<Decimal>(&Type::NUMERIC, bytes).unwrap_err();
+        assert!(matches!(err, DecodeError::OutOfRange(_)), "{err}");
+        assert!(err.to_string().contains(name), "{err}");
+    }
+    // '{{1},{2}}'::int4[]
+    let err = read::<Vec<i32>>(
+        &Type::INT4_ARRAY,
+        "0000002c 00000002 00000000 00000017 00000002 00000001 00000001 00000001
+         00000004 00000001 00000004 00000002",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("ndim 2"), "{err}");
+    // '[-5:-4]={NULL,9}'::int4[]
+    let v = read::<Vec<Option<i32>>>(
+        &Type::INT4_ARRAY,
+        "00000020 00000001 00000001 00000017 00000002 fffffffb ffffffff 00000004 00000009",
+    )
+    .unwrap();
+    assert_eq!(v, vec![None, Some(9)]);
 }
 
 // ---------------------------------------------------------------------------------------------
