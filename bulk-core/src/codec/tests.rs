@@ -771,6 +771,20 @@ fn array_decode_errors() {
         let err = decode(&raw).unwrap_err();
         assert!(matches!(err, DecodeError::Invalid(_)), "{raw:?}: {err}");
     }
+    // a huge length is refused before any allocation, by the bytes that follow
+    let err = decode(&build(&[
+        int4(1),
+        int4(0),
+        int4(23),
+        int4(i32::MAX),
+        int4(1),
+    ]))
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("array length 2147483647 does not fit in the 0 bytes"),
+        "{err}"
+    );
     // lower bound other than 1 is fine
     let raw = build(&[
         int4(1),
