@@ -1,1 +1,78 @@
-//! Codec: int.
+//! Codec: int2, int4, int8 (exact widths only: `i64` never goes into `int4`).
+
+use super::{fixed, non_null, Decode, DecodeError, Encode, EncodeError};
+use bytes::{BufMut, BytesMut};
+use postgres_types::Type;
+
+/// Writes an INT2 field: length 2, then the big-endian value.
+#[inline]
+fn int2_send(v: i16, buf: &mut BytesMut) {
+    buf.put_i32(2);
+    buf.put_i16(v);
+}
+
+/// Writes an INT4 field: length 4, then the big-endian value.
+#[inline]
+fn int4_send(v: i32, buf: &mut BytesMut) {
+    buf.put_i32(4);
+    buf.put_i32(v);
+}
+
+/// Writes an INT8 field: length 8, then the big-endian value.
+#[inline]
+fn int8_send(v: i64, buf: &mut BytesMut) {
+    buf.put_i32(8);
+    buf.put_i64(v);
+}
+
+/// Reads an INT2 value.
+#[inline]
+fn int2_recv(raw: &[u8]) -> Result<i16, DecodeError> {
+    fixed(raw, "int2").map(i16::from_be_bytes)
+}
+
+/// Reads an INT4 value.
+#[inline]
+fn int4_recv(raw: &[u8]) -> Result<i32, DecodeError> {
+    fixed(raw, "int4").map(i32::from_be_bytes)
+}
+
+/// Reads an INT8 value.
+#[inline]
+fn int8_recv(raw: &[u8]) -> Result<i64, DecodeError> {
+    fixed(raw, "int8").map(i64::from_be_bytes)
+}
+
+/// Implements `Encode` and `Decode` for one integer type and its PostgreSQL type.
+macro_rules! int_codec {
+    ($rust:ty, $pg:expr, $send:ident, $recv:ident) => {
+        impl Encode for $rust {
+            #[inline]
+            fn accepts(ty: &Type) -> bool {
+                *ty == $pg
+            }
+
+            #[inline]
+            fn encode_field(&self, _ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
+                $send(*self, buf);
+                Ok(())
+            }
+        }
+
+        impl Decode for $rust {
+            #[inline]
+            fn accepts(ty: &Type) -> bool {
+                *ty == $pg
+            }
+
+            #[inline]
+            fn decode(_ty: &Type, raw: Option<&[u8]>) -> Result<Self, DecodeError> {
+                $recv(non_null(raw)?)
+            }
+        }
+    };
+}
+
+int_codec!(i16, Type::INT2, int2_send, int2_recv);
+int_codec!(i32, Type::INT4, int4_send, int4_recv);
+int_codec!(i64, Type::INT8, int8_send, int8_recv);

@@ -18,9 +18,13 @@ mod bytea;
 mod float;
 mod int;
 mod numeric;
+mod option;
 mod text;
 mod time;
 mod uuid;
+
+#[cfg(test)]
+mod tests;
 
 /// Writes a value of this Rust type as one field of a binary COPY tuple.
 ///
@@ -181,10 +185,140 @@ pub fn finish_len(buf: &mut BytesMut, at: usize) -> Result<(), EncodeError> {
     Ok(())
 }
 
+/// Takes a fixed-width value's bytes, or `DecodeError::Invalid` naming the PostgreSQL type.
+#[inline]
+pub(crate) fn fixed<const N: usize>(raw: &[u8], pg_type: &str) -> Result<[u8; N], DecodeError> {
+    raw.try_into().map_err(|_| {
+        DecodeError::Invalid(format!(
+            "{pg_type} value must be {N} bytes, got {}",
+            raw.len()
+        ))
+    })
+}
+
+/// A cursor over a field's bytes whose reads fail with `DecodeError::Invalid` instead of
+/// panicking when the bytes run out.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    /// What is being read, for error messages (`"numeric"`, `"array"`).
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    /// Starts reading `buf`, a value of PostgreSQL type `what`.
+    #[inline]
+    pub(crate) fn new(buf: &'a [u8], what: &'static str) -> Self {
+        Reader { buf, what }
+    }
+
+    /// Bytes not read yet.
+    #[inline]
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Takes the next `n` bytes.
+    #[inline]
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.buf.len() {
+            return Err(DecodeError::Invalid(format!(
+                "{} value is truncated: needed {n} more bytes, {} left",
+                self.what,
+                self.buf.len()
+            )));
+        }
+        let (head, tail) = self.buf.split_at(n);
+        self.buf = tail;
+        Ok(head)
+    }
+
+    /// Takes the next `N` bytes as an array.
+    #[inline]
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let bytes = self.take(N)?;
+        // `take` returned exactly N bytes.
+        bytes
+            .try_into()
+            .map_err(|_| DecodeError::invalid("internal: short read"))
+    }
+
+    /// Reads a big-endian `int16`.
+    #[inline]
+    pub(crate) fn i16(&mut self) -> Result<i16, DecodeError> {
+        self.array().map(i16::from_be_bytes)
+    }
+
+    /// Reads a big-endian `uint16`.
+    #[inline]
+    pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
+        self.array().map(u16::from_be_bytes)
+    }
+
+    /// Reads a big-endian `int32`.
+    #[inline]
+    pub(crate) fn i32(&mut self) -> Result<i32, DecodeError> {
+        self.array().map(i32::from_be_bytes)
+    }
+
+    /// Reads a big-endian `uint32` (an OID).
+    #[inline]
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+        self.array().map(u32::from_be_bytes)
+    }
+
+    /// Fails unless every byte was read.
+    #[inline]
+    pub(crate) fn finish(&self) -> Result<(), DecodeError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::Invalid(format!(
+                "{} value has {} unexpected trailing bytes",
+                self.what,
+                self.buf.len()
+            )))
+        }
+    }
+}
+
 impl<T: Encode + ?Sized> Encode for &T {
     #[inline]
     fn accepts(ty: &Type) -> bool {
         T::accepts(ty)
+    }
+
+    #[inline]
+    fn encode_field(&self, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        (**self).encode_field(ty, buf)
+    }
+
+    #[inline]
+    fn is_null(&self) -> bool {
+        (**self).is_null()
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for Box<T> {
+    #[inline]
+    fn accepts(ty: &Type) -> bool {
+        T::accepts(ty)
+    }
+
+    #[inline]
+    fn encode_field(&self, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        (**self).encode_field(ty, buf)
+    }
+
+    #[inline]
+    fn is_null(&self) -> bool {
+        (**self).is_null()
+    }
+}
+
+impl<B: Encode + ToOwned + ?Sized> Encode for std::borrow::Cow<'_, B> {
+    #[inline]
+    fn accepts(ty: &Type) -> bool {
+        B::accepts(ty)
     }
 
     #[inline]
