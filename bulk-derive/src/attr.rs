@@ -88,11 +88,7 @@ impl Container {
                 } else {
                     cx.error_spanned_by(
                         &meta.path,
-                        format!(
-                            "unknown copy container attribute `{}`\n\
-                             help: the copy attributes of a struct are `table` and `crate`",
-                            path_to_string(&meta.path)
-                        ),
+                        unknown_key(&meta.path, "container", &["table", "crate"]),
                     );
                     skip_value(&meta)?;
                 }
@@ -146,11 +142,7 @@ impl Field {
                 } else {
                     cx.error_spanned_by(
                         &meta.path,
-                        format!(
-                            "unknown copy field attribute `{}`\n\
-                             help: the copy attributes of a field are `rename`, `skip` and `key`",
-                            path_to_string(&meta.path)
-                        ),
+                        unknown_key(&meta.path, "field", &["rename", "skip", "key"]),
                     );
                     skip_value(&meta)?;
                 }
@@ -167,6 +159,38 @@ impl Field {
             key: key.get(),
         }
     }
+}
+
+/// "unknown copy field attribute `renam`", with the likely meant key or the list of keys.
+fn unknown_key(path: &syn::Path, place: &str, known: &[&str]) -> String {
+    let name = path_to_string(path);
+    let help = match known.iter().find(|key| edit_distance(&name, key) <= 2) {
+        Some(key) => format!("help: did you mean `{key}`?"),
+        None => {
+            let list: Vec<String> = known.iter().map(|key| format!("`{key}`")).collect();
+            format!(
+                "help: the copy attributes of a {place} are {}",
+                list.join(", ")
+            )
+        }
+    };
+    format!("unknown copy {place} attribute `{name}`\n{help}")
+}
+
+/// The Levenshtein distance between two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// The help line that shows an attribute's correct form, e.g. for `rename = "name"`.
@@ -253,4 +277,19 @@ fn path_to_string(path: &syn::Path) -> String {
         out.push_str(&segment.ident.to_string());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance;
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("renam", "rename"), 1);
+        assert_eq!(edit_distance("tabel", "table"), 2);
+        assert_eq!(edit_distance("key", "key"), 0);
+        assert_eq!(edit_distance("", "skip"), 4);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("schema", "table"), 6);
+    }
 }
