@@ -168,6 +168,11 @@ fn unknown_key(path: &syn::Path, place: &str, known: &[&str]) -> String {
         Some(key) => format!("help: did you mean `{key}`?"),
         None => {
             let list: Vec<String> = known.iter().map(|key| format!("`{key}`")).collect();
+            let place = if place == "container" {
+                "struct"
+            } else {
+                place
+            };
             format!(
                 "help: the copy attributes of a {place} are {}",
                 list.join(", ")
