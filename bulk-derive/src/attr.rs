@@ -164,20 +164,19 @@ impl Field {
 /// "unknown copy field attribute `renam`", with the likely meant key or the list of keys.
 fn unknown_key(path: &syn::Path, place: &str, known: &[&str]) -> String {
     let name = path_to_string(path);
-    let help = match known.iter().find(|key| edit_distance(&name, key) <= 2) {
-        Some(key) => format!("help: did you mean `{key}`?"),
-        None => {
-            let list: Vec<String> = known.iter().map(|key| format!("`{key}`")).collect();
-            let place = if place == "container" {
-                "struct"
-            } else {
-                place
-            };
-            format!(
-                "help: the copy attributes of a {place} are {}",
-                list.join(", ")
-            )
-        }
+    let help = if let Some(key) = known.iter().find(|key| edit_distance(&name, key) <= 2) {
+        format!("help: did you mean `{key}`?")
+    } else {
+        let list: Vec<String> = known.iter().map(|key| format!("`{key}`")).collect();
+        let whose = if place == "container" {
+            "struct"
+        } else {
+            place
+        };
+        format!(
+            "help: the copy attributes of a {whose} are {}",
+            list.join(", ")
+        )
     };
     format!("unknown copy {place} attribute `{name}`\n{help}")
 }

@@ -326,8 +326,109 @@ fn push_spaced(out: &mut String, c: char) {
 
 #[cfg(test)]
 mod tests {
-    use super::type_string;
+    use super::{derive, type_string};
     use quote::quote;
+
+    fn errors(input: proc_macro2::TokenStream) -> Vec<String> {
+        match derive(input) {
+            Ok(tokens) => panic!("expected errors, got {tokens}"),
+            Err(err) => err.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn output_is_wrapped_and_qualified() {
+        let out = derive(quote! {
+            struct User { #[copy(key)] id: i64, #[copy(skip)] cache: u8 }
+        })
+        .unwrap()
+        .to_string();
+        assert!(out.starts_with("# [doc (hidden)]"), "{out}");
+        assert!(out.contains("const _ : () ="), "{out}");
+        assert!(
+            out.contains(":: pgbulk :: __private :: CopyRow for User"),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: pgbulk :: __private :: FromCopyRow for User"),
+            "{out}"
+        );
+        assert!(out.contains("const TABLE : & 'static :: core :: primitive :: str = \"user\""));
+        assert!(out.contains("put_i16 (__buf , 1i16)"), "{out}");
+        assert!(out.contains("cache : < u8 as :: pgbulk :: __private :: Default > :: default ()"));
+    }
+
+    #[test]
+    fn borrowing_struct_gets_no_decode_impl() {
+        let out = derive(quote! {
+            #[copy(crate = "bulk_core")]
+            struct Named<'a> { name: &'a str }
+        })
+        .unwrap()
+        .to_string();
+        assert!(
+            out.contains("bulk_core :: __private :: CopyRow for Named < 'a >"),
+            "{out}"
+        );
+        assert!(!out.contains("FromCopyRow"), "{out}");
+    }
+
+    #[test]
+    fn generic_params_get_bounds() {
+        let out = derive(quote! {
+            struct Pair<T: Clone> where T: Copy { a: T, b: i32, #[copy(skip)] c: Vec<T> }
+        })
+        .unwrap()
+        .to_string();
+        assert!(out.contains("where T : Copy , T : :: pgbulk :: __private :: Encode , {"));
+        assert!(out.contains("for < '__de > T : :: pgbulk :: __private :: Decode"));
+        assert!(out.contains("for < '__de > Vec < T > : :: pgbulk :: __private :: Default"));
+        assert!(
+            !out.contains("i32 : :: pgbulk :: __private :: Encode"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn all_errors_are_reported() {
+        let errors = errors(quote! {
+            #[copy(tabel = "x")]
+            struct User { #[copy(renam = "a", key, key)] id: i64, #[copy(skip, key)] b: i64 }
+        });
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].starts_with("unknown copy container attribute `tabel`"));
+        assert!(errors[1].starts_with("unknown copy field attribute `renam`"));
+        assert_eq!(errors[2], "duplicate copy attribute `key`");
+        assert!(errors[3].starts_with("`#[copy(skip)]` cannot be combined with `#[copy(key)]`"));
+    }
+
+    #[test]
+    fn non_structs_are_errors_not_panics() {
+        for input in [
+            quote!(
+                struct S(i32);
+            ),
+            quote!(
+                struct S;
+            ),
+            quote!(
+                enum E {
+                    A,
+                }
+            ),
+            quote!(union U { a: u8 }),
+        ] {
+            let errors = errors(input);
+            assert_eq!(errors.len(), 1);
+            assert!(errors[0].starts_with("`CopyRow` can only be derived for structs"));
+        }
+        // Not an item a derive could be on: syn's parse error.
+        assert!(derive(quote!(
+            fn f() {}
+        ))
+        .is_err());
+        assert!(derive(quote!()).is_err());
+    }
 
     #[test]
     fn type_strings_are_tidy() {
