@@ -42,8 +42,19 @@ mod shadowed {
     pub fn get() {}
 }
 
-// No prelude either: the expansion must not rely on one.
+// No prelude either: the expansion must not rely on one. And lints users commonly deny, beyond
+// the default set, must stay quiet.
 #[no_implicit_prelude]
+#[deny(
+    unused_lifetimes,
+    single_use_lifetimes,
+    unused_qualifications,
+    trivial_casts,
+    trivial_numeric_casts,
+    unused_results,
+    clippy::pedantic,
+    clippy::nursery
+)]
 mod derives {
     use super::common::{Nullable, Text, I32, I64};
     #[allow(unused_imports)]
