@@ -40,31 +40,7 @@ use proc_macro::TokenStream;
 /// # Example
 ///
 /// ```
-/// # // The codecs for `i64` and `String` are not in this worktree yet; these stand-ins
-/// # // shadow the names so the example shows what a user writes.
-/// # mod stand_in {
-/// #     #![allow(non_camel_case_types)]
-/// #     use pgbulk::__private::{BytesMut, Type};
-/// #     use pgbulk::{codec, Decode, DecodeError, Encode, EncodeError};
-/// #     #[derive(Default)] pub struct i64;
-/// #     #[derive(Default)] pub struct String;
-/// #     macro_rules! stand_in { ($($t:ident)*) => { $(
-/// #         impl Encode for $t {
-/// #             fn accepts(_: &Type) -> bool { true }
-/// #             fn encode_field(&self, _: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
-/// #                 codec::put_null(buf);
-/// #                 Ok(())
-/// #             }
-/// #         }
-/// #         impl Decode for $t {
-/// #             fn accepts(_: &Type) -> bool { true }
-/// #             fn decode(_: &Type, _: Option<&[u8]>) -> Result<Self, DecodeError> { Ok($t) }
-/// #         }
-/// #     )* } }
-/// #     stand_in!(i64 String);
-/// # }
-/// # use stand_in::{i64, String};
-/// use pgbulk::CopyRow;
+/// use pgbulk::{CopyRow, FromCopyRow};
 ///
 /// #[derive(CopyRow)]
 /// #[copy(table = "app.users")]
