@@ -255,7 +255,9 @@ impl TestDb {
                 client
                     .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
                     .await
-                    .map_err(|e| Error::with(format!("testkit: cannot create database {name}"), e))?;
+                    .map_err(|e| {
+                        Error::with(format!("testkit: cannot create database {name}"), e)
+                    })?;
                 let cleanup = Cleanup {
                     admin,
                     target: Target::Database(name.clone()),

@@ -27,7 +27,9 @@ async fn two_testdbs_get_different_databases() -> Result {
     assert_ne!(in_a, in_b);
 
     // A table made in one is not visible in the other.
-    a.client().batch_execute("CREATE TABLE only_in_a (x int4)").await?;
+    a.client()
+        .batch_execute("CREATE TABLE only_in_a (x int4)")
+        .await?;
     let seen: i64 = b
         .client()
         .query_one(
@@ -49,17 +51,30 @@ async fn connect_gives_a_second_working_connection() -> Result {
         .await?;
 
     let other = db.connect().await?;
-    let pid_a: i32 = db.client().query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
-    let pid_b: i32 = other.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
+    let pid_a: i32 = db
+        .client()
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await?
+        .get(0);
+    let pid_b: i32 = other
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await?
+        .get(0);
     assert_ne!(pid_a, pid_b, "connect() reused the first session");
-    let x: i32 = other.query_one("SELECT x + 1 FROM shared", &[]).await?.get(0);
+    let x: i32 = other
+        .query_one("SELECT x + 1 FROM shared", &[])
+        .await?
+        .get(0);
     assert_eq!(x, 42);
 
     // client_mut() is there for transactions.
     let tx = db.client_mut().transaction().await?;
     tx.batch_execute("INSERT INTO shared VALUES (1)").await?;
     tx.rollback().await?;
-    let n: i64 = other.query_one("SELECT count(*) FROM shared", &[]).await?.get(0);
+    let n: i64 = other
+        .query_one("SELECT count(*) FROM shared", &[])
+        .await?
+        .get(0);
     assert_eq!(n, 1);
     Ok(())
 }
@@ -70,14 +85,23 @@ async fn config_and_connection_string_reach_the_same_database() -> Result {
     let s = db.connection_string();
     assert!(s.contains(&format!("dbname={}", db.dbname())), "{s}");
 
-    let (client, connection) = s.parse::<tokio_postgres::Config>()?.connect(tokio_postgres::NoTls).await?;
+    let (client, connection) = s
+        .parse::<tokio_postgres::Config>()?
+        .connect(tokio_postgres::NoTls)
+        .await?;
     tokio::spawn(connection);
-    let name: String = client.query_one("SELECT current_database()", &[]).await?.get(0);
+    let name: String = client
+        .query_one("SELECT current_database()", &[])
+        .await?
+        .get(0);
     assert_eq!(name, db.dbname());
 
     let (client, connection) = db.config().connect(tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
-    let name: String = client.query_one("SELECT current_database()", &[]).await?.get(0);
+    let name: String = client
+        .query_one("SELECT current_database()", &[])
+        .await?
+        .get(0);
     assert_eq!(name, db.dbname());
     Ok(())
 }
@@ -90,7 +114,11 @@ async fn server_info_describes_the_server() -> Result {
         let socket_dir = info.socket_dir.expect("local cluster has a socket dir");
         assert!(socket_dir.join(format!(".s.PGSQL.{}", info.port)).exists());
         assert!(info.bin_dir.expect("bin dir").join("postgres").is_file());
-        assert!(info.data_dir.expect("data dir").join("PG_VERSION").is_file());
+        assert!(info
+            .data_dir
+            .expect("data dir")
+            .join("PG_VERSION")
+            .is_file());
     }
     Ok(())
 }
