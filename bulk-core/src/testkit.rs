@@ -534,14 +534,16 @@ type Job = (Cleanup, Option<mpsc::SyncSender<()>>);
 
 /// The janitor: one thread with its own runtime that drops what dropped `TestDb`s leave, so
 /// `Drop` never needs the (possibly single-threaded, possibly ending) runtime of the test.
-static JANITOR: Mutex<Option<mpsc::Sender<Job>>> = Mutex::new(None);
+/// Jobs run concurrently: `DROP DATABASE .. WITH (FORCE)` waits at least 100 ms for the
+/// sessions it ends.
+static JANITOR: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Job>>> = Mutex::new(None);
 
-fn janitor() -> Option<mpsc::Sender<Job>> {
+fn janitor() -> Option<tokio::sync::mpsc::UnboundedSender<Job>> {
     let mut janitor = JANITOR.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(sender) = &*janitor {
         return Some(sender.clone());
     }
-    let (sender, jobs) = mpsc::channel::<Job>();
+    let (sender, mut jobs) = tokio::sync::mpsc::unbounded_channel::<Job>();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -549,12 +551,16 @@ fn janitor() -> Option<mpsc::Sender<Job>> {
     std::thread::Builder::new()
         .name("pgbulk-testkit-janitor".to_owned())
         .spawn(move || {
-            for (cleanup, done) in jobs {
-                runtime.block_on(cleanup.execute());
-                if let Some(done) = done {
-                    let _ = done.send(());
+            runtime.block_on(async move {
+                while let Some((cleanup, done)) = jobs.recv().await {
+                    tokio::spawn(async move {
+                        cleanup.execute().await;
+                        if let Some(done) = done {
+                            let _ = done.send(());
+                        }
+                    });
                 }
-            }
+            });
         })
         .ok()?;
     *janitor = Some(sender.clone());
