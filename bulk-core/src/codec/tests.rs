@@ -111,7 +111,10 @@ fn accepts_exact_types_only() {
     assert!(<&str as Encode>::accepts(&citext));
     assert!(<Cow<'static, str> as Decode>::accepts(&citext));
     assert!(!<String as Encode>::accepts(&Type::BYTEA));
-    assert!(!<String as Decode>::accepts(&Type::JSON));
+    // json/jsonb as raw text (jsonb with its version byte), enums by label
+    assert!(<String as Decode>::accepts(&Type::JSON));
+    assert!(<&str as Encode>::accepts(&Type::JSONB));
+    assert!(!<String as Decode>::accepts(&Type::INT4));
     assert!(<Vec<u8> as Encode>::accepts(&Type::BYTEA));
     assert!(!<Vec<u8> as Encode>::accepts(&Type::INT2_ARRAY));
     assert!(!<Vec<u8> as Decode>::accepts(&Type::TEXT));
@@ -782,7 +785,7 @@ fn array_decode_errors() {
     .unwrap_err();
     assert!(
         err.to_string()
-            .starts_with("array length 2147483647 does not fit in the 0 bytes"),
+            .starts_with("array of dimensions [2147483647] does not fit in the 0 bytes"),
         "{err}"
     );
     // lower bound other than 1 is fine
