@@ -79,7 +79,9 @@ fn order(id: i64) -> Order {
         placed_on: NaiveDate::from_ymd_opt(2024, 1, 1).expect("valid date")
             + Duration::days(id % 365),
         created_at: base + Duration::microseconds(id * 1_234_567),
-        external: Uuid::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0000 | u128::from(id.unsigned_abs())),
+        external: Uuid::from_u128(
+            0x5eed_0000_0000_0000_0000_0000_0000_0000 | u128::from(id.unsigned_abs()),
+        ),
         tags: match id % 3 {
             0 => vec![],
             1 => vec!["new".to_owned()],
@@ -90,44 +92,40 @@ fn order(id: i64) -> Order {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Connect: DATABASE_URL if given, otherwise a throwaway cluster from the local binaries.
-    let _testdb;
-    let owned_client;
-    let client = if let Ok(url) = std::env::var("DATABASE_URL") {
-        println!("using DATABASE_URL");
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                eprintln!("connection error: {e}");
-            }
-        });
-        owned_client = client;
-        &owned_client
-    } else {
-        println!("no DATABASE_URL: starting a throwaway PostgreSQL (pgbulk::testkit)");
-        _testdb = pgbulk::testkit::TestDb::new().await?;
-        _testdb.client()
-    };
-    client.batch_execute(DDL).await?;
+/// Rows per second, for display (precision loss in the float conversion is irrelevant here).
+#[allow(clippy::cast_precision_loss)]
+fn per_sec(rows: i64, secs: f64) -> f64 {
+    rows as f64 / secs
+}
 
-    // 1. copy_in: a lazy iterator of a million rows, streamed in 256 KiB chunks.
+/// Megabytes, for display.
+#[allow(clippy::cast_precision_loss)]
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+/// 1. `copy_in`: a lazy iterator of a million rows, streamed in 256 KiB chunks. Returns seconds.
+async fn load(client: &tokio_postgres::Client) -> Result<f64, BoxError> {
     println!("copy_in: writing {ROWS} rows into {TABLE}");
     let started = Instant::now();
     let written = client
         .bulk()
         .on_progress(|p| {
             if p.rows % 100_000 < 2_000 || p.rows == ROWS.unsigned_abs() {
-                println!("  {:>9} rows, {:>6.1} MiB sent", p.rows, p.bytes as f64 / 1_048_576.0);
+                println!("  {:>9} rows, {:>6.1} MiB sent", p.rows, mib(p.bytes));
             }
         })
         .copy_in((0..ROWS).map(order))
         .await?;
-    let copy_in_secs = started.elapsed().as_secs_f64();
+    let secs = started.elapsed().as_secs_f64();
     assert_eq!(written, ROWS.unsigned_abs());
+    Ok(secs)
+}
 
-    // 2. copy_out: stream the table back into structs and check every row.
+/// 2. `copy_out`: stream the table back into structs and check every row. Returns seconds.
+async fn read_back(client: &tokio_postgres::Client) -> Result<f64, BoxError> {
     let started = Instant::now();
     let mut rows = client
         .bulk()
@@ -135,15 +133,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut read = 0i64;
     while let Some(row) = rows.try_next().await? {
         if row != order(read) {
-            return Err(format!("row {read} differs: read {row:?}, wrote {:?}", order(read)).into());
+            return Err(
+                format!("row {read} differs: read {row:?}, wrote {:?}", order(read)).into(),
+            );
         }
         read += 1;
     }
-    let copy_out_secs = started.elapsed().as_secs_f64();
-    assert_eq!(read, ROWS, "read back every row");
+    let secs = started.elapsed().as_secs_f64();
+    if read != ROWS {
+        return Err(format!("read back {read} rows, wrote {ROWS}").into());
+    }
     println!("copy_out: read and verified {read} rows");
+    Ok(secs)
+}
 
-    // 3. The usual alternative: one prepared INSERT per row, each its own transaction.
+/// 3. The usual alternative: one prepared INSERT per row, each its own transaction.
+async fn insert_per_row(client: &tokio_postgres::Client) -> Result<f64, BoxError> {
     client.batch_execute(&format!("TRUNCATE {TABLE}")).await?;
     let insert = client
         .prepare(&format!(
@@ -159,23 +164,62 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .execute(
                 &insert,
                 &[
-                    &o.id, &o.customer, &o.email, &o.amount, &o.paid, &o.weight, &o.quantity,
-                    &o.priority, &o.placed_on, &o.created_at, &o.external, &o.tags, &o.scores,
+                    &o.id,
+                    &o.customer,
+                    &o.email,
+                    &o.amount,
+                    &o.paid,
+                    &o.weight,
+                    &o.quantity,
+                    &o.priority,
+                    &o.placed_on,
+                    &o.created_at,
+                    &o.external,
+                    &o.tags,
+                    &o.scores,
                     &o.payload,
                 ],
             )
             .await?;
     }
-    let insert_secs = started.elapsed().as_secs_f64();
+    Ok(started.elapsed().as_secs_f64())
+}
 
-    let rate = |rows: i64, secs: f64| rows as f64 / secs;
-    let copy_in_rate = rate(ROWS, copy_in_secs);
-    let copy_out_rate = rate(ROWS, copy_out_secs);
-    let insert_rate = rate(INSERT_ROWS, insert_secs);
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    // Connect: DATABASE_URL if given, otherwise a throwaway cluster from the local binaries.
+    let testdb;
+    let owned_client;
+    let client = if let Ok(url) = std::env::var("DATABASE_URL") {
+        println!("using DATABASE_URL");
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                eprintln!("connection error: {e}");
+            }
+        });
+        owned_client = client;
+        &owned_client
+    } else {
+        println!("no DATABASE_URL: starting a throwaway PostgreSQL (pgbulk::testkit)");
+        testdb = pgbulk::testkit::TestDb::new().await?;
+        testdb.client()
+    };
+    client.batch_execute(DDL).await?;
+
+    let copy_in_secs = load(client).await?;
+    let copy_out_secs = read_back(client).await?;
+    let insert_secs = insert_per_row(client).await?;
+
+    let copy_in_rate = per_sec(ROWS, copy_in_secs);
+    let copy_out_rate = per_sec(ROWS, copy_out_secs);
+    let insert_rate = per_sec(INSERT_ROWS, insert_secs);
     println!();
     println!("copy_in     {ROWS:>9} rows in {copy_in_secs:>7.2} s = {copy_in_rate:>11.0} rows/s");
     println!("copy_out    {ROWS:>9} rows in {copy_out_secs:>7.2} s = {copy_out_rate:>11.0} rows/s");
-    println!("INSERT/row  {INSERT_ROWS:>9} rows in {insert_secs:>7.2} s = {insert_rate:>11.0} rows/s");
+    println!(
+        "INSERT/row  {INSERT_ROWS:>9} rows in {insert_secs:>7.2} s = {insert_rate:>11.0} rows/s"
+    );
     println!(
         "copy_in is {:.0}x the per-row INSERT rate",
         copy_in_rate / insert_rate

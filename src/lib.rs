@@ -85,12 +85,15 @@
 //!
 //! # Testing against a real server
 //!
-//! With the `testkit` feature, [`testkit::TestDb`] gives each test a fresh database on a
+//! With the `testkit` feature, `testkit::TestDb` gives each test a fresh database on a
 //! throwaway cluster started from the local PostgreSQL binaries (or on `DATABASE_URL`).
 
 #[doc(inline)]
 pub use bulk_core::*;
 pub use bulk_derive::CopyRow;
+
+/// The tokio-postgres crate pgbulk works with, re-exported so the versions match.
+pub use tokio_postgres;
 
 #[cfg(feature = "testkit")]
 #[doc(inline)]

@@ -6,7 +6,9 @@ use crate::plan::{self, OutPlan, Plan};
 use crate::row::{CopyRow, FromCopyRow, RawRow};
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, Stream, StreamExt, TryStreamExt};
+use std::borrow::Borrow;
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -51,6 +53,7 @@ impl BulkExt for Transaction<'_> {
 ///
 /// Get one with [`BulkExt::bulk`]: `client.bulk().copy_in(&rows).await?`.
 #[must_use = "a Bulk handle does nothing until you call copy_in or copy_out on it"]
+#[derive(Clone)]
 pub struct Bulk<'c> {
     client: &'c Client,
     in_transaction: bool,
@@ -123,8 +126,12 @@ impl<'c> Bulk<'c> {
     /// Returns all mismatches at once as an [`ErrorKind::TypeMismatch`](crate::ErrorKind)
     /// error. Keep the plan to skip this round trip for later batches with
     /// [`copy_in_with_plan`](Bulk::copy_in_with_plan).
-    pub async fn plan<T: CopyRow + ?Sized>(&self) -> Result<Plan<T>> {
-        plan::plan_copy_in::<T>(self.client, self.table_for::<T>()).await
+    pub fn plan<T: CopyRow + ?Sized>(
+        &self,
+    ) -> impl Future<Output = Result<Plan<T>>> + Send + use<'c, T> {
+        let client = self.client;
+        let table = self.table_for::<T>().to_owned();
+        async move { plan::plan_copy_in::<T>(client, &table).await }
     }
 
     /// Writes `rows` with one binary `COPY .. FROM STDIN` and returns the number written.
@@ -136,25 +143,47 @@ impl<'c> Bulk<'c> {
     /// All or nothing: if a value cannot be encoded (the error names its row index and field),
     /// the server rejects a row (the error names the row index and, where the server says, the
     /// column), or this future is dropped, the COPY is aborted and no row is written.
-    pub async fn copy_in<T, I>(&self, rows: I) -> Result<u64>
+    ///
+    /// The returned future does not borrow this handle, only the client: it can be stored,
+    /// joined or selected on.
+    pub fn copy_in<T, I>(&self, rows: I) -> impl Future<Output = Result<u64>> + use<'c, T, I>
     where
         T: CopyRow,
         I: IntoIterator<Item = T>,
     {
-        let plan = self.plan::<T>().await?;
-        self.copy_in_with_plan(&plan, rows).await
+        let bulk = self.clone();
+        async move {
+            let plan = bulk.plan::<T>().await?;
+            bulk.write_rows(&plan, rows).await
+        }
     }
 
     /// [`copy_in`](Bulk::copy_in) with a plan made earlier by [`plan`](Bulk::plan): no
-    /// describe round trip. The plan's table is used (not [`table`](Bulk::table)).
-    pub async fn copy_in_with_plan<T, I>(&self, plan: &Plan<T>, rows: I) -> Result<u64>
+    /// describe round trip. The plan's table is used (not [`table`](Bulk::table)). `rows` may
+    /// yield `T` or `&T`.
+    pub fn copy_in_with_plan<'p, T, I>(
+        &self,
+        plan: &'p Plan<T>,
+        rows: I,
+    ) -> impl Future<Output = Result<u64>> + use<'c, 'p, T, I>
     where
-        T: CopyRow,
-        I: IntoIterator<Item = T>,
+        T: CopyRow + ?Sized,
+        I: IntoIterator,
+        I::Item: Borrow<T>,
+    {
+        let bulk = self.clone();
+        async move { bulk.write_rows(plan, rows).await }
+    }
+
+    async fn write_rows<T, I>(&self, plan: &Plan<T>, rows: I) -> Result<u64>
+    where
+        T: CopyRow + ?Sized,
+        I: IntoIterator,
+        I::Item: Borrow<T>,
     {
         let mut writer = CopyWriter::start(self, plan).await?;
         for row in rows {
-            writer.push(&row).await?;
+            writer.push(row.borrow()).await?;
         }
         writer.finish().await
     }
@@ -162,22 +191,28 @@ impl<'c> Bulk<'c> {
     /// Like [`copy_in`](Bulk::copy_in), for an asynchronous source of rows. An `Err` from the
     /// stream aborts the COPY (no row is written) and is returned as
     /// [`ErrorKind::Input`](crate::ErrorKind::Input) with the row index.
-    pub async fn copy_in_stream<T, S, E>(&self, rows: S) -> Result<u64>
+    pub fn copy_in_stream<T, S, E>(
+        &self,
+        rows: S,
+    ) -> impl Future<Output = Result<u64>> + use<'c, T, S, E>
     where
         T: CopyRow,
         S: Stream<Item = std::result::Result<T, E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let plan = self.plan::<T>().await?;
-        let mut writer = CopyWriter::start(self, &plan).await?;
-        let mut rows = std::pin::pin!(rows);
-        while let Some(row) = rows.next().await {
-            match row {
-                Ok(row) => writer.push(&row).await?,
-                Err(e) => return Err(Error::input(writer.rows, e.into())),
+        let bulk = self.clone();
+        async move {
+            let plan = bulk.plan::<T>().await?;
+            let mut writer = CopyWriter::start(&bulk, &plan).await?;
+            let mut rows = std::pin::pin!(rows);
+            while let Some(row) = rows.next().await {
+                match row {
+                    Ok(row) => writer.push(&row).await?,
+                    Err(e) => return Err(Error::input(writer.rows, e.into())),
+                }
             }
+            writer.finish().await
         }
-        writer.finish().await
     }
 
     /// Reads all of `T`'s table (or the [`table`](Bulk::table) override), as a stream of rows.

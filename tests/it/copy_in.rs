@@ -1,4 +1,4 @@
-//! copy_in: inputs of every shape, plans, streams, transactions, progress, cancellation.
+//! `copy_in`: inputs of every shape, plans, streams, transactions, progress, cancellation.
 
 use crate::{count, db};
 use futures_util::stream;
@@ -73,10 +73,16 @@ async fn many_chunks_with_progress_and_bounded_buffer() {
     // ~30 bytes a row: several dozen chunks, rows and bytes only ever growing, the last one
     // reporting every row.
     assert!(seen.len() > 50, "only {} progress reports", seen.len());
-    assert!(seen.windows(2).all(|w| w[0].rows <= w[1].rows && w[0].bytes < w[1].bytes));
+    assert!(seen
+        .windows(2)
+        .all(|w| w[0].rows <= w[1].rows && w[0].bytes < w[1].bytes));
     assert_eq!(seen.last().unwrap().rows, 200_000);
     // Each chunk is about flush_bytes: the buffer is flushed, not grown.
-    let max_chunk = seen.windows(2).map(|w| w[1].bytes - w[0].bytes).max().unwrap();
+    let max_chunk = seen
+        .windows(2)
+        .map(|w| w[1].bytes - w[0].bytes)
+        .max()
+        .unwrap();
     assert!(max_chunk < 64 * 1024 + 1024, "chunk of {max_chunk} bytes");
 }
 
@@ -113,7 +119,12 @@ async fn stream_input_and_stream_errors() {
             Ok(item(i))
         }
     }));
-    let err = db.client().bulk().copy_in_stream(failing).await.unwrap_err();
+    let err = db
+        .client()
+        .bulk()
+        .copy_in_stream(failing)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), pgbulk::ErrorKind::Input);
     assert_eq!(err.row(), Some(700));
     assert!(err.to_string().contains("upstream went away"), "{err}");
@@ -124,11 +135,18 @@ async fn stream_input_and_stream_errors() {
 async fn table_override_and_transactions() {
     let mut db = db().await;
     db.client()
-        .batch_execute(&format!("{ITEMS}; CREATE SCHEMA archive; CREATE TABLE archive.items (LIKE items)"))
+        .batch_execute(&format!(
+            "{ITEMS}; CREATE SCHEMA archive; CREATE TABLE archive.items (LIKE items)"
+        ))
         .await
         .unwrap();
     let rows: Vec<Item> = (0..10).map(item).collect();
-    db.client().bulk().table("archive.items").copy_in(&rows).await.unwrap();
+    db.client()
+        .bulk()
+        .table("archive.items")
+        .copy_in(&rows)
+        .await
+        .unwrap();
     assert_eq!(count(&db, "archive.items").await, 10);
     assert_eq!(count(&db, "items").await, 0);
 
@@ -168,6 +186,9 @@ async fn dropping_the_future_halfway_leaves_nothing_and_the_client_usable() {
     assert!(sent.load(Ordering::SeqCst) >= 300_000);
     // The COPY was aborted: nothing is visible, and the same client works.
     assert_eq!(count(&db, "items").await, 0);
-    assert_eq!(db.client().bulk().copy_in((0..10).map(item)).await.unwrap(), 10);
+    assert_eq!(
+        db.client().bulk().copy_in((0..10).map(item)).await.unwrap(),
+        10
+    );
     assert_eq!(count(&db, "items").await, 10);
 }

@@ -1,4 +1,4 @@
-//! copy_out: whole tables, queries, column order, large rows, decode errors.
+//! `copy_out`: whole tables, queries, column order, large rows, decode errors.
 
 use crate::db;
 use futures_util::StreamExt;
@@ -25,7 +25,13 @@ async fn query_columns_match_by_name_in_any_order() {
         )
         .await
         .unwrap();
-    let whole = db.client().bulk().copy_out::<Doc>().collect_vec().await.unwrap();
+    let whole = db
+        .client()
+        .bulk()
+        .copy_out::<Doc>()
+        .collect_vec()
+        .await
+        .unwrap();
     assert_eq!(whole.len(), 1000);
     // Reversed column order, an extra column, computed values.
     let reordered = db
@@ -99,7 +105,12 @@ async fn streams_row_by_row_and_can_stop_early() {
     }
     drop(stream);
     // The client is still usable after the stream was dropped mid-way.
-    let n: i64 = db.client().query_one("SELECT count(*) FROM docs", &[]).await.unwrap().get(0);
+    let n: i64 = db
+        .client()
+        .query_one("SELECT count(*) FROM docs", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 100_000);
 }
 
@@ -137,7 +148,10 @@ async fn null_into_a_non_option_field_names_row_field_and_column() {
 #[tokio::test]
 async fn query_errors_are_reported() {
     let db = db().await;
-    db.client().batch_execute("CREATE TABLE docs (id int4, title text)").await.unwrap();
+    db.client()
+        .batch_execute("CREATE TABLE docs (id int4, title text)")
+        .await
+        .unwrap();
     let with_params = db
         .client()
         .bulk()

@@ -6,11 +6,11 @@ use pgbulk::{BulkExt, CopyRow, ErrorKind};
 #[derive(CopyRow, Debug)]
 #[copy(table = "accounts")]
 struct Mismatched {
-    id: i64,         // column is integer
+    id: i64,          // column is integer
     external: String, // column is uuid
-    balance: f64,    // column is numeric
-    name: String,    // matches
-    missing: i32,    // no such column
+    balance: f64,     // column is numeric
+    name: String,     // matches
+    missing: i32,     // no such column
 }
 
 #[tokio::test]
@@ -68,11 +68,18 @@ struct Note {
 #[tokio::test]
 async fn nul_in_text_is_rejected_on_the_client_with_row_and_field() {
     let db = db().await;
-    db.client().batch_execute("CREATE TABLE notes (id int4, body text)").await.unwrap();
+    db.client()
+        .batch_execute("CREATE TABLE notes (id int4, body text)")
+        .await
+        .unwrap();
     let rows: Vec<Note> = (0..1000)
         .map(|id| Note {
             id,
-            body: if id == 637 { "bad\0byte".into() } else { format!("note {id}") },
+            body: if id == 637 {
+                "bad\0byte".into()
+            } else {
+                format!("note {id}")
+            },
         })
         .collect();
     let err = db.client().bulk().copy_in(&rows).await.unwrap_err();
@@ -80,7 +87,11 @@ async fn nul_in_text_is_rejected_on_the_client_with_row_and_field() {
     assert_eq!(err.row(), Some(637));
     assert_eq!(err.field(), Some("body"));
     assert_eq!(err.column(), Some("body"));
-    assert!(err.to_string().starts_with("row 637, field `body`, column \"body\": text contains a NUL byte"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("row 637, field `body`, column \"body\": text contains a NUL byte"),
+        "{err}"
+    );
     assert_eq!(count(&db, "notes").await, 0);
 }
 
@@ -103,7 +114,10 @@ async fn unique_violation_at_row_4999_is_reported_as_that_row_and_nothing_is_wri
     assert_eq!(err.row(), Some(4_999), "{err}");
     assert_eq!(err.column(), Some("id"), "{err}");
     assert_eq!(err.field(), Some("id"), "{err}");
-    assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION));
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+    );
     assert!(err.to_string().contains("row 4999"), "{err}");
     assert!(err.to_string().contains("no row was written"), "{err}");
     assert_eq!(count(&db, "notes").await, 0);
@@ -117,26 +131,62 @@ async fn server_side_value_errors_name_row_and_column() {
         .await
         .unwrap();
     let too_long: Vec<Note> = (0..100)
-        .map(|id| Note { id, body: if id == 42 { "longer than five".into() } else { "ok".into() } })
+        .map(|id| Note {
+            id,
+            body: if id == 42 {
+                "longer than five".into()
+            } else {
+                "ok".into()
+            },
+        })
         .collect();
     let err = db.client().bulk().copy_in(&too_long).await.unwrap_err();
     assert_eq!(err.row(), Some(42), "{err}");
     assert_eq!(err.column(), Some("body"), "{err}");
     assert_eq!(err.field(), Some("body"), "{err}");
 
-    let check: Vec<Note> = (0..1000).map(|id| Note { id, body: "ok".into() }).collect();
+    let check: Vec<Note> = (0..1000)
+        .map(|id| Note {
+            id,
+            body: "ok".into(),
+        })
+        .collect();
     let err = db.client().bulk().copy_in(&check).await.unwrap_err();
     assert_eq!(err.row(), Some(500), "{err}");
-    assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION));
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION)
+    );
     assert_eq!(count(&db, "notes").await, 0);
 }
 
 #[tokio::test]
 async fn missing_table_is_a_clear_error() {
     let db = db().await;
-    let err = db.client().bulk().copy_in(&[Note { id: 1, body: String::new() }]).await.unwrap_err();
+    let err = db
+        .client()
+        .bulk()
+        .copy_in(&[Note {
+            id: 1,
+            body: String::new(),
+        }])
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Db);
-    assert!(err.to_string().contains("relation \"notes\" does not exist"), "{err}");
-    let bad_name = db.client().bulk().table("a..b").copy_in(&[Note { id: 1, body: String::new() }]).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("relation \"notes\" does not exist"),
+        "{err}"
+    );
+    let bad_name = db
+        .client()
+        .bulk()
+        .table("a..b")
+        .copy_in(&[Note {
+            id: 1,
+            body: String::new(),
+        }])
+        .await
+        .unwrap_err();
     assert_eq!(bad_name.kind(), ErrorKind::Usage);
 }

@@ -28,15 +28,46 @@ async fn identifiers_are_quoted() {
         )
         .await
         .unwrap();
-    let rows = vec![Odd { mixed: 1, user: "u".into(), weird: Some("w".into()), dotted: true }];
+    let rows = vec![Odd {
+        mixed: 1,
+        user: "u".into(),
+        weird: Some("w".into()),
+        dotted: true,
+    }];
     db.client().bulk().copy_in(&rows).await.unwrap();
-    assert_eq!(db.client().bulk().copy_out::<Odd>().collect_vec().await.unwrap(), rows);
+    assert_eq!(
+        db.client()
+            .bulk()
+            .copy_out::<Odd>()
+            .collect_vec()
+            .await
+            .unwrap(),
+        rows
+    );
 
     let other = r#""odd.schema"."Tab""le""#;
-    db.client().bulk().table(other).copy_in(&rows).await.unwrap();
-    let back = db.client().bulk().table(other).copy_out::<Odd>().collect_vec().await.unwrap();
+    db.client()
+        .bulk()
+        .table(other)
+        .copy_in(&rows)
+        .await
+        .unwrap();
+    let back = db
+        .client()
+        .bulk()
+        .table(other)
+        .copy_out::<Odd>()
+        .collect_vec()
+        .await
+        .unwrap();
     assert_eq!(back, rows);
     // Names are case-sensitive: "SELECT" is not "select".
-    let err = db.client().bulk().table("My Schema.SELECT").copy_in(&rows).await.unwrap_err();
+    let err = db
+        .client()
+        .bulk()
+        .table("My Schema.SELECT")
+        .copy_in(&rows)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
 }

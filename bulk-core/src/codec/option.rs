@@ -22,7 +22,7 @@ impl<T: Encode> Encode for Option<T> {
 
     #[inline]
     fn is_null(&self) -> bool {
-        self.as_ref().map_or(true, Encode::is_null)
+        self.as_ref().is_none_or(Encode::is_null)
     }
 }
 

@@ -1,0 +1,10 @@
+use pgbulk::CopyRow;
+
+#[derive(CopyRow)]
+#[copy(table = "users")]
+#[copy(table = "people")]
+struct User {
+    id: i64,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use pgbulk::CopyRow;
+
+#[derive(CopyRow)]
+struct Marker;
+
+fn main() {}

@@ -1,0 +1,26 @@
+use pgbulk::__private::{BytesMut, Type};
+use pgbulk::{CopyRow, Encode, EncodeError, FromCopyRow};
+
+struct Text;
+
+impl Encode for Text {
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    fn encode_field(&self, _: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        pgbulk::codec::put_null(buf);
+        Ok(())
+    }
+}
+
+#[derive(CopyRow)]
+struct Borrowed<'a> {
+    name: &'a Text,
+}
+
+fn copy_out<T: FromCopyRow>() {}
+
+fn main() {
+    copy_out::<Borrowed<'static>>();
+}
