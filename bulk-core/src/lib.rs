@@ -33,5 +33,5 @@ pub mod __private {
     pub use bytes::{BufMut, BytesMut};
     pub use core::default::Default;
     pub use core::result::Result;
-    pub use postgres_types::Type;
+    pub use postgres_types::{FromSqlOwned, ToSql, Type};
 }
