@@ -34,6 +34,15 @@ fn element_type(ty: &Type) -> Option<&Type> {
     }
 }
 
+/// The OIDs an array of `elem` may carry as its element type: `elem`'s, then its domains' bases.
+fn element_oids(elem: &Type) -> impl Iterator<Item = u32> + '_ {
+    std::iter::successors(Some(elem), |t| match t.kind() {
+        Kind::Domain(base) => Some(base),
+        _ => None,
+    })
+    .map(Type::oid)
+}
+
 /// A value that can be an element of an array written with `copy_in`: a scalar (every
 /// [`Encode`] type of pgbulk), or a nested `Vec`/slice that is one more dimension.
 ///
@@ -252,7 +261,9 @@ fn array_recv<T: DecodeElement>(ty: &Type, raw: &[u8]) -> Result<Vec<T>, DecodeE
             "array has invalid flags {flags}"
         )));
     }
-    if oid != elem.oid() {
+    // An array of a domain may carry the domain's OID or, when it was built by a cast
+    // (`ARRAY[1, 2]::posint[]`), its base type's.
+    if !element_oids(elem).any(|o| o == oid) {
         return Err(DecodeError::Invalid(format!(
             "array element type OID {oid} does not match the column's element type {elem} (OID {})",
             elem.oid()

@@ -110,14 +110,16 @@ impl From<Decimal> for PgNumeric {
     }
 }
 
-/// Writes a NUMERIC NaN or ±Infinity: no digits, weight 0, the special sign, dscale 0.
+/// Writes a NUMERIC NaN or ±Infinity: no digits, weight 0, the special sign, and the dscale
+/// PostgreSQL's own `numeric_send` writes for it: 0 for NaN, 32 for ±Infinity (its short
+/// header's dscale bits read from the special sign; `numeric_recv` ignores them).
 #[inline]
 fn numeric_special_send(sign: u16, buf: &mut BytesMut) {
     buf.put_i32(8);
     buf.put_u16(0); // ndigits
     buf.put_i16(0); // weight
     buf.put_u16(sign);
-    buf.put_u16(0); // dscale
+    buf.put_u16(if sign == NUMERIC_NAN { 0 } else { 32 }); // dscale
 }
 
 /// The error for a numeric a `Decimal` cannot hold, or that is malformed.
