@@ -16,6 +16,7 @@
 mod int;
 mod json;
 mod text;
+mod time;
 
 use bytes::BytesMut;
 use futures_util::TryStreamExt;
