@@ -15,6 +15,7 @@
 
 mod int;
 mod json;
+mod numeric;
 mod text;
 mod time;
 
