@@ -13,6 +13,7 @@
 //!   server's own `COPY (SELECT ..) TO STDOUT (FORMAT binary)`, and our decoder reads those
 //!   bytes back to the value.
 
+mod arrays;
 mod int;
 mod json;
 mod numeric;

@@ -12,7 +12,7 @@ const TEXT: &str = "[^\u{0}]{0,40}";
 
 /// Strings for jsonb compare as JSON: the server normalizes whitespace and key order.
 #[allow(clippy::ptr_arg)] // the pair's element type is String
-fn same_json_text(a: &String, b: &String) -> bool {
+pub fn same_json_text(a: &String, b: &String) -> bool {
     same_json(
         &serde_json::from_str(a).unwrap(),
         &serde_json::from_str(b).unwrap(),
