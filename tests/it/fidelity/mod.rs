@@ -19,6 +19,7 @@ mod json;
 mod numeric;
 mod text;
 mod time;
+mod to_sql;
 
 use bytes::BytesMut;
 use futures_util::TryStreamExt;
