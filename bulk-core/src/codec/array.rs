@@ -132,9 +132,7 @@ impl<'a> ElementReader<'a> {
             None
         } else {
             let n = usize::try_from(len).map_err(|_| {
-                DecodeError::Invalid(format!(
-                    "array element {index} has an invalid length {len}"
-                ))
+                DecodeError::Invalid(format!("array element {index} has an invalid length {len}"))
             })?;
             Some(self.reader.take(n)?)
         };
@@ -502,7 +500,8 @@ impl<T: DecodeElement> DecodeElement for Option<T> {
 /// directly or through its domain's base type).
 #[inline]
 fn accepts_array(ty: &Type, ndim: usize, accepts_element: fn(&Type) -> bool) -> bool {
-    ndim <= MAX_DIMS && element_type(ty).is_some_and(|e| accepted_type(e, accepts_element).is_some())
+    ndim <= MAX_DIMS
+        && element_type(ty).is_some_and(|e| accepted_type(e, accepts_element).is_some())
 }
 
 impl<T: EncodeElement> Encode for [T] {

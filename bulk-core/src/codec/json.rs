@@ -56,9 +56,8 @@ fn json_recv<T: DeserializeOwned>(ty: &Type, raw: &[u8]) -> Result<T, DecodeErro
     } else {
         raw
     };
-    serde_json::from_slice(text).map_err(|e| {
-        DecodeError::Other(format!("cannot deserialize the {ty} value: {e}").into())
-    })
+    serde_json::from_slice(text)
+        .map_err(|e| DecodeError::Other(format!("cannot deserialize the {ty} value: {e}").into()))
 }
 
 impl Encode for serde_json::Value {

@@ -136,7 +136,9 @@ fn inet_recv(raw: &[u8]) -> Result<Inet, DecodeError> {
     };
     r.finish()?;
     Inet::new(addr, bits).ok_or_else(|| {
-        DecodeError::Invalid(format!("inet has an invalid prefix length {bits} for {addr}"))
+        DecodeError::Invalid(format!(
+            "inet has an invalid prefix length {bits} for {addr}"
+        ))
     })
 }
 

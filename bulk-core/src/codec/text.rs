@@ -50,7 +50,9 @@ pub(crate) fn jsonb_body(raw: &[u8]) -> Result<&[u8], DecodeError> {
         Some((v, _)) => Err(DecodeError::Invalid(format!(
             "unsupported jsonb version number {v} (only 1 is known)"
         ))),
-        None => Err(DecodeError::invalid("jsonb value is empty (no version byte)")),
+        None => Err(DecodeError::invalid(
+            "jsonb value is empty (no version byte)",
+        )),
     }
 }
 

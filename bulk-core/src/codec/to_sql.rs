@@ -52,7 +52,6 @@ impl<T: ToSql> ToSqlField<T> {
             }
         }
     }
-
 }
 
 impl<T: for<'a> FromSql<'a>> ToSqlField<T> {

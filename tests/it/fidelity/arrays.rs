@@ -44,7 +44,9 @@ pair! {
 }
 
 /// A rectangular 2-D array.
-fn matrix<T: std::fmt::Debug + Clone>(s: impl Strategy<Value = T> + Clone) -> impl Strategy<Value = Vec<Vec<T>>> {
+fn matrix<T: std::fmt::Debug + Clone>(
+    s: impl Strategy<Value = T> + Clone,
+) -> impl Strategy<Value = Vec<Vec<T>>> {
     (1usize..5, 1usize..5).prop_flat_map(move |(rows, cols)| {
         prop::collection::vec(prop::collection::vec(s.clone(), cols), rows)
     })
@@ -74,7 +76,11 @@ fn list<T>(v: &[T], f: impl Fn(&T) -> String) -> String {
 /// The server's text form of a 6-D array.
 #[allow(clippy::ptr_arg)]
 fn six_text(v: &Six) -> String {
-    list(v, |a| list(a, |b| list(b, |c| list(c, |d| list(d, |e| list(e, i16::to_string))))))
+    list(v, |a| {
+        list(a, |b| {
+            list(b, |c| list(c, |d| list(d, |e| list(e, i16::to_string))))
+        })
+    })
 }
 
 pair! {
@@ -101,11 +107,27 @@ async fn vec6_i16_int2_array_6d_reads_only_6d() {
         id: i32,
         v: Six,
     }
-    let ok = db.client().bulk().copy_out_query::<SixRow>("SELECT * FROM six WHERE id = 0").collect_vec().await.unwrap();
+    let ok = db
+        .client()
+        .bulk()
+        .copy_out_query::<SixRow>("SELECT * FROM six WHERE id = 0")
+        .collect_vec()
+        .await
+        .unwrap();
     assert_eq!(ok[0].v, vec![vec![vec![vec![vec![vec![1], vec![2]]]]]]);
-    let err = db.client().bulk().copy_out_query::<SixRow>("SELECT * FROM six WHERE id = 1").collect_vec().await.unwrap_err();
+    let err = db
+        .client()
+        .bulk()
+        .copy_out_query::<SixRow>("SELECT * FROM six WHERE id = 1")
+        .collect_vec()
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
-    assert!(err.to_string().contains("cannot be read into a 6-D nested Vec"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("cannot be read into a 6-D nested Vec"),
+        "{err}"
+    );
 }
 
 #[derive(CopyRow, Debug)]
@@ -125,10 +147,19 @@ struct Flat {
 #[tokio::test]
 async fn ragged_2d_is_an_encode_error_naming_row_and_field_and_2d_into_1d_is_refused() {
     let db = db().await;
-    db.client().batch_execute("CREATE TABLE grid (id int4, cells int4[])").await.unwrap();
+    db.client()
+        .batch_execute("CREATE TABLE grid (id int4, cells int4[])")
+        .await
+        .unwrap();
     let rows = vec![
-        Grid { id: 0, cells: vec![vec![1, 2], vec![3, 4]] },
-        Grid { id: 1, cells: vec![vec![1, 2], vec![3]] },
+        Grid {
+            id: 0,
+            cells: vec![vec![1, 2], vec![3, 4]],
+        },
+        Grid {
+            id: 1,
+            cells: vec![vec![1, 2], vec![3]],
+        },
     ];
     let err = db.client().bulk().copy_in(&rows).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Encode);
@@ -138,10 +169,19 @@ async fn ragged_2d_is_an_encode_error_naming_row_and_field_and_2d_into_1d_is_ref
     assert_eq!(crate::count(&db, "grid").await, 0);
 
     db.client().bulk().copy_in(&rows[..1]).await.unwrap();
-    let err = db.client().bulk().copy_out::<Flat>().collect_vec().await.unwrap_err();
+    let err = db
+        .client()
+        .bulk()
+        .copy_out::<Flat>()
+        .collect_vec()
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
     assert_eq!((err.row(), err.column()), (Some(0), Some("cells")));
-    assert!(err.to_string().contains("cannot be read into a 1-D Vec"), "{err}");
+    assert!(
+        err.to_string().contains("cannot be read into a 1-D Vec"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,18 +249,32 @@ async fn infinity_and_nan_fail_plain_fields_naming_row_and_column_and_wrappers_r
         .unwrap();
     let read = |q: &'static str| db.client().bulk().copy_out_query::<Plain>(q).collect_vec();
 
-    let err = read("SELECT * FROM special WHERE id <= 1 ORDER BY id").await.unwrap_err();
+    let err = read("SELECT * FROM special WHERE id <= 1 ORDER BY id")
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
     assert_eq!((err.row(), err.column()), (Some(1), Some("ts")), "{err}");
     assert!(err.to_string().contains("'infinity'"), "{err}");
 
-    let err = read("SELECT * FROM special WHERE id IN (0, 2) ORDER BY id").await.unwrap_err();
-    assert_eq!((err.row(), err.column()), (Some(1), Some("amount")), "{err}");
+    let err = read("SELECT * FROM special WHERE id IN (0, 2) ORDER BY id")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.row(), err.column()),
+        (Some(1), Some("amount")),
+        "{err}"
+    );
     assert!(err.to_string().contains("'NaN'"), "{err}");
 
     // more digits than Decimal holds
-    let err = read("SELECT * FROM special WHERE id = 4").await.unwrap_err();
-    assert_eq!((err.row(), err.column()), (Some(0), Some("amount")), "{err}");
+    let err = read("SELECT * FROM special WHERE id = 4")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.row(), err.column()),
+        (Some(0), Some("amount")),
+        "{err}"
+    );
 
     let wrapped = db
         .client()
@@ -233,10 +287,26 @@ async fn infinity_and_nan_fail_plain_fields_naming_row_and_column_and_wrappers_r
     assert_eq!(
         wrapped,
         vec![
-            Wrapped { id: 0, ts: Infinity::Value(t), amount: PgNumeric::Value(Decimal::new(15, 1)) },
-            Wrapped { id: 1, ts: Infinity::PosInfinity, amount: PgNumeric::Value(Decimal::from(2)) },
-            Wrapped { id: 2, ts: Infinity::Value(t), amount: PgNumeric::NaN },
-            Wrapped { id: 3, ts: Infinity::NegInfinity, amount: PgNumeric::PosInfinity },
+            Wrapped {
+                id: 0,
+                ts: Infinity::Value(t),
+                amount: PgNumeric::Value(Decimal::new(15, 1))
+            },
+            Wrapped {
+                id: 1,
+                ts: Infinity::PosInfinity,
+                amount: PgNumeric::Value(Decimal::from(2))
+            },
+            Wrapped {
+                id: 2,
+                ts: Infinity::Value(t),
+                amount: PgNumeric::NaN
+            },
+            Wrapped {
+                id: 3,
+                ts: Infinity::NegInfinity,
+                amount: PgNumeric::PosInfinity
+            },
         ]
     );
     // and they write them back
@@ -244,7 +314,10 @@ async fn infinity_and_nan_fail_plain_fields_naming_row_and_column_and_wrappers_r
     db.client().bulk().copy_in(&wrapped).await.unwrap();
     let texts: Vec<(String, String)> = db
         .client()
-        .query("SELECT ts::text, amount::text FROM special ORDER BY id", &[])
+        .query(
+            "SELECT ts::text, amount::text FROM special ORDER BY id",
+            &[],
+        )
         .await
         .unwrap()
         .iter()

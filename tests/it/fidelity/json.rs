@@ -74,7 +74,8 @@ pub fn same_json(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x.iter().all(|(k, p)| y.get(k).is_some_and(|q| same_json(p, q)))
+                && x.iter()
+                    .all(|(k, p)| y.get(k).is_some_and(|q| same_json(p, q)))
         }
         _ => a == b,
     }
@@ -114,7 +115,14 @@ fn doc() -> impl Strategy<Value = Json<Doc>> {
         prop::collection::vec("[^\u{0}]{0,5}", 0..4),
         any::<Option<bool>>(),
     )
-        .prop_map(|(n, name, tags, flag)| Json(Doc { n, name, tags, flag }))
+        .prop_map(|(n, name, tags, flag)| {
+            Json(Doc {
+                n,
+                name,
+                tags,
+                flag,
+            })
+        })
 }
 
 fn doc_value(d: &Json<Doc>) -> Value {
@@ -152,11 +160,20 @@ fn json_t_jsonb_golden_bytes() {
     use bytes::BytesMut;
     use futures_util::TryStreamExt;
     use pgbulk::{Decode, Encode};
-    let doc = Json(Doc { n: -3, name: "é".into(), tags: vec!["t".into()], flag: Some(false) });
+    let doc = Json(Doc {
+        n: -3,
+        name: "é".into(),
+        tags: vec!["t".into()],
+        flag: Some(false),
+    });
     let sql = "'{\"n\": -3, \"name\": \"é\", \"tags\": [\"t\"], \"flag\": false}'::jsonb";
     let rt = super::runtime();
     rt.block_on(async {
-        let db = super::fresh(&super::Pair { pg: "jsonb", setup: "" }).await;
+        let db = super::fresh(&super::Pair {
+            pg: "jsonb",
+            setup: "",
+        })
+        .await;
         let chunks: Vec<bytes::Bytes> = db
             .client()
             .copy_out(&format!("COPY (SELECT {sql}) TO STDOUT (FORMAT binary)"))
@@ -167,12 +184,14 @@ fn json_t_jsonb_golden_bytes() {
             .unwrap();
         let server = super::copy_fields(&chunks.concat()).remove(0);
         let mut ours = BytesMut::new();
-        doc.encode_field(&tokio_postgres::types::Type::JSONB, &mut ours).unwrap();
+        doc.encode_field(&tokio_postgres::types::Type::JSONB, &mut ours)
+            .unwrap();
         assert_eq!(server[4], 1, "server's jsonb version byte");
         assert_eq!(ours[4], 1, "our jsonb version byte");
         let parse = |b: &[u8]| serde_json::from_slice::<Value>(&b[5..]).unwrap();
         assert_eq!(parse(&ours), parse(&server));
-        let back = Json::<Doc>::decode(&tokio_postgres::types::Type::JSONB, Some(&server[4..])).unwrap();
+        let back =
+            Json::<Doc>::decode(&tokio_postgres::types::Type::JSONB, Some(&server[4..])).unwrap();
         assert_eq!(back, doc);
     });
 }

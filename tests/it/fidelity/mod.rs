@@ -13,6 +13,14 @@
 //!   server's own `COPY (SELECT ..) TO STDOUT (FORMAT binary)`, and our decoder reads those
 //!   bytes back to the value.
 
+// Every pair's comparison takes `&T` (one `fn(&T, &T) -> bool` type for all pairs), and the
+// tests name values `a`/`b`/`x`/`y` the way equality code does.
+#![allow(
+    clippy::trivially_copy_pass_by_ref,
+    clippy::many_single_char_names,
+    clippy::items_after_statements
+)]
+
 mod arrays;
 mod int;
 mod json;
@@ -79,7 +87,10 @@ pub async fn fresh(pair: &Pair) -> TestDb {
 
 /// Writes `values` with `copy_in` (into an emptied table).
 async fn write<T: Encode>(db: &TestDb, values: &[T]) -> Result<u64, pgbulk::Error> {
-    db.client().batch_execute("TRUNCATE fidelity").await.unwrap();
+    db.client()
+        .batch_execute("TRUNCATE fidelity")
+        .await
+        .unwrap();
     let rows = (0..).zip(values).map(|(id, v)| Row { id, v });
     db.client().bulk().copy_in(rows).await
 }
@@ -164,7 +175,10 @@ pub fn cross_check<T, R, S>(
         write(&db, &values).await.unwrap();
         let rows = db
             .client()
-            .query(&format!("SELECT {read_expr} FROM fidelity ORDER BY id"), &[])
+            .query(
+                &format!("SELECT {read_expr} FROM fidelity ORDER BY id"),
+                &[],
+            )
             .await
             .unwrap();
         assert_eq!(rows.len(), values.len());
@@ -177,7 +191,10 @@ pub fn cross_check<T, R, S>(
             );
         }
         // tokio-postgres → copy_out
-        db.client().batch_execute("TRUNCATE fidelity").await.unwrap();
+        db.client()
+            .batch_execute("TRUNCATE fidelity")
+            .await
+            .unwrap();
         let insert = db
             .client()
             .prepare(&format!(
@@ -275,7 +292,10 @@ where
             let len = i32::from_be_bytes(server[..4].try_into().unwrap());
             let value = (len >= 0).then(|| &server[4..]);
             let back = T::decode(ty, value).unwrap();
-            assert!(same(v, &back), "{sql}: the server's bytes read as {back:?}, not {v:?}");
+            assert!(
+                same(v, &back),
+                "{sql}: the server's bytes read as {back:?}, not {v:?}"
+            );
         }
     });
 }

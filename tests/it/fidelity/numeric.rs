@@ -9,7 +9,13 @@ use std::str::FromStr;
 
 /// Any `Decimal`: 96-bit mantissa, either sign, scale 0..=28.
 fn decimal() -> impl Strategy<Value = Decimal> {
-    (any::<u32>(), any::<u32>(), any::<u32>(), any::<bool>(), 0..=28u32)
+    (
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<bool>(),
+        0..=28u32,
+    )
         .prop_map(|(lo, mid, hi, neg, scale)| Decimal::from_parts(lo, mid, hi, neg, scale))
 }
 
@@ -151,8 +157,20 @@ fn inet() -> impl Strategy<Value = Inet> {
 fn network(v: &Inet) -> Inet {
     let host = u32::from(if v.addr().is_ipv4() { 32 } else { 128 } - v.prefix());
     let addr = match v.addr() {
-        IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a).checked_shr(host).unwrap_or(0).checked_shl(host).unwrap_or(0))),
-        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a).checked_shr(host).unwrap_or(0).checked_shl(host).unwrap_or(0))),
+        IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(
+            u32::from(a)
+                .checked_shr(host)
+                .unwrap_or(0)
+                .checked_shl(host)
+                .unwrap_or(0),
+        )),
+        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(
+            u128::from(a)
+                .checked_shr(host)
+                .unwrap_or(0)
+                .checked_shl(host)
+                .unwrap_or(0),
+        )),
     };
     Inet::new(addr, v.prefix()).unwrap()
 }

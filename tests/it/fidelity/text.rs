@@ -157,7 +157,9 @@ struct Owned {
 async fn borrowed_and_boxed_str_bytes_text_bytea_round_trip() {
     let db = db().await;
     db.client()
-        .batch_execute("CREATE TABLE borrowed (id int4, s text, b varchar, c text, bytes bytea, boxed bytea)")
+        .batch_execute(
+            "CREATE TABLE borrowed (id int4, s text, b varchar, c text, bytes bytea, boxed bytea)",
+        )
         .await
         .unwrap();
     let owned = String::from("owned é");
@@ -170,7 +172,13 @@ async fn borrowed_and_boxed_str_bytes_text_bytea_round_trip() {
         boxed: vec![9u8; 3].into_boxed_slice(),
     }];
     db.client().bulk().copy_in(&rows).await.unwrap();
-    let back = db.client().bulk().copy_out::<Owned>().collect_vec().await.unwrap();
+    let back = db
+        .client()
+        .bulk()
+        .copy_out::<Owned>()
+        .collect_vec()
+        .await
+        .unwrap();
     assert_eq!(
         back,
         vec![Owned {

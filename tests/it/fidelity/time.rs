@@ -125,7 +125,8 @@ fn same_instant<Tz: chrono::TimeZone>(a: &DateTime<Tz>, b: &DateTime<Tz>) -> boo
 }
 
 fn fixed(t: NaiveDateTime, offset_secs: i32) -> DateTime<FixedOffset> {
-    t.and_utc().with_timezone(&FixedOffset::east_opt(offset_secs).unwrap())
+    t.and_utc()
+        .with_timezone(&FixedOffset::east_opt(offset_secs).unwrap())
 }
 
 pair! {
@@ -151,7 +152,9 @@ trait AddOffset {
 
 impl AddOffset for DateTime<Utc> {
     fn checked_add_offset_(self, off: FixedOffset) -> Option<DateTime<FixedOffset>> {
-        let local = self.naive_utc().checked_add_signed(chrono::TimeDelta::seconds(i64::from(off.local_minus_utc())))?;
+        let local = self
+            .naive_utc()
+            .checked_add_signed(chrono::TimeDelta::seconds(i64::from(off.local_minus_utc())))?;
         (local >= min_date().and_hms_opt(0, 0, 0).unwrap()).then(|| self.with_timezone(&off))
     }
 }
@@ -238,7 +241,10 @@ pair! {
 
 /// An interval as the server's text input reads it, field by field.
 fn interval_text(v: &Interval) -> String {
-    format!("{} months {} days {} microseconds", v.months, v.days, v.microseconds)
+    format!(
+        "{} months {} days {} microseconds",
+        v.months, v.days, v.microseconds
+    )
 }
 
 pair! {

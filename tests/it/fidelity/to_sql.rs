@@ -59,7 +59,11 @@ const DDL: &str = "CREATE TYPE mood AS ENUM ('sad', 'ok', 'très bien');
                          maybe point3, n posint, wrapped mood[])";
 
 fn rows() -> Vec<Custom> {
-    let p = |x, y, label: &str| Point3 { x, y, label: label.into() };
+    let p = |x, y, label: &str| Point3 {
+        x,
+        y,
+        label: label.into(),
+    };
     vec![
         Custom {
             id: 0,
@@ -119,10 +123,19 @@ async fn to_sql_enum_composite_domain_and_composite_array_round_trip() {
     assert_eq!(text[1][3], s("{}"));
     assert_eq!(text[1][4], s("(7,1.5,x)"));
     // and copy_out reads it back
-    let back = db.client().bulk().copy_out_query::<Custom>("SELECT * FROM custom ORDER BY id").collect_vec().await.unwrap();
+    let back = db
+        .client()
+        .bulk()
+        .copy_out_query::<Custom>("SELECT * FROM custom ORDER BY id")
+        .collect_vec()
+        .await
+        .unwrap();
     assert_eq!(back, rows);
     // a domain CHECK failure is the server's, named by row and column
-    let bad = Custom { n: PosInt(0), ..rows[1].clone() };
+    let bad = Custom {
+        n: PosInt(0),
+        ..rows[1].clone()
+    };
     let err = db.client().bulk().copy_in(&[bad]).await.unwrap_err();
     assert_eq!(err.kind(), pgbulk::ErrorKind::Db);
     assert_eq!(err.row(), Some(0), "{err}");
@@ -153,16 +166,54 @@ async fn to_sql_enum_composite_domain_golden_bytes() {
     };
     use pgbulk::__private::ToSqlField;
     let ours = [
-        field(&|t, b| ToSqlField::<Mood>::encode_field(&Mood::TresBien, t, b).unwrap(), 0),
-        field(&|t, b| ToSqlField::<Point3>::encode_field(&Point3 { x: 1, y: Some(-0.5), label: "a".into() }, t, b).unwrap(), 1),
-        field(&|t, b| ToSqlField::<Vec<Point3>>::encode_field(&vec![Point3 { x: 2, y: None, label: String::new() }], t, b).unwrap(), 2),
-        field(&|t, b| ToSqlField::<PosInt>::encode_field(&PosInt(5), t, b).unwrap(), 3),
+        field(
+            &|t, b| ToSqlField::<Mood>::encode_field(&Mood::TresBien, t, b).unwrap(),
+            0,
+        ),
+        field(
+            &|t, b| {
+                ToSqlField::<Point3>::encode_field(
+                    &Point3 {
+                        x: 1,
+                        y: Some(-0.5),
+                        label: "a".into(),
+                    },
+                    t,
+                    b,
+                )
+                .unwrap()
+            },
+            1,
+        ),
+        field(
+            &|t, b| {
+                ToSqlField::<Vec<Point3>>::encode_field(
+                    &vec![Point3 {
+                        x: 2,
+                        y: None,
+                        label: String::new(),
+                    }],
+                    t,
+                    b,
+                )
+                .unwrap()
+            },
+            2,
+        ),
+        field(
+            &|t, b| ToSqlField::<PosInt>::encode_field(&PosInt(5), t, b).unwrap(),
+            3,
+        ),
     ];
     for (i, (o, s)) in ours.iter().zip(&server).enumerate() {
         assert_eq!(o, s, "column {i}");
     }
     assert_eq!(
         ToSqlField::<Vec<Point3>>::decode(cols[2].type_(), Some(&server[2][4..])).unwrap(),
-        vec![Point3 { x: 2, y: None, label: String::new() }]
+        vec![Point3 {
+            x: 2,
+            y: None,
+            label: String::new()
+        }]
     );
 }
