@@ -125,3 +125,26 @@ pair! {
         ("0.1::float8", 0.1),
     ];
 }
+
+pair! {
+    option_i32_int4_null: Option<i32> => "int4";
+    setup: "";
+    strategy: any::<Option<i32>>();
+    edges: vec![None, Some(0), Some(i32::MIN)];
+    same: eq;
+    theirs: Option<i32> = |v| *v, read: "v", write: "$2", same: eq;
+    golden: [("NULL::int4", None), ("7::int4", Some(7))];
+}
+
+pair! {
+    uuid_uuid: uuid::Uuid => "uuid";
+    setup: "";
+    strategy: any::<u128>().prop_map(uuid::Uuid::from_u128);
+    edges: vec![uuid::Uuid::nil(), uuid::Uuid::max()];
+    same: eq;
+    theirs: uuid::Uuid = |v| *v, read: "v", write: "$2", same: eq;
+    golden: [
+        ("'00000000-0000-0000-0000-000000000000'::uuid", uuid::Uuid::nil()),
+        ("'67e55044-10b1-426f-9247-bb680e5fe0c8'::uuid", uuid::Uuid::from_u128(0x67e5_5044_10b1_426f_9247_bb68_0e5f_e0c8)),
+    ];
+}
