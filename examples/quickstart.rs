@@ -14,6 +14,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 use pgbulk::{BulkExt, CopyRow};
 use rust_decimal::Decimal;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -110,11 +111,19 @@ type BoxError = Box<dyn std::error::Error>;
 async fn load(client: &tokio_postgres::Client) -> Result<f64, BoxError> {
     println!("copy_in: writing {ROWS} rows into {TABLE}");
     let started = Instant::now();
+    let next_report = AtomicU64::new(0);
     let written = client
         .bulk()
         .on_progress(|p| {
-            if p.rows % 100_000 < 2_000 || p.rows == ROWS.unsigned_abs() {
-                println!("  {:>9} rows, {:>6.1} MiB sent", p.rows, mib(p.bytes));
+            // Progress comes after every 256 KiB chunk; print about every 10%.
+            if p.rows >= next_report.load(Ordering::Relaxed) {
+                next_report.store(p.rows + ROWS.unsigned_abs() / 10, Ordering::Relaxed);
+                println!(
+                    "  {:>9} rows, {:>6.1} MiB sent, {:>5.1} s",
+                    p.rows,
+                    mib(p.bytes),
+                    started.elapsed().as_secs_f64()
+                );
             }
         })
         .copy_in((0..ROWS).map(order))
