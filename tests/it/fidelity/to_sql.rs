@@ -181,7 +181,7 @@ async fn to_sql_enum_composite_domain_golden_bytes() {
                     t,
                     b,
                 )
-                .unwrap()
+                .unwrap();
             },
             1,
         ),
@@ -196,7 +196,7 @@ async fn to_sql_enum_composite_domain_golden_bytes() {
                     t,
                     b,
                 )
-                .unwrap()
+                .unwrap();
             },
             2,
         ),
