@@ -56,6 +56,7 @@
 //! | `#[copy(rename = "col")]` | field | column name (default: the field name) |
 //! | `#[copy(skip)]` | field | not copied; `Default::default()` when reading |
 //! | `#[copy(key)]` | field | part of the conflict key (see [`Column::key`]) |
+//! | `#[copy(to_sql)]` | field | encoded and decoded through the type's postgres-types `ToSql`/`FromSql` |
 //!
 //! Table and column names are taken literally and always quoted: `Users` is the table
 //! `"Users"`, not `users`.
@@ -66,17 +67,27 @@
 //! |---|---|
 //! | `bool` | `boolean` |
 //! | `i16`, `i32`, `i64` | `smallint`, `integer`, `bigint` |
+//! | `i8` | `"char"` |
+//! | `u32` | `oid` |
 //! | `f32`, `f64` | `real`, `double precision` |
-//! | `String`, `&str`, `Box<str>`, `Cow<str>` | `text`, `varchar`, `char(n)`, `name`, `citext` |
+//! | `String`, `&str`, `Box<str>`, `Cow<str>` | `text`, `varchar`, `char(n)`, `name`, `citext`, enums, `json`, `jsonb` |
+//! | `serde_json::Value`, [`Json<T>`] | `json`, `jsonb` |
 //! | `Vec<u8>`, `&[u8]`, `Box<[u8]>` | `bytea` |
 //! | `chrono::NaiveDate` | `date` |
 //! | `chrono::NaiveTime` | `time` |
 //! | `chrono::NaiveDateTime` | `timestamp` |
-//! | `chrono::DateTime<Utc>` | `timestamptz` |
+//! | `chrono::DateTime<Utc>`, `DateTime<FixedOffset>`, `DateTime<Local>` | `timestamptz` |
+//! | [`Infinity<T>`] of the date/time types above | the same, with `±infinity` |
+//! | [`Interval`] | `interval` |
 //! | `uuid::Uuid` | `uuid` |
 //! | `rust_decimal::Decimal` | `numeric` (scale kept) |
+//! | [`PgNumeric`] | `numeric`, with `NaN` and `±Infinity` |
+//! | `std::net::IpAddr`, [`Inet`] | `inet`, `cidr` |
 //! | `Option<T>` | NULL |
-//! | `Vec<T>`, `&[T]`, `Vec<Option<T>>` | 1-D arrays of the above |
+//! | `Vec<T>`, `&[T]`, `Vec<Option<T>>` | 1-D arrays of the above (enums included) |
+//! | `Vec<Vec<T>>` … 6 levels | 2-D … 6-D arrays (rectangular) |
+//! | domains | the base type's Rust types |
+//! | `T: ToSql + FromSql` with `#[copy(to_sql)]`, or [`ViaToSql<T>`] | what `T` accepts (derived enums, composites) |
 //!
 //! # Errors
 //!

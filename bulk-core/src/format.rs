@@ -261,6 +261,58 @@ mod tests {
         assert_eq!(read_all(&sevens).unwrap(), expect);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Arbitrary bytes after a valid header (or instead of one), fed in arbitrary pieces:
+        /// the reader returns tuples, asks for more, ends or fails — never panics or loops, and
+        /// never reserves memory for a length it has not been given the bytes of.
+        #[test]
+        fn tuple_reader_never_panics_on_arbitrary_bytes(
+            header in proptest::bool::weighted(0.9),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            cuts in proptest::collection::vec(1usize..40, 0..10),
+            columns in 0usize..4,
+        ) {
+            let mut data = Vec::new();
+            if header {
+                let mut b = BytesMut::new();
+                write_header(&mut b);
+                data.extend_from_slice(&b);
+            }
+            data.extend_from_slice(&body);
+            let mut r = TupleReader::new(columns);
+            let map: Vec<usize> = (0..columns).collect();
+            let mut out = vec![(0u32, 0i32); columns];
+            let mut pieces = Vec::new();
+            let mut rest = &data[..];
+            for c in cuts {
+                let (a, b) = rest.split_at(c.min(rest.len()));
+                pieces.push(a);
+                rest = b;
+            }
+            pieces.push(rest);
+            let mut pieces = pieces.into_iter();
+            // every step consumes a tuple or a piece, or stops: bounded by the input
+            for _ in 0..=data.len() + 20 {
+                match r.next_tuple(&map, &mut out) {
+                    Ok(Next::Tuple) => {
+                        let row = crate::RawRow::new(r.tuple_bytes(), &out);
+                        for i in 0..columns {
+                            let _ = row.get(i);
+                        }
+                    }
+                    Ok(Next::NeedMore) => match pieces.next() {
+                        Some(p) => r.feed(p),
+                        None => break,
+                    },
+                    Ok(Next::End) | Err(_) => break,
+                }
+            }
+            proptest::prop_assert!(r.buf.len() <= data.len());
+        }
+    }
+
     #[test]
     fn truncated_and_corrupt_data_are_errors() {
         let data = sample();

@@ -17,7 +17,10 @@ mod plan;
 pub mod testkit;
 
 pub use crate::bulk::{Bulk, BulkExt, CopyOutStream, Progress, DEFAULT_FLUSH_BYTES};
-pub use crate::codec::{Decode, DecodeError, Encode, EncodeError};
+pub use crate::codec::{
+    Decode, DecodeElement, DecodeError, Encode, EncodeElement, EncodeError, Inet, Infinity,
+    Interval, Json, PgNumeric, ViaToSql,
+};
 pub use crate::error::{Error, ErrorKind, Mismatch, Result};
 pub use crate::plan::Plan;
 pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
@@ -25,10 +28,10 @@ pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
 /// Items used by the code `#[derive(CopyRow)]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::codec::{Decode, DecodeError, Encode, EncodeError};
+    pub use crate::codec::{Decode, DecodeError, Encode, EncodeError, ToSqlField};
     pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
     pub use bytes::{BufMut, BytesMut};
     pub use core::default::Default;
     pub use core::result::Result;
-    pub use postgres_types::Type;
+    pub use postgres_types::{FromSqlOwned, ToSql, Type};
 }

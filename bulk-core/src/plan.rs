@@ -1,6 +1,7 @@
 //! Describe the target on the server and verify every field against its column, before any
 //! data is sent.
 
+use crate::codec::accepted_type;
 use crate::error::{Error, Mismatch};
 use crate::ident;
 use crate::row::{CopyRow, FromCopyRow};
@@ -130,13 +131,17 @@ pub(crate) async fn plan_copy_in<T: CopyRow + ?Sized>(
                 column: col.name.to_owned(),
                 pg_type: None,
             }),
-            Some(c) if !(col.accepts_encode)(c.type_()) => mismatches.push(Mismatch {
-                field: col.field,
-                rust_type: col.rust_type,
-                column: col.name.to_owned(),
-                pg_type: Some(pg_type_name(c.type_())),
-            }),
-            Some(c) => types.push(c.type_().clone()),
+            // A domain column is written with its base type's codec (binary COPY uses the
+            // base type's recv), unless the field's codec accepts the domain itself.
+            Some(c) => match accepted_type(c.type_(), col.accepts_encode) {
+                Some(ty) => types.push(ty.clone()),
+                None => mismatches.push(Mismatch {
+                    field: col.field,
+                    rust_type: col.rust_type,
+                    column: col.name.to_owned(),
+                    pg_type: Some(pg_type_name(c.type_())),
+                }),
+            },
         }
     }
     if !mismatches.is_empty() {
@@ -226,9 +231,9 @@ pub(crate) async fn plan_copy_out<T: FromCopyRow>(
             }
             (Some((at, c)), None) => {
                 let accepts = T::ACCEPTS_DECODE.get(i).copied().unwrap_or(|_| false);
-                if accepts(c.type_()) {
+                if let Some(ty) = accepted_type(c.type_(), accepts) {
                     map[at] = i;
-                    types.push(c.type_().clone());
+                    types.push(ty.clone());
                 } else {
                     mismatches.push(Mismatch {
                         field: col.field,

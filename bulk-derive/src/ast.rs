@@ -118,6 +118,11 @@ impl Field<'_> {
         }
     }
 
+    /// Whether the field is marked `#[copy(to_sql)]` (coded through postgres-types).
+    pub(crate) fn is_to_sql(&self) -> bool {
+        self.attrs.to_sql.is_some()
+    }
+
     /// Whether the field is marked `#[copy(key)]`.
     pub(crate) fn is_key(&self) -> bool {
         self.attrs.key.is_some()

@@ -114,6 +114,9 @@ pub(crate) struct Field {
     pub(crate) skip: Option<Attr<()>>,
     /// `#[copy(key)]`
     pub(crate) key: Option<Attr<()>>,
+    /// `#[copy(to_sql)]`: encode and decode through the field type's postgres-types
+    /// `ToSql`/`FromSql` impls instead of pgbulk's own codecs.
+    pub(crate) to_sql: Option<Attr<()>>,
 }
 
 impl Field {
@@ -121,6 +124,7 @@ impl Field {
         let mut rename = Slot::new(cx, "rename");
         let mut skip = Slot::new(cx, "skip");
         let mut key = Slot::new(cx, "key");
+        let mut to_sql = Slot::new(cx, "to_sql");
 
         for attr in attrs.iter().filter(|attr| attr.path().is_ident("copy")) {
             let result = attr.parse_nested_meta(|meta| {
@@ -139,10 +143,15 @@ impl Field {
                     if flag(cx, &meta, "key")? {
                         key.set(&meta.path, ());
                     }
+                } else if meta.path.is_ident("to_sql") {
+                    // #[copy(to_sql)]
+                    if flag(cx, &meta, "to_sql")? {
+                        to_sql.set(&meta.path, ());
+                    }
                 } else {
                     cx.error_spanned_by(
                         &meta.path,
-                        unknown_key(&meta.path, "field", &["rename", "skip", "key"]),
+                        unknown_key(&meta.path, "field", &["rename", "skip", "key", "to_sql"]),
                     );
                     skip_value(&meta)?;
                 }
@@ -157,6 +166,7 @@ impl Field {
             rename: rename.get(),
             skip: skip.get(),
             key: key.get(),
+            to_sql: to_sql.get(),
         }
     }
 }

@@ -63,6 +63,13 @@ fn check_skip(cx: &Ctxt, field: &Field<'_>) {
              a skipped field is not a column",
         );
     }
+    if let Some(to_sql) = &field.attrs.to_sql {
+        cx.error_spanned_by(
+            &to_sql.path,
+            "`#[copy(skip)]` cannot be combined with `#[copy(to_sql)]`: \
+             a skipped field is not a column",
+        );
+    }
 }
 
 /// `#[copy(rename = "..")]` names a column: not empty, no NUL.

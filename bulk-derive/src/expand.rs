@@ -51,11 +51,10 @@ fn expand(cont: &Container<'_>) -> TokenStream {
 fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
     let ident = cont.ident;
     let (impl_generics, ty_generics, _) = cont.generics.split_for_impl();
-    let encode = quote!(#private::Encode);
     let where_clause = where_clause(
         cont,
         cont.copied_fields()
-            .filter_map(|field| bound(cont, field, &encode)),
+            .filter_map(|field| bound(cont, field, &encode_trait(field, private))),
     );
     let table = cont.table();
     let copied: Vec<&Field<'_>> = cont.copied_fields().collect();
@@ -68,7 +67,11 @@ fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
         let field_name = field.name();
         let rust_type = type_string(ty);
         let key = field.is_key();
-        let accepts = quote_spanned!(ty.span()=> <#ty as #private::Encode>::accepts);
+        let accepts = if field.is_to_sql() {
+            quote_spanned!(ty.span()=> #private::ToSqlField::<#ty>::accepts_encode)
+        } else {
+            quote_spanned!(ty.span()=> <#ty as #private::Encode>::accepts)
+        };
         quote! {
             #private::Column {
                 name: #name,
@@ -83,7 +86,11 @@ fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
     let encodes = copied.iter().enumerate().map(|(i, field)| {
         let ty = field.ty;
         let member = field.ident;
-        let encode = quote_spanned!(ty.span()=> <#ty as #private::Encode>::encode_field);
+        let encode = if field.is_to_sql() {
+            quote_spanned!(ty.span()=> #private::ToSqlField::<#ty>::encode_field)
+        } else {
+            quote_spanned!(ty.span()=> <#ty as #private::Encode>::encode_field)
+        };
         quote! {
             if let ::core::result::Result::Err(__e) = #encode(&self.#member, &__types[#i], __buf) {
                 return ::core::result::Result::Err((#i, __e));
@@ -115,24 +122,30 @@ fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
 fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
     let ident = cont.ident;
     let (impl_generics, ty_generics, _) = cont.generics.split_for_impl();
-    let encode = quote!(#private::Encode);
-    let decode = quote!(#private::Decode);
     let default = quote!(#private::Default);
     // `FromCopyRow: CopyRow`, so the `CopyRow` impl's bounds come first. The rest are lenient:
     // a struct whose field type can be encoded but not decoded still derives, and only
     // `copy_out` of it is an error, one that names the field.
     let bounds = cont
         .copied_fields()
-        .filter_map(|field| bound(cont, field, &encode))
+        .filter_map(|field| bound(cont, field, &encode_trait(field, private)))
         .chain(cont.fields.iter().map(|field| {
-            let trait_path = if field.is_copied() { &decode } else { &default };
-            lenient_bound(field, trait_path)
+            let trait_path = if field.is_copied() {
+                decode_trait(field, private)
+            } else {
+                default.clone()
+            };
+            lenient_bound(field, &trait_path)
         }));
     let where_clause = where_clause(cont, bounds);
 
     let accepts = cont.copied_fields().map(|field| {
         let ty = field.ty;
-        quote_spanned!(ty.span()=> <#ty as #private::Decode>::accepts)
+        if field.is_to_sql() {
+            quote_spanned!(ty.span()=> #private::ToSqlField::<#ty>::accepts_decode)
+        } else {
+            quote_spanned!(ty.span()=> <#ty as #private::Decode>::accepts)
+        }
     });
 
     let mut index = 0_usize;
@@ -142,7 +155,11 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
         if field.is_copied() {
             let i = index;
             index += 1;
-            let decode = quote_spanned!(ty.span()=> <#ty as #private::Decode>::decode);
+            let decode = if field.is_to_sql() {
+                quote_spanned!(ty.span()=> #private::ToSqlField::<#ty>::decode)
+            } else {
+                quote_spanned!(ty.span()=> <#ty as #private::Decode>::decode)
+            };
             quote! {
                 #member: match #decode(&__types[#i], #private::RawRow::get(&__row, #i)) {
                     ::core::result::Result::Ok(__value) => __value,
@@ -169,6 +186,26 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
                 ::core::result::Result::Ok(Self { #(#inits),* })
             }
         }
+    }
+}
+
+/// The trait a field's type needs for `copy_in`: pgbulk's `Encode`, or postgres-types' `ToSql`
+/// for a `#[copy(to_sql)]` field.
+fn encode_trait(field: &Field<'_>, private: &TokenStream) -> TokenStream {
+    if field.is_to_sql() {
+        quote!(#private::ToSql)
+    } else {
+        quote!(#private::Encode)
+    }
+}
+
+/// The trait a field's type needs for `copy_out`: pgbulk's `Decode`, or postgres-types'
+/// `FromSqlOwned` for a `#[copy(to_sql)]` field.
+fn decode_trait(field: &Field<'_>, private: &TokenStream) -> TokenStream {
+    if field.is_to_sql() {
+        quote!(#private::FromSqlOwned)
+    } else {
+        quote!(#private::Decode)
     }
 }
 

@@ -8,6 +8,7 @@ mod copy_in;
 mod copy_out;
 mod errors;
 mod faults;
+mod fidelity;
 mod quoting;
 mod types;
 

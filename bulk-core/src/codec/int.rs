@@ -1,4 +1,5 @@
-//! Codec: int2, int4, int8 (exact widths only: `i64` never goes into `int4`).
+//! Codec: int2, int4, int8 (exact widths only: `i64` never goes into `int4`), `"char"` (the
+//! one-byte internal type, as `i8`) and oid (as `u32`).
 
 use super::{fixed, non_null, Decode, DecodeError, Encode, EncodeError};
 use bytes::{BufMut, BytesMut};
@@ -23,6 +24,32 @@ fn int4_send(v: i32, buf: &mut BytesMut) {
 fn int8_send(v: i64, buf: &mut BytesMut) {
     buf.put_i32(8);
     buf.put_i64(v);
+}
+
+/// Writes a `"char"` field: length 1, then the byte.
+#[inline]
+fn char_send(v: i8, buf: &mut BytesMut) {
+    buf.put_i32(1);
+    buf.put_i8(v);
+}
+
+/// Writes an OID field: length 4, then the big-endian unsigned value.
+#[inline]
+fn oid_send(v: u32, buf: &mut BytesMut) {
+    buf.put_i32(4);
+    buf.put_u32(v);
+}
+
+/// Reads a `"char"` value.
+#[inline]
+fn char_recv(raw: &[u8]) -> Result<i8, DecodeError> {
+    fixed(raw, "\"char\"").map(i8::from_be_bytes)
+}
+
+/// Reads an OID value.
+#[inline]
+fn oid_recv(raw: &[u8]) -> Result<u32, DecodeError> {
+    fixed(raw, "oid").map(u32::from_be_bytes)
 }
 
 /// Reads an INT2 value.
@@ -73,6 +100,8 @@ macro_rules! int_codec {
     };
 }
 
+int_codec!(i8, Type::CHAR, char_send, char_recv);
+int_codec!(u32, Type::OID, oid_send, oid_recv);
 int_codec!(i16, Type::INT2, int2_send, int2_recv);
 int_codec!(i32, Type::INT4, int4_send, int4_recv);
 int_codec!(i64, Type::INT8, int8_send, int8_recv);

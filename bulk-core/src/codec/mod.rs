@@ -9,7 +9,7 @@
 //! may rely on that (it still must not panic when the assumption does not hold).
 
 use bytes::{BufMut, BytesMut};
-use postgres_types::Type;
+use postgres_types::{Kind, Type};
 use std::fmt;
 
 mod array;
@@ -17,11 +17,24 @@ mod bool;
 mod bytea;
 mod float;
 mod int;
+mod interval;
+mod json;
+mod network;
 mod numeric;
 mod option;
+mod special;
 mod text;
 mod time;
+mod to_sql;
 mod uuid;
+
+pub use self::array::{DecodeElement, ElementReader, EncodeElement};
+pub use self::interval::Interval;
+pub use self::json::Json;
+pub use self::network::Inet;
+pub use self::numeric::PgNumeric;
+pub use self::special::{Infinite, Infinity};
+pub use self::to_sql::{ToSqlField, ViaToSql};
 
 #[cfg(test)]
 mod tests;
@@ -146,6 +159,34 @@ impl std::error::Error for DecodeError {
     }
 }
 
+/// The type a domain is based on, through any number of domains; `ty` itself otherwise.
+///
+/// Binary COPY reads and writes a domain column with its base type's `send`/`recv`, so a
+/// domain column is handled by the base type's codec.
+pub fn base_type(ty: &Type) -> &Type {
+    let mut ty = ty;
+    while let Kind::Domain(base) = ty.kind() {
+        ty = base;
+    }
+    ty
+}
+
+/// The type a codec should be handed for a column of type `ty`: `ty` itself when the codec
+/// accepts it (a `ToSql` type may accept the domain by name), otherwise the first base type
+/// (through domains) it accepts; `None` when it accepts none of them.
+pub fn accepted_type(ty: &Type, accepts: impl Fn(&Type) -> bool) -> Option<&Type> {
+    let mut ty = ty;
+    loop {
+        if accepts(ty) {
+            return Some(ty);
+        }
+        match ty.kind() {
+            Kind::Domain(base) => ty = base,
+            _ => return None,
+        }
+    }
+}
+
 /// Writes a length prefix, checking that it fits in an `int32`.
 #[inline]
 pub fn put_len(buf: &mut BytesMut, len: usize) -> Result<(), EncodeError> {
@@ -198,6 +239,7 @@ pub(crate) fn fixed<const N: usize>(raw: &[u8], pg_type: &str) -> Result<[u8; N]
 
 /// A cursor over a field's bytes whose reads fail with `DecodeError::Invalid` instead of
 /// panicking when the bytes run out.
+#[derive(Debug)]
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     /// What is being read, for error messages (`"numeric"`, `"array"`).

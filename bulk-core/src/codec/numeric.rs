@@ -8,6 +8,7 @@
 //!
 //! Decoding never rounds: NaN and ±Infinity, a dscale above 28, or a magnitude above
 //! `Decimal::MAX` are `DecodeError::OutOfRange`; malformed bytes are `DecodeError::Invalid`.
+//! [`PgNumeric`] reads and writes NaN and ±Infinity too.
 
 use super::{non_null, Decode, DecodeError, Encode, EncodeError, Reader};
 use bytes::{BufMut, BytesMut};
@@ -87,6 +88,38 @@ fn numeric_send(v: &Decimal, buf: &mut BytesMut) {
     for &d in digits[bottom..top].iter().rev() {
         buf.put_u16(d);
     }
+}
+
+/// A PostgreSQL `numeric` that may also be `NaN`, `Infinity` or `-Infinity`, which
+/// `rust_decimal::Decimal` cannot hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PgNumeric {
+    /// A finite value (its scale is kept, as for `Decimal`).
+    Value(Decimal),
+    /// `NaN` (PostgreSQL's NaN equals itself and sorts above every other value).
+    NaN,
+    /// `Infinity`.
+    PosInfinity,
+    /// `-Infinity`.
+    NegInfinity,
+}
+
+impl From<Decimal> for PgNumeric {
+    fn from(v: Decimal) -> Self {
+        PgNumeric::Value(v)
+    }
+}
+
+/// Writes a NUMERIC NaN or ±Infinity: no digits, weight 0, the special sign, and the dscale
+/// PostgreSQL's own `numeric_send` writes for it: 0 for NaN, 32 for ±Infinity (its short
+/// header's dscale bits read from the special sign; `numeric_recv` ignores them).
+#[inline]
+fn numeric_special_send(sign: u16, buf: &mut BytesMut) {
+    buf.put_i32(8);
+    buf.put_u16(0); // ndigits
+    buf.put_i16(0); // weight
+    buf.put_u16(sign);
+    buf.put_u16(if sign == NUMERIC_NAN { 0 } else { 32 }); // dscale
 }
 
 /// The error for a numeric a `Decimal` cannot hold, or that is malformed.
@@ -195,6 +228,49 @@ fn numeric_recv(raw: &[u8]) -> Result<Decimal, DecodeError> {
         negative && mantissa != 0,
         u32::from(dscale),
     ))
+}
+
+impl Encode for PgNumeric {
+    #[inline]
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
+    }
+
+    #[inline]
+    fn encode_field(&self, _ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        match self {
+            PgNumeric::Value(v) => numeric_send(v, buf),
+            PgNumeric::NaN => numeric_special_send(NUMERIC_NAN, buf),
+            PgNumeric::PosInfinity => numeric_special_send(NUMERIC_PINF, buf),
+            PgNumeric::NegInfinity => numeric_special_send(NUMERIC_NINF, buf),
+        }
+        Ok(())
+    }
+}
+
+impl Decode for PgNumeric {
+    #[inline]
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
+    }
+
+    #[inline]
+    fn decode(_ty: &Type, raw: Option<&[u8]>) -> Result<Self, DecodeError> {
+        let raw = non_null(raw)?;
+        let mut r = Reader::new(raw, "numeric");
+        let _ndigits = r.u16()?;
+        let _weight = r.i16()?;
+        let special = match r.u16()? {
+            NUMERIC_NAN => PgNumeric::NaN,
+            NUMERIC_PINF => PgNumeric::PosInfinity,
+            NUMERIC_NINF => PgNumeric::NegInfinity,
+            _ => return numeric_recv(raw).map(PgNumeric::Value),
+        };
+        // numeric_recv on the server ignores the rest of a special value; be strict instead.
+        let _dscale = r.u16()?;
+        r.finish()?;
+        Ok(special)
+    }
 }
 
 impl Encode for Decimal {

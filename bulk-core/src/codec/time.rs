@@ -1,5 +1,5 @@
 //! Codec: date, time, timestamp, timestamptz, for chrono's `NaiveDate`, `NaiveTime`,
-//! `NaiveDateTime` and `DateTime<Utc>`.
+//! `NaiveDateTime` and `DateTime<Utc>`/`DateTime<FixedOffset>`/`DateTime<Local>`.
 //!
 //! Layouts: date is `int32` days since 2000-01-01, time is `int64` µs since midnight,
 //! timestamp and timestamptz are `int64` µs since 2000-01-01 00:00:00 (UTC for timestamptz).
@@ -14,11 +14,17 @@
 //!   `time`, `23:59:60` exactly becomes `24:00:00`; past that it is out of range.
 //! - Values PostgreSQL cannot store (before 4714-11-24 BC) are an `EncodeError::OutOfRange`.
 //! - Decoding `infinity`/`-infinity`, `time '24:00:00'` or anything outside chrono's range is a
-//!   `DecodeError::OutOfRange`, never a clamped or changed value.
+//!   `DecodeError::OutOfRange`, never a clamped or changed value. [`Infinity<T>`](super::Infinity)
+//!   reads and writes ±infinity.
+//! - timestamptz stores an instant, not an offset: a `DateTime<FixedOffset>` is written as its
+//!   UTC instant and reads back with offset +00:00 (equal as an instant); a `DateTime<Local>`
+//!   reads back in the process's local time zone.
 
 use super::{fixed, non_null, Decode, DecodeError, Encode, EncodeError};
 use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, FixedOffset, Local, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc,
+};
 use postgres_types::Type;
 
 /// `NaiveDate::num_days_from_ce` of 2000-01-01, PostgreSQL's epoch.
@@ -275,5 +281,57 @@ impl Decode for DateTime<Utc> {
     #[inline]
     fn decode(_ty: &Type, raw: Option<&[u8]>) -> Result<Self, DecodeError> {
         timestamp_recv(non_null(raw)?, "timestamptz", "DateTime<Utc>").map(|t| t.and_utc())
+    }
+}
+
+impl Encode for DateTime<FixedOffset> {
+    #[inline]
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIMESTAMPTZ
+    }
+
+    #[inline]
+    fn encode_field(&self, _ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        timestamp_send(self.naive_utc(), "timestamptz", buf)
+    }
+}
+
+impl Decode for DateTime<FixedOffset> {
+    #[inline]
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIMESTAMPTZ
+    }
+
+    /// The instant, with offset +00:00 (PostgreSQL does not store the offset).
+    #[inline]
+    fn decode(_ty: &Type, raw: Option<&[u8]>) -> Result<Self, DecodeError> {
+        timestamp_recv(non_null(raw)?, "timestamptz", "DateTime<FixedOffset>")
+            .map(|t| t.and_utc().fixed_offset())
+    }
+}
+
+impl Encode for DateTime<Local> {
+    #[inline]
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIMESTAMPTZ
+    }
+
+    #[inline]
+    fn encode_field(&self, _ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        timestamp_send(self.naive_utc(), "timestamptz", buf)
+    }
+}
+
+impl Decode for DateTime<Local> {
+    #[inline]
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIMESTAMPTZ
+    }
+
+    /// The instant, in the process's local time zone.
+    #[inline]
+    fn decode(_ty: &Type, raw: Option<&[u8]>) -> Result<Self, DecodeError> {
+        timestamp_recv(non_null(raw)?, "timestamptz", "DateTime<Local>")
+            .map(|t| t.and_utc().with_timezone(&Local))
     }
 }
