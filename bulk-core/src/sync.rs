@@ -1,1 +1,1 @@
-
+//! Blocking API (placeholder).

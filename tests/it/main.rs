@@ -8,7 +8,9 @@ mod copy_in;
 mod copy_out;
 mod errors;
 mod quoting;
+mod returning;
 mod types;
+mod upsert;
 
 use pgbulk::testkit::TestDb;
 
