@@ -8,6 +8,7 @@ mod clients;
 mod copy_in;
 mod copy_out;
 mod errors;
+mod pgbouncer;
 mod quoting;
 mod returning;
 mod types;
