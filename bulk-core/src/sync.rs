@@ -242,18 +242,14 @@ where
         .map_err(|e| Error::pg("COPY FROM STDIN failed", e))?;
     let mut buf = BytesMut::with_capacity(flush + flush / 4);
     format::write_header(&mut buf);
-    let mut n = 0u64;
-    let io = |e: std::io::Error| match e
-        .into_inner()
-        .map(|inner| inner.downcast::<tokio_postgres::Error>())
-    {
-        Some(Ok(pg)) => server_error::<T>(*pg),
-        Some(Err(other)) => Error::protocol(format!("COPY FROM STDIN failed: {other}")),
-        None => Error::protocol("COPY FROM STDIN failed"),
+    let mut count = 0u64;
+    let io = |e: std::io::Error| match pg_error(e) {
+        Ok(pg) => server_error::<T>(pg),
+        Err(other) => Error::protocol(format!("COPY FROM STDIN failed: {other}")),
     };
-    for row in rows {
+    for (n, row) in (0u64..).zip(rows) {
         encode(row, &mut buf, n)?;
-        n += 1;
+        count = n + 1;
         if buf.len() >= flush {
             writer.write_all(&buf).map_err(io)?;
             buf.clear();
@@ -261,7 +257,21 @@ where
     }
     format::write_trailer(&mut buf);
     writer.write_all(&buf).map_err(io)?;
-    writer.finish().map_err(server_error::<T>)
+    let written = writer.finish().map_err(server_error::<T>)?;
+    debug_assert_eq!(written, count);
+    Ok(count)
+}
+
+/// The tokio-postgres error inside an I/O error of the `postgres` crate's COPY reader/writer.
+fn pg_error(e: std::io::Error) -> std::result::Result<tokio_postgres::Error, String> {
+    let text = e.to_string();
+    match e
+        .into_inner()
+        .map(<dyn std::error::Error + Send + Sync>::downcast)
+    {
+        Some(Ok(pg)) => Ok(*pg),
+        _ => Err(text),
+    }
 }
 
 /// Reads `query` with binary `COPY (query) TO STDOUT` into `T`s.
@@ -304,13 +314,10 @@ fn read_copy<C: GenericClient, T: FromCopyRow>(client: &mut C, query: &str) -> R
                 out.push(value);
             }
             Next::NeedMore | Next::End => {
-                let chunk = reader.fill_buf().map_err(|e| {
-                    match e
-                        .into_inner()
-                        .map(|i| i.downcast::<tokio_postgres::Error>())
-                    {
-                        Some(Ok(pg)) => Error::pg("COPY TO STDOUT failed", *pg).with_row(row),
-                        _ => Error::protocol("COPY TO STDOUT failed").with_row(row),
+                let chunk = reader.fill_buf().map_err(|e| match pg_error(e) {
+                    Ok(pg) => Error::pg("COPY TO STDOUT failed", pg).with_row(row),
+                    Err(other) => {
+                        Error::protocol(format!("COPY TO STDOUT failed: {other}")).with_row(row)
                     }
                 })?;
                 if chunk.is_empty() {

@@ -135,6 +135,7 @@ impl UpsertOptions {
     /// Conflict on these columns instead of the `#[copy(key)]` fields: `ON CONFLICT (a, b)`.
     /// A unique index or constraint over exactly these columns must exist, and the struct must
     /// carry them (they are also the key for in-batch duplicates).
+    #[must_use]
     pub fn conflict_columns<S: Into<String>>(
         mut self,
         columns: impl IntoIterator<Item = S>,
@@ -146,6 +147,7 @@ impl UpsertOptions {
     /// Conflict on a named unique or primary key constraint: `ON CONFLICT ON CONSTRAINT name`.
     /// Its columns (looked up in `pg_constraint`) are the key for in-batch duplicates and must
     /// be carried by the struct.
+    #[must_use]
     pub fn conflict_constraint(mut self, name: impl Into<String>) -> Self {
         self.conflict = Conflict::Constraint(name.into());
         self
@@ -153,12 +155,14 @@ impl UpsertOptions {
 
     /// Update only these columns of an existing row (default: every copied non-key column).
     /// Rows whose values in these columns are already equal are left alone.
+    #[must_use]
     pub fn update_columns<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
         self.action = Action::Update(columns.into_iter().map(Into::into).collect());
         self
     }
 
     /// `ON CONFLICT .. DO NOTHING`: existing rows are never changed (counted as unchanged).
+    #[must_use]
     pub fn do_nothing(mut self) -> Self {
         self.action = Action::Nothing;
         self
@@ -800,7 +804,7 @@ async fn read_then_commit<'c, R: FromCopyRow + Send + 'c>(
 
 impl<'c> Bulk<'c> {
     /// Inserts `rows`, or updates the rows with the same key, at COPY speed: the rows are
-    /// COPYed into a temporary staging table, then merged with one
+    /// copied into a temporary staging table, then merged with one
     /// `INSERT .. SELECT .. ON CONFLICT (key) DO UPDATE`. Await it for the [`UpsertCounts`].
     ///
     /// - The conflict target is the `#[copy(key)]` fields, or

@@ -1,5 +1,5 @@
-//! Through PgBouncer in transaction pooling mode: copy_in, copy_out, copy_in_returning and
-//! upsert_via_staging on a `Transaction`.
+//! Through PgBouncer in transaction pooling mode: `copy_in`, `copy_out`, `copy_in_returning` and
+//! `upsert_via_staging` on a `Transaction`.
 //!
 //! The constraint this shows: in transaction pooling mode a client gets a server connection
 //! only for the length of a transaction, and pgbulk's describe step prepares a *named*
