@@ -8,6 +8,13 @@
 //!   bounded memory; [`copy_in_stream`](Bulk::copy_in_stream) does the same for a `Stream`.
 //! - [`copy_out`](Bulk::copy_out) / [`copy_out_query`](Bulk::copy_out_query) read a table or a
 //!   query into structs, as a `Stream` of rows.
+//! - [`upsert_via_staging`](Bulk::upsert_via_staging) copies rows into a temporary staging table and
+//!   merges with one `INSERT .. ON CONFLICT`, returning inserted / updated / unchanged counts;
+//!   [`copy_in_returning`](Bulk::copy_in_returning) and
+//!   [`upsert_via_staging_returning`](Bulk::upsert_via_staging_returning) hand back rows (e.g.
+//!   generated ids) through `COPY (INSERT .. RETURNING ..) TO STDOUT`.
+//! - Features `deadpool` and `bb8` implement [`BulkExt`] for pooled clients; `sync` adds the
+//!   blocking API on the `postgres` crate (`pgbulk::sync`).
 //!
 //! Before a byte is sent, the target is described on the server and every field is checked
 //! against its column's type; all mismatches are reported at once. Values are encoded by

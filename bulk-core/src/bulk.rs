@@ -55,11 +55,11 @@ impl BulkExt for Transaction<'_> {
 #[must_use = "a Bulk handle does nothing until you call copy_in or copy_out on it"]
 #[derive(Clone)]
 pub struct Bulk<'c> {
-    client: &'c Client,
-    in_transaction: bool,
-    table: Option<String>,
-    flush_bytes: usize,
-    progress: Option<ProgressFn<'c>>,
+    pub(crate) client: &'c Client,
+    pub(crate) in_transaction: bool,
+    pub(crate) table: Option<String>,
+    pub(crate) flush_bytes: usize,
+    pub(crate) progress: Option<ProgressFn<'c>>,
 }
 
 impl fmt::Debug for Bulk<'_> {
@@ -117,7 +117,7 @@ impl<'c> Bulk<'c> {
         self.client
     }
 
-    fn table_for<T: CopyRow + ?Sized>(&self) -> &str {
+    pub(crate) fn table_for<T: CopyRow + ?Sized>(&self) -> &str {
         self.table.as_deref().unwrap_or(T::TABLE)
     }
 
@@ -354,7 +354,7 @@ impl<'a, 'c, T: CopyRow + ?Sized> CopyWriter<'a, 'c, T> {
 
 /// Maps a server error during `COPY FROM STDIN` to the caller's row index and field, from the
 /// error's `COPY t, line N, column c` context (N counts tuples from 1) or its key detail.
-fn server_error<T: CopyRow + ?Sized>(err: tokio_postgres::Error) -> Error {
+pub(crate) fn server_error<T: CopyRow + ?Sized>(err: tokio_postgres::Error) -> Error {
     let mut located = (None, None);
     if let Some(db) = err.as_db_error() {
         if let Some(context) = db.where_() {

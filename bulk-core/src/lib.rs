@@ -12,6 +12,12 @@ mod bulk;
 mod error;
 mod ident;
 mod plan;
+#[cfg(any(feature = "deadpool", feature = "bb8"))]
+mod pools;
+mod upsert;
+
+#[cfg(feature = "sync")]
+pub mod sync;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -24,6 +30,7 @@ pub use crate::codec::{
 pub use crate::error::{Error, ErrorKind, Mismatch, Result};
 pub use crate::plan::Plan;
 pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
+pub use crate::upsert::{CopyInReturning, Upsert, UpsertCounts, UpsertOptions, UpsertReturning};
 
 /// Items used by the code `#[derive(CopyRow)]` generates. Not public API.
 #[doc(hidden)]

@@ -60,6 +60,17 @@ impl<T: CopyRow + ?Sized> Plan<T> {
     pub fn copy_statement(&self) -> &str {
         &self.copy_sql
     }
+
+    /// The same field types, copied into another (quoted) table with another COPY statement:
+    /// the staging table of `upsert_via_staging`.
+    pub(crate) fn retarget(&self, table: String, copy_sql: String) -> Plan<T> {
+        Plan {
+            table,
+            types: self.types.clone(),
+            copy_sql,
+            _row: PhantomData,
+        }
+    }
 }
 
 /// The short name of a Rust type, for messages: `User` rather than `my_app::model::User`.
@@ -118,13 +129,27 @@ pub(crate) async fn plan_copy_in<T: CopyRow + ?Sized>(
         )));
     }
     let stmt = client
-        .prepare(&format!("SELECT * FROM {quoted} LIMIT 0"))
+        .prepare(&describe_table_sql(&quoted))
         .await
         .map_err(|e| Error::pg(&format!("cannot describe table {quoted}"), e))?;
+    check_copy_in(quoted, stmt.columns())
+}
+
+/// The statement whose description gives the columns of the (quoted) `table`.
+pub(crate) fn describe_table_sql(quoted: &str) -> String {
+    format!("SELECT * FROM {quoted} LIMIT 0")
+}
+
+/// Checks `T`'s fields against `columns`, the description of the (quoted) table `quoted`.
+/// Shared by the async plan and the blocking one (`sync` feature).
+pub(crate) fn check_copy_in<T: CopyRow + ?Sized>(
+    quoted: String,
+    columns: &[tokio_postgres::Column],
+) -> Result<Plan<T>, Error> {
     let mut types = Vec::with_capacity(T::COLUMNS.len());
     let mut mismatches = Vec::new();
     for col in T::COLUMNS {
-        match stmt.columns().iter().find(|c| c.name() == col.name) {
+        match columns.iter().find(|c| c.name() == col.name) {
             None => mismatches.push(Mismatch {
                 field: col.field,
                 rust_type: col.rust_type,
@@ -200,6 +225,15 @@ pub(crate) async fn plan_copy_out<T: FromCopyRow>(
         .prepare(query)
         .await
         .map_err(|e| Error::pg("cannot describe the copy_out query", e))?;
+    check_copy_out::<T>(query, &stmt)
+}
+
+/// Matches the columns of `stmt`, the prepared `query` (trimmed), to `T`'s fields by name.
+/// Shared by the async plan and the blocking one (`sync` feature).
+pub(crate) fn check_copy_out<T: FromCopyRow>(
+    query: &str,
+    stmt: &tokio_postgres::Statement,
+) -> Result<OutPlan, Error> {
     if !stmt.params().is_empty() {
         return Err(Error::usage(
             "the copy_out query has $n parameters, which COPY cannot take; write the values into \

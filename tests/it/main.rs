@@ -4,13 +4,17 @@
 // Test code: long fixtures and unwraps are the point, not a smell.
 #![allow(clippy::too_many_lines, clippy::missing_panics_doc)]
 
+mod clients;
 mod copy_in;
 mod copy_out;
 mod errors;
 mod faults;
 mod fidelity;
+mod pgbouncer;
 mod quoting;
+mod returning;
 mod types;
+mod upsert;
 
 use pgbulk::testkit::TestDb;
 

@@ -1,0 +1,1110 @@
+//! `upsert_via_staging`: binary COPY into a temporary staging table, then one
+//! `INSERT .. SELECT .. ON CONFLICT` into the target.
+//!
+//! # How a call runs
+//!
+//! 1. The target is described and every field checked against its column (the `copy_in` plan).
+//! 2. A scope opens: `BEGIN` on a client, `SAVEPOINT` inside a caller's transaction.
+//! 3. The staging table is created in that scope: `CREATE TEMP TABLE pgbulk_stage_<pid>_<n>
+//!    ON COMMIT DROP AS SELECT <the struct's columns>, NULL::int8 AS __pgbulk_ord FROM target
+//!    WITH NO DATA`. It has exactly the struct's columns with the target's types (typmods and
+//!    collations included) and no constraints: generated, identity and defaulted columns the
+//!    struct does not carry are not in it, and are filled by the target when the rows are
+//!    inserted. (`LIKE target` would also copy every other column and its `NOT NULL`.)
+//! 4. The rows are sent with one binary `COPY`; each tuple gets its 0-based input position in
+//!    `__pgbulk_ord`.
+//! 5. One statement merges: `INSERT INTO target (cols) SELECT DISTINCT ON (key) cols FROM stage
+//!    ORDER BY key, __pgbulk_ord DESC ON CONFLICT (key) DO UPDATE SET c = EXCLUDED.c, ..
+//!    WHERE (target.c, ..) IS DISTINCT FROM (EXCLUDED.c, ..)`, counting inserted vs updated rows
+//!    with `RETURNING (xmax = 0)`.
+//! 6. The scope closes: `COMMIT`, or `DROP TABLE` + `RELEASE SAVEPOINT` inside a transaction.
+//!
+//! # Cleanup
+//!
+//! The staging table only ever exists inside the scope of step 2, so it cannot outlive the call:
+//! on any error the scope is rolled back (`ROLLBACK`, or `ROLLBACK TO SAVEPOINT` + `RELEASE`),
+//! which undoes the table's creation; if the future is dropped midway, a guard queues the same
+//! rollback on the connection without waiting, as tokio-postgres' own `Transaction` does when
+//! dropped. Inside a caller's transaction a failed call therefore leaves the transaction usable
+//! and unchanged by the call.
+
+use crate::bulk::{server_error, Bulk, Progress};
+use crate::error::{Error, Result};
+use crate::format;
+use crate::ident;
+use crate::plan::{self, Plan};
+use crate::row::{CopyRow, FromCopyRow};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::SinkExt;
+use postgres_types::{Kind, Type};
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+/// Name of the staging table's input-position column.
+pub(crate) const ORD: &str = "__pgbulk_ord";
+
+/// Alias of the target table inside the merge statement.
+const TARGET_ALIAS: &str = "\"pgbulk_target\"";
+
+/// Numbers staging tables and savepoints within this process (temporary tables are per session,
+/// so process id + counter is unique on every connection this process holds).
+static NEXT_STAGE: AtomicU64 = AtomicU64::new(1);
+
+/// What an [`upsert_via_staging`](Bulk::upsert_via_staging) did, counted over the distinct keys
+/// of the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct UpsertCounts {
+    /// Rows whose key was not in the table: inserted.
+    pub inserted: u64,
+    /// Rows whose key was in the table with different values: rewritten.
+    pub updated: u64,
+    /// Rows whose key was in the table and whose values were already equal (not rewritten: no
+    /// dead tuple, no WAL), or, with `DO NOTHING`, every row whose key was in the table.
+    pub unchanged: u64,
+    /// Input rows dropped because a later row of the same batch had the same key.
+    pub duplicates: u64,
+}
+
+impl UpsertCounts {
+    /// Rows passed in: `inserted + updated + unchanged + duplicates`.
+    pub fn total(&self) -> u64 {
+        self.inserted + self.updated + self.unchanged + self.duplicates
+    }
+}
+
+impl fmt::Display for UpsertCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} inserted, {} updated, {} unchanged",
+            self.inserted, self.updated, self.unchanged
+        )?;
+        if self.duplicates > 0 {
+            write!(f, ", {} in-batch duplicates dropped", self.duplicates)?;
+        }
+        Ok(())
+    }
+}
+
+/// The conflict target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Conflict {
+    /// The `#[copy(key)]` fields.
+    #[default]
+    Keys,
+    /// These columns (a unique index or constraint over exactly them must exist).
+    Columns(Vec<String>),
+    /// `ON CONFLICT ON CONSTRAINT name`.
+    Constraint(String),
+}
+
+/// What happens to rows whose key exists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Action {
+    /// `DO UPDATE SET` every copied non-key column.
+    #[default]
+    UpdateAll,
+    /// `DO UPDATE SET` these columns.
+    Update(Vec<String>),
+    /// `DO NOTHING`.
+    Nothing,
+}
+
+/// Options of an upsert: the conflict target and what to do on conflict.
+///
+/// The defaults: the `#[copy(key)]` fields are the conflict target, and every other copied
+/// column is updated. The async builder [`Upsert`] has the same methods; the blocking API
+/// (`sync` feature) takes this struct.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpsertOptions {
+    conflict: Conflict,
+    action: Action,
+}
+
+impl UpsertOptions {
+    /// The defaults: conflict on the `#[copy(key)]` fields, update every other column.
+    pub fn new() -> Self {
+        UpsertOptions::default()
+    }
+
+    /// Conflict on these columns instead of the `#[copy(key)]` fields: `ON CONFLICT (a, b)`.
+    /// A unique index or constraint over exactly these columns must exist, and the struct must
+    /// carry them (they are also the key for in-batch duplicates).
+    #[must_use]
+    pub fn conflict_columns<S: Into<String>>(
+        mut self,
+        columns: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.conflict = Conflict::Columns(columns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Conflict on a named unique or primary key constraint: `ON CONFLICT ON CONSTRAINT name`.
+    /// Its columns (looked up in `pg_constraint`) are the key for in-batch duplicates and must
+    /// be carried by the struct.
+    #[must_use]
+    pub fn conflict_constraint(mut self, name: impl Into<String>) -> Self {
+        self.conflict = Conflict::Constraint(name.into());
+        self
+    }
+
+    /// Update only these columns of an existing row (default: every copied non-key column).
+    /// Rows whose values in these columns are already equal are left alone.
+    #[must_use]
+    pub fn update_columns<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.action = Action::Update(columns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// `ON CONFLICT .. DO NOTHING`: existing rows are never changed (counted as unchanged).
+    #[must_use]
+    pub fn do_nothing(mut self) -> Self {
+        self.action = Action::Nothing;
+        self
+    }
+
+    /// The constraint name, when the conflict target is one (its columns must be looked up).
+    pub(crate) fn constraint(&self) -> Option<&str> {
+        match &self.conflict {
+            Conflict::Constraint(name) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// The statement listing the columns of a constraint, in key order: `$1` the quoted table,
+/// `$2` the constraint's name.
+pub(crate) const CONSTRAINT_COLUMNS_SQL: &str = "SELECT a.attname::text \
+     FROM pg_constraint c \
+     CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, n) \
+     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum \
+     WHERE c.conrelid = $1::text::regclass AND c.conname = $2 \
+     ORDER BY k.n";
+
+/// The statement listing the (live) column names of a table: `$1` the quoted table.
+pub(crate) const TABLE_COLUMNS_SQL: &str = "SELECT attname::text FROM pg_attribute \
+     WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped";
+
+/// One staging table: its name and the statements that create and fill it.
+pub(crate) struct Stage {
+    /// `pg_temp."pgbulk_stage_<pid>_<n>"`.
+    pub(crate) table: String,
+    /// Savepoint name used inside a caller's transaction.
+    pub(crate) savepoint: String,
+}
+
+impl Stage {
+    pub(crate) fn new() -> Stage {
+        let n = NEXT_STAGE.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        Stage {
+            table: format!(
+                "pg_temp.{}",
+                ident::quote(&format!("pgbulk_stage_{pid}_{n}"))
+            ),
+            savepoint: format!("pgbulk_upsert_{n}"),
+        }
+    }
+
+    /// `CREATE TEMP TABLE .. ON COMMIT DROP AS SELECT <T's columns>, NULL::int8 AS ord FROM
+    /// target WITH NO DATA`.
+    pub(crate) fn create_sql<T: CopyRow + ?Sized>(&self, target: &str) -> String {
+        format!(
+            "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {}, NULL::int8 AS {} FROM {target} \
+             WITH NO DATA",
+            self.table,
+            column_list(T::COLUMNS.iter().map(|c| c.name)),
+            ident::quote(ORD)
+        )
+    }
+
+    /// The plan for copying `T` (plus the ordinal) into the staging table.
+    pub(crate) fn plan<T: CopyRow + ?Sized>(&self, target: &Plan<T>) -> Plan<T> {
+        let copy_sql = format!(
+            "COPY {} ({}, {}) FROM STDIN (FORMAT binary)",
+            self.table,
+            column_list(T::COLUMNS.iter().map(|c| c.name)),
+            ident::quote(ORD)
+        );
+        target.retarget(self.table.clone(), copy_sql)
+    }
+
+    /// Statements that open the scope and create the table.
+    pub(crate) fn begin_sql<T: CopyRow + ?Sized>(&self, target: &str, in_tx: bool) -> String {
+        let begin = if in_tx {
+            format!("SAVEPOINT {}", self.savepoint)
+        } else {
+            "BEGIN".to_owned()
+        };
+        format!("{begin}; {}", self.create_sql::<T>(target))
+    }
+
+    /// Statements that close the scope after success.
+    pub(crate) fn commit_sql(&self, in_tx: bool) -> String {
+        if in_tx {
+            format!(
+                "DROP TABLE IF EXISTS {}; RELEASE SAVEPOINT {}",
+                self.table, self.savepoint
+            )
+        } else {
+            "COMMIT".to_owned()
+        }
+    }
+
+    /// Statements that undo the scope after an error.
+    pub(crate) fn rollback_sql(&self, in_tx: bool) -> String {
+        if in_tx {
+            format!(
+                "ROLLBACK TO SAVEPOINT {0}; RELEASE SAVEPOINT {0}",
+                self.savepoint
+            )
+        } else {
+            "ROLLBACK".to_owned()
+        }
+    }
+}
+
+fn column_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.map(ident::quote).collect::<Vec<_>>().join(", ")
+}
+
+/// Encodes `row` as a staging tuple: `T`'s fields, then the int8 ordinal. On failure, returns
+/// the pgbulk error with the row index and field; the buffer then holds a partial tuple.
+#[inline]
+pub(crate) fn encode_staged<T: CopyRow + ?Sized>(
+    row: &T,
+    types: &[Type],
+    ord: u64,
+    buf: &mut BytesMut,
+) -> Result<()> {
+    let start = buf.len();
+    if let Err((field, e)) = row.encode_row(types, buf) {
+        let col = T::COLUMNS.get(field);
+        return Err(Error::encode(
+            ord,
+            col.map_or("?", |c| c.field),
+            col.map_or("?", |c| c.name),
+            e,
+        ));
+    }
+    // The derive wrote `T::COLUMNS.len()` as the tuple's field count; one more for the ordinal.
+    let count = i16::from_be_bytes([buf[start], buf[start + 1]]);
+    buf[start..start + 2].copy_from_slice(&(count + 1).to_be_bytes());
+    buf.put_i32(8);
+    buf.put_i64(i64::try_from(ord).unwrap_or(i64::MAX));
+    Ok(())
+}
+
+/// The merge: conflict target, key columns and the columns to update, resolved against `T`.
+pub(crate) struct Merge {
+    target: String,
+    columns: Vec<&'static str>,
+    /// Per copied column: compare as text (types without an equality operator, such as json).
+    as_text: Vec<bool>,
+    keys: Vec<&'static str>,
+    conflict: String,
+    update: Vec<&'static str>,
+}
+
+impl Merge {
+    /// Resolves `options` for `T`. `constraint_keys` are the columns of the named constraint
+    /// when the conflict target is one.
+    pub(crate) fn new<T: CopyRow + ?Sized>(
+        plan: &Plan<T>,
+        options: &UpsertOptions,
+        constraint_keys: Option<Vec<String>>,
+    ) -> Result<Merge> {
+        let type_name = plan::short_type_name::<T>();
+        let find = |name: &str, what: &str| -> Result<&'static str> {
+            T::COLUMNS
+                .iter()
+                .find(|c| c.name == name)
+                .map(|c| c.name)
+                .ok_or_else(|| {
+                    Error::usage(format!(
+                        "{what} \"{name}\" is not a column `{type_name}` copies (its columns: {})",
+                        T::COLUMNS
+                            .iter()
+                            .map(|c| c.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+        };
+        if T::COLUMNS.iter().any(|c| c.name == ORD) {
+            return Err(Error::usage(format!(
+                "`{type_name}` has a column named {ORD}, which upsert_via_staging uses itself"
+            )));
+        }
+        let (keys, conflict) = match (&options.conflict, constraint_keys) {
+            (Conflict::Constraint(name), Some(cols)) => {
+                if cols.is_empty() {
+                    return Err(Error::usage(format!(
+                        "table {} has no constraint named \"{name}\"",
+                        plan.table()
+                    )));
+                }
+                let keys = cols
+                    .iter()
+                    .map(|c| find(c, "conflict constraint column"))
+                    .collect::<Result<Vec<_>>>()?;
+                (keys, format!("ON CONSTRAINT {}", ident::quote(name)))
+            }
+            (Conflict::Constraint(name), None) => {
+                return Err(Error::usage(format!(
+                    "the columns of constraint \"{name}\" were not looked up"
+                )))
+            }
+            (Conflict::Columns(cols), _) => {
+                let keys = cols
+                    .iter()
+                    .map(|c| find(c, "conflict column"))
+                    .collect::<Result<Vec<_>>>()?;
+                let list = format!("({})", column_list(keys.iter().copied()));
+                (keys, list)
+            }
+            (Conflict::Keys, _) => {
+                let keys: Vec<&'static str> = T::COLUMNS
+                    .iter()
+                    .filter(|c| c.key)
+                    .map(|c| c.name)
+                    .collect();
+                let list = format!("({})", column_list(keys.iter().copied()));
+                (keys, list)
+            }
+        };
+        if keys.is_empty() {
+            return Err(Error::usage(format!(
+                "upsert_via_staging needs a conflict key: mark the key fields of `{type_name}` \
+                 with #[copy(key)], or call conflict_columns([..]) or conflict_constraint(\"..\")"
+            )));
+        }
+        let update = match &options.action {
+            Action::Nothing => Vec::new(),
+            Action::UpdateAll => T::COLUMNS
+                .iter()
+                .map(|c| c.name)
+                .filter(|c| !keys.contains(c))
+                .collect(),
+            Action::Update(cols) => {
+                let mut update = Vec::with_capacity(cols.len());
+                for c in cols {
+                    let c = find(c, "update column")?;
+                    if keys.contains(&c) {
+                        return Err(Error::usage(format!(
+                            "update column \"{c}\" is part of the conflict key"
+                        )));
+                    }
+                    update.push(c);
+                }
+                update
+            }
+        };
+        let as_text = plan.types().iter().map(compare_as_text).collect();
+        Ok(Merge {
+            target: plan.table().to_owned(),
+            columns: T::COLUMNS.iter().map(|c| c.name).collect(),
+            as_text,
+            keys,
+            conflict,
+            update,
+        })
+    }
+
+    /// The deduplicated rows of the staging table: the last occurrence of each key.
+    /// With `input_order`, sorted by input position (else by key).
+    fn source(&self, stage: &str, input_order: bool) -> String {
+        let cols = column_list(self.columns.iter().copied());
+        let keys = column_list(self.keys.iter().copied());
+        let ord = ident::quote(ORD);
+        let distinct = format!(
+            "SELECT DISTINCT ON ({keys}) {cols}, {ord} FROM {stage} ORDER BY {keys}, {ord} DESC"
+        );
+        if input_order {
+            format!("SELECT {cols} FROM ({distinct}) AS \"pgbulk_source\" ORDER BY {ord}")
+        } else {
+            format!("SELECT {cols} FROM ({distinct}) AS \"pgbulk_source\" ORDER BY {keys}")
+        }
+    }
+
+    /// `INSERT INTO target (cols) <source> ON CONFLICT .. DO UPDATE .. WHERE changed`.
+    fn insert(&self, source: &str, returning: &str) -> String {
+        let cols = column_list(self.columns.iter().copied());
+        let action = if self.update.is_empty() {
+            "DO NOTHING".to_owned()
+        } else {
+            let set = self
+                .update
+                .iter()
+                .map(|c| {
+                    let q = ident::quote(c);
+                    format!("{q} = EXCLUDED.{q}")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let side = |prefix: &str| {
+                self.update
+                    .iter()
+                    .map(|c| {
+                        let at = self.columns.iter().position(|x| x == c).unwrap_or(0);
+                        let cast = if self.as_text[at] { "::text" } else { "" };
+                        format!("{prefix}.{}{cast}", ident::quote(c))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            // ROW(..) so that a single column compares as a row too.
+            format!(
+                "DO UPDATE SET {set} WHERE ROW({}) IS DISTINCT FROM ROW({})",
+                side(TARGET_ALIAS),
+                side("EXCLUDED")
+            )
+        };
+        format!(
+            "INSERT INTO {} AS {TARGET_ALIAS} ({cols}) {source} ON CONFLICT {} {action}{returning}",
+            self.target, self.conflict
+        )
+    }
+
+    /// The merge that reports `(distinct rows, inserted, updated)` as one row.
+    pub(crate) fn counts_sql(&self, stage: &str) -> String {
+        let insert = self.insert("SELECT * FROM src", " RETURNING (xmax = 0) AS ins");
+        format!(
+            "WITH src AS MATERIALIZED ({}), m AS ({insert}) \
+             SELECT (SELECT count(*) FROM src), count(*) FILTER (WHERE ins), \
+             count(*) FILTER (WHERE NOT ins) FROM m",
+            self.source(stage, false)
+        )
+    }
+
+    /// The merge returning `returning` for each inserted or updated row.
+    pub(crate) fn returning_sql(&self, stage: &str, returning: &str, input_order: bool) -> String {
+        self.insert(
+            &self.source(stage, input_order),
+            &format!(" RETURNING {returning}"),
+        )
+    }
+}
+
+/// Whether values of `ty` are compared as text (no default equality operator).
+fn compare_as_text(ty: &Type) -> bool {
+    match ty.kind() {
+        Kind::Array(elem) => compare_as_text(elem),
+        Kind::Domain(base) => compare_as_text(base),
+        _ => matches!(*ty, Type::JSON | Type::XML | Type::POINT | Type::BOX),
+    }
+}
+
+/// The counts from the merge's one row, given the number of rows staged.
+pub(crate) fn parse_counts(messages: &[SimpleQueryMessage], staged: u64) -> Result<UpsertCounts> {
+    let row = messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        })
+        .ok_or_else(|| Error::protocol("the upsert merge returned no counts"))?;
+    let get = |i: usize| -> Result<u64> {
+        row.get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| Error::protocol("the upsert merge returned unreadable counts"))
+    };
+    let (distinct, inserted, updated) = (get(0)?, get(1)?, get(2)?);
+    Ok(UpsertCounts {
+        inserted,
+        updated,
+        unchanged: distinct.saturating_sub(inserted + updated),
+        duplicates: staged.saturating_sub(distinct),
+    })
+}
+
+/// The `RETURNING` list for `R`: each field's column of the target, or `(xmax = 0) AS
+/// inserted` for a field `inserted` that is not a column of the target.
+pub(crate) fn returning_list<R: CopyRow + ?Sized>(
+    table_columns: &[String],
+    target: &str,
+) -> Result<String> {
+    let mut out = Vec::with_capacity(R::COLUMNS.len());
+    for c in R::COLUMNS {
+        if table_columns.iter().any(|t| t == c.name) {
+            out.push(format!("{TARGET_ALIAS}.{}", ident::quote(c.name)));
+        } else if c.name == "inserted" {
+            out.push("(xmax = 0) AS \"inserted\"".to_owned());
+        } else {
+            return Err(Error::usage(format!(
+                "field `{}` of `{}` is not a column of {target} (nor `inserted`, which reads \
+                 whether the row was inserted)",
+                c.field,
+                plan::short_type_name::<R>()
+            )));
+        }
+    }
+    Ok(out.join(", "))
+}
+
+/// `INSERT INTO target (cols) SELECT cols FROM stage [ORDER BY ord] RETURNING ..`.
+pub(crate) fn insert_returning_sql<T: CopyRow + ?Sized>(
+    target: &str,
+    stage: &str,
+    returning: &str,
+    input_order: bool,
+) -> String {
+    let cols = column_list(T::COLUMNS.iter().map(|c| c.name));
+    let order = if input_order {
+        format!(" ORDER BY {}", ident::quote(ORD))
+    } else {
+        String::new()
+    };
+    format!(
+        "INSERT INTO {target} AS {TARGET_ALIAS} ({cols}) SELECT {cols} FROM {stage}{order} \
+         RETURNING {returning}"
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The async driver.
+
+/// An open staging scope on an async client. Dropped while armed (the call's future was
+/// dropped), it queues the rollback without waiting.
+struct Scope<'c> {
+    client: &'c Client,
+    stage: Stage,
+    in_tx: bool,
+    armed: bool,
+}
+
+impl<'c> Scope<'c> {
+    /// Opens the scope and creates the staging table for `T` shaped after `target`.
+    async fn open<T: CopyRow + ?Sized>(
+        client: &'c Client,
+        in_tx: bool,
+        target: &str,
+    ) -> Result<Scope<'c>> {
+        let mut scope = Scope {
+            client,
+            stage: Stage::new(),
+            in_tx,
+            armed: false,
+        };
+        let sql = scope.stage.begin_sql::<T>(target, in_tx);
+        // Armed right before the first poll, which queues the statements: from then on a drop
+        // must roll back.
+        scope.armed = true;
+        if let Err(e) = client.batch_execute(&sql).await {
+            let e = Error::pg("cannot create the staging table", e);
+            scope.rollback().await;
+            return Err(e);
+        }
+        Ok(scope)
+    }
+
+    /// Undoes the scope (best effort: the error being returned matters more).
+    async fn rollback(mut self) {
+        let sql = self.stage.rollback_sql(self.in_tx);
+        self.armed = false;
+        let _ = self.client.batch_execute(&sql).await;
+    }
+
+    /// Runs `sql` (the merge) and closes the scope in the same round trip.
+    async fn finish_with(mut self, sql: &str) -> Result<Vec<SimpleQueryMessage>> {
+        let all = format!("{sql}; {}", self.stage.commit_sql(self.in_tx));
+        match self.client.simple_query(&all).await {
+            Ok(messages) => {
+                self.armed = false;
+                Ok(messages)
+            }
+            Err(e) => {
+                let e = Error::pg(
+                    "upsert_via_staging: the merge failed, nothing was written",
+                    e,
+                );
+                self.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn commit(mut self) -> Result<()> {
+        let sql = self.stage.commit_sql(self.in_tx);
+        match self.client.batch_execute(&sql).await {
+            Ok(()) => {
+                self.armed = false;
+                Ok(())
+            }
+            Err(e) => {
+                let e = Error::pg("cannot commit the staged write", e);
+                self.rollback().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Scope<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // The same mechanism tokio-postgres' `Transaction` uses when dropped unfinished.
+            self.client.__private_api_rollback(if self.in_tx {
+                Some(self.stage.savepoint.as_str())
+            } else {
+                None
+            });
+        }
+    }
+}
+
+/// Sends `rows` into the staging table with their input positions; returns the row count.
+async fn copy_into_stage<T, I>(bulk: &Bulk<'_>, plan: &Plan<T>, rows: I) -> Result<u64>
+where
+    T: CopyRow,
+    I: IntoIterator<Item = T>,
+{
+    let sink = bulk
+        .client
+        .copy_in::<_, Bytes>(plan.copy_statement())
+        .await
+        .map_err(|e| Error::pg("COPY into the staging table failed", e))?;
+    let mut sink = Box::pin(sink);
+    let flush = bulk.flush_bytes;
+    let mut buf = BytesMut::with_capacity(flush + flush / 4);
+    format::write_header(&mut buf);
+    let (mut n, mut bytes) = (0u64, 0u64);
+    for row in rows {
+        encode_staged(&row, plan.types(), n, &mut buf)?;
+        n += 1;
+        if buf.len() >= flush {
+            bytes += buf.len() as u64;
+            sink.send(buf.split().freeze())
+                .await
+                .map_err(server_error::<T>)?;
+            buf.reserve(flush + flush / 4);
+            if let Some(progress) = &bulk.progress {
+                progress(Progress { rows: n, bytes });
+            }
+        }
+    }
+    format::write_trailer(&mut buf);
+    bytes += buf.len() as u64;
+    sink.send(buf.split().freeze())
+        .await
+        .map_err(server_error::<T>)?;
+    sink.as_mut().finish().await.map_err(server_error::<T>)?;
+    if let Some(progress) = &bulk.progress {
+        progress(Progress { rows: n, bytes });
+    }
+    Ok(n)
+}
+
+/// The columns of `constraint` on the (quoted) `table`, in key order.
+async fn constraint_columns(client: &Client, table: &str, constraint: &str) -> Result<Vec<String>> {
+    let rows = client
+        .query(CONSTRAINT_COLUMNS_SQL, &[&table, &constraint])
+        .await
+        .map_err(|e| Error::pg("cannot look up the conflict constraint", e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// The live column names of the (quoted) `table`.
+async fn table_columns(client: &Client, table: &str) -> Result<Vec<String>> {
+    let rows = client
+        .query(TABLE_COLUMNS_SQL, &[&table])
+        .await
+        .map_err(|e| Error::pg(&format!("cannot list the columns of {table}"), e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+type BoxFuture<'c, O> = Pin<Box<dyn Future<Output = O> + Send + 'c>>;
+
+/// What a staged call does after the COPY.
+enum Finish<R> {
+    Counts(UpsertOptions),
+    Upsert(UpsertOptions, bool, PhantomData<fn() -> R>),
+    Insert(bool),
+}
+
+/// The whole staged call; `Out` is `UpsertCounts` or `Vec<R>`.
+async fn run_staged<'c, T, I, R>(
+    bulk: Bulk<'c>,
+    rows: I,
+    finish: Finish<R>,
+) -> Result<(Option<UpsertCounts>, Vec<R>)>
+where
+    T: CopyRow,
+    I: IntoIterator<Item = T>,
+    R: FromCopyRow + Send + 'c,
+{
+    let client = bulk.client;
+    let target_plan = plan::plan_copy_in::<T>(client, bulk.table_for::<T>()).await?;
+    let target = target_plan.table().to_owned();
+    let merge = match &finish {
+        Finish::Counts(o) | Finish::Upsert(o, ..) => {
+            let keys = match o.constraint() {
+                Some(name) => Some(constraint_columns(client, &target, name).await?),
+                None => None,
+            };
+            Some(Merge::new(&target_plan, o, keys)?)
+        }
+        Finish::Insert(_) => None,
+    };
+    let returning = match &finish {
+        Finish::Counts(_) => None,
+        _ => Some(returning_list::<R>(
+            &table_columns(client, &target).await?,
+            &target,
+        )?),
+    };
+    let scope = Scope::open::<T>(client, bulk.in_transaction, &target).await?;
+    let stage_plan = scope.stage.plan(&target_plan);
+    let staged = match copy_into_stage(&bulk, &stage_plan, rows).await {
+        Ok(n) => n,
+        Err(e) => {
+            scope.rollback().await;
+            return Err(e);
+        }
+    };
+    let stage = scope.stage.table.clone();
+    match (finish, merge, returning) {
+        (Finish::Counts(_), Some(merge), _) => {
+            let messages = scope.finish_with(&merge.counts_sql(&stage)).await?;
+            Ok((Some(parse_counts(&messages, staged)?), Vec::new()))
+        }
+        (Finish::Upsert(_, order, _), Some(merge), Some(returning)) => {
+            let sql = merge.returning_sql(&stage, &returning, order);
+            read_then_commit(&bulk, scope, sql).await
+        }
+        (Finish::Insert(order), _, Some(returning)) => {
+            let sql = insert_returning_sql::<T>(&target, &stage, &returning, order);
+            read_then_commit(&bulk, scope, sql).await
+        }
+        _ => unreachable!("merge and returning are made for the finish that needs them"),
+    }
+}
+
+async fn read_then_commit<'c, R: FromCopyRow + Send + 'c>(
+    bulk: &Bulk<'c>,
+    scope: Scope<'c>,
+    sql: String,
+) -> Result<(Option<UpsertCounts>, Vec<R>)> {
+    match bulk.copy_out_query::<R>(sql).collect_vec().await {
+        Ok(out) => {
+            scope.commit().await?;
+            Ok((None, out))
+        }
+        Err(e) => {
+            scope.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+impl<'c> Bulk<'c> {
+    /// Inserts `rows`, or updates the rows with the same key, at COPY speed: the rows are
+    /// copied into a temporary staging table, then merged with one
+    /// `INSERT .. SELECT .. ON CONFLICT (key) DO UPDATE`. Await it for the [`UpsertCounts`].
+    ///
+    /// - The conflict target is the `#[copy(key)]` fields, or
+    ///   [`conflict_columns`](Upsert::conflict_columns) /
+    ///   [`conflict_constraint`](Upsert::conflict_constraint). Existing rows get every copied
+    ///   non-key column, or [`update_columns`](Upsert::update_columns), or nothing
+    ///   ([`do_nothing`](Upsert::do_nothing)).
+    /// - A row equal to the existing one is not rewritten (no dead tuple, no WAL) and counts
+    ///   as unchanged.
+    /// - **Duplicate keys in one batch: the last occurrence in input order wins**; the others
+    ///   are dropped before the merge and counted in [`UpsertCounts::duplicates`]. (Rows with a
+    ///   NULL in the key count as one key for this, though a unique index lets them all in.)
+    /// - On a `Client` the merge is one statement inside a short transaction of its own: all or
+    ///   nothing. On a `Transaction` it runs inside the caller's transaction (a savepoint), and
+    ///   a rollback undoes it; a failed call rolls back to the savepoint, so the caller's
+    ///   transaction stays usable.
+    /// - The staging table (only the struct's columns, typed like the target's; generated,
+    ///   identity and default columns the struct does not carry are left to the target) is gone
+    ///   when the call returns, on success or error, and when the future is dropped (the scope
+    ///   is rolled back).
+    ///
+    /// Do not run other statements on the same connection while the call runs: they would land
+    /// inside its scope. (Through PgBouncer in transaction pooling mode, call it on a
+    /// `Transaction`: the describe step prepares a named statement.)
+    pub fn upsert_via_staging<T, I>(&self, rows: I) -> Upsert<'c, T, I>
+    where
+        T: CopyRow,
+        I: IntoIterator<Item = T>,
+    {
+        Upsert {
+            bulk: self.clone(),
+            rows,
+            options: UpsertOptions::default(),
+            _row: PhantomData,
+        }
+    }
+
+    /// [`upsert_via_staging`](Bulk::upsert_via_staging), handing back one `R` per inserted or
+    /// updated row (unchanged rows are not returned) instead of counts. `R`'s fields name
+    /// columns of the target (e.g. a generated `id`), and a field `inserted: bool` that is not
+    /// a column reads whether the row was inserted (`xmax = 0`). The rows come back in binary
+    /// through `COPY (INSERT .. RETURNING ..) TO STDOUT`; in input order with
+    /// [`in_input_order`](UpsertReturning::in_input_order).
+    pub fn upsert_via_staging_returning<R, T, I>(&self, rows: I) -> UpsertReturning<'c, T, I, R>
+    where
+        R: FromCopyRow,
+        T: CopyRow,
+        I: IntoIterator<Item = T>,
+    {
+        self.upsert_via_staging(rows).returning::<R>()
+    }
+
+    /// Inserts `rows` (through a staging table) and hands back one `R` per row, e.g. the ids
+    /// the table generated: `COPY (INSERT INTO t SELECT .. FROM stage RETURNING ..) TO STDOUT`.
+    /// `R` is read like [`upsert_via_staging_returning`](Bulk::upsert_via_staging_returning)'s.
+    /// All or nothing; in input order with [`in_input_order`](CopyInReturning::in_input_order)
+    /// (rows are then inserted in input order, so serial and identity values follow it too).
+    pub fn copy_in_returning<R, T, I>(&self, rows: I) -> CopyInReturning<'c, T, I, R>
+    where
+        R: FromCopyRow,
+        T: CopyRow,
+        I: IntoIterator<Item = T>,
+    {
+        CopyInReturning {
+            bulk: self.clone(),
+            rows,
+            input_order: false,
+            _row: PhantomData,
+        }
+    }
+}
+
+/// An [`upsert_via_staging`](Bulk::upsert_via_staging) call being set up; `.await` it.
+#[must_use = "an upsert does nothing until it is awaited"]
+pub struct Upsert<'c, T, I> {
+    bulk: Bulk<'c>,
+    rows: I,
+    options: UpsertOptions,
+    _row: PhantomData<fn() -> T>,
+}
+
+impl<T, I> fmt::Debug for Upsert<'_, T, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upsert")
+            .field("bulk", &self.bulk)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'c, T, I> Upsert<'c, T, I> {
+    /// See [`UpsertOptions::conflict_columns`].
+    pub fn conflict_columns<S: Into<String>>(
+        mut self,
+        columns: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.options = self.options.conflict_columns(columns);
+        self
+    }
+
+    /// See [`UpsertOptions::conflict_constraint`].
+    pub fn conflict_constraint(mut self, name: impl Into<String>) -> Self {
+        self.options = self.options.conflict_constraint(name);
+        self
+    }
+
+    /// See [`UpsertOptions::update_columns`].
+    pub fn update_columns<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.options = self.options.update_columns(columns);
+        self
+    }
+
+    /// See [`UpsertOptions::do_nothing`].
+    pub fn do_nothing(mut self) -> Self {
+        self.options = self.options.do_nothing();
+        self
+    }
+
+    /// Replaces all options at once.
+    pub fn options(mut self, options: UpsertOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Hands back one `R` per inserted or updated row instead of counts; see
+    /// [`Bulk::upsert_via_staging_returning`].
+    pub fn returning<R: FromCopyRow>(self) -> UpsertReturning<'c, T, I, R> {
+        UpsertReturning {
+            upsert: self,
+            input_order: false,
+            _row: PhantomData,
+        }
+    }
+}
+
+impl<'c, T, I> IntoFuture for Upsert<'c, T, I>
+where
+    T: CopyRow + Send + 'c,
+    I: IntoIterator<Item = T> + Send + 'c,
+    I::IntoIter: Send,
+{
+    type Output = Result<UpsertCounts>;
+    type IntoFuture = BoxFuture<'c, Result<UpsertCounts>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let (counts, _) =
+                run_staged::<T, I, NoRows>(self.bulk, self.rows, Finish::Counts(self.options))
+                    .await?;
+            counts.ok_or_else(|| Error::protocol("the upsert returned no counts"))
+        })
+    }
+}
+
+/// An [`upsert_via_staging_returning`](Bulk::upsert_via_staging_returning) call being set up;
+/// `.await` it for the rows.
+#[must_use = "an upsert does nothing until it is awaited"]
+pub struct UpsertReturning<'c, T, I, R> {
+    upsert: Upsert<'c, T, I>,
+    input_order: bool,
+    _row: PhantomData<fn() -> R>,
+}
+
+impl<T, I, R> fmt::Debug for UpsertReturning<'_, T, I, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpsertReturning")
+            .field("upsert", &self.upsert)
+            .field("input_order", &self.input_order)
+            .finish()
+    }
+}
+
+impl<T, I, R> UpsertReturning<'_, T, I, R> {
+    /// Returns the rows in the input order of the rows that won (the last of each key), rather
+    /// than in key order. Rows are then also locked in that order, which makes deadlocks with
+    /// concurrent upserts of overlapping keys possible; key order (the default) avoids them.
+    pub fn in_input_order(mut self) -> Self {
+        self.input_order = true;
+        self
+    }
+
+    /// See [`UpsertOptions::conflict_columns`].
+    pub fn conflict_columns<S: Into<String>>(
+        mut self,
+        columns: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.upsert = self.upsert.conflict_columns(columns);
+        self
+    }
+
+    /// See [`UpsertOptions::conflict_constraint`].
+    pub fn conflict_constraint(mut self, name: impl Into<String>) -> Self {
+        self.upsert = self.upsert.conflict_constraint(name);
+        self
+    }
+
+    /// See [`UpsertOptions::update_columns`].
+    pub fn update_columns<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.upsert = self.upsert.update_columns(columns);
+        self
+    }
+
+    /// See [`UpsertOptions::do_nothing`].
+    pub fn do_nothing(mut self) -> Self {
+        self.upsert = self.upsert.do_nothing();
+        self
+    }
+}
+
+impl<'c, T, I, R> IntoFuture for UpsertReturning<'c, T, I, R>
+where
+    T: CopyRow + Send + 'c,
+    I: IntoIterator<Item = T> + Send + 'c,
+    I::IntoIter: Send,
+    R: FromCopyRow + Send + 'c,
+{
+    type Output = Result<Vec<R>>;
+    type IntoFuture = BoxFuture<'c, Result<Vec<R>>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let finish = Finish::Upsert(self.upsert.options, self.input_order, PhantomData);
+            let (_, rows) =
+                run_staged::<T, I, R>(self.upsert.bulk, self.upsert.rows, finish).await?;
+            Ok(rows)
+        })
+    }
+}
+
+/// A [`copy_in_returning`](Bulk::copy_in_returning) call being set up; `.await` it for the
+/// rows.
+#[must_use = "copy_in_returning does nothing until it is awaited"]
+pub struct CopyInReturning<'c, T, I, R> {
+    bulk: Bulk<'c>,
+    rows: I,
+    input_order: bool,
+    _row: PhantomData<fn() -> (T, R)>,
+}
+
+impl<T, I, R> fmt::Debug for CopyInReturning<'_, T, I, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CopyInReturning")
+            .field("bulk", &self.bulk)
+            .field("input_order", &self.input_order)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, I, R> CopyInReturning<'_, T, I, R> {
+    /// Inserts the rows in input order and returns them in that order: the `n`-th returned
+    /// row belongs to the `n`-th input row.
+    pub fn in_input_order(mut self) -> Self {
+        self.input_order = true;
+        self
+    }
+}
+
+impl<'c, T, I, R> IntoFuture for CopyInReturning<'c, T, I, R>
+where
+    T: CopyRow + Send + 'c,
+    I: IntoIterator<Item = T> + Send + 'c,
+    I::IntoIter: Send,
+    R: FromCopyRow + Send + 'c,
+{
+    type Output = Result<Vec<R>>;
+    type IntoFuture = BoxFuture<'c, Result<Vec<R>>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let (_, rows) =
+                run_staged::<T, I, R>(self.bulk, self.rows, Finish::Insert(self.input_order))
+                    .await?;
+            Ok(rows)
+        })
+    }
+}
+
+/// The "no rows" row type of a counting upsert.
+struct NoRows;
+
+impl CopyRow for NoRows {
+    const TABLE: &'static str = "";
+    const COLUMNS: &'static [crate::row::Column] = &[];
+
+    fn encode_row(
+        &self,
+        _: &[Type],
+        _: &mut BytesMut,
+    ) -> std::result::Result<(), (usize, crate::codec::EncodeError)> {
+        Ok(())
+    }
+}
+
+impl FromCopyRow for NoRows {
+    const ACCEPTS_DECODE: &'static [fn(&Type) -> bool] = &[];
+
+    fn decode_row(
+        _: &[Type],
+        _: crate::row::RawRow<'_>,
+    ) -> std::result::Result<Self, (usize, crate::codec::DecodeError)> {
+        Ok(NoRows)
+    }
+}

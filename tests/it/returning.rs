@@ -1,0 +1,129 @@
+//! RETURNING at COPY speed: `copy_in_returning` and `upsert_via_staging_returning`.
+
+use crate::db;
+use crate::upsert::staging_tables;
+use pgbulk::{BulkExt, CopyRow, ErrorKind};
+
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+#[copy(table = "orders")]
+struct NewOrder {
+    #[copy(key)]
+    reference: String,
+    customer: String,
+    amount: i64,
+}
+
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+struct Inserted {
+    id: i64,
+    reference: String,
+}
+
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+struct Upserted {
+    id: i64,
+    reference: String,
+    amount: i64,
+    inserted: bool,
+}
+
+const ORDERS: &str = "CREATE TABLE orders (id bigserial PRIMARY KEY, \
+                      reference text NOT NULL UNIQUE, customer text NOT NULL, amount int8 NOT NULL, \
+                      placed_at timestamptz NOT NULL DEFAULT now())";
+
+fn order(n: usize) -> NewOrder {
+    NewOrder {
+        // Not sortable into input order: the references are a permutation.
+        reference: format!("ref-{:05}", (n * 7919) % 10_007),
+        customer: format!("customer {}", n % 97),
+        amount: i64::try_from(n).unwrap() * 3,
+    }
+}
+
+#[tokio::test]
+async fn copy_in_returning_ten_thousand_ids_in_input_order() {
+    let db = db().await;
+    db.client().batch_execute(ORDERS).await.unwrap();
+    // Some ids are taken already, so the new ones do not start at 1.
+    db.client()
+        .batch_execute("SELECT setval('orders_id_seq', 41)")
+        .await
+        .unwrap();
+    let rows: Vec<NewOrder> = (0..10_000).map(order).collect();
+    let back: Vec<Inserted> = db
+        .client()
+        .bulk()
+        .copy_in_returning::<Inserted, _, _>(&rows)
+        .in_input_order()
+        .await
+        .unwrap();
+    assert_eq!(back.len(), rows.len());
+    for (i, (got, sent)) in back.iter().zip(&rows).enumerate() {
+        assert_eq!(got.reference, sent.reference, "row {i} is out of order");
+        assert_eq!(got.id, 42 + i64::try_from(i).unwrap(), "row {i}");
+    }
+    // The ids handed back are the ones stored.
+    let stored: Vec<Inserted> = db
+        .client()
+        .bulk()
+        .copy_out_query::<Inserted>("SELECT id, reference FROM orders ORDER BY id")
+        .collect_vec()
+        .await
+        .unwrap();
+    assert_eq!(stored, back);
+    assert_eq!(staging_tables(&db).await, 0);
+
+    // A rejected row (duplicate reference) returns nothing and writes nothing.
+    let err = db
+        .client()
+        .bulk()
+        .copy_in_returning::<Inserted, _, _>(&rows[..10])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Db);
+    assert_eq!(crate::count(&db, "orders").await, 10_000);
+    assert_eq!(staging_tables(&db).await, 0);
+}
+
+#[tokio::test]
+async fn upsert_returning_marks_inserted_and_updated_rows() {
+    let mut db = db().await;
+    db.client().batch_execute(ORDERS).await.unwrap();
+    let rows: Vec<NewOrder> = (0..100).map(order).collect();
+    db.client().bulk().copy_in(&rows).await.unwrap();
+
+    let mut batch: Vec<NewOrder> = rows[..20].to_vec();
+    for o in batch.iter_mut().step_by(2) {
+        o.amount += 1;
+    }
+    batch.extend((100..105).map(order));
+    let tx = db.client_mut().transaction().await.unwrap();
+    let back: Vec<Upserted> = tx
+        .bulk()
+        .upsert_via_staging_returning::<Upserted, _, _>(&batch)
+        .in_input_order()
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // Unchanged rows are not returned; the rest come back in input order.
+    let expected: Vec<(&str, i64, bool)> = batch
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i >= 20 || i % 2 == 0)
+        .map(|(i, o)| (o.reference.as_str(), o.amount, i >= 20))
+        .collect();
+    let got: Vec<(&str, i64, bool)> = back
+        .iter()
+        .map(|u| (u.reference.as_str(), u.amount, u.inserted))
+        .collect();
+    assert_eq!(got, expected);
+    // Updated rows keep their id, inserted ones get new ones.
+    for u in &back {
+        if u.inserted {
+            assert!(u.id > 100, "{u:?}");
+        } else {
+            assert!(u.id <= 100, "{u:?}");
+        }
+    }
+    assert_eq!(staging_tables(&db).await, 0);
+}
