@@ -12,6 +12,7 @@ mod bulk;
 mod error;
 mod ident;
 mod plan;
+mod trace;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
