@@ -6,6 +6,7 @@
 
 pub mod codec;
 pub mod format;
+pub mod pgcopy;
 pub mod row;
 
 mod bulk;

@@ -7,6 +7,7 @@
 mod copy_in;
 mod copy_out;
 mod errors;
+mod pgcopy;
 mod progress;
 mod quoting;
 mod types;
