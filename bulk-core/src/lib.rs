@@ -13,6 +13,7 @@ mod bulk;
 mod error;
 mod ident;
 mod plan;
+mod source;
 mod trace;
 
 #[cfg(feature = "testkit")]
@@ -23,6 +24,7 @@ pub use crate::codec::{Decode, DecodeError, Encode, EncodeError};
 pub use crate::error::{Error, ErrorKind, Mismatch, Result};
 pub use crate::plan::Plan;
 pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
+pub use crate::source::{blocking_stream, BlockingStream};
 
 /// Items used by the code `#[derive(CopyRow)]` generates. Not public API.
 #[doc(hidden)]

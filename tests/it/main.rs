@@ -7,6 +7,7 @@
 mod copy_in;
 mod copy_out;
 mod errors;
+mod files;
 mod pgcopy;
 mod progress;
 mod quoting;
