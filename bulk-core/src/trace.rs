@@ -13,6 +13,9 @@
 use std::future::Future;
 
 /// Which operation an [`Op`] traces; it names the span.
+///
+/// Upsert (issue 4) should add a variant and run through [`traced`]; its COPY into the stage,
+/// if it goes through `CopyWriter`, reports progress already.
 // The variants are named after the `Bulk` methods they trace, which all start with `copy`.
 #[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
