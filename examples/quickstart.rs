@@ -12,8 +12,10 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures_util::TryStreamExt;
-use pgbulk::{BulkExt, CopyRow};
+use indicatif::{ProgressBar, ProgressStyle};
+use pgbulk::{BulkExt, CopyRow, Progress};
 use rust_decimal::Decimal;
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use uuid::Uuid;
@@ -107,27 +109,75 @@ fn mib(bytes: u64) -> f64 {
 
 type BoxError = Box<dyn std::error::Error>;
 
+/// Progress of a long copy: a bar on stderr when it is a terminal; otherwise (CI logs, output
+/// piped to a file) a plain line about every 10%, since a bar redrawn in place makes no sense
+/// there.
+struct Reporter {
+    verb: &'static str,
+    bar: Option<ProgressBar>,
+    total: u64,
+    next_line: AtomicU64,
+    started: Instant,
+}
+
+impl Reporter {
+    fn new(verb: &'static str, total: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(&format!(
+                    "{verb} [{{bar:40}}] {{human_pos}}/{{human_len}} rows, {{msg}}, eta {{eta}}"
+                ))
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        Reporter {
+            verb,
+            bar,
+            total,
+            next_line: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    /// Called by `on_progress` after each 256 KiB chunk: cheap either way.
+    fn update(&self, p: Progress) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(p.rows);
+            bar.set_message(format!("{:.0} MiB", mib(p.bytes)));
+        } else if p.rows >= self.next_line.load(Ordering::Relaxed) {
+            self.next_line
+                .store(p.rows + self.total / 10, Ordering::Relaxed);
+            println!(
+                "  {} {:>9} rows, {:>6.1} MiB, {:>5.1} s",
+                self.verb,
+                p.rows,
+                mib(p.bytes),
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// 1. `copy_in`: a lazy iterator of a million rows, streamed in 256 KiB chunks. Returns seconds.
 async fn load(client: &tokio_postgres::Client) -> Result<f64, BoxError> {
     println!("copy_in: writing {ROWS} rows into {TABLE}");
     let started = Instant::now();
-    let next_report = AtomicU64::new(0);
+    let progress = Reporter::new("copy_in ", ROWS.unsigned_abs());
     let written = client
         .bulk()
-        .on_progress(|p| {
-            // Progress comes after every 256 KiB chunk; print about every 10%.
-            if p.rows >= next_report.load(Ordering::Relaxed) {
-                next_report.store(p.rows + ROWS.unsigned_abs() / 10, Ordering::Relaxed);
-                println!(
-                    "  {:>9} rows, {:>6.1} MiB sent, {:>5.1} s",
-                    p.rows,
-                    mib(p.bytes),
-                    started.elapsed().as_secs_f64()
-                );
-            }
-        })
+        .on_progress(|p| progress.update(p))
         .copy_in((0..ROWS).map(order))
         .await?;
+    progress.finish();
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(written, ROWS.unsigned_abs());
     Ok(secs)
@@ -136,8 +186,10 @@ async fn load(client: &tokio_postgres::Client) -> Result<f64, BoxError> {
 /// 2. `copy_out`: stream the table back into structs and check every row. Returns seconds.
 async fn read_back(client: &tokio_postgres::Client) -> Result<f64, BoxError> {
     let started = Instant::now();
+    let progress = Reporter::new("copy_out", ROWS.unsigned_abs());
     let mut rows = client
         .bulk()
+        .on_progress(|p| progress.update(p))
         .copy_out_query::<Order>(format!("SELECT * FROM {TABLE} ORDER BY id"));
     let mut read = 0i64;
     while let Some(row) = rows.try_next().await? {
@@ -148,6 +200,8 @@ async fn read_back(client: &tokio_postgres::Client) -> Result<f64, BoxError> {
         }
         read += 1;
     }
+    drop(rows);
+    progress.finish();
     let secs = started.elapsed().as_secs_f64();
     if read != ROWS {
         return Err(format!("read back {read} rows, wrote {ROWS}").into());

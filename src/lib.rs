@@ -96,6 +96,72 @@
 //! | domains | the base type's Rust types |
 //! | `T: ToSql + FromSql` with `#[copy(to_sql)]`, or [`ViaToSql<T>`] | what `T` accepts (derived enums, composites) |
 //!
+//! # Upsert
+//!
+//! *Placeholder, pending issue 4:* `upsert_via_staging` — COPY into a temporary table, then
+//! one `INSERT .. ON CONFLICT (key) DO UPDATE` keyed on the `#[copy(key)]` fields — is being
+//! written; this section will show it when it lands.
+//!
+//! # Progress and observability
+//!
+//! [`Bulk::on_progress`] is called with the [`Progress`] (rows and bytes so far) of a
+//! `copy_in` after every chunk sent, of a `copy_out` each time about as much has arrived, and
+//! once at the end of both. With the default-on `tracing` feature, every operation runs in a
+//! `tracing` span (`pgbulk.copy_in`, `pgbulk.copy_in_stream`, `pgbulk.copy_out`) carrying the
+//! table (or query), whether a kept [`Plan`] was reused, and at the end the rows, bytes and
+//! elapsed milliseconds, followed by a DEBUG event saying whether it finished, failed or was
+//! dropped. `default-features = false` removes all of it, at no cost.
+//!
+//! ```no_run
+//! # use pgbulk::{BulkExt, CopyRow};
+//! # #[derive(CopyRow)] struct User { id: i64 }
+//! # async fn run(client: &tokio_postgres::Client) -> Result<(), pgbulk::Error> {
+//! let users = (0..10_000_000).map(|id| User { id });
+//! client
+//!     .bulk()
+//!     .on_progress(|p| eprintln!("{} rows, {} bytes sent", p.rows, p.bytes))
+//!     .copy_in(users)
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Files
+//!
+//! - **Loading a large file** with constant memory: parse it on a blocking thread and stream
+//!   the rows with [`blocking_stream`] into [`copy_in_stream`](Bulk::copy_in_stream). A
+//!   malformed record aborts the COPY (nothing is written); the error names the row, and its
+//!   [`source`](std::error::Error::source) is the parser's error (for `csv`, with the line).
+//!
+//!   ```no_run
+//!   # use pgbulk::{BulkExt, CopyRow};
+//!   #[derive(CopyRow, serde::Deserialize)]
+//!   #[copy(table = "people")]
+//!   struct Person { id: i64, name: String, note: Option<String> }
+//!
+//!   # async fn run(client: &tokio_postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
+//!   let csv = csv::Reader::from_path("people.csv")?; // header: id,name,note
+//!   let rows = pgbulk::blocking_stream(csv.into_deserialize::<Person>());
+//!   let written = client.bulk().copy_in_stream(rows).await?;
+//!   # Ok(()) }
+//!   ```
+//! - **Binary COPY files** without a server: [`pgcopy::Writer`] writes rows to a file that
+//!   `psql -c "\copy t FROM 'f.pgcopy' WITH (FORMAT binary)"` loads, and [`pgcopy::Reader`]
+//!   reads files written by `COPY .. TO .. (FORMAT binary)` back into structs.
+//! - **Exporting a query** to CSV: see the `export` example below.
+//!
+//! # Examples
+//!
+//! Runnable programs in `examples/` (each starts a throwaway PostgreSQL when `DATABASE_URL`
+//! is not set):
+//!
+//! - `cargo run --release --example quickstart`: load 1,000,000 typed rows with `copy_in`
+//!   (with a progress bar), read and verify them with `copy_out`, compare with per-row
+//!   `INSERT`.
+//! - `cargo run --release --example csv_load` / `jsonl_load`: stream a large CSV / JSON-lines
+//!   file through serde into `copy_in_stream`, with constant memory.
+//! - `cargo run --release --example export -- --help`: export a query or table to CSV (the same
+//!   bytes `psql \copy .. (FORMAT csv, HEADER)` writes) or to a `.pgcopy` file.
+//!
 //! # Errors
 //!
 //! Every call returns [`Error`]: see [`ErrorKind`] for the cases, and [`Error::row`],
@@ -104,7 +170,21 @@
 //! # Testing against a real server
 //!
 //! With the `testkit` feature, `testkit::TestDb` gives each test a fresh database on a
-//! throwaway cluster started from the local PostgreSQL binaries (or on `DATABASE_URL`).
+//! throwaway cluster started from the local PostgreSQL binaries (or on `DATABASE_URL`), and
+//! removes it all when the process ends:
+//!
+//! ```no_run
+//! # use pgbulk::{BulkExt, CopyRow};
+//! # #[derive(CopyRow, Debug, PartialEq)] #[copy(table = "users")] struct User { id: i64 }
+//! #[tokio::test]
+//! async fn loads_users() {
+//!     let db = pgbulk::testkit::TestDb::new().await.unwrap();
+//!     db.client().batch_execute("CREATE TABLE users (id int8)").await.unwrap();
+//!     db.client().bulk().copy_in([User { id: 1 }]).await.unwrap();
+//!     let back = db.client().bulk().copy_out::<User>().collect_vec().await.unwrap();
+//!     assert_eq!(back, [User { id: 1 }]);
+//! }
+//! ```
 
 #[doc(inline)]
 pub use bulk_core::*;

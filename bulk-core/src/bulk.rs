@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 use crate::format::{self, Next, TupleReader};
 use crate::plan::{self, OutPlan, Plan};
 use crate::row::{CopyRow, FromCopyRow, RawRow};
+use crate::trace::{self, Op, OpKind, SpanHandle};
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, Stream, StreamExt, TryStreamExt};
 use std::borrow::Borrow;
@@ -17,13 +18,15 @@ use tokio_postgres::{Client, CopyInSink, Transaction};
 /// Default size of the chunks handed to the COPY sink: 256 KiB.
 pub const DEFAULT_FLUSH_BYTES: usize = 256 * 1024;
 
-/// How far a long `copy_in` has got, as passed to [`Bulk::on_progress`].
+/// How far a long `copy_in` or `copy_out` has got, as passed to [`Bulk::on_progress`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Progress {
-    /// Rows encoded and handed to the server so far.
+    /// `copy_in`: rows encoded and handed to the server so far. `copy_out`: rows decoded so
+    /// far.
     pub rows: u64,
-    /// Bytes of COPY data handed to the server so far.
+    /// Bytes of binary COPY data handed to the server (`copy_in`) or received from it
+    /// (`copy_out`) so far, header and trailer included.
     pub bytes: u64,
 }
 
@@ -101,7 +104,12 @@ impl<'c> Bulk<'c> {
         self
     }
 
-    /// Calls `f` after each chunk handed to the server during `copy_in`, and once at the end.
+    /// Calls `f` with the rows and bytes so far: during `copy_in` after each chunk handed to the
+    /// server (see [`flush_bytes`](Bulk::flush_bytes)), during `copy_out` each time about
+    /// `flush_bytes` more data has arrived; and once at the end of both, with the totals.
+    ///
+    /// `f` runs on the task driving the copy, between chunks: keep it cheap (update a counter
+    /// or a progress bar, not a blocking write).
     pub fn on_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'c) -> Self {
         self.progress = Some(Arc::new(f));
         self
@@ -152,10 +160,11 @@ impl<'c> Bulk<'c> {
         I: IntoIterator<Item = T>,
     {
         let bulk = self.clone();
-        async move {
+        let op = Op::start(OpKind::CopyIn, self.table_for::<T>(), false);
+        trace::traced(op, async move {
             let plan = bulk.plan::<T>().await?;
             bulk.write_rows(&plan, rows).await
-        }
+        })
     }
 
     /// [`copy_in`](Bulk::copy_in) with a plan made earlier by [`plan`](Bulk::plan): no
@@ -172,10 +181,12 @@ impl<'c> Bulk<'c> {
         I::Item: Borrow<T>,
     {
         let bulk = self.clone();
-        async move { bulk.write_rows(plan, rows).await }
+        let op = Op::start(OpKind::CopyIn, plan.table(), true);
+        trace::traced(op, async move { bulk.write_rows(plan, rows).await })
     }
 
-    async fn write_rows<T, I>(&self, plan: &Plan<T>, rows: I) -> Result<u64>
+    /// Writes `rows`; returns the rows written and the bytes sent.
+    async fn write_rows<T, I>(&self, plan: &Plan<T>, rows: I) -> Result<(u64, u64)>
     where
         T: CopyRow + ?Sized,
         I: IntoIterator,
@@ -201,7 +212,8 @@ impl<'c> Bulk<'c> {
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let bulk = self.clone();
-        async move {
+        let op = Op::start(OpKind::CopyInStream, self.table_for::<T>(), false);
+        trace::traced(op, async move {
             let plan = bulk.plan::<T>().await?;
             let mut writer = CopyWriter::start(&bulk, &plan).await?;
             let mut rows = std::pin::pin!(rows);
@@ -212,7 +224,7 @@ impl<'c> Bulk<'c> {
                 }
             }
             writer.finish().await
-        }
+        })
     }
 
     /// Reads all of `T`'s table (or the [`table`](Bulk::table) override), as a stream of rows.
@@ -246,12 +258,26 @@ impl<'c> Bulk<'c> {
         T: FromCopyRow + Send + 'c,
     {
         let client = self.client;
+        let mut op = Op::start(OpKind::CopyOut, &query, false);
+        let span = op.handle();
+        let progress = self.progress.clone();
+        let report_every = self.flush_bytes as u64;
         let setup = async move {
-            let plan = plan::plan_copy_out::<T>(client, &query).await?;
-            let stream = client
-                .copy_out(plan.copy_sql.as_str())
-                .await
-                .map_err(|e| Error::pg("COPY TO STDOUT failed", e))?;
+            let started = async {
+                let plan = plan::plan_copy_out::<T>(client, &query).await?;
+                let stream = client
+                    .copy_out(plan.copy_sql.as_str())
+                    .await
+                    .map_err(|e| Error::pg("COPY TO STDOUT failed", e))?;
+                Ok((plan, stream))
+            };
+            let (plan, stream) = match started.await {
+                Ok(started) => started,
+                Err(e) => {
+                    op.fail(&e);
+                    return Err(e);
+                }
+            };
             let columns = plan.map.len();
             Ok(OutState::<T> {
                 stream: Box::pin(stream),
@@ -259,6 +285,11 @@ impl<'c> Bulk<'c> {
                 slots: vec![(0, -1); plan.types.len()],
                 plan,
                 row: 0,
+                bytes: 0,
+                reported: 0,
+                report_every,
+                progress,
+                op,
                 _row: std::marker::PhantomData,
             })
         };
@@ -267,6 +298,7 @@ impl<'c> Bulk<'c> {
             .try_flatten();
         CopyOutStream {
             inner: Box::pin(rows),
+            span,
         }
     }
 }
@@ -339,7 +371,8 @@ impl<'a, 'c, T: CopyRow + ?Sized> CopyWriter<'a, 'c, T> {
         Ok(())
     }
 
-    async fn finish(mut self) -> Result<u64> {
+    /// Ends the COPY; returns the rows the server reports written and the bytes sent.
+    async fn finish(mut self) -> Result<(u64, u64)> {
         format::write_trailer(&mut self.buf);
         self.flush().await?;
         let written = self
@@ -348,7 +381,7 @@ impl<'a, 'c, T: CopyRow + ?Sized> CopyWriter<'a, 'c, T> {
             .finish()
             .await
             .map_err(server_error::<T>)?;
-        Ok(written)
+        Ok((written, self.bytes))
     }
 }
 
@@ -420,17 +453,49 @@ fn key_columns(detail: &str) -> Option<String> {
     Some(rest[..end].to_owned())
 }
 
-struct OutState<T> {
+struct OutState<'c, T> {
     stream: Pin<Box<tokio_postgres::CopyOutStream>>,
     reader: TupleReader,
     plan: OutPlan,
     slots: Vec<(u32, i32)>,
+    /// Rows decoded so far.
     row: u64,
+    /// Bytes of COPY data received so far, and at the last progress report.
+    bytes: u64,
+    reported: u64,
+    report_every: u64,
+    progress: Option<ProgressFn<'c>>,
+    op: Op,
     _row: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<T: FromCopyRow> OutState<T> {
+impl<T: FromCopyRow> OutState<'_, T> {
     async fn step(mut self) -> Result<Option<(T, Self)>> {
+        match self.next_row().await {
+            Ok(Some(row)) => Ok(Some((row, self))),
+            Ok(None) => {
+                self.report();
+                self.op.finish(self.row, self.bytes);
+                Ok(None)
+            }
+            Err(e) => {
+                self.op.fail(&e);
+                Err(e)
+            }
+        }
+    }
+
+    fn report(&mut self) {
+        if let Some(progress) = &self.progress {
+            self.reported = self.bytes;
+            progress(Progress {
+                rows: self.row,
+                bytes: self.bytes,
+            });
+        }
+    }
+
+    async fn next_row(&mut self) -> Result<Option<T>> {
         loop {
             let next = self
                 .reader
@@ -449,12 +514,16 @@ impl<T: FromCopyRow> OutState<T> {
                         )
                     })?;
                     self.row += 1;
-                    return Ok(Some((value, self)));
+                    return Ok(Some(value));
                 }
                 Next::NeedMore | Next::End => match self.stream.next().await {
                     Some(Ok(chunk)) => {
                         if next == Next::End && !chunk.is_empty() {
                             return Err(Error::protocol("COPY data continues after its trailer"));
+                        }
+                        self.bytes += chunk.len() as u64;
+                        if self.bytes - self.reported >= self.report_every {
+                            self.report();
                         }
                         self.reader.feed(&chunk);
                     }
@@ -479,12 +548,17 @@ impl<T: FromCopyRow> OutState<T> {
 #[must_use = "streams do nothing unless polled"]
 pub struct CopyOutStream<'c, T> {
     inner: Pin<Box<dyn Stream<Item = Result<T>> + Send + 'c>>,
+    /// The operation's `tracing` span, entered while the stream is polled.
+    span: SpanHandle,
 }
 
 impl<'c, T: Send + 'c> CopyOutStream<'c, T> {
     fn failed(e: Error) -> Self {
+        let mut op = Op::start(OpKind::CopyOut, "", false);
+        op.fail(&e);
         CopyOutStream {
             inner: Box::pin(futures_util::stream::once(async move { Err(e) })),
+            span: op.handle(),
         }
     }
 
@@ -498,7 +572,9 @@ impl<T> Stream for CopyOutStream<'_, T> {
     type Item = Result<T>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        this.inner.as_mut().poll_next(cx)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Input,
     /// The call itself is invalid (an empty or malformed table name, a query with parameters …).
     Usage,
+    /// Reading or writing a file (or other `std::io` reader / writer) failed; see
+    /// [`pgcopy`](crate::pgcopy).
+    Io,
 }
 
 /// A field whose Rust type does not match its column, as found by the plan.
@@ -153,6 +156,11 @@ impl Error {
         Error::new(ErrorKind::Input, format!("the input stream failed: {err}"))
             .with_row(row)
             .with_source(err)
+    }
+
+    /// Wraps an I/O error; `context` says what pgbulk was doing.
+    pub(crate) fn io(context: &str, err: std::io::Error) -> Self {
+        Error::new(ErrorKind::Io, format!("{context}: {err}")).with_source(err)
     }
 
     /// Wraps a tokio-postgres error; `context` says what pgbulk was doing.

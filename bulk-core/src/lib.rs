@@ -6,6 +6,7 @@
 
 pub mod codec;
 pub mod format;
+pub mod pgcopy;
 pub mod row;
 
 mod bulk;
@@ -18,6 +19,8 @@ mod upsert;
 
 #[cfg(feature = "sync")]
 pub mod sync;
+mod source;
+mod trace;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -31,6 +34,7 @@ pub use crate::error::{Error, ErrorKind, Mismatch, Result};
 pub use crate::plan::Plan;
 pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
 pub use crate::upsert::{CopyInReturning, Upsert, UpsertCounts, UpsertOptions, UpsertReturning};
+pub use crate::source::{blocking_stream, BlockingStream};
 
 /// Items used by the code `#[derive(CopyRow)]` generates. Not public API.
 #[doc(hidden)]

@@ -1,0 +1,219 @@
+//! `tracing` spans and events per operation, behind the default-on `tracing` feature.
+//!
+//! Every `copy_in` / `copy_in_stream` / `copy_out` runs inside an INFO span named after the
+//! operation (`pgbulk.copy_in`, ...) with the fields `table`, `plan_reused`, and, recorded when
+//! the operation ends, `rows`, `bytes` and `elapsed_ms`. The end itself is a DEBUG event
+//! (`copy_in finished`, with the same fields); a failure is a DEBUG event naming the error (the
+//! caller gets the error itself and decides how loud to be), and an operation whose future or
+//! stream is dropped before it finished ends with a DEBUG event saying so.
+//!
+//! Without the feature, [`Op`] is a zero-sized type whose methods are empty and inlined: the
+//! operations pay nothing, not even an `Instant::now()`.
+
+use std::future::Future;
+
+/// Which operation an [`Op`] traces; it names the span.
+///
+/// Upsert (issue 4) should add a variant and run through [`traced`]; its COPY into the stage,
+/// if it goes through `CopyWriter`, reports progress already.
+// The variants are named after the `Bulk` methods they trace, which all start with `copy`.
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpKind {
+    CopyIn,
+    CopyInStream,
+    CopyOut,
+}
+
+#[cfg(feature = "tracing")]
+mod imp {
+    use super::OpKind;
+    use std::future::Future;
+    use std::time::Instant;
+    use tracing::field::Empty;
+    use tracing::Instrument;
+
+    /// One traced operation: its span, start time, and whether it has ended.
+    pub(crate) struct Op {
+        kind: OpKind,
+        span: tracing::Span,
+        started: Instant,
+        done: bool,
+    }
+
+    impl OpKind {
+        fn name(self) -> &'static str {
+            match self {
+                OpKind::CopyIn => "copy_in",
+                OpKind::CopyInStream => "copy_in_stream",
+                OpKind::CopyOut => "copy_out",
+            }
+        }
+    }
+
+    impl Op {
+        /// Opens the operation's span (span names must be literals, hence the match).
+        pub(crate) fn start(kind: OpKind, table: &str, plan_reused: bool) -> Op {
+            let span = match kind {
+                OpKind::CopyIn => tracing::info_span!(
+                    "pgbulk.copy_in",
+                    table,
+                    plan_reused,
+                    rows = Empty,
+                    bytes = Empty,
+                    elapsed_ms = Empty
+                ),
+                OpKind::CopyInStream => tracing::info_span!(
+                    "pgbulk.copy_in_stream",
+                    table,
+                    plan_reused,
+                    rows = Empty,
+                    bytes = Empty,
+                    elapsed_ms = Empty
+                ),
+                OpKind::CopyOut => tracing::info_span!(
+                    "pgbulk.copy_out",
+                    query = table,
+                    plan_reused,
+                    rows = Empty,
+                    bytes = Empty,
+                    elapsed_ms = Empty
+                ),
+            };
+            Op {
+                kind,
+                span,
+                started: Instant::now(),
+                done: false,
+            }
+        }
+
+        /// Runs `fut` inside the span.
+        pub(crate) fn instrument<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
+            fut.instrument(self.span.clone())
+        }
+
+        /// A handle on the span, to enter it while a stream is polled.
+        pub(crate) fn handle(&self) -> SpanHandle {
+            SpanHandle(self.span.clone())
+        }
+
+        fn elapsed_ms(&self) -> u64 {
+            u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+        }
+
+        /// Records the totals of a finished operation and emits its DEBUG event.
+        pub(crate) fn finish(&mut self, rows: u64, bytes: u64) {
+            self.done = true;
+            let elapsed_ms = self.elapsed_ms();
+            self.span.record("rows", rows);
+            self.span.record("bytes", bytes);
+            self.span.record("elapsed_ms", elapsed_ms);
+            let op = self.kind.name();
+            self.span.in_scope(|| {
+                tracing::debug!(op, rows, bytes, elapsed_ms, "{op} finished");
+            });
+        }
+
+        /// Emits the DEBUG event of a failed operation.
+        pub(crate) fn fail(&mut self, error: &crate::Error) {
+            self.done = true;
+            let elapsed_ms = self.elapsed_ms();
+            self.span.record("elapsed_ms", elapsed_ms);
+            let op = self.kind.name();
+            self.span.in_scope(|| {
+                tracing::debug!(op, elapsed_ms, error = %error, "{op} failed");
+            });
+        }
+    }
+
+    /// The span of an [`Op`], entered around each `poll_next` of a stream.
+    pub(crate) struct SpanHandle(tracing::Span);
+
+    impl SpanHandle {
+        /// Enters the span until the guard is dropped.
+        pub(crate) fn enter(&self) -> tracing::span::Entered<'_> {
+            self.0.enter()
+        }
+    }
+
+    impl Drop for Op {
+        fn drop(&mut self) {
+            if !self.done {
+                let elapsed_ms = self.elapsed_ms();
+                let op = self.kind.name();
+                self.span.in_scope(|| {
+                    tracing::debug!(op, elapsed_ms, "{op} dropped before it finished");
+                });
+            }
+        }
+    }
+}
+
+#[cfg(not(feature = "tracing"))]
+mod imp {
+    use super::OpKind;
+    use std::future::Future;
+
+    /// Without the `tracing` feature: nothing, at no cost.
+    pub(crate) struct Op;
+
+    /// Without the `tracing` feature: nothing to enter.
+    pub(crate) struct SpanHandle;
+
+    /// Without the `tracing` feature: the guard of no span.
+    pub(crate) struct Entered;
+
+    #[allow(clippy::unused_self)]
+    impl SpanHandle {
+        #[inline]
+        pub(crate) fn enter(&self) -> Entered {
+            Entered
+        }
+    }
+
+    // Same signatures as the real implementation, so callers compile unchanged.
+    #[allow(clippy::unused_self)]
+    impl Op {
+        #[inline]
+        pub(crate) fn start(_kind: OpKind, _table: &str, _plan_reused: bool) -> Op {
+            Op
+        }
+
+        #[inline]
+        pub(crate) fn instrument<F: Future>(&self, fut: F) -> F {
+            fut
+        }
+
+        #[inline]
+        pub(crate) fn handle(&self) -> SpanHandle {
+            SpanHandle
+        }
+
+        #[inline]
+        pub(crate) fn finish(&mut self, _rows: u64, _bytes: u64) {}
+
+        #[inline]
+        pub(crate) fn fail(&mut self, _error: &crate::Error) {}
+    }
+}
+
+pub(crate) use imp::{Op, SpanHandle};
+
+/// Runs `fut` (an operation returning its `(rows, bytes)` totals) inside `op`'s span, records
+/// the outcome, and returns the row count.
+pub(crate) async fn traced<F>(mut op: Op, fut: F) -> crate::Result<u64>
+where
+    F: Future<Output = crate::Result<(u64, u64)>>,
+{
+    match op.instrument(fut).await {
+        Ok((rows, bytes)) => {
+            op.finish(rows, bytes);
+            Ok(rows)
+        }
+        Err(e) => {
+            op.fail(&e);
+            Err(e)
+        }
+    }
+}

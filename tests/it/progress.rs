@@ -1,0 +1,256 @@
+//! Progress reports of `copy_out`, and the `tracing` spans and events of every operation.
+
+use crate::db;
+use futures_util::StreamExt;
+use pgbulk::{BulkExt, CopyRow, Progress};
+use std::sync::Mutex;
+
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+#[copy(table = "readings")]
+struct Reading {
+    id: i64,
+    sensor: String,
+    value: f64,
+}
+
+const READINGS: &str = "CREATE TABLE readings (id int8 PRIMARY KEY, sensor text, value float8)";
+
+fn reading(id: i64) -> Reading {
+    Reading {
+        id,
+        sensor: format!("sensor-{}", id % 97),
+        // Exact in binary, so the sum below does not depend on the order of addition.
+        value: f64::from(i32::try_from(id % 1000).unwrap()) / 4.0,
+    }
+}
+
+#[tokio::test]
+async fn copy_out_reports_rows_and_bytes() {
+    let db = db().await;
+    db.client().batch_execute(READINGS).await.unwrap();
+    let n = 200_000;
+    db.client()
+        .bulk()
+        .copy_in((0..n).map(reading))
+        .await
+        .unwrap();
+
+    // The exact size of the binary COPY data, read raw.
+    let raw = db
+        .client()
+        .copy_out("COPY (SELECT id, sensor, value FROM readings) TO STDOUT (FORMAT binary)")
+        .await
+        .unwrap();
+    let raw_bytes: u64 = raw
+        .map(|chunk| chunk.unwrap().len() as u64)
+        .fold(0, |a, b| async move { a + b })
+        .await;
+
+    let seen = Mutex::new(Vec::<Progress>::new());
+    let mut rows = 0u64;
+    let mut sum = 0f64;
+    let mut stream = db
+        .client()
+        .bulk()
+        .flush_bytes(64 * 1024)
+        .on_progress(|p| seen.lock().unwrap().push(p))
+        .copy_out::<Reading>();
+    while let Some(row) = stream.next().await {
+        let row = row.unwrap();
+        // Reports never run ahead of the rows handed out.
+        let last = seen.lock().unwrap().last().copied();
+        if let Some(last) = last {
+            assert!(last.rows <= rows + 1, "{last:?} after {rows} rows");
+        }
+        rows += 1;
+        sum += row.value;
+    }
+    drop(stream);
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(rows, n.unsigned_abs());
+    let expected: f64 = (0..n).map(|i| reading(i).value).sum();
+    assert!((sum - expected).abs() < f64::EPSILON, "{sum} vs {expected}");
+
+    // About one report per 64 KiB received, then the totals.
+    let last = *seen.last().unwrap();
+    assert_eq!(last.rows, rows);
+    assert_eq!(last.bytes, raw_bytes);
+    let expected_reports = raw_bytes / (64 * 1024);
+    assert!(
+        (seen.len() as u64) >= expected_reports && (seen.len() as u64) <= expected_reports + 2,
+        "{} reports for {raw_bytes} bytes",
+        seen.len()
+    );
+    for pair in seen.windows(2) {
+        assert!(pair[0].rows <= pair[1].rows && pair[0].bytes < pair[1].bytes);
+        assert!(pair[1].bytes - pair[0].bytes >= 64 * 1024 || pair[1] == last);
+    }
+}
+
+#[tokio::test]
+async fn copy_out_without_rows_reports_once() {
+    let db = db().await;
+    db.client().batch_execute(READINGS).await.unwrap();
+    let seen = Mutex::new(Vec::<Progress>::new());
+    let rows = db
+        .client()
+        .bulk()
+        .on_progress(|p| seen.lock().unwrap().push(p))
+        .copy_out::<Reading>()
+        .collect_vec()
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(seen.len(), 1);
+    // Header (19 bytes) and trailer (2 bytes).
+    assert_eq!((seen[0].rows, seen[0].bytes), (0, 21));
+}
+
+#[cfg(feature = "tracing")]
+mod tracing_capture {
+    //! A minimal `tracing` subscriber that keeps every span's and event's fields.
+
+    use std::collections::BTreeMap;
+    use std::fmt;
+    use std::sync::{Arc, Mutex};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    pub type Fields = BTreeMap<String, String>;
+
+    #[derive(Default, Clone)]
+    pub struct Capture {
+        pub spans: Arc<Mutex<Vec<(String, Fields)>>>,
+        pub events: Arc<Mutex<Vec<Fields>>>,
+    }
+
+    struct Collect<'a>(&'a mut Fields);
+
+    impl Visit for Collect<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            self.0.insert(field.name().to_owned(), format!("{value:?}"));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.insert(field.name().to_owned(), value.to_owned());
+        }
+    }
+
+    impl Capture {
+        pub fn span(&self, name: &str) -> Vec<Fields> {
+            self.spans
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, f)| f.clone())
+                .collect()
+        }
+
+        pub fn messages(&self) -> Vec<String> {
+            self.events
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|f| f.get("message").cloned())
+                .collect()
+        }
+    }
+
+    impl Subscriber for Capture {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            let mut fields = Fields::new();
+            span.record(&mut Collect(&mut fields));
+            let mut spans = self.spans.lock().unwrap();
+            spans.push((span.metadata().name().to_owned(), fields));
+            Id::from_u64(spans.len() as u64)
+        }
+        fn record(&self, span: &Id, values: &Record<'_>) {
+            let mut spans = self.spans.lock().unwrap();
+            let at = usize::try_from(span.into_u64()).unwrap() - 1;
+            values.record(&mut Collect(&mut spans[at].1));
+        }
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut fields = Fields::new();
+            event.record(&mut Collect(&mut fields));
+            self.events.lock().unwrap().push(fields);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+}
+
+/// Spans carry table, plan reuse, rows, bytes and duration; events say how each operation
+/// ended. The tokio test runtime is single-threaded, so a thread-local subscriber sees it all.
+#[cfg(feature = "tracing")]
+#[tokio::test]
+async fn operations_are_traced() {
+    use futures_util::stream;
+    let db = db().await;
+    db.client().batch_execute(READINGS).await.unwrap();
+    let capture = tracing_capture::Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+
+    let bulk = db.client().bulk();
+    assert_eq!(bulk.copy_in((0..1000).map(reading)).await.unwrap(), 1000);
+    let plan = bulk.plan::<Reading>().await.unwrap();
+    bulk.copy_in_with_plan(&plan, (1000..1500).map(reading))
+        .await
+        .unwrap();
+    bulk.copy_in_stream(stream::iter(
+        (1500..1600).map(|i| Ok::<_, std::io::Error>(reading(i))),
+    ))
+    .await
+    .unwrap();
+    let back = bulk.copy_out::<Reading>().collect_vec().await.unwrap();
+    assert_eq!(back.len(), 1600);
+    // Fails: no such table.
+    bulk.clone()
+        .table("missing")
+        .copy_in((0..3).map(reading))
+        .await
+        .unwrap_err();
+    // Dropped after the first row.
+    let mut partial = bulk.copy_out::<Reading>();
+    partial.next().await.unwrap().unwrap();
+    drop(partial);
+
+    let copy_in = capture.span("pgbulk.copy_in");
+    assert_eq!(copy_in.len(), 3, "{copy_in:?}");
+    let (first, planned, failed) = (&copy_in[0], &copy_in[1], &copy_in[2]);
+    assert_eq!(first["table"], "readings");
+    assert_eq!(first["plan_reused"], "false");
+    assert_eq!(first["rows"], "1000");
+    assert!(first["bytes"].parse::<u64>().unwrap() > 1000 * 20);
+    assert!(first.contains_key("elapsed_ms"));
+    assert_eq!(planned["plan_reused"], "true");
+    assert_eq!(planned["table"], "\"readings\"");
+    assert_eq!(planned["rows"], "500");
+    assert_eq!(failed["table"], "missing");
+    assert!(!failed.contains_key("rows"));
+    let in_stream = capture.span("pgbulk.copy_in_stream");
+    assert_eq!(in_stream.len(), 1);
+    assert_eq!(in_stream[0]["rows"], "100");
+    let copy_out = capture.span("pgbulk.copy_out");
+    assert_eq!(copy_out.len(), 2);
+    assert_eq!(copy_out[0]["rows"], "1600");
+    assert!(copy_out[0]["query"].contains("FROM \"readings\""));
+    assert!(!copy_out[1].contains_key("rows"));
+
+    let messages = capture.messages();
+    let has = |m: &str| messages.iter().filter(|x| x.as_str() == m).count();
+    assert_eq!(has("copy_in finished"), 2, "{messages:?}");
+    assert_eq!(has("copy_in failed"), 1, "{messages:?}");
+    assert_eq!(has("copy_in_stream finished"), 1, "{messages:?}");
+    assert_eq!(has("copy_out finished"), 1, "{messages:?}");
+    assert_eq!(
+        has("copy_out dropped before it finished"),
+        1,
+        "{messages:?}"
+    );
+}
