@@ -98,9 +98,36 @@
 //!
 //! # Upsert
 //!
-//! *Placeholder, pending issue 4:* `upsert_via_staging` — COPY into a temporary table, then
-//! one `INSERT .. ON CONFLICT (key) DO UPDATE` keyed on the `#[copy(key)]` fields — is being
-//! written; this section will show it when it lands.
+//! [`Bulk::upsert_via_staging`] COPYs the rows into a uniquely named temporary table, then
+//! merges them with one `INSERT .. SELECT .. ON CONFLICT`, keyed on the `#[copy(key)]` fields
+//! unless the call names other columns or a constraint. Rows equal to the stored row are not
+//! rewritten; duplicate keys within one batch are resolved first (the last occurrence in input
+//! order wins); the staging table is gone afterwards, on success and on every error.
+//!
+//! ```no_run
+//! use pgbulk::{BulkExt, CopyRow};
+//!
+//! #[derive(CopyRow)]
+//! #[copy(table = "products")]
+//! struct Product {
+//!     #[copy(key)]
+//!     sku: String,
+//!     name: String,
+//!     price: rust_decimal::Decimal,
+//! }
+//!
+//! # async fn run(client: &tokio_postgres::Client, feed: Vec<Product>) -> Result<(), pgbulk::Error> {
+//! let counts = client.bulk().upsert_via_staging(&feed).await?;
+//! println!("{} new, {} changed, {} unchanged", counts.inserted, counts.updated, counts.unchanged);
+//! // Only refresh prices, keyed on another unique constraint:
+//! client
+//!     .bulk()
+//!     .upsert_via_staging(&feed)
+//!     .conflict_constraint("products_name_key")
+//!     .update_columns(["price"])
+//!     .await?;
+//! # Ok(()) }
+//! ```
 //!
 //! # Progress and observability
 //!

@@ -17,9 +17,9 @@ mod plan;
 mod pools;
 mod upsert;
 
+mod source;
 #[cfg(feature = "sync")]
 pub mod sync;
-mod source;
 mod trace;
 
 #[cfg(feature = "testkit")]
@@ -33,8 +33,8 @@ pub use crate::codec::{
 pub use crate::error::{Error, ErrorKind, Mismatch, Result};
 pub use crate::plan::Plan;
 pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
-pub use crate::upsert::{CopyInReturning, Upsert, UpsertCounts, UpsertOptions, UpsertReturning};
 pub use crate::source::{blocking_stream, BlockingStream};
+pub use crate::upsert::{CopyInReturning, Upsert, UpsertCounts, UpsertOptions, UpsertReturning};
 
 /// Items used by the code `#[derive(CopyRow)]` generates. Not public API.
 #[doc(hidden)]

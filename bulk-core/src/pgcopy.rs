@@ -443,7 +443,7 @@ mod tests {
         let mut w = Writer::<_, Pair>::new(Vec::new(), TYPES).unwrap();
         assert_eq!(
             w.write_all((0..rows).map(pair)).unwrap(),
-            rows.unsigned_abs().into()
+            u64::from(rows.unsigned_abs())
         );
         w.finish().unwrap()
     }

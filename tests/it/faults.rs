@@ -41,8 +41,11 @@ fn entry(id: i32) -> Entry {
     }
 }
 
+/// Makes one row bad.
+type Spoil = fn(&mut Entry);
+
 /// Loads 2,000 entries with `spoil` applied to row 1,234 and returns the error.
-async fn load_with_bad_row(db: &pgbulk::testkit::TestDb, spoil: fn(&mut Entry)) -> pgbulk::Error {
+async fn load_with_bad_row(db: &pgbulk::testkit::TestDb, spoil: Spoil) -> pgbulk::Error {
     let rows: Vec<Entry> = (0..2_000)
         .map(|i| {
             let mut e = entry(i);
@@ -75,7 +78,7 @@ async fn server_rejections_name_row_and_column_and_write_nothing() {
 
     // Foreign keys are checked by a trigger after the last row, so the server names the key
     // (and so the column) but no line: the row is unknown there.
-    let cases: [(&str, fn(&mut Entry), SqlState, Option<u64>, Option<&str>); 5] = [
+    let cases: [(&str, Spoil, SqlState, Option<u64>, Option<&str>); 5] = [
         (
             "unique",
             |e| e.id = 7,
@@ -133,7 +136,7 @@ async fn server_rejections_name_row_and_column_and_write_nothing() {
 async fn client_side_encode_errors_name_row_and_field_and_write_nothing() {
     let db = db().await;
     db.client().batch_execute(LEDGER).await.unwrap();
-    let cases: [(&str, fn(&mut Entry), &str, &str); 2] = [
+    let cases: [(&str, Spoil, &str, &str); 2] = [
         (
             "NUL in text",
             |e| e.memo = Some("a\0b".into()),
