@@ -44,6 +44,15 @@ fn entry(id: i32) -> Entry {
 /// Makes one row bad.
 type Spoil = fn(&mut Entry);
 
+/// What, how, the SQLSTATE expected, and the row and column the error should name.
+type Rejection = (
+    &'static str,
+    Spoil,
+    SqlState,
+    Option<u64>,
+    Option<&'static str>,
+);
+
 /// Loads 2,000 entries with `spoil` applied to row 1,234 and returns the error.
 async fn load_with_bad_row(db: &pgbulk::testkit::TestDb, spoil: Spoil) -> pgbulk::Error {
     let rows: Vec<Entry> = (0..2_000)
@@ -78,7 +87,7 @@ async fn server_rejections_name_row_and_column_and_write_nothing() {
 
     // Foreign keys are checked by a trigger after the last row, so the server names the key
     // (and so the column) but no line: the row is unknown there.
-    let cases: [(&str, Spoil, SqlState, Option<u64>, Option<&str>); 5] = [
+    let cases: [Rejection; 5] = [
         (
             "unique",
             |e| e.id = 7,
