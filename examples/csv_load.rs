@@ -19,6 +19,9 @@
 //! field 2: invalid digit found in string
 //! ```
 
+#[path = "support/mod.rs"]
+mod support;
+
 use clap::Parser;
 use pgbulk::{BulkExt, CopyRow};
 use serde::Deserialize;
@@ -57,7 +60,7 @@ struct Args {
     rows: u64,
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use support::BoxError;
 
 /// Writes `rows` demo records, some needing CSV quoting.
 fn generate(path: &Path, rows: u64) -> Result<(), BoxError> {
@@ -79,21 +82,6 @@ fn generate(path: &Path, rows: u64) -> Result<(), BoxError> {
     }
     out.flush()?;
     Ok(())
-}
-
-/// Peak resident memory of this process (Linux), for showing that it does not grow with the
-/// file.
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib / 1024.0)
 }
 
 #[tokio::main]
@@ -121,23 +109,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
     };
     let size = std::fs::metadata(&path)?.len();
 
-    // Connect: DATABASE_URL if given, otherwise a throwaway cluster from the local binaries.
-    let testdb;
-    let owned_client;
-    let client = if let Ok(url) = std::env::var("DATABASE_URL") {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                eprintln!("connection error: {e}");
-            }
-        });
-        owned_client = client;
-        &owned_client
-    } else {
-        eprintln!("no DATABASE_URL: starting a throwaway PostgreSQL (pgbulk::testkit)");
-        testdb = pgbulk::testkit::TestDb::new().await?;
-        testdb.client()
-    };
+    // DATABASE_URL if given, otherwise a throwaway cluster from the local binaries.
+    let db = support::Database::from_env().await?;
+    let client: &tokio_postgres::Client = &db;
     client.batch_execute(DDL).await?;
 
     let started = Instant::now();
@@ -166,10 +140,10 @@ async fn run(args: Args) -> Result<(), BoxError> {
         "loaded {written} rows ({mib:.0} MiB of CSV) in {secs:.2} s = {rate:.0} rows/s, {:.0} MiB/s",
         mib / secs
     );
-    if let Some(peak) = peak_rss_mib() {
+    if let Some(peak) = support::peak_rss_mib() {
         println!("peak memory (RSS) of this process: {peak:.0} MiB");
     }
-    if std::env::var("DATABASE_URL").is_ok() {
+    if db.is_users() {
         client.batch_execute("DROP TABLE pgbulk_csv_people").await?;
     }
     Ok(())

@@ -39,6 +39,9 @@
 //! PostgreSQL types to Arrow types, which text casts would throw away. That is a feature of its
 //! own, not a flag on this example.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use clap::{Parser, ValueEnum};
 use futures_util::TryStreamExt;
 use pgbulk::format::{Next, TupleReader};
@@ -86,7 +89,7 @@ enum Format {
     Pgcopy,
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use support::BoxError;
 
 /// The demo table's rows.
 #[derive(CopyRow)]
@@ -330,22 +333,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
         (None, None, None) => return Err("say what to export: --query, --table or --demo".into()),
     };
 
-    let testdb;
-    let owned_client;
-    let client = if let Some(url) = &args.database_url {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                eprintln!("connection error: {e}");
-            }
-        });
-        owned_client = client;
-        &owned_client
-    } else {
-        eprintln!("no --database-url / DATABASE_URL: starting a throwaway PostgreSQL");
-        testdb = pgbulk::testkit::TestDb::new().await?;
-        testdb.client()
-    };
+    let db = support::Database::connect(args.database_url.as_deref()).await?;
+    let client: &tokio_postgres::Client = &db;
     if let Some(rows) = args.demo {
         create_demo(client, rows).await?;
     }

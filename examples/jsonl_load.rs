@@ -18,6 +18,9 @@
 //! error: row 1: the input stream failed: line 3: invalid type: string "x", expected i32 at line 1 column 32
 //! ```
 
+#[path = "support/mod.rs"]
+mod support;
+
 use clap::Parser;
 use pgbulk::{BulkExt, CopyRow};
 use serde::{Deserialize, Serialize};
@@ -58,7 +61,7 @@ struct Args {
     rows: i64,
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use support::BoxError;
 
 fn generate(path: &Path, rows: i64) -> Result<(), BoxError> {
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(path)?);
@@ -104,19 +107,6 @@ fn events(path: &Path) -> Result<impl Iterator<Item = Result<Event, BoxError>>, 
     }))
 }
 
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib / 1024.0)
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run(Args::parse()).await {
@@ -140,22 +130,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
     };
     let size = std::fs::metadata(&path)?.len();
 
-    let testdb;
-    let owned_client;
-    let client = if let Ok(url) = std::env::var("DATABASE_URL") {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                eprintln!("connection error: {e}");
-            }
-        });
-        owned_client = client;
-        &owned_client
-    } else {
-        eprintln!("no DATABASE_URL: starting a throwaway PostgreSQL (pgbulk::testkit)");
-        testdb = pgbulk::testkit::TestDb::new().await?;
-        testdb.client()
-    };
+    let db = support::Database::from_env().await?;
+    let client: &tokio_postgres::Client = &db;
     client.batch_execute(DDL).await?;
 
     let started = Instant::now();
@@ -169,10 +145,10 @@ async fn run(args: Args) -> Result<(), BoxError> {
         "loaded {written} rows ({mib:.0} MiB of JSON lines) in {secs:.2} s = {rate:.0} rows/s, {:.0} MiB/s",
         mib / secs
     );
-    if let Some(peak) = peak_rss_mib() {
+    if let Some(peak) = support::peak_rss_mib() {
         println!("peak memory (RSS) of this process: {peak:.0} MiB");
     }
-    if std::env::var("DATABASE_URL").is_ok() {
+    if db.is_users() {
         client
             .batch_execute("DROP TABLE pgbulk_jsonl_events")
             .await?;

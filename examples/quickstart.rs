@@ -10,6 +10,9 @@
 //! (`pgbulk::testkit`) and removes it on exit. With `DATABASE_URL` it uses that server and
 //! creates (and afterwards drops) the table `pgbulk_quickstart_orders` there.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -107,7 +110,7 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / 1_048_576.0
 }
 
-type BoxError = Box<dyn std::error::Error>;
+use support::BoxError;
 
 /// Progress of a long copy: a bar on stderr when it is a terminal; otherwise (CI logs, output
 /// piped to a file) a plain line about every 10%, since a bar redrawn in place makes no sense
@@ -250,24 +253,10 @@ async fn insert_per_row(client: &tokio_postgres::Client) -> Result<f64, BoxError
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    // Connect: DATABASE_URL if given, otherwise a throwaway cluster from the local binaries.
-    let testdb;
-    let owned_client;
-    let client = if let Ok(url) = std::env::var("DATABASE_URL") {
-        println!("using DATABASE_URL");
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                eprintln!("connection error: {e}");
-            }
-        });
-        owned_client = client;
-        &owned_client
-    } else {
-        println!("no DATABASE_URL: starting a throwaway PostgreSQL (pgbulk::testkit)");
-        testdb = pgbulk::testkit::TestDb::new().await?;
-        testdb.client()
-    };
+    // Connect: DATABASE_URL if given, otherwise a throwaway cluster from the local binaries
+    // (see examples/support/mod.rs: `tokio_postgres::connect`, or `pgbulk::testkit::TestDb`).
+    let db = support::Database::from_env().await?;
+    let client: &tokio_postgres::Client = &db;
     client.batch_execute(DDL).await?;
 
     let copy_in_secs = load(client).await?;
@@ -288,7 +277,7 @@ async fn main() -> Result<(), BoxError> {
         copy_in_rate / insert_rate
     );
 
-    if std::env::var("DATABASE_URL").is_ok() {
+    if db.is_users() {
         client.batch_execute(&format!("DROP TABLE {TABLE}")).await?;
     }
     Ok(())

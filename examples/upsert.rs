@@ -10,12 +10,15 @@
 //! exit. With `DATABASE_URL` it creates (and afterwards drops) the tables
 //! `pgbulk_example_catalog` and `pgbulk_example_catalog_rowwise` there.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use futures_util::future::try_join_all;
 use pgbulk::{BulkExt, CopyRow};
 use rust_decimal::Decimal;
 use std::time::Instant;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use support::BoxError;
 
 const ROWS: i64 = 100_000;
 const TABLE: &str = "pgbulk_example_catalog";
@@ -126,23 +129,8 @@ async fn sync_rowwise(
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let mut testdb = None;
-    let mut client = if let Ok(url) = std::env::var("DATABASE_URL") {
-        println!("using DATABASE_URL");
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                eprintln!("connection error: {e}");
-            }
-        });
-        client
-    } else {
-        println!("no DATABASE_URL: starting a throwaway PostgreSQL (pgbulk::testkit)");
-        let db = pgbulk::testkit::TestDb::new().await?;
-        let client = db.connect().await?;
-        testdb = Some(db);
-        client
-    };
+    let mut db = support::Database::from_env().await?;
+    let client: &mut tokio_postgres::Client = &mut db;
     client.batch_execute(&ddl(TABLE)).await?;
     client.batch_execute(&ddl(ROWWISE)).await?;
 
@@ -168,7 +156,7 @@ async fn main() -> Result<(), BoxError> {
     let staged_secs = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let (inserted, updated) = sync_rowwise(&mut client, &today).await?;
+    let (inserted, updated) = sync_rowwise(client, &today).await?;
     let rowwise_secs = started.elapsed().as_secs_f64();
     let unchanged = u64::try_from(today.len())? - inserted - updated;
 
@@ -196,12 +184,9 @@ async fn main() -> Result<(), BoxError> {
         rowwise_secs / staged_secs
     );
 
-    if testdb.is_none() {
-        client
-            .batch_execute(&format!("DROP TABLE {TABLE}; DROP TABLE {ROWWISE}"))
+    if db.is_users() {
+        db.batch_execute(&format!("DROP TABLE {TABLE}; DROP TABLE {ROWWISE}"))
             .await?;
     }
-    drop(client);
-    drop(testdb);
     Ok(())
 }
