@@ -134,7 +134,8 @@
 //! [`Bulk::on_progress`] is called with the [`Progress`] (rows and bytes so far) of a
 //! `copy_in` after every chunk sent, of a `copy_out` each time about as much has arrived, and
 //! once at the end of both. With the default-on `tracing` feature, every operation runs in a
-//! `tracing` span (`pgbulk.copy_in`, `pgbulk.copy_in_stream`, `pgbulk.copy_out`) carrying the
+//! `tracing` span (`pgbulk.copy_in`, `pgbulk.copy_in_stream`, `pgbulk.copy_out`,
+//! `pgbulk.upsert_via_staging`, `pgbulk.copy_in_returning`) carrying the
 //! table (or query), whether a kept [`Plan`] was reused, and at the end the rows, bytes and
 //! elapsed milliseconds, followed by a DEBUG event saying whether it finished, failed or was
 //! dropped. `default-features = false` removes all of it, at no cost.

@@ -1,8 +1,9 @@
 //! `tracing` spans and events per operation, behind the default-on `tracing` feature.
 //!
-//! Every `copy_in` / `copy_in_stream` / `copy_out` runs inside an INFO span named after the
+//! Every operation (`copy_in`, `copy_in_stream`, `copy_out`, `upsert_via_staging`,
+//! `copy_in_returning`) runs inside an INFO span named after the
 //! operation (`pgbulk.copy_in`, ...) with the fields `table`, `plan_reused`, and, recorded when
-//! the operation ends, `rows`, `bytes` and `elapsed_ms`. The end itself is a DEBUG event
+//! the operation ends, `rows`, `bytes` (where known: not for upserts) and `elapsed_ms`. The end itself is a DEBUG event
 //! (`copy_in finished`, with the same fields); a failure is a DEBUG event naming the error (the
 //! caller gets the error itself and decides how loud to be), and an operation whose future or
 //! stream is dropped before it finished ends with a DEBUG event saying so.
@@ -14,15 +15,15 @@ use std::future::Future;
 
 /// Which operation an [`Op`] traces; it names the span.
 ///
-/// Upsert (issue 4) should add a variant and run through [`traced`]; its COPY into the stage,
-/// if it goes through `CopyWriter`, reports progress already.
-// The variants are named after the `Bulk` methods they trace, which all start with `copy`.
-#[allow(clippy::enum_variant_names)]
+/// Upserts and RETURNING loads run through [`traced_rows`]: they record rows and duration (their
+/// COPY into the stage reports progress through `CopyWriter` already).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OpKind {
     CopyIn,
     CopyInStream,
     CopyOut,
+    Upsert,
+    CopyInReturning,
 }
 
 #[cfg(feature = "tracing")]
@@ -47,6 +48,8 @@ mod imp {
                 OpKind::CopyIn => "copy_in",
                 OpKind::CopyInStream => "copy_in_stream",
                 OpKind::CopyOut => "copy_out",
+                OpKind::Upsert => "upsert_via_staging",
+                OpKind::CopyInReturning => "copy_in_returning",
             }
         }
     }
@@ -74,6 +77,22 @@ mod imp {
                 OpKind::CopyOut => tracing::info_span!(
                     "pgbulk.copy_out",
                     query = table,
+                    plan_reused,
+                    rows = Empty,
+                    bytes = Empty,
+                    elapsed_ms = Empty
+                ),
+                OpKind::Upsert => tracing::info_span!(
+                    "pgbulk.upsert_via_staging",
+                    table,
+                    plan_reused,
+                    rows = Empty,
+                    bytes = Empty,
+                    elapsed_ms = Empty
+                ),
+                OpKind::CopyInReturning => tracing::info_span!(
+                    "pgbulk.copy_in_returning",
+                    table,
                     plan_reused,
                     rows = Empty,
                     bytes = Empty,
@@ -112,6 +131,19 @@ mod imp {
             let op = self.kind.name();
             self.span.in_scope(|| {
                 tracing::debug!(op, rows, bytes, elapsed_ms, "{op} finished");
+            });
+        }
+
+        /// Records the row count of a finished operation whose byte count is not known, and
+        /// emits its DEBUG event.
+        pub(crate) fn finish_rows(&mut self, rows: u64) {
+            self.done = true;
+            let elapsed_ms = self.elapsed_ms();
+            self.span.record("rows", rows);
+            self.span.record("elapsed_ms", elapsed_ms);
+            let op = self.kind.name();
+            self.span.in_scope(|| {
+                tracing::debug!(op, rows, elapsed_ms, "{op} finished");
             });
         }
 
@@ -194,6 +226,9 @@ mod imp {
         pub(crate) fn finish(&mut self, _rows: u64, _bytes: u64) {}
 
         #[inline]
+        pub(crate) fn finish_rows(&mut self, _rows: u64) {}
+
+        #[inline]
         pub(crate) fn fail(&mut self, _error: &crate::Error) {}
     }
 }
@@ -210,6 +245,28 @@ where
         Ok((rows, bytes)) => {
             op.finish(rows, bytes);
             Ok(rows)
+        }
+        Err(e) => {
+            op.fail(&e);
+            Err(e)
+        }
+    }
+}
+
+/// Runs `fut` inside `op`'s span and records its outcome, with the row count `rows` gives for
+/// its value (for operations whose byte count is not known).
+pub(crate) async fn traced_rows<F, T>(
+    mut op: Op,
+    fut: F,
+    rows: impl FnOnce(&T) -> u64,
+) -> crate::Result<T>
+where
+    F: Future<Output = crate::Result<T>>,
+{
+    match op.instrument(fut).await {
+        Ok(value) => {
+            op.finish_rows(rows(&value));
+            Ok(value)
         }
         Err(e) => {
             op.fail(&e);

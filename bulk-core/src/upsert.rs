@@ -34,6 +34,7 @@ use crate::format;
 use crate::ident;
 use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow};
+use crate::trace::{self, Op, OpKind};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::SinkExt;
 use postgres_types::{Kind, Type};
@@ -950,12 +951,17 @@ where
     type IntoFuture = BoxFuture<'c, Result<UpsertCounts>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let (counts, _) =
-                run_staged::<T, I, NoRows>(self.bulk, self.rows, Finish::Counts(self.options))
-                    .await?;
-            counts.ok_or_else(|| Error::protocol("the upsert returned no counts"))
-        })
+        let op = Op::start(OpKind::Upsert, self.bulk.table_for::<T>(), false);
+        Box::pin(trace::traced_rows(
+            op,
+            async move {
+                let (counts, _) =
+                    run_staged::<T, I, NoRows>(self.bulk, self.rows, Finish::Counts(self.options))
+                        .await?;
+                counts.ok_or_else(|| Error::protocol("the upsert returned no counts"))
+            },
+            UpsertCounts::total,
+        ))
     }
 }
 
@@ -1025,12 +1031,17 @@ where
     type IntoFuture = BoxFuture<'c, Result<Vec<R>>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let finish = Finish::Upsert(self.upsert.options, self.input_order, PhantomData);
-            let (_, rows) =
-                run_staged::<T, I, R>(self.upsert.bulk, self.upsert.rows, finish).await?;
-            Ok(rows)
-        })
+        let op = Op::start(OpKind::Upsert, self.upsert.bulk.table_for::<T>(), false);
+        Box::pin(trace::traced_rows(
+            op,
+            async move {
+                let finish = Finish::Upsert(self.upsert.options, self.input_order, PhantomData);
+                let (_, rows) =
+                    run_staged::<T, I, R>(self.upsert.bulk, self.upsert.rows, finish).await?;
+                Ok(rows)
+            },
+            |rows: &Vec<R>| rows.len() as u64,
+        ))
     }
 }
 
@@ -1073,12 +1084,17 @@ where
     type IntoFuture = BoxFuture<'c, Result<Vec<R>>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let (_, rows) =
-                run_staged::<T, I, R>(self.bulk, self.rows, Finish::Insert(self.input_order))
-                    .await?;
-            Ok(rows)
-        })
+        let op = Op::start(OpKind::CopyInReturning, self.bulk.table_for::<T>(), false);
+        Box::pin(trace::traced_rows(
+            op,
+            async move {
+                let (_, rows) =
+                    run_staged::<T, I, R>(self.bulk, self.rows, Finish::Insert(self.input_order))
+                        .await?;
+                Ok(rows)
+            },
+            |rows: &Vec<R>| rows.len() as u64,
+        ))
     }
 }
 

@@ -219,6 +219,13 @@ async fn operations_are_traced() {
     let mut partial = bulk.copy_out::<Reading>();
     partial.next().await.unwrap().unwrap();
     drop(partial);
+    // 1,600 rows already there and unchanged, 100 new.
+    let counts = bulk
+        .upsert_via_staging((0..1700).map(reading))
+        .conflict_columns(["id"])
+        .await
+        .unwrap();
+    assert_eq!((counts.inserted, counts.unchanged), (100, 1600));
 
     let copy_in = capture.span("pgbulk.copy_in");
     assert_eq!(copy_in.len(), 3, "{copy_in:?}");
@@ -242,12 +249,19 @@ async fn operations_are_traced() {
     assert!(copy_out[0]["query"].contains("FROM \"readings\""));
     assert!(!copy_out[1].contains_key("rows"));
 
+    let upsert = capture.span("pgbulk.upsert_via_staging");
+    assert_eq!(upsert.len(), 1, "{upsert:?}");
+    assert_eq!(upsert[0]["table"], "readings");
+    assert_eq!(upsert[0]["rows"], "1700");
+    assert!(!upsert[0].contains_key("bytes"));
+
     let messages = capture.messages();
     let has = |m: &str| messages.iter().filter(|x| x.as_str() == m).count();
     assert_eq!(has("copy_in finished"), 2, "{messages:?}");
     assert_eq!(has("copy_in failed"), 1, "{messages:?}");
     assert_eq!(has("copy_in_stream finished"), 1, "{messages:?}");
     assert_eq!(has("copy_out finished"), 1, "{messages:?}");
+    assert_eq!(has("upsert_via_staging finished"), 1, "{messages:?}");
     assert_eq!(
         has("copy_out dropped before it finished"),
         1,
