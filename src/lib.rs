@@ -224,3 +224,8 @@ pub use tokio_postgres;
 #[cfg(feature = "testkit")]
 #[doc(inline)]
 pub use bulk_core::testkit;
+
+/// The README's code examples, compiled as doctests so the README stays true to the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
