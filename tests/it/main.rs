@@ -14,6 +14,7 @@ mod files;
 mod pgbouncer;
 mod pgcopy;
 mod progress;
+mod quarantine;
 mod quoting;
 mod returning;
 mod types;
