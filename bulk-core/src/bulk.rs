@@ -457,11 +457,37 @@ fn parse_copy_context(context: &str) -> (Option<u64>, Option<String>) {
     (None, None)
 }
 
-/// The column list of a `Key (a, b)=(..) already exists.` detail.
+/// The column list of a `Key (a, b)=(..) already exists.` detail, unquoted (the server quotes
+/// names that need it: `Key ("My ""Col""")=(1)`), joined with `, `.
 fn key_columns(detail: &str) -> Option<String> {
-    let rest = detail.strip_prefix("Key (")?;
-    let end = rest.find(")=(")?;
-    Some(rest[..end].to_owned())
+    let mut rest = detail.strip_prefix("Key (")?.chars().peekable();
+    let mut names = Vec::new();
+    let mut name = String::new();
+    loop {
+        match rest.next()? {
+            '"' => loop {
+                match rest.next()? {
+                    '"' if rest.peek() == Some(&'"') => {
+                        rest.next();
+                        name.push('"');
+                    }
+                    '"' => break,
+                    c => name.push(c),
+                }
+            },
+            ',' => {
+                names.push(std::mem::take(&mut name));
+                while rest.peek() == Some(&' ') {
+                    rest.next();
+                }
+            }
+            ')' => {
+                names.push(name);
+                return (rest.next() == Some('=')).then(|| names.join(", "));
+            }
+            c => name.push(c),
+        }
+    }
 }
 
 struct OutState<'c, T> {
@@ -636,5 +662,9 @@ mod tests {
             Some("a, b".into())
         );
         assert_eq!(key_columns("Failing row contains (1)."), None);
+        assert_eq!(
+            key_columns(r#"Key ("Group ""By"" Key", "a, b")=(90, 1) already exists."#),
+            Some("Group \"By\" Key, a, b".into())
+        );
     }
 }

@@ -165,6 +165,11 @@ impl Error {
         Error::new(ErrorKind::Usage, message)
     }
 
+    /// A [`Usage`](ErrorKind::Usage) error the server found (so [`code`](Error::code) works).
+    pub(crate) fn usage_with_source(message: impl Into<String>, err: tokio_postgres::Error) -> Self {
+        Error::new(ErrorKind::Usage, message).with_source(err)
+    }
+
     pub(crate) fn input(row: u64, err: Box<dyn std::error::Error + Send + Sync>) -> Self {
         Error::new(ErrorKind::Input, format!("the input stream failed: {err}"))
             .with_row(row)

@@ -11,6 +11,7 @@ mod errors;
 mod faults;
 mod fidelity;
 mod files;
+mod injection;
 mod pgbouncer;
 mod pgcopy;
 mod progress;
