@@ -413,10 +413,13 @@ where
     I: IntoIterator<Item = T> + Clone,
 {
     let mut writer = CopyWriter::start(bulk, plan).await?;
-    let mut skip = rejected.range(lo..hi).map(|(&k, _)| k).peekable();
+    // A plain Vec (no iterator adapter with a closure is held across the awaits below: that
+    // would make the future not `Send` for spawning).
+    let skip: Vec<usize> = rejected.range(lo..hi).map(|(&k, _)| k).collect();
+    let mut next_skip = 0;
     for (i, row) in rows.clone().into_iter().enumerate().skip(lo).take(hi - lo) {
-        if skip.peek() == Some(&i) {
-            skip.next();
+        if skip.get(next_skip) == Some(&i) {
+            next_skip += 1;
             continue;
         }
         if let Err(e) = writer.push(&row).await {

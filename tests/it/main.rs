@@ -18,6 +18,7 @@ mod progress;
 mod quarantine;
 mod quoting;
 mod returning;
+mod soak;
 mod types;
 mod upsert;
 
