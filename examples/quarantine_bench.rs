@@ -169,9 +169,7 @@ async fn main() -> Result<(), BoxError> {
     );
 
     client
-        .batch_execute(&format!(
-            "DROP TABLE {TABLE}; DROP TABLE {TABLE}_accounts"
-        ))
+        .batch_execute(&format!("DROP TABLE {TABLE}; DROP TABLE {TABLE}_accounts"))
         .await?;
     drop(testdb);
     Ok(())

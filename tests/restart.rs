@@ -94,7 +94,10 @@ async fn server_crash_and_restart_mid_load_is_an_error_and_writes_nothing() {
         matches!(err.kind(), ErrorKind::Connection | ErrorKind::Db),
         "{err:?}"
     );
-    assert!(victim.is_closed(), "the crashed backend's connection is gone");
+    assert!(
+        victim.is_closed(),
+        "the crashed backend's connection is gone"
+    );
     let client = reconnect(&db).await;
     let n: i64 = client
         .query_one("SELECT count(*) FROM events", &[])
@@ -110,7 +113,10 @@ async fn server_crash_and_restart_mid_load_is_an_error_and_writes_nothing() {
         .batch_execute("SET synchronous_commit = on")
         .await
         .unwrap();
-    assert_eq!(client.bulk().copy_in((0..1_000).map(event)).await.unwrap(), 1_000);
+    assert_eq!(
+        client.bulk().copy_in((0..1_000).map(event)).await.unwrap(),
+        1_000
+    );
     let rows: Vec<Event> = (1_000..400_000).map(event).collect();
     let pid = backend_pid(&client).await;
     let sent = AtomicU64::new(0);
@@ -145,7 +151,9 @@ async fn server_crash_and_restart_mid_load_is_an_error_and_writes_nothing() {
         .await
         .unwrap();
     client
-        .batch_execute("INSERT INTO events SELECT g, repeat('y', 200) FROM generate_series(1000, 299999) g")
+        .batch_execute(
+            "INSERT INTO events SELECT g, repeat('y', 200) FROM generate_series(1000, 299999) g",
+        )
         .await
         .unwrap();
     let reader = db.connect().await.unwrap();

@@ -166,7 +166,10 @@ impl Error {
     }
 
     /// A [`Usage`](ErrorKind::Usage) error the server found (so [`code`](Error::code) works).
-    pub(crate) fn usage_with_source(message: impl Into<String>, err: tokio_postgres::Error) -> Self {
+    pub(crate) fn usage_with_source(
+        message: impl Into<String>,
+        err: tokio_postgres::Error,
+    ) -> Self {
         Error::new(ErrorKind::Usage, message).with_source(err)
     }
 

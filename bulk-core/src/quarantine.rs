@@ -312,10 +312,7 @@ where
             continue;
         }
         let open = if release_pending {
-            format!(
-                "RELEASE SAVEPOINT {0}; SAVEPOINT {0}",
-                scope.segment
-            )
+            format!("RELEASE SAVEPOINT {0}; SAVEPOINT {0}", scope.segment)
         } else {
             format!("SAVEPOINT {}", scope.segment)
         };
@@ -439,9 +436,7 @@ mod tests {
     use super::*;
 
     fn set(keys: &[usize]) -> BTreeMap<usize, Error> {
-        keys.iter()
-            .map(|&k| (k, Error::usage("test")))
-            .collect()
+        keys.iter().map(|&k| (k, Error::usage("test"))).collect()
     }
 
     #[test]

@@ -75,9 +75,10 @@ fn fuzzed() -> impl Strategy<Value = Fuzzed> {
                 rows,
             )
         }),
-        proptest::option::of((-10_000_000_000i64..10_000_000_000).prop_map(|s| {
-            chrono::DateTime::from_timestamp(s, 0).unwrap()
-        })),
+        proptest::option::of(
+            (-10_000_000_000i64..10_000_000_000)
+                .prop_map(|s| chrono::DateTime::from_timestamp(s, 0).unwrap()),
+        ),
         any::<u128>().prop_map(uuid::Uuid::from_u128),
     )
         .prop_map(

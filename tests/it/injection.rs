@@ -74,7 +74,9 @@ async fn copy_out_query_takes_one_query_and_cannot_end_the_copy_early() {
         use pgbulk::sync::BulkExt as _;
         client
             .bulk()
-            .copy_out_query::<Victim>("SELECT id, s FROM victims) TO STDOUT; DROP TABLE victims; --")
+            .copy_out_query::<Victim>(
+                "SELECT id, s FROM victims) TO STDOUT; DROP TABLE victims; --",
+            )
             .unwrap_err()
     })
     .await

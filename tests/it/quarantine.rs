@@ -165,7 +165,13 @@ async fn thousand_rows_seven_bad_loads_993_and_returns_the_7() {
     assert_eq!(err.kind(), ErrorKind::Encode, "{err}");
     assert_eq!(count(&db, "items").await, 0);
 
-    let outcome = db.client().bulk().quarantine().copy_in(&rows).await.unwrap();
+    let outcome = db
+        .client()
+        .bulk()
+        .quarantine()
+        .copy_in(&rows)
+        .await
+        .unwrap();
     assert_eq!(outcome.written, 993);
     check_rejections(&outcome.rejected);
     assert_eq!(loaded_ids(&db).await, expected_ids(1_000));
@@ -201,7 +207,13 @@ async fn no_bad_rows_is_one_plain_copy() {
     let db = db().await;
     db.client().batch_execute(ITEMS).await.unwrap();
     let rows: Vec<Item> = (0..5_000).map(item).collect();
-    let outcome = db.client().bulk().quarantine().copy_in(&rows).await.unwrap();
+    let outcome = db
+        .client()
+        .bulk()
+        .quarantine()
+        .copy_in(&rows)
+        .await
+        .unwrap();
     assert_eq!(outcome.written, 5_000);
     assert!(outcome.rejected.is_empty());
     assert_eq!(count(&db, "items").await, 5_000);
@@ -357,5 +369,8 @@ async fn errors_not_about_a_row_fail_the_whole_load() {
     assert_eq!(idx, (0..10).map(|i| i * 100 + 42).collect::<Vec<_>>());
     let reason = outcome.rejected[3].error.to_string();
     assert!(reason.contains("id 342 is unlucky"), "{reason}");
-    assert!(reason.starts_with("row 342: row rejected by the server"), "{reason}");
+    assert!(
+        reason.starts_with("row 342: row rejected by the server"),
+        "{reason}"
+    );
 }
