@@ -56,6 +56,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+// One linear script: setup, the two timed series, the bad-row series.
+#[allow(clippy::too_many_lines)]
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let rows_n = env_usize("PGBULK_BENCH_ROWS", 1_000_000);

@@ -6,6 +6,9 @@
 //! connections of every other test sharing the cluster. Skipped on a `DATABASE_URL` server,
 //! which this test must not crash.
 
+// Test code: one long scenario (crash, recover, check) is the point.
+#![allow(clippy::too_many_lines)]
+
 use futures_util::StreamExt;
 use pgbulk::testkit::TestDb;
 use pgbulk::{BulkExt, CopyRow, ErrorKind};

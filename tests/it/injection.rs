@@ -68,10 +68,10 @@ async fn copy_out_query_takes_one_query_and_cannot_end_the_copy_early() {
     // The same through the blocking client.
     let config = db.config().clone();
     let sync_err = tokio::task::spawn_blocking(move || {
+        use pgbulk::sync::BulkExt as _;
         let mut client = postgres::Config::from(config)
             .connect(postgres::NoTls)
             .unwrap();
-        use pgbulk::sync::BulkExt as _;
         client
             .bulk()
             .copy_out_query::<Victim>(
