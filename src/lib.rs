@@ -195,6 +195,57 @@
 //! Every call returns [`Error`]: see [`ErrorKind`] for the cases, and [`Error::row`],
 //! [`Error::field`], [`Error::column`], [`Error::mismatches`] for the context.
 //!
+//! # Faults: what is guaranteed
+//!
+//! A `copy_in` is one `COPY` statement: atomic. Whatever goes wrong — a value that cannot be
+//! encoded (error at that row, before it is sent), the server rejecting a row (the error names
+//! the row index and, where the server says, the column), the future dropped or its task
+//! aborted, the row source panicking or failing, a `statement_timeout`, the backend terminated
+//! or the server crashing — no row of that call is visible afterwards, and the client is
+//! usable again unless the server closed the connection. A `copy_out` that loses its
+//! connection or is cut short ends with an error, never as if it were complete. The tests in
+//! `tests/it/faults.rs` and `tests/restart.rs` prove each of these.
+//!
+//! **When a server-side rejection is seen.** tokio-postgres reads the server's reply to a
+//! `COPY FROM STDIN` only when the copy is finished, so a row the server rejects halfway
+//! through is reported after the client has sent the rest of its input (the server discards
+//! it). A bounded load therefore fails at its end; a load fed from an endless source never
+//! sees the rejection. Bound such loads (batches, or a timeout around the future: dropping it
+//! aborts the COPY). A lost connection is seen at the next chunk sent.
+//!
+//! When pgbulk aborts a COPY it sends no message text of its own (tokio-postgres' `CopyFail`
+//! is empty), so no server limit on message size can be hit; lengths that do not fit the
+//! protocol's `int32` are an [`ErrorKind::Encode`] error ("value too large to transmit"),
+//! never a truncated cast.
+//!
+//! # Quarantine: set bad rows aside
+//!
+//! `client.bulk().quarantine().copy_in(&rows)` loads every good row (committed together, in
+//! one transaction, or in a savepoint of the caller's) and returns the bad ones with their
+//! input index and reason, instead of failing the whole load:
+//!
+//! ```no_run
+//! # use pgbulk::{BulkExt, CopyRow};
+//! # #[derive(CopyRow)] struct User { id: i64 }
+//! # async fn run(client: &tokio_postgres::Client, users: Vec<User>) -> Result<(), pgbulk::Error> {
+//! let outcome = client.bulk().quarantine().max_rejected(1_000).copy_in(&users).await?;
+//! println!("{} rows loaded", outcome.written);
+//! for bad in &outcome.rejected {
+//!     eprintln!("input row {}: {}", bad.index, bad.error); // e.g. a duplicate key, a NUL in text
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The first attempt is one plain COPY (with no bad row it costs a `BEGIN`/`COMMIT` more than
+//! `copy_in`: see BENCHMARKS.md). Rows that cannot be encoded are skipped while encoding. When
+//! the server rejects a row and names it (unique, CHECK, NOT NULL, out-of-range values, a
+//! trigger's `RAISE`), that row is set aside and the rest retried; when it names none (foreign
+//! keys, `DEFERRABLE` constraints, which pgbulk checks before committing), the failing part is
+//! bisected. Errors that are not about a row's data (connection lost, `statement_timeout`,
+//! missing table, permissions) fail the whole call and write nothing. The rows are sent again
+//! on retries, so the input must be replayable: `&Vec<T>`, `&[T]`, or any `Clone` iterator
+//! that yields the same rows each time.
+//!
 //! # Testing against a real server
 //!
 //! With the `testkit` feature, `testkit::TestDb` gives each test a fresh database on a

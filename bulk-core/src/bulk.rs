@@ -304,7 +304,7 @@ impl<'c> Bulk<'c> {
 }
 
 /// Encodes rows into one reused buffer and hands it to the COPY sink in chunks.
-struct CopyWriter<'a, 'c, T: ?Sized> {
+pub(crate) struct CopyWriter<'a, 'c, T: ?Sized> {
     bulk: &'a Bulk<'c>,
     plan: &'a Plan<T>,
     sink: Pin<Box<CopyInSink<Bytes>>>,
@@ -314,7 +314,7 @@ struct CopyWriter<'a, 'c, T: ?Sized> {
 }
 
 impl<'a, 'c, T: CopyRow + ?Sized> CopyWriter<'a, 'c, T> {
-    async fn start(bulk: &'a Bulk<'c>, plan: &'a Plan<T>) -> Result<Self> {
+    pub(crate) async fn start(bulk: &'a Bulk<'c>, plan: &'a Plan<T>) -> Result<Self> {
         let sink = bulk
             .client
             .copy_in::<_, Bytes>(plan.copy_statement())
@@ -332,11 +332,14 @@ impl<'a, 'c, T: CopyRow + ?Sized> CopyWriter<'a, 'c, T> {
         })
     }
 
-    /// Encodes one row; sends a chunk when the buffer is full. On error the writer is dropped by
-    /// the caller, which aborts the COPY.
+    /// Encodes one row; sends a chunk when the buffer is full. On error the writer is usually
+    /// dropped by the caller, which aborts the COPY; after an [`Encode`](crate::ErrorKind)
+    /// error the partial tuple has been removed, so quarantine can skip the row and go on.
     #[inline]
-    async fn push(&mut self, row: &T) -> Result<()> {
+    pub(crate) async fn push(&mut self, row: &T) -> Result<()> {
+        let start = self.buf.len();
         if let Err((field, e)) = row.encode_row(self.plan.types(), &mut self.buf) {
+            self.buf.truncate(start);
             let col = T::COLUMNS.get(field);
             return Err(Error::encode(
                 self.rows,
@@ -372,7 +375,7 @@ impl<'a, 'c, T: CopyRow + ?Sized> CopyWriter<'a, 'c, T> {
     }
 
     /// Ends the COPY; returns the rows the server reports written and the bytes sent.
-    async fn finish(mut self) -> Result<(u64, u64)> {
+    pub(crate) async fn finish(mut self) -> Result<(u64, u64)> {
         format::write_trailer(&mut self.buf);
         self.flush().await?;
         let written = self
@@ -388,6 +391,14 @@ impl<'a, 'c, T: CopyRow + ?Sized> CopyWriter<'a, 'c, T> {
 /// Maps a server error during `COPY FROM STDIN` to the caller's row index and field, from the
 /// error's `COPY t, line N, column c` context (N counts tuples from 1) or its key detail.
 pub(crate) fn server_error<T: CopyRow + ?Sized>(err: tokio_postgres::Error) -> Error {
+    server_error_in::<T>("COPY aborted, no row was written", err)
+}
+
+/// [`server_error`] with another `context` for the message.
+pub(crate) fn server_error_in<T: CopyRow + ?Sized>(
+    context: &str,
+    err: tokio_postgres::Error,
+) -> Error {
     let mut located = (None, None);
     if let Some(db) = err.as_db_error() {
         if let Some(context) = db.where_() {
@@ -400,7 +411,7 @@ pub(crate) fn server_error<T: CopyRow + ?Sized>(err: tokio_postgres::Error) -> E
                 .or_else(|| db.detail().and_then(key_columns));
         }
     }
-    let mut e = Error::pg("COPY aborted, no row was written", err);
+    let mut e = Error::pg(context, err);
     if let Some(line) = located.0 {
         e = e.with_row(line.saturating_sub(1));
     }
@@ -446,11 +457,37 @@ fn parse_copy_context(context: &str) -> (Option<u64>, Option<String>) {
     (None, None)
 }
 
-/// The column list of a `Key (a, b)=(..) already exists.` detail.
+/// The column list of a `Key (a, b)=(..) already exists.` detail, unquoted (the server quotes
+/// names that need it: `Key ("My ""Col""")=(1)`), joined with `, `.
 fn key_columns(detail: &str) -> Option<String> {
-    let rest = detail.strip_prefix("Key (")?;
-    let end = rest.find(")=(")?;
-    Some(rest[..end].to_owned())
+    let mut rest = detail.strip_prefix("Key (")?.chars().peekable();
+    let mut names = Vec::new();
+    let mut name = String::new();
+    loop {
+        match rest.next()? {
+            '"' => loop {
+                match rest.next()? {
+                    '"' if rest.peek() == Some(&'"') => {
+                        rest.next();
+                        name.push('"');
+                    }
+                    '"' => break,
+                    c => name.push(c),
+                }
+            },
+            ',' => {
+                names.push(std::mem::take(&mut name));
+                while rest.peek() == Some(&' ') {
+                    rest.next();
+                }
+            }
+            ')' => {
+                names.push(name);
+                return (rest.next() == Some('=')).then(|| names.join(", "));
+            }
+            c => name.push(c),
+        }
+    }
 }
 
 struct OutState<'c, T> {
@@ -625,5 +662,9 @@ mod tests {
             Some("a, b".into())
         );
         assert_eq!(key_columns("Failing row contains (1)."), None);
+        assert_eq!(
+            key_columns(r#"Key ("Group ""By"" Key", "a, b")=(90, 1) already exists."#),
+            Some("Group \"By\" Key, a, b".into())
+        );
     }
 }

@@ -30,6 +30,10 @@ pub enum ErrorKind {
     /// Reading or writing a file (or other `std::io` reader / writer) failed; see
     /// [`pgcopy`](crate::pgcopy).
     Io,
+    /// Quarantine mode set aside more rows than its
+    /// [`max_rejected`](crate::Quarantine::max_rejected) limit; nothing was written. The first
+    /// rejected row's error is the [`source`](std::error::Error::source).
+    TooManyRejected,
 }
 
 /// A field whose Rust type does not match its column, as found by the plan.
@@ -115,6 +119,15 @@ impl Error {
         self
     }
 
+    /// Replaces the `old` context at the start of the message with `new` (e.g. a COPY error
+    /// that, in quarantine mode, rejected one row instead of the whole load).
+    pub(crate) fn recontext(mut self, old: &str, new: &str) -> Self {
+        if let Some(rest) = self.0.message.strip_prefix(old) {
+            self.0.message = format!("{new}{rest}");
+        }
+        self
+    }
+
     pub(crate) fn mismatch(what: &str, mismatches: Vec<Mismatch>) -> Self {
         let n = mismatches.len();
         let mut e = Error::new(
@@ -152,10 +165,30 @@ impl Error {
         Error::new(ErrorKind::Usage, message)
     }
 
+    /// A [`Usage`](ErrorKind::Usage) error the server found (so [`code`](Error::code) works).
+    pub(crate) fn usage_with_source(
+        message: impl Into<String>,
+        err: tokio_postgres::Error,
+    ) -> Self {
+        Error::new(ErrorKind::Usage, message).with_source(err)
+    }
+
     pub(crate) fn input(row: u64, err: Box<dyn std::error::Error + Send + Sync>) -> Self {
         Error::new(ErrorKind::Input, format!("the input stream failed: {err}"))
             .with_row(row)
             .with_source(err)
+    }
+
+    /// Quarantine gave up: more than `limit` rows were rejected. `first` is the first rejection.
+    pub(crate) fn too_many_rejected(limit: usize, first: Error) -> Self {
+        Error::new(
+            ErrorKind::TooManyRejected,
+            format!(
+                "quarantine: more than {limit} rows were rejected, so nothing was written; the \
+                 first: {first}"
+            ),
+        )
+        .with_source(first)
     }
 
     /// Wraps an I/O error; `context` says what pgbulk was doing.

@@ -15,6 +15,7 @@ mod ident;
 mod plan;
 #[cfg(any(feature = "deadpool", feature = "bb8"))]
 mod pools;
+mod quarantine;
 mod upsert;
 
 mod source;
@@ -32,6 +33,7 @@ pub use crate::codec::{
 };
 pub use crate::error::{Error, ErrorKind, Mismatch, Result};
 pub use crate::plan::Plan;
+pub use crate::quarantine::{Quarantine, QuarantineOutcome, Rejected};
 pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
 pub use crate::source::{blocking_stream, BlockingStream};
 pub use crate::upsert::{CopyInReturning, Upsert, UpsertCounts, UpsertOptions, UpsertReturning};

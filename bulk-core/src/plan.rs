@@ -221,11 +221,31 @@ pub(crate) async fn plan_copy_out<T: FromCopyRow>(
             short_type_name::<T>()
         )));
     }
-    let stmt = client
-        .prepare(query)
-        .await
-        .map_err(|e| Error::pg("cannot describe the copy_out query", e))?;
+    let stmt = client.prepare(query).await.map_err(describe_error)?;
     check_copy_out::<T>(query, &stmt)
+}
+
+/// The error for a `copy_out` query the server could not prepare. A syntax error (which is
+/// also what several statements, or text that closes the `COPY (..)` early such as
+/// `SELECT 1) TO PROGRAM 'x' --`, give) is the caller's [`Usage`](crate::ErrorKind::Usage)
+/// error; anything else (a missing table, a permission) is the server's.
+///
+/// The query is prepared on its own before it is wrapped in `COPY (..) TO STDOUT`: a text that
+/// is one whole statement by itself has balanced parentheses, closed quotes and closed block
+/// comments, so it cannot end the `COPY (` early; the wrapping puts it between newlines so a
+/// trailing `--` comment cannot swallow the closing parenthesis.
+pub(crate) fn describe_error(e: tokio_postgres::Error) -> Error {
+    if e.code() == Some(&tokio_postgres::error::SqlState::SYNTAX_ERROR) {
+        let why = e.as_db_error().map_or("", |db| db.message()).to_owned();
+        return Error::usage_with_source(
+            format!(
+                "copy_out_query takes exactly one query (a SELECT, VALUES, TABLE, or INSERT / \
+                 UPDATE / DELETE .. RETURNING), which the server could not read as one: {why}"
+            ),
+            e,
+        );
+    }
+    Error::pg("cannot describe the copy_out query", e)
 }
 
 /// Matches the columns of `stmt`, the prepared `query` (trimmed), to `T`'s fields by name.
@@ -286,7 +306,9 @@ pub(crate) fn check_copy_out<T: FromCopyRow>(
         ));
     }
     Ok(OutPlan {
-        copy_sql: format!("COPY ({query}) TO STDOUT (FORMAT binary)"),
+        // Newlines: a trailing `--` comment in the query ends at the first one (see
+        // `describe_error`).
+        copy_sql: format!("COPY (\n{query}\n) TO STDOUT (FORMAT binary)"),
         types,
         map,
     })

@@ -283,9 +283,7 @@ fn read_copy<C: GenericClient, T: FromCopyRow>(client: &mut C, query: &str) -> R
             plan::short_type_name::<T>()
         )));
     }
-    let stmt = client
-        .prepare(query)
-        .map_err(|e| Error::pg("cannot describe the copy_out query", e))?;
+    let stmt = client.prepare(query).map_err(plan::describe_error)?;
     let plan = plan::check_copy_out::<T>(query, &stmt)?;
     drop(stmt);
     let mut reader = client

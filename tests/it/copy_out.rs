@@ -185,5 +185,11 @@ async fn query_errors_are_reported() {
         .collect_vec()
         .await
         .unwrap_err();
-    assert_eq!(bad_sql.kind(), ErrorKind::Db);
+    // A query the server cannot parse is the caller's mistake (Usage), with the server's
+    // SQLSTATE kept.
+    assert_eq!(bad_sql.kind(), ErrorKind::Usage, "{bad_sql}");
+    assert_eq!(
+        bad_sql.code(),
+        Some(&tokio_postgres::error::SqlState::SYNTAX_ERROR)
+    );
 }

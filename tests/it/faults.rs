@@ -388,3 +388,38 @@ async fn terminated_backend_during_copy_out_is_an_error_not_an_early_end() {
     );
     assert_eq!(err.row(), Some(read), "{err}");
 }
+
+#[derive(CopyRow, Debug, Clone)]
+#[copy(table = "grids")]
+struct Grid {
+    id: i32,
+    cells: Vec<Vec<i32>>,
+}
+
+#[tokio::test]
+async fn ragged_array_is_an_encode_error_naming_row_and_field_and_writes_nothing() {
+    let db = db().await;
+    db.client()
+        .batch_execute("CREATE TABLE grids (id int4 PRIMARY KEY, cells int4[] NOT NULL)")
+        .await
+        .unwrap();
+    let rows: Vec<Grid> = (0..2_000)
+        .map(|id| Grid {
+            id,
+            cells: if id == 1_234 {
+                vec![vec![1, 2, 3], vec![4, 5]]
+            } else {
+                vec![vec![id; 3]; 2]
+            },
+        })
+        .collect();
+    let err = db.client().bulk().copy_in(&rows).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Encode, "{err}");
+    assert_eq!(err.row(), Some(1_234), "{err}");
+    assert_eq!(err.field(), Some("cells"), "{err}");
+    assert!(err.to_string().contains("not rectangular"), "{err}");
+    assert_eq!(count(&db, "grids").await, 0);
+    // The connection is usable, and the good rows load.
+    let n = db.client().bulk().copy_in(&rows[..1_234]).await.unwrap();
+    assert_eq!(n, 1_234);
+}

@@ -11,11 +11,14 @@ mod errors;
 mod faults;
 mod fidelity;
 mod files;
+mod injection;
 mod pgbouncer;
 mod pgcopy;
 mod progress;
+mod quarantine;
 mod quoting;
 mod returning;
+mod soak;
 mod types;
 mod upsert;
 

@@ -71,3 +71,84 @@ async fn identifiers_are_quoted() {
         .unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
+
+/// Schema, table and columns each named with double quotes, spaces, mixed case and a reserved
+/// word at once.
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+#[copy(table = r#""Select ""From"" Where"."Order ""By"" Table""#)]
+struct Worst {
+    #[copy(key, rename = "Group \"By\" Key")]
+    key: i32,
+    #[copy(rename = "Insert Into \"Values\"")]
+    value: String,
+}
+
+#[tokio::test]
+async fn schema_table_and_columns_with_quotes_spaces_mixed_case_and_reserved_words() {
+    let db = db().await;
+    db.client()
+        .batch_execute(
+            r#"CREATE SCHEMA "Select ""From"" Where";
+               CREATE TABLE "Select ""From"" Where"."Order ""By"" Table" (
+                   "Group ""By"" Key" int4 PRIMARY KEY,
+                   "Insert Into ""Values""" text NOT NULL
+               );"#,
+        )
+        .await
+        .unwrap();
+    let rows: Vec<Worst> = (0..100)
+        .map(|key| Worst {
+            key,
+            value: format!("v{key}"),
+        })
+        .collect();
+    assert_eq!(db.client().bulk().copy_in(&rows).await.unwrap(), 100);
+    let mut back = db
+        .client()
+        .bulk()
+        .copy_out::<Worst>()
+        .collect_vec()
+        .await
+        .unwrap();
+    back.sort_by_key(|w| w.key);
+    assert_eq!(back, rows);
+    // Upsert (staging table, conflict target, update list) and quarantine (savepoints) too.
+    let changed: Vec<Worst> = (50..150)
+        .map(|key| Worst {
+            key,
+            value: format!("w{key}"),
+        })
+        .collect();
+    let counts = db
+        .client()
+        .bulk()
+        .upsert_via_staging(&changed)
+        .await
+        .unwrap();
+    assert_eq!((counts.inserted, counts.updated), (50, 50));
+    let outcome = db
+        .client()
+        .bulk()
+        .quarantine()
+        .copy_in(&changed[40..60])
+        .await
+        .unwrap();
+    assert_eq!(outcome.written, 0);
+    assert_eq!(outcome.rejected.len(), 20);
+    assert_eq!(
+        outcome.rejected[0].error.column(),
+        Some("Group \"By\" Key"),
+        "{}",
+        outcome.rejected[0].error
+    );
+    let n: i64 = db
+        .client()
+        .query_one(
+            r#"SELECT count(*) FROM "Select ""From"" Where"."Order ""By"" Table" WHERE "Insert Into ""Values""" LIKE 'w%'"#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 100);
+}

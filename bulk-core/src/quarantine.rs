@@ -1,0 +1,462 @@
+//! Quarantine mode: load every good row, set the bad ones aside with their index and reason.
+//!
+//! `client.bulk().quarantine().copy_in(&rows)` works like [`copy_in`](Bulk::copy_in) until a
+//! row fails; then, instead of failing the whole load, it finds the failing rows, leaves them
+//! out and loads the rest, the way pgloader does:
+//!
+//! 1. **Fast path.** One transaction (a savepoint inside a caller's transaction), one `COPY` of
+//!    every row. With no bad row this is a plain `copy_in` plus a `BEGIN`/`COMMIT` round trip.
+//! 2. **Client-side errors are known up front.** A row that cannot be encoded (a NUL in text, a
+//!    ragged array, an out-of-range date) is removed from the buffer as it is encoded and
+//!    recorded; the COPY goes on without it.
+//! 3. **Server-side errors.** Each COPY runs in its own savepoint. When the server rejects a row
+//!    and says which (`COPY t, line N`: unique, CHECK, NOT NULL, out-of-range values), that
+//!    row is set aside, the rows before it are loaded again (they were good), and the rows
+//!    after it are loaded in chunks, so a later bad row costs a chunk, not the whole rest.
+//!    When the server does not name a row (foreign keys, deferred constraints, which are
+//!    checked after the last row), the segment is split in halves until the failing row is
+//!    alone (bisection).
+//! 4. **Deferred constraints are checked before commit**, so a `DEFERRABLE INITIALLY DEFERRED`
+//!    foreign key cannot fail the final `COMMIT` and take the good rows with it: in pgbulk's
+//!    own transaction with `SET CONSTRAINTS ALL IMMEDIATE`; inside a caller's transaction after
+//!    each COPY in a savepoint that is then rolled back (so the caller's constraint modes are
+//!    unchanged, and the deferred checks run again at the caller's commit).
+//!
+//! The good rows commit together or not at all. Only errors about the data of a row (SQLSTATE
+//! classes 22 *data exception*, 23 *integrity constraint violation*, P0 *PL/pgSQL raise* from a
+//! trigger, and 54 *program limit exceeded*) set a row aside; anything else (a lost connection, a
+//! statement timeout, a missing table) rolls everything back and is returned as the call's error.
+//!
+//! Rows are sent more than once when some fail, so the input must be replayable: anything
+//! `IntoIterator + Clone` whose iteration yields the same rows each time (`&Vec<T>`, `&[T]`, a
+//! `Range` mapped by a pure function).
+
+use crate::bulk::{server_error_in, Bulk, CopyWriter};
+use crate::error::{Error, ErrorKind, Result};
+use crate::plan::Plan;
+use crate::row::CopyRow;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio_postgres::Client;
+
+static NEXT_SAVEPOINT: AtomicU64 = AtomicU64::new(0);
+
+/// How the reason of a row rejected by the server starts.
+const REJECTED: &str = "row rejected by the server";
+
+/// Smallest chunk the rows after a rejected row are split into.
+const MIN_CHUNK: usize = 1024;
+
+/// Into how many chunks the rows after a rejected row are split (at least [`MIN_CHUNK`] rows
+/// each).
+const CHUNKS: usize = 16;
+
+/// A row that quarantine mode set aside.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Rejected {
+    /// The row's 0-based position in the rows passed to
+    /// [`copy_in`](Quarantine::copy_in).
+    pub index: usize,
+    /// Why it was rejected: an [`Encode`](ErrorKind::Encode) error (found on the client), or a
+    /// [`Db`](ErrorKind::Db) error with the server's SQLSTATE, message and, where the server
+    /// said, the column. Its [`row`](Error::row) is `index`.
+    pub error: Error,
+}
+
+/// What a quarantined [`copy_in`](Quarantine::copy_in) did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct QuarantineOutcome {
+    /// Rows written (committed together).
+    pub written: u64,
+    /// Rows set aside, in input order.
+    pub rejected: Vec<Rejected>,
+}
+
+impl<'c> Bulk<'c> {
+    /// Quarantine mode for the next `copy_in`: load every good row and return the bad ones with
+    /// their index and reason instead of failing the whole load. See [`Quarantine`].
+    pub fn quarantine(&self) -> Quarantine<'c> {
+        Quarantine {
+            bulk: self.clone(),
+            max_rejected: None,
+        }
+    }
+}
+
+/// A `copy_in` that sets bad rows aside instead of failing; get one with
+/// [`Bulk::quarantine`].
+///
+/// ```no_run
+/// # async fn demo(client: &tokio_postgres::Client) -> bulk_core::Result<()> {
+/// # use bulk_core::BulkExt;
+/// # #[derive(bulk_derive::CopyRow)]
+/// # #[copy(crate = "bulk_core", table = "users")]
+/// # struct User { id: i64 }
+/// let users: Vec<User> = Vec::new();
+/// let outcome = client.bulk().quarantine().max_rejected(100).copy_in(&users).await?;
+/// for bad in &outcome.rejected {
+///     eprintln!("row {} was not loaded: {}", bad.index, bad.error);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// How it works, what it costs and which errors count as a bad row: see the crate docs'
+/// "Quarantine" section. In short: with no bad row it is one COPY in a transaction; each bad
+/// row costs about one more COPY of part of the rows.
+#[must_use = "a Quarantine does nothing until you call copy_in on it"]
+#[derive(Debug, Clone)]
+pub struct Quarantine<'c> {
+    bulk: Bulk<'c>,
+    max_rejected: Option<usize>,
+}
+
+impl<'c> Quarantine<'c> {
+    /// Gives up (writing nothing, returning an [`ErrorKind::TooManyRejected`] error) once more
+    /// than `n` rows have been rejected. Without a limit, a load where most rows are bad costs
+    /// about two COPYs per bad row.
+    pub fn max_rejected(mut self, n: usize) -> Self {
+        self.max_rejected = Some(n);
+        self
+    }
+
+    /// Writes the good rows of `rows` (all of them committed together) and returns them counted,
+    /// with the rejected ones' indexes and errors.
+    ///
+    /// `rows` is iterated once when all rows are good, and again for each retry, so it must
+    /// yield the same rows every time it is cloned and iterated (`&Vec<T>` and `&[T]` do).
+    ///
+    /// On an error that is not about a row (the connection is lost, a statement timeout, the
+    /// table does not exist, too many rejected rows) nothing is written and that error is
+    /// returned. If the future is dropped, the transaction (or savepoint) is rolled back.
+    pub fn copy_in<T, I>(
+        &self,
+        rows: I,
+    ) -> impl Future<Output = Result<QuarantineOutcome>> + use<'c, T, I>
+    where
+        T: CopyRow,
+        I: IntoIterator<Item = T> + Clone,
+    {
+        let bulk = self.bulk.clone();
+        let max_rejected = self.max_rejected;
+        async move {
+            let plan = bulk.plan::<T>().await?;
+            run(&bulk, &plan, rows, max_rejected).await
+        }
+    }
+}
+
+/// The transaction (or, in a caller's transaction, the savepoint) the good rows commit in.
+/// Dropped while armed (the future was dropped), it queues the rollback without waiting.
+struct Scope<'c> {
+    client: &'c Client,
+    in_tx: bool,
+    /// Savepoint names: the outer one (caller's transaction only), and the per-COPY one.
+    outer: String,
+    segment: String,
+    check: String,
+    armed: bool,
+}
+
+impl<'c> Scope<'c> {
+    async fn open(client: &'c Client, in_tx: bool) -> Result<Scope<'c>> {
+        let n = NEXT_SAVEPOINT.fetch_add(1, Ordering::Relaxed);
+        let scope = Scope {
+            client,
+            in_tx,
+            outer: format!("pgbulk_quarantine_{n}"),
+            segment: format!("pgbulk_quarantine_{n}_segment"),
+            check: format!("pgbulk_quarantine_{n}_check"),
+            armed: true,
+        };
+        let sql = if in_tx {
+            // Deferred-constraint events the caller queued before this call must be good,
+            // otherwise every segment's check would fail and every row would be set aside.
+            format!("SAVEPOINT {}; {}", scope.outer, scope.check_sql())
+        } else {
+            "BEGIN; SET CONSTRAINTS ALL IMMEDIATE".to_owned()
+        };
+        if let Err(e) = client.batch_execute(&sql).await {
+            let e = Error::pg(
+                if in_tx {
+                    "quarantine: the transaction already holds rows that violate a deferred \
+                     constraint"
+                } else {
+                    "quarantine: cannot open the transaction"
+                },
+                e,
+            );
+            scope.rollback().await;
+            return Err(e);
+        }
+        Ok(scope)
+    }
+
+    /// In a caller's transaction: check deferred constraints now, in a savepoint rolled back
+    /// afterwards so that the caller's `SET CONSTRAINTS` modes and pending checks are restored.
+    fn check_sql(&self) -> String {
+        format!(
+            "SAVEPOINT {0}; SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK TO SAVEPOINT {0}; RELEASE \
+             SAVEPOINT {0}",
+            self.check
+        )
+    }
+
+    async fn rollback(mut self) {
+        self.armed = false;
+        let sql = if self.in_tx {
+            format!(
+                "ROLLBACK TO SAVEPOINT {0}; RELEASE SAVEPOINT {0}",
+                self.outer
+            )
+        } else {
+            "ROLLBACK".to_owned()
+        };
+        let _ = self.client.batch_execute(&sql).await;
+    }
+
+    async fn commit(mut self, release_segment: bool) -> Result<()> {
+        let release = if release_segment {
+            format!("RELEASE SAVEPOINT {}; ", self.segment)
+        } else {
+            String::new()
+        };
+        let sql = if self.in_tx {
+            format!("{release}RELEASE SAVEPOINT {}", self.outer)
+        } else {
+            format!("{release}COMMIT")
+        };
+        match self.client.batch_execute(&sql).await {
+            Ok(()) => {
+                self.armed = false;
+                Ok(())
+            }
+            Err(e) => {
+                let e = Error::pg("quarantine: cannot commit, nothing was written", e);
+                self.rollback().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Scope<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // The same mechanism tokio-postgres' `Transaction` uses when dropped unfinished.
+            self.client.__private_api_rollback(if self.in_tx {
+                Some(self.outer.as_str())
+            } else {
+                None
+            });
+        }
+    }
+}
+
+/// Whether a server error is about the data of the row it names (or of some row in the
+/// segment): data exceptions, integrity violations, trigger raises, program limits.
+fn is_row_error(e: &Error) -> bool {
+    e.kind() == ErrorKind::Db
+        && e.code()
+            .is_some_and(|c| matches!(&c.code()[..2], "22" | "23" | "P0" | "54"))
+}
+
+/// The input index of the `n`-th (0-based) row sent for segment `lo..hi`, given the rows
+/// already set aside (which were not sent).
+fn nth_sent(lo: usize, hi: usize, rejected: &BTreeMap<usize, Error>, n: usize) -> Option<usize> {
+    let mut idx = lo.checked_add(n)?;
+    for &r in rejected.range(lo..hi).map(|(k, _)| k) {
+        if r <= idx {
+            idx += 1;
+        } else {
+            break;
+        }
+    }
+    (idx < hi).then_some(idx)
+}
+
+/// Rows of `lo..hi` not yet set aside.
+fn live(lo: usize, hi: usize, rejected: &BTreeMap<usize, Error>) -> usize {
+    (hi - lo) - rejected.range(lo..hi).count()
+}
+
+async fn run<T, I>(
+    bulk: &Bulk<'_>,
+    plan: &Plan<T>,
+    rows: I,
+    max_rejected: Option<usize>,
+) -> Result<QuarantineOutcome>
+where
+    T: CopyRow,
+    I: IntoIterator<Item = T> + Clone,
+{
+    let total = {
+        let iter = rows.clone().into_iter();
+        match iter.size_hint() {
+            (lo, Some(hi)) if lo == hi => lo,
+            _ => iter.count(),
+        }
+    };
+    let scope = Scope::open(bulk.client, bulk.in_transaction).await?;
+    let mut rejected: BTreeMap<usize, Error> = BTreeMap::new();
+    let mut written = 0u64;
+    // Segments still to load, the next one last.
+    let mut todo = vec![(0usize, total)];
+    // The last successful segment's savepoint is released together with the next statement.
+    let mut release_pending = false;
+    while let Some((lo, hi)) = todo.pop() {
+        if live(lo, hi, &rejected) == 0 {
+            continue;
+        }
+        let open = if release_pending {
+            format!("RELEASE SAVEPOINT {0}; SAVEPOINT {0}", scope.segment)
+        } else {
+            format!("SAVEPOINT {}", scope.segment)
+        };
+        if let Err(e) = bulk.client.batch_execute(&open).await {
+            let e = Error::pg("quarantine: cannot open a savepoint", e);
+            scope.rollback().await;
+            return Err(e);
+        }
+        let mut found = Vec::new();
+        let mut result = copy_segment(bulk, plan, &rows, lo, hi, &rejected, &mut found).await;
+        if result.is_ok() && bulk.in_transaction {
+            if let Err(e) = bulk.client.batch_execute(&scope.check_sql()).await {
+                result = Err(server_error_in::<T>(REJECTED, e));
+            }
+        }
+        for (i, e) in found {
+            rejected.insert(i, e);
+        }
+        match result {
+            Ok(n) => {
+                written += n;
+                release_pending = true;
+            }
+            Err(e) => {
+                release_pending = false;
+                let undo = format!(
+                    "ROLLBACK TO SAVEPOINT {0}; RELEASE SAVEPOINT {0}",
+                    scope.segment
+                );
+                if !is_row_error(&e) || bulk.client.batch_execute(&undo).await.is_err() {
+                    scope.rollback().await;
+                    return Err(e);
+                }
+                let named = e
+                    .row()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .and_then(|n| nth_sent(lo, hi, &rejected, n));
+                let e = e.recontext("COPY aborted, no row was written", REJECTED);
+                if let Some(k) = named {
+                    let e = e.with_row(k as u64);
+                    rejected.insert(k, e);
+                    // The rows after `k` in chunks, then the rows before it (good) first.
+                    let chunk = (live(k + 1, hi, &rejected) / CHUNKS).max(MIN_CHUNK);
+                    let mut end = hi;
+                    while end > k + 1 {
+                        let start = end.saturating_sub(chunk).max(k + 1);
+                        todo.push((start, end));
+                        end = start;
+                    }
+                    todo.push((lo, k));
+                } else if live(lo, hi, &rejected) == 1 {
+                    let k = (lo..hi)
+                        .find(|i| !rejected.contains_key(i))
+                        .expect("one live row");
+                    rejected.insert(k, e.with_row(k as u64));
+                } else {
+                    // No row named: bisect.
+                    let mid = lo + (hi - lo) / 2;
+                    todo.push((mid, hi));
+                    todo.push((lo, mid));
+                }
+            }
+        }
+        if let Some(max) = max_rejected {
+            if rejected.len() > max {
+                scope.rollback().await;
+                let first = rejected.into_values().next().expect("rows were rejected");
+                return Err(Error::too_many_rejected(max, first));
+            }
+        }
+    }
+    scope.commit(release_pending).await?;
+    Ok(QuarantineOutcome {
+        written,
+        rejected: rejected
+            .into_iter()
+            .map(|(index, error)| Rejected { index, error })
+            .collect(),
+    })
+}
+
+/// One COPY of the rows of `lo..hi` not yet rejected. Rows that cannot be encoded are left out
+/// and pushed onto `found`.
+async fn copy_segment<T, I>(
+    bulk: &Bulk<'_>,
+    plan: &Plan<T>,
+    rows: &I,
+    lo: usize,
+    hi: usize,
+    rejected: &BTreeMap<usize, Error>,
+    found: &mut Vec<(usize, Error)>,
+) -> Result<u64>
+where
+    T: CopyRow,
+    I: IntoIterator<Item = T> + Clone,
+{
+    let mut writer = CopyWriter::start(bulk, plan).await?;
+    // A plain Vec (no iterator adapter with a closure is held across the awaits below: that
+    // would make the future not `Send` for spawning).
+    let skip: Vec<usize> = rejected.range(lo..hi).map(|(&k, _)| k).collect();
+    let mut next_skip = 0;
+    for (i, row) in rows.clone().into_iter().enumerate().skip(lo).take(hi - lo) {
+        if skip.get(next_skip) == Some(&i) {
+            next_skip += 1;
+            continue;
+        }
+        if let Err(e) = writer.push(&row).await {
+            if e.kind() == ErrorKind::Encode {
+                found.push((i, e.with_row(i as u64)));
+                continue;
+            }
+            return Err(e);
+        }
+    }
+    let (written, _bytes) = writer.finish().await?;
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(keys: &[usize]) -> BTreeMap<usize, Error> {
+        keys.iter().map(|&k| (k, Error::usage("test"))).collect()
+    }
+
+    #[test]
+    fn maps_sent_rows_to_input_indexes() {
+        let none = set(&[]);
+        assert_eq!(nth_sent(0, 10, &none, 0), Some(0));
+        assert_eq!(nth_sent(5, 10, &none, 4), Some(9));
+        assert_eq!(nth_sent(5, 10, &none, 5), None);
+        let some = set(&[0, 2, 3, 7, 20]);
+        // sent: 1, 4, 5, 6, 8, 9
+        let sent: Vec<_> = (0..7).map(|n| nth_sent(0, 10, &some, n)).collect();
+        assert_eq!(
+            sent,
+            [Some(1), Some(4), Some(5), Some(6), Some(8), Some(9), None]
+        );
+        // within a segment: 3..8 sends 4, 5, 6
+        assert_eq!(nth_sent(3, 8, &some, 0), Some(4));
+        assert_eq!(nth_sent(3, 8, &some, 2), Some(6));
+        assert_eq!(nth_sent(3, 8, &some, 3), None);
+        assert_eq!(live(0, 10, &some), 6);
+        assert_eq!(live(3, 8, &some), 3);
+    }
+}
