@@ -39,7 +39,7 @@ mod cluster;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -155,6 +155,17 @@ impl Server {
     }
 }
 
+/// Set by [`use_local_cluster`]: ignore `DATABASE_URL`.
+static FORCE_LOCAL: AtomicBool = AtomicBool::new(false);
+
+/// Makes this process's testkit start its own throwaway cluster even when `DATABASE_URL` is
+/// set: for tests that crash or restart their server, which must never be someone else's.
+/// Call it before the first [`TestDb::new`] (or [`server_info`]); once the server is chosen,
+/// it stays.
+pub fn use_local_cluster() {
+    FORCE_LOCAL.store(true, Ordering::SeqCst);
+}
+
 /// The process-wide server: not yet started, running, or failed to start (the message, so
 /// every later caller fails fast with the same words).
 static SERVER: Mutex<Option<Result<Arc<Server>, String>>> = Mutex::new(None);
@@ -184,6 +195,9 @@ fn server() -> Result<Arc<Server>, Error> {
 }
 
 fn start_server() -> Result<Server, Error> {
+    if FORCE_LOCAL.load(Ordering::SeqCst) {
+        return Cluster::start().map(Server::Local);
+    }
     match std::env::var("DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => url
             .parse::<Config>()
