@@ -131,21 +131,50 @@ pub fn wides(n: usize) -> Vec<Wide> {
 /// (as a caller of `BinaryCopyInWriter::write` or `execute` writes them).
 pub trait Params {
     fn with_params<R>(&self, f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> R) -> R;
+
+    /// Appends the row's values to a statement's parameter list.
+    fn extend_params<'a>(&'a self, out: &mut Vec<&'a (dyn ToSql + Sync)>);
 }
 
 impl Params for Narrow {
+    fn extend_params<'a>(&'a self, out: &mut Vec<&'a (dyn ToSql + Sync)>) {
+        out.push(&self.id);
+        out.push(&self.value);
+        out.push(&self.name);
+    }
+
     fn with_params<R>(&self, f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> R) -> R {
         f(&[&self.id, &self.value, &self.name])
     }
 }
 
 impl Params for User {
+    fn extend_params<'a>(&'a self, out: &mut Vec<&'a (dyn ToSql + Sync)>) {
+        out.push(&self.id);
+        out.push(&self.name);
+        out.push(&self.email);
+        out.push(&self.created_at);
+    }
+
     fn with_params<R>(&self, f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> R) -> R {
         f(&[&self.id, &self.name, &self.email, &self.created_at])
     }
 }
 
 impl Params for Wide {
+    fn extend_params<'a>(&'a self, out: &mut Vec<&'a (dyn ToSql + Sync)>) {
+        out.push(&self.id);
+        out.push(&self.uid);
+        out.push(&self.amount);
+        out.push(&self.tags);
+        out.push(&self.scores);
+        out.push(&self.payload);
+        out.push(&self.created);
+        out.push(&self.day);
+        out.push(&self.flag);
+        out.push(&self.note);
+    }
+
     fn with_params<R>(&self, f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> R) -> R {
         f(&[
             &self.id,
