@@ -706,7 +706,8 @@ async fn bench_upsert(env: &Env, n: i64) -> Result<Vec<(String, Result_)>, BoxEr
             if i < 2 {
                 env.client.bulk().copy_in(&existing).await?;
             }
-            env.exec("VACUUM ANALYZE bench_users; CHECKPOINT").await?;
+            env.exec("VACUUM ANALYZE bench_users").await?;
+            env.exec("CHECKPOINT").await?;
             let s = measure(false, || async {
                 match i {
                     0 => {
