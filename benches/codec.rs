@@ -14,7 +14,13 @@
 //! (`benches/e2e.rs`) measures the real types against a server.
 
 // Bench code: unwraps and casts on known-small numbers are the point.
-#![allow(clippy::missing_panics_doc, clippy::cast_possible_truncation)]
+#![allow(
+    clippy::missing_panics_doc,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::doc_markdown
+)]
 // `criterion_group!` generates an undocumented function.
 #![allow(missing_docs)]
 

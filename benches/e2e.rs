@@ -20,6 +20,8 @@
     clippy::cast_sign_loss,
     clippy::too_many_lines,
     clippy::similar_names,
+    clippy::cast_possible_wrap,
+    clippy::doc_markdown,
     missing_docs
 )]
 
@@ -67,7 +69,12 @@ fn children_cpu() -> Duration {
     // Fields after the `(comm)`; cutime and cstime are fields 16 and 17 (1-based).
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // rest[0] is field 3 (state): field n is rest[n - 3].
     Duration::from_millis((ticks(13) + ticks(14)) * 10)
 }
@@ -175,10 +182,7 @@ impl Shape for Narrow {
     const DDL: &'static str = common::NARROW_DDL;
     const TYPES: &'static [Type] = common::NARROW_TYPES;
 
-    async fn write_to(
-        &self,
-        w: Pin<&mut BinaryCopyInWriter>,
-    ) -> Result<(), tokio_postgres::Error> {
+    async fn write_to(&self, w: Pin<&mut BinaryCopyInWriter>) -> Result<(), tokio_postgres::Error> {
         w.write(&[&self.id, &self.value, &self.name]).await
     }
 
@@ -208,10 +212,7 @@ impl Shape for User {
     const DDL: &'static str = common::USERS_DDL;
     const TYPES: &'static [Type] = common::USERS_TYPES;
 
-    async fn write_to(
-        &self,
-        w: Pin<&mut BinaryCopyInWriter>,
-    ) -> Result<(), tokio_postgres::Error> {
+    async fn write_to(&self, w: Pin<&mut BinaryCopyInWriter>) -> Result<(), tokio_postgres::Error> {
         w.write(&[&self.id, &self.name, &self.email, &self.created_at])
             .await
     }
@@ -253,10 +254,7 @@ impl Shape for Wide {
     const DDL: &'static str = common::WIDE_DDL;
     const TYPES: &'static [Type] = common::WIDE_TYPES;
 
-    async fn write_to(
-        &self,
-        w: Pin<&mut BinaryCopyInWriter>,
-    ) -> Result<(), tokio_postgres::Error> {
+    async fn write_to(&self, w: Pin<&mut BinaryCopyInWriter>) -> Result<(), tokio_postgres::Error> {
         w.write(&[
             &self.id,
             &self.uid,
@@ -326,7 +324,15 @@ impl Env {
     /// Runs one psql command; its CPU is collected as a child's.
     fn psql(&self, command: &str) -> Result<(), BoxError> {
         let out = Command::new(&self.psql)
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &self.conninfo, "-c"])
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.conninfo,
+                "-c",
+            ])
             .arg(command)
             .output()?;
         if !out.status.success() {
@@ -436,7 +442,8 @@ async fn write_batches<T: Shape>(
                         let stmt = client.prepare(&values(chunk.len())).await?;
                         stmts.insert(chunk.len(), stmt);
                     }
-                    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * ncols);
+                    let mut params: Vec<&(dyn ToSql + Sync)> =
+                        Vec::with_capacity(chunk.len() * ncols);
                     for row in chunk {
                         row.extend_params(&mut params);
                     }
@@ -634,7 +641,12 @@ async fn bench_reads<T: Shape>(
     title: &str,
     rows: &[T],
 ) -> Result<(String, usize, Vec<(Reader, Result_)>), BoxError> {
-    let contenders = [Reader::Pgbulk, Reader::BinaryCopyOut, Reader::Query, Reader::Psql];
+    let contenders = [
+        Reader::Pgbulk,
+        Reader::BinaryCopyOut,
+        Reader::Query,
+        Reader::Psql,
+    ];
     env.reset(T::TABLE).await?;
     env.client.bulk().copy_in(rows).await?;
     env.exec(&format!("VACUUM ANALYZE {}", T::TABLE)).await?;
@@ -724,7 +736,10 @@ async fn bench_upsert(env: &Env, n: i64) -> Result<Vec<(String, Result_)>, BoxEr
             .await?;
             let updated: i64 = env
                 .client
-                .query_one("SELECT count(*) FROM bench_users WHERE name LIKE '% v1'", &[])
+                .query_one(
+                    "SELECT count(*) FROM bench_users WHERE name LIKE '% v1'",
+                    &[],
+                )
                 .await?
                 .get(0);
             assert_eq!(updated, n, "every row has the new version");
@@ -833,7 +848,10 @@ async fn bench_parallel(
     ))
 }
 
-async fn bench_replace_all(env: &mut Env, rows: &[Narrow]) -> Result<Vec<(String, Result_)>, BoxError> {
+async fn bench_replace_all(
+    env: &mut Env,
+    rows: &[Narrow],
+) -> Result<Vec<(String, Result_)>, BoxError> {
     let names = [
         "pgbulk `replace_all` (TRUNCATE + COPY FREEZE, one tx)",
         "TRUNCATE + pgbulk `copy_in`, one tx",
@@ -890,7 +908,9 @@ async fn bench_replace_all(env: &mut Env, rows: &[Narrow]) -> Result<Vec<(String
 async fn memory_child(conninfo: &str, n: i64) -> Result<(), BoxError> {
     let (client, conn) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
-    client.batch_execute("TRUNCATE bench_narrow; CHECKPOINT").await?;
+    client
+        .batch_execute("TRUNCATE bench_narrow; CHECKPOINT")
+        .await?;
     let plan = client.bulk().plan::<Narrow>().await?;
     let idle = status_kib("VmRSS:");
     reset_peak();
@@ -921,7 +941,11 @@ fn memory(env: &Env, n: i64) -> Result<(u64, u64, Duration), BoxError> {
             .unwrap_or(0)
     };
     if !out.status.success() {
-        return Err(format!("memory child failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        return Err(format!(
+            "memory child failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
     }
     eprintln!("done: memory");
     Ok((
@@ -1015,7 +1039,10 @@ fn write_table(out: &mut String, t: &WriteTable) {
 }
 
 fn read_table(out: &mut String, title: &str, rows: usize, results: &[(Reader, Result_)]) {
-    let floor = results.iter().find(|(r, _)| *r == Reader::Psql).map(|(_, r)| r.wall);
+    let floor = results
+        .iter()
+        .find(|(r, _)| *r == Reader::Psql)
+        .map(|(_, r)| r.wall);
     let peer = &results
         .iter()
         .find(|(r, _)| *r == Reader::BinaryCopyOut)
@@ -1085,7 +1112,10 @@ fn machine_line(pg_version: &str) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     format!("{nproc} cores ({cpu}), PostgreSQL {pg_version}, {date}")
@@ -1175,13 +1205,29 @@ async fn run(quick: bool) -> Result<String, BoxError> {
     ];
     let mut writes = Vec::new();
     writes.push(
-        bench_writes(&env, &format!("narrow, {} rows", narrow.len()), &narrow, narrow.len(), &all)
-            .await?,
+        bench_writes(
+            &env,
+            &format!("narrow, {} rows", narrow.len()),
+            &narrow,
+            narrow.len(),
+            &all,
+        )
+        .await?,
     );
-    let wide_writers: Vec<Writer> = all.iter().copied().filter(|w| *w != Writer::Unnest).collect();
+    let wide_writers: Vec<Writer> = all
+        .iter()
+        .copied()
+        .filter(|w| *w != Writer::Unnest)
+        .collect();
     writes.push(
-        bench_writes(&env, &format!("wide, {} rows", wide.len()), &wide, wide.len(), &wide_writers)
-            .await?,
+        bench_writes(
+            &env,
+            &format!("wide, {} rows", wide.len()),
+            &wide,
+            wide.len(),
+            &wide_writers,
+        )
+        .await?,
     );
     for (batch, count) in [(5, 200), (500, 20), (5_000, 4), (50_000, 1)] {
         let rows = common::users(0..batch * count, 0);
@@ -1209,7 +1255,8 @@ async fn run(quick: bool) -> Result<String, BoxError> {
             .await?,
         );
     }
-    let reads_narrow = bench_reads(&env, &format!("narrow, {} rows", narrow.len()), &narrow).await?;
+    let reads_narrow =
+        bench_reads(&env, &format!("narrow, {} rows", narrow.len()), &narrow).await?;
     let reads_wide = bench_reads(&env, &format!("wide, {} rows", wide.len()), &wide).await?;
     let upsert = bench_upsert(&env, 50_000 / scale as i64).await?;
     let (parallel, per_conn) = bench_parallel(&env, &narrow).await?;
@@ -1243,9 +1290,21 @@ async fn run(quick: bool) -> Result<String, BoxError> {
         let floor = find(&t.results, &Writer::Psql);
         let bciw = find(&t.results, &Writer::BinaryCopyIn);
         let w = ratio(fresh.wall, floor.wall);
-        target(&mut targets, &format!("write {shape}: wall × psql floor (copy_in)"), w, "≤ 1.00", w <= 1.0);
+        target(
+            &mut targets,
+            &format!("write {shape}: wall × psql floor (copy_in)"),
+            w,
+            "≤ 1.00",
+            w <= 1.0,
+        );
         let c = ratio(fresh.cpu, bciw.cpu);
-        target(&mut targets, &format!("write {shape}: client CPU × BinaryCopyInWriter"), c, "≤ 0.33", c <= 0.33);
+        target(
+            &mut targets,
+            &format!("write {shape}: client CPU × BinaryCopyInWriter"),
+            c,
+            "≤ 0.33",
+            c <= 0.33,
+        );
         let _ = reused;
     }
     {
@@ -1254,25 +1313,67 @@ async fn run(quick: bool) -> Result<String, BoxError> {
             find(&t.results, &Writer::PgbulkReused).wall,
             find(&t.results, &Writer::BinaryCopyIn).wall,
         );
-        target(&mut targets, "users 5-row batch, reused plan: latency × BinaryCopyInWriter", r, "≤ 1.00", r <= 1.0);
+        target(
+            &mut targets,
+            "users 5-row batch, reused plan: latency × BinaryCopyInWriter",
+            r,
+            "≤ 1.00",
+            r <= 1.0,
+        );
     }
     for (title, _, results) in [&reads_narrow, &reads_wide] {
         let shape = title.split(',').next().unwrap_or("");
         let ours = find(results, &Reader::Pgbulk);
         let peer = find(results, &Reader::BinaryCopyOut);
         let w = ratio(ours.wall, peer.wall);
-        target(&mut targets, &format!("read {shape}: wall × BinaryCopyOutStream"), w, "≤ 0.67", w <= 0.67);
+        target(
+            &mut targets,
+            &format!("read {shape}: wall × BinaryCopyOutStream"),
+            w,
+            "≤ 0.67",
+            w <= 0.67,
+        );
         let c = ratio(ours.cpu, peer.cpu);
-        target(&mut targets, &format!("read {shape}: client CPU × BinaryCopyOutStream"), c, "≤ 0.50", c <= 0.5);
+        target(
+            &mut targets,
+            &format!("read {shape}: client CPU × BinaryCopyOutStream"),
+            c,
+            "≤ 0.50",
+            c <= 0.5,
+        );
     }
     let speedup = ratio(upsert[1].1.wall, upsert[0].1.wall);
-    target(&mut targets, "upsert 50k: speed-up over per-row ON CONFLICT", speedup, "≥ 4", speedup >= 4.0);
+    target(
+        &mut targets,
+        "upsert 50k: speed-up over per-row ON CONFLICT",
+        speedup,
+        "≥ 4",
+        speedup >= 4.0,
+    );
     let vs_copy = ratio(upsert[0].1.wall, upsert[2].1.wall);
-    target(&mut targets, "upsert 50k: wall × plain copy_in", vs_copy, "≤ 1.60", vs_copy <= 1.6);
+    target(
+        &mut targets,
+        "upsert 50k: wall × plain copy_in",
+        vs_copy,
+        "≤ 1.60",
+        vs_copy <= 1.6,
+    );
     let extra = peak.saturating_sub(idle) as f64 / 1024.0;
-    target(&mut targets, "10M streaming copy_in: peak RSS above idle (MiB)", extra, "≤ 64", extra <= 64.0);
+    target(
+        &mut targets,
+        "10M streaming copy_in: peak RSS above idle (MiB)",
+        extra,
+        "≤ 64",
+        extra <= 64.0,
+    );
     let par = ratio(parallel[2].1.wall, parallel[0].1.wall);
-    target(&mut targets, "narrow, 2 connections: wall × single-stream floor", par, "≤ 0.75", par <= 0.75);
+    target(
+        &mut targets,
+        "narrow, 2 connections: wall × single-stream floor",
+        par,
+        "≤ 0.75",
+        par <= 0.75,
+    );
     out.push_str(&targets);
     out.push('\n');
 
@@ -1286,7 +1387,10 @@ async fn run(quick: bool) -> Result<String, BoxError> {
     let _ = writeln!(out, "## Upsert\n");
     simple_table(
         &mut out,
-        &format!("users, {} rows, half of the keys already present", 50_000 / scale),
+        &format!(
+            "users, {} rows, half of the keys already present",
+            50_000 / scale
+        ),
         50_000 / scale,
         &upsert,
     );
@@ -1302,9 +1406,17 @@ async fn run(quick: bool) -> Result<String, BoxError> {
         rate(mem_rows as usize, mem_wall)
     );
     let _ = writeln!(out, "## Past one stream\n");
-    simple_table(&mut out, &format!("narrow, {} rows, parallel load", narrow.len()), narrow.len(), &parallel);
+    simple_table(
+        &mut out,
+        &format!("narrow, {} rows, parallel load", narrow.len()),
+        narrow.len(),
+        &parallel,
+    );
     if !per_conn.is_empty() {
-        let _ = writeln!(out, "Per connection (last repetition of `copy_in_parallel`):\n");
+        let _ = writeln!(
+            out,
+            "Per connection (last repetition of `copy_in_parallel`):\n"
+        );
         for l in &per_conn {
             let _ = writeln!(out, "- {l}");
         }
@@ -1312,10 +1424,15 @@ async fn run(quick: bool) -> Result<String, BoxError> {
     }
     simple_table(
         &mut out,
-        &format!("narrow, {} rows replacing {} rows", narrow.len(), narrow.len() / 2),
+        &format!(
+            "narrow, {} rows replacing {} rows",
+            narrow.len(),
+            narrow.len() / 2
+        ),
         narrow.len(),
         &replace,
     );
-    env.exec("DROP TABLE IF EXISTS bench_narrow, bench_users, bench_wide").await?;
+    env.exec("DROP TABLE IF EXISTS bench_narrow, bench_users, bench_wide")
+        .await?;
     Ok(out)
 }

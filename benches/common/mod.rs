@@ -96,9 +96,10 @@ pub fn user(i: i64, version: u32) -> User {
 pub fn wide(i: i64) -> Wide {
     Wide {
         id: i,
-        uid: Uuid::from_u128(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834_u128.wrapping_mul(
-            u128::try_from(i).unwrap() + 1,
-        )),
+        uid: Uuid::from_u128(
+            0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834_u128
+                .wrapping_mul(u128::try_from(i).unwrap() + 1),
+        ),
         amount: Decimal::new(i * 7919 % 100_000_000, 4),
         tags: vec![format!("t{}", i % 17), format!("group-{}", i % 5)],
         scores: vec![
@@ -108,8 +109,7 @@ pub fn wide(i: i64) -> Wide {
         ],
         payload: serde_json::json!({"k": i, "src": "bench", "ok": i % 2 == 0}),
         created: base_time() + chrono::Duration::milliseconds(i * 37),
-        day: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()
-            + chrono::Duration::days(i % 3650),
+        day: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Duration::days(i % 3650),
         flag: i % 3 == 0,
         note: (i % 10 != 0).then(|| format!("note for row {i}")),
     }

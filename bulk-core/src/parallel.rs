@@ -145,8 +145,10 @@ impl<'c> Bulk<'c> {
             let head = statement
                 .strip_suffix(" (FORMAT binary)")
                 .unwrap_or(statement);
-            let freeze =
-                plan.retarget(plan.table().to_owned(), format!("{head} (FORMAT binary, FREEZE)"));
+            let freeze = plan.retarget(
+                plan.table().to_owned(),
+                format!("{head} (FORMAT binary, FREEZE)"),
+            );
             bulk.client()
                 .batch_execute(&format!("TRUNCATE {}", plan.table()))
                 .await

@@ -11,6 +11,7 @@ mod errors;
 mod faults;
 mod fidelity;
 mod files;
+mod parallel;
 mod pgbouncer;
 mod pgcopy;
 mod progress;
