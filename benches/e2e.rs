@@ -497,12 +497,12 @@ async fn write_batches<T: Shape>(
 }
 
 /// Writes each batch as a binary COPY file (for the psql floor).
-fn copy_files<T: Shape>(env: &Env, plan: &Plan<T>, batches: &[&[T]]) -> Vec<PathBuf> {
+fn copy_files<T: Shape>(env: &Env, tag: &str, plan: &Plan<T>, batches: &[&[T]]) -> Vec<PathBuf> {
     batches
         .iter()
         .enumerate()
         .map(|(i, b)| {
-            let path = env.dir.path().join(format!("{}-{i}.pgcopy", T::TABLE));
+            let path = env.dir.path().join(format!("{}-{tag}-{i}.pgcopy", T::TABLE));
             let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
             let mut w = pgbulk::pgcopy::Writer::with_plan(file, plan);
             w.write_all(b.iter()).unwrap();
@@ -531,7 +531,7 @@ async fn bench_writes<T: Shape>(
     let plan = env.client.bulk().plan::<T>().await?;
     let batches: Vec<&[T]> = rows.chunks(batch).collect();
     let files = if contenders.contains(&Writer::Psql) {
-        copy_files(env, &plan, &batches)
+        copy_files(env, "batches", &plan, &batches)
     } else {
         Vec::new()
     };
@@ -766,7 +766,7 @@ async fn bench_parallel(
 ) -> Result<(Vec<(String, Result_)>, Vec<String>), BoxError> {
     let c2 = env.connect().await?;
     let plan = env.client.bulk().plan::<Narrow>().await?;
-    let files = copy_files(env, &plan, &[rows]);
+    let files = copy_files(env, "whole", &plan, &[rows]);
     let names = [
         "floor: `psql \\copy` (one stream)",
         "pgbulk `copy_in` (one stream)",
@@ -774,7 +774,7 @@ async fn bench_parallel(
         "2 × `psql \\copy` of half the rows, concurrently",
     ];
     let half = rows.len() / 2;
-    let halves = copy_files(env, &plan, &[&rows[..half], &rows[half..]]);
+    let halves = copy_files(env, "halves", &plan, &[&rows[..half], &rows[half..]]);
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); names.len()];
     let mut per_conn = Vec::new();
     for rep in 0..=env.reps {
@@ -829,6 +829,12 @@ async fn bench_parallel(
                 Ok(())
             })
             .await?;
+            let n: i64 = env
+                .client
+                .query_one("SELECT count(*) FROM bench_narrow", &[])
+                .await?
+                .get(0);
+            assert_eq!(n as usize, rows.len(), "{} wrote every row", names[i]);
             if rep > 0 {
                 samples[i].push(s);
             }
