@@ -502,7 +502,10 @@ fn copy_files<T: Shape>(env: &Env, tag: &str, plan: &Plan<T>, batches: &[&[T]]) 
         .iter()
         .enumerate()
         .map(|(i, b)| {
-            let path = env.dir.path().join(format!("{}-{tag}-{i}.pgcopy", T::TABLE));
+            let path = env
+                .dir
+                .path()
+                .join(format!("{}-{tag}-{i}.pgcopy", T::TABLE));
             let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
             let mut w = pgbulk::pgcopy::Writer::with_plan(file, plan);
             w.write_all(b.iter()).unwrap();
