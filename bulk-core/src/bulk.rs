@@ -12,7 +12,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use tokio_postgres::{Client, CopyInSink, Transaction};
 
 /// Default size of the chunks handed to the COPY sink: 256 KiB.
@@ -293,9 +293,7 @@ impl<'c> Bulk<'c> {
                 _row: std::marker::PhantomData,
             })
         };
-        let rows = futures_util::stream::once(setup)
-            .map_ok(|state| futures_util::stream::try_unfold(state, OutState::step))
-            .try_flatten();
+        let rows = CopyOutRows::Starting(Box::pin(setup));
         CopyOutStream {
             inner: Box::pin(rows),
             span,
@@ -506,22 +504,59 @@ struct OutState<'c, T> {
     _row: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<T: FromCopyRow> OutState<'_, T> {
-    async fn step(mut self) -> Result<Option<(T, Self)>> {
-        match self.next_row().await {
-            Ok(Some(row)) => Ok(Some((row, self))),
-            Ok(None) => {
-                self.report();
-                self.op.finish(self.row, self.bytes);
-                Ok(None)
-            }
-            Err(e) => {
-                self.op.fail(&e);
-                Err(e)
+type SetupFuture<'c, T> = Pin<Box<dyn Future<Output = Result<OutState<'c, T>>> + Send + 'c>>;
+
+/// The rows of a `copy_out` as a hand-written stream: the setup (describe, check, start the
+/// COPY), then every tuple decoded synchronously as soon as its bytes are there. (A
+/// `try_unfold` + `try_flatten` chain built a new step future per row and moved the whole
+/// state in and out of it; this costs one match per row.)
+// The large variant is the one every row uses, and the enum lives in one box already.
+#[allow(clippy::large_enum_variant)]
+enum CopyOutRows<'c, T> {
+    Starting(SetupFuture<'c, T>),
+    Running(OutState<'c, T>),
+    Done,
+}
+
+impl<T: FromCopyRow> Stream for CopyOutRows<'_, T> {
+    type Item = Result<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match this {
+                CopyOutRows::Starting(setup) => match setup.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(state)) => *this = CopyOutRows::Running(state),
+                    Poll::Ready(Err(e)) => {
+                        *this = CopyOutRows::Done;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                },
+                CopyOutRows::Running(state) => {
+                    return match state.poll_row(cx) {
+                        Poll::Pending => Poll::Pending,
+                        Poll::Ready(Ok(Some(row))) => Poll::Ready(Some(Ok(row))),
+                        Poll::Ready(Ok(None)) => {
+                            state.report();
+                            state.op.finish(state.row, state.bytes);
+                            *this = CopyOutRows::Done;
+                            Poll::Ready(None)
+                        }
+                        Poll::Ready(Err(e)) => {
+                            state.op.fail(&e);
+                            *this = CopyOutRows::Done;
+                            Poll::Ready(Some(Err(e)))
+                        }
+                    };
+                }
+                CopyOutRows::Done => return Poll::Ready(None),
             }
         }
     }
+}
 
+impl<T: FromCopyRow> OutState<'_, T> {
     fn report(&mut self) {
         if let Some(progress) = &self.progress {
             self.reported = self.bytes;
@@ -532,7 +567,9 @@ impl<T: FromCopyRow> OutState<'_, T> {
         }
     }
 
-    async fn next_row(&mut self) -> Result<Option<T>> {
+    /// The next row: decoded from bytes already received, or after polling for more.
+    #[inline]
+    fn poll_row(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>>> {
         loop {
             let next = self
                 .reader
@@ -551,12 +588,14 @@ impl<T: FromCopyRow> OutState<'_, T> {
                         )
                     })?;
                     self.row += 1;
-                    return Ok(Some(value));
+                    return Poll::Ready(Ok(Some(value)));
                 }
-                Next::NeedMore | Next::End => match self.stream.next().await {
+                Next::NeedMore | Next::End => match ready!(self.stream.as_mut().poll_next(cx)) {
                     Some(Ok(chunk)) => {
                         if next == Next::End && !chunk.is_empty() {
-                            return Err(Error::protocol("COPY data continues after its trailer"));
+                            return Poll::Ready(Err(Error::protocol(
+                                "COPY data continues after its trailer",
+                            )));
                         }
                         self.bytes += chunk.len() as u64;
                         if self.bytes - self.reported >= self.report_every {
@@ -565,12 +604,16 @@ impl<T: FromCopyRow> OutState<'_, T> {
                         self.reader.feed(&chunk);
                     }
                     Some(Err(e)) => {
-                        return Err(Error::pg("COPY TO STDOUT failed", e).with_row(self.row))
+                        return Poll::Ready(Err(
+                            Error::pg("COPY TO STDOUT failed", e).with_row(self.row)
+                        ))
                     }
-                    None if next == Next::End => return Ok(None),
+                    None if next == Next::End => return Poll::Ready(Ok(None)),
                     None => {
-                        return Err(Error::protocol("COPY data ended before its trailer")
-                            .with_row(self.row))
+                        return Poll::Ready(Err(Error::protocol(
+                            "COPY data ended before its trailer",
+                        )
+                        .with_row(self.row)))
                     }
                 },
             }

@@ -12,6 +12,7 @@ pub mod row;
 mod bulk;
 mod error;
 mod ident;
+mod parallel;
 mod plan;
 #[cfg(any(feature = "deadpool", feature = "bb8"))]
 mod pools;
@@ -32,6 +33,7 @@ pub use crate::codec::{
     Interval, Json, PgNumeric, ViaToSql,
 };
 pub use crate::error::{Error, ErrorKind, Mismatch, Result};
+pub use crate::parallel::{copy_in_parallel, ParallelOutcome, ParallelPart};
 pub use crate::plan::Plan;
 pub use crate::quarantine::{Quarantine, QuarantineOutcome, Rejected};
 pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};

@@ -12,6 +12,7 @@ mod faults;
 mod fidelity;
 mod files;
 mod injection;
+mod parallel;
 mod pgbouncer;
 mod pgcopy;
 mod progress;

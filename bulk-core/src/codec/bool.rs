@@ -1,14 +1,13 @@
 //! Codec: bool.
 
 use super::{fixed, non_null, Decode, DecodeError, Encode, EncodeError};
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use postgres_types::Type;
 
 /// Writes a BOOL field: length 1, then `1` or `0`.
 #[inline]
 fn bool_send(v: bool, buf: &mut BytesMut) {
-    buf.put_i32(1);
-    buf.put_u8(u8::from(v));
+    super::put_field1(buf, [u8::from(v)]);
 }
 
 /// Reads a BOOL value; like PostgreSQL's `boolrecv`, any non-zero byte is true.

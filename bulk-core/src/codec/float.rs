@@ -1,21 +1,19 @@
 //! Codec: float4, float8. Bit exact: NaN payloads, `-0.0` and infinities survive unchanged.
 
 use super::{fixed, non_null, Decode, DecodeError, Encode, EncodeError};
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use postgres_types::Type;
 
 /// Writes a FLOAT4 field: length 4, then the IEEE 754 bits, big-endian.
 #[inline]
 fn float4_send(v: f32, buf: &mut BytesMut) {
-    buf.put_i32(4);
-    buf.put_u32(v.to_bits());
+    super::put_field4(buf, v.to_bits().to_be_bytes());
 }
 
 /// Writes a FLOAT8 field: length 8, then the IEEE 754 bits, big-endian.
 #[inline]
 fn float8_send(v: f64, buf: &mut BytesMut) {
-    buf.put_i32(8);
-    buf.put_u64(v.to_bits());
+    super::put_field8(buf, v.to_bits().to_be_bytes());
 }
 
 /// Reads a FLOAT4 value from its IEEE 754 bits.

@@ -2,42 +2,37 @@
 //! one-byte internal type, as `i8`) and oid (as `u32`).
 
 use super::{fixed, non_null, Decode, DecodeError, Encode, EncodeError};
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use postgres_types::Type;
 
 /// Writes an INT2 field: length 2, then the big-endian value.
 #[inline]
 fn int2_send(v: i16, buf: &mut BytesMut) {
-    buf.put_i32(2);
-    buf.put_i16(v);
+    super::put_field2(buf, v.to_be_bytes());
 }
 
 /// Writes an INT4 field: length 4, then the big-endian value.
 #[inline]
 fn int4_send(v: i32, buf: &mut BytesMut) {
-    buf.put_i32(4);
-    buf.put_i32(v);
+    super::put_field4(buf, v.to_be_bytes());
 }
 
 /// Writes an INT8 field: length 8, then the big-endian value.
 #[inline]
 fn int8_send(v: i64, buf: &mut BytesMut) {
-    buf.put_i32(8);
-    buf.put_i64(v);
+    super::put_field8(buf, v.to_be_bytes());
 }
 
 /// Writes a `"char"` field: length 1, then the byte.
 #[inline]
 fn char_send(v: i8, buf: &mut BytesMut) {
-    buf.put_i32(1);
-    buf.put_i8(v);
+    super::put_field1(buf, v.to_be_bytes());
 }
 
 /// Writes an OID field: length 4, then the big-endian unsigned value.
 #[inline]
 fn oid_send(v: u32, buf: &mut BytesMut) {
-    buf.put_i32(4);
-    buf.put_u32(v);
+    super::put_field4(buf, v.to_be_bytes());
 }
 
 /// Reads a `"char"` value.

@@ -21,7 +21,7 @@
 //!   reads back in the process's local time zone.
 
 use super::{fixed, non_null, Decode, DecodeError, Encode, EncodeError};
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use chrono::{
     DateTime, Datelike, FixedOffset, Local, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc,
 };
@@ -81,8 +81,7 @@ fn timestamp_micros(v: NaiveDateTime, pg_type: &str) -> Result<i64, EncodeError>
 #[inline]
 fn date_send(v: NaiveDate, buf: &mut BytesMut) -> Result<(), EncodeError> {
     let days = date_days(v)?;
-    buf.put_i32(4);
-    buf.put_i32(days);
+    super::put_field4(buf, days.to_be_bytes());
     Ok(())
 }
 
@@ -95,8 +94,7 @@ fn time_send(v: NaiveTime, buf: &mut BytesMut) -> Result<(), EncodeError> {
             "time {v} (a leap second) is past 24:00:00, the largest PostgreSQL time"
         )));
     }
-    buf.put_i32(8);
-    buf.put_i64(micros);
+    super::put_field8(buf, micros.to_be_bytes());
     Ok(())
 }
 
@@ -104,8 +102,7 @@ fn time_send(v: NaiveTime, buf: &mut BytesMut) -> Result<(), EncodeError> {
 #[inline]
 fn timestamp_send(v: NaiveDateTime, pg_type: &str, buf: &mut BytesMut) -> Result<(), EncodeError> {
     let micros = timestamp_micros(v, pg_type)?;
-    buf.put_i32(8);
-    buf.put_i64(micros);
+    super::put_field8(buf, micros.to_be_bytes());
     Ok(())
 }
 

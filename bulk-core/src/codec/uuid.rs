@@ -1,15 +1,14 @@
 //! Codec: uuid (16 bytes, in the UUID's own byte order).
 
 use super::{fixed, non_null, Decode, DecodeError, Encode, EncodeError};
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use postgres_types::Type;
 use uuid::Uuid;
 
 /// Writes a UUID field: length 16, then the 16 bytes.
 #[inline]
 fn uuid_send(v: &Uuid, buf: &mut BytesMut) {
-    buf.put_i32(16);
-    buf.put_slice(v.as_bytes());
+    super::put_field16(buf, *v.as_bytes());
 }
 
 /// Reads a UUID value.

@@ -1,0 +1,110 @@
+//! Past one stream: `copy_in_parallel` over several connections, and `replace_all`.
+
+use crate::{count, db};
+use pgbulk::{copy_in_parallel, BulkExt, CopyRow, ErrorKind};
+
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+#[copy(table = "loads")]
+struct Load {
+    id: i64,
+    name: String,
+}
+
+fn load(id: i64) -> Load {
+    Load {
+        id,
+        name: format!("row {id}"),
+    }
+}
+
+const LOADS: &str = "CREATE TABLE loads (id int8 PRIMARY KEY, name text NOT NULL)";
+
+#[tokio::test]
+async fn parallel_load_splits_the_input_across_connections() {
+    let db = db().await;
+    db.client().batch_execute(LOADS).await.unwrap();
+    let second = db.connect().await.unwrap();
+    let third = db.connect().await.unwrap();
+    let rows: Vec<Load> = (0..1001).map(load).collect();
+    let plan = db.client().bulk().plan::<Load>().await.unwrap();
+    let outcome = copy_in_parallel(&[db.client(), &second, &third], &plan, &rows).await;
+    assert!(outcome.is_complete());
+    assert_eq!(outcome.written(), 1001);
+    let ranges: Vec<_> = outcome.parts().iter().map(|p| p.rows.clone()).collect();
+    assert_eq!(ranges, vec![0..334, 334..668, 668..1001]);
+    for part in outcome.parts() {
+        assert_eq!(*part.result.as_ref().unwrap(), part.rows.len() as u64);
+    }
+    assert_eq!(outcome.into_result().unwrap(), 1001);
+    let back: Vec<Load> = db
+        .client()
+        .bulk()
+        .copy_out_query::<Load>("SELECT * FROM loads ORDER BY id")
+        .collect_vec()
+        .await
+        .unwrap();
+    assert_eq!(back, rows);
+}
+
+#[tokio::test]
+async fn parallel_load_is_not_atomic_across_connections() {
+    let db = db().await;
+    db.client().batch_execute(LOADS).await.unwrap();
+    let second = db.connect().await.unwrap();
+    // Row 7 of the second half duplicates a key of the first half: only that part fails.
+    let mut rows: Vec<Load> = (0..20).map(load).collect();
+    rows[17].id = 3;
+    let plan = db.client().bulk().plan::<Load>().await.unwrap();
+    let outcome = copy_in_parallel(&[db.client(), &second], &plan, &rows).await;
+    assert!(!outcome.is_complete());
+    assert!(outcome.parts()[0].result.is_ok());
+    assert!(outcome.parts()[1].result.is_err());
+    assert_eq!(outcome.written(), 10);
+    let err = outcome.into_result().unwrap_err();
+    assert_eq!(err.row(), Some(17), "{err}");
+    assert_eq!(count(&db, "loads").await, 10);
+}
+
+#[tokio::test]
+async fn replace_all_swaps_the_contents_in_one_transaction() {
+    let mut db = db().await;
+    db.client().batch_execute(LOADS).await.unwrap();
+    db.client().bulk().copy_in((0..50).map(load)).await.unwrap();
+    let tx = db.client_mut().transaction().await.unwrap();
+    let written = tx
+        .bulk()
+        .replace_all::<Load, _>((100..110).map(load))
+        .await
+        .unwrap();
+    assert_eq!(written, 10);
+    tx.commit().await.unwrap();
+    let ids: Vec<i64> = db
+        .client()
+        .query("SELECT id FROM loads ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, (100..110).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn replace_all_rolls_back_and_needs_a_transaction() {
+    let mut db = db().await;
+    db.client().batch_execute(LOADS).await.unwrap();
+    db.client().bulk().copy_in((0..5).map(load)).await.unwrap();
+    let err = db
+        .client()
+        .bulk()
+        .replace_all::<Load, _>((10..20).map(load))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Usage);
+    // A failing load inside the transaction: the truncate is rolled back with it.
+    let tx = db.client_mut().transaction().await.unwrap();
+    let bad = vec![load(1), load(1)];
+    assert!(tx.bulk().replace_all::<Load, _>(&bad).await.is_err());
+    drop(tx);
+    assert_eq!(count(&db, "loads").await, 5);
+}
