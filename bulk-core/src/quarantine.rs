@@ -163,6 +163,9 @@ struct Scope<'c> {
 
 impl<'c> Scope<'c> {
     async fn open(client: &'c Client, in_tx: bool) -> Result<Scope<'c>> {
+        if !in_tx {
+            crate::session::refuse_open_transaction(client, "quarantine").await?;
+        }
         let n = NEXT_SAVEPOINT.fetch_add(1, Ordering::Relaxed);
         let scope = Scope {
             client,

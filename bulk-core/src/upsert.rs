@@ -592,6 +592,9 @@ impl<'c> Scope<'c> {
             in_tx,
             armed: false,
         };
+        if !in_tx {
+            crate::session::refuse_open_transaction(client, "upsert_via_staging").await?;
+        }
         let sql = scope.stage.begin_sql::<T>(target, in_tx);
         // Armed right before the first poll, which queues the statements: from then on a drop
         // must roll back.
@@ -819,7 +822,9 @@ impl<'c> Bulk<'c> {
     ///   are dropped before the merge and counted in [`UpsertCounts::duplicates`]. (Rows with a
     ///   NULL in the key count as one key for this, though a unique index lets them all in.)
     /// - On a `Client` the merge is one statement inside a short transaction of its own: all or
-    ///   nothing. On a `Transaction` it runs inside the caller's transaction (a savepoint), and
+    ///   nothing. If a transaction block is already open on that client (a `BEGIN` sent as SQL,
+    ///   which tokio-postgres does not track), the call refuses with
+    ///   [`ErrorKind::Usage`](crate::ErrorKind::Usage) instead of committing it. On a `Transaction` it runs inside the caller's transaction (a savepoint), and
     ///   a rollback undoes it; a failed call rolls back to the savepoint, so the caller's
     ///   transaction stays usable.
     /// - The staging table (only the struct's columns, typed like the target's; generated,

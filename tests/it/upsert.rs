@@ -577,3 +577,43 @@ async fn concurrent_upserts_on_a_pool_into_one_table() {
     assert_eq!(all_products(&db).await, expected);
     assert_eq!(staging_tables(&db).await, 0);
 }
+
+/// A `BEGIN` sent as SQL on a plain client: the upsert's own `COMMIT` would commit the caller's
+/// transaction, so the call refuses, and the caller's transaction is still theirs to roll back.
+#[tokio::test]
+async fn refuses_to_commit_a_transaction_opened_with_raw_begin() {
+    let db = db().await;
+    db.client().batch_execute(PRODUCTS).await.unwrap();
+    db.client()
+        .batch_execute("BEGIN; INSERT INTO products VALUES (1, 'mine', 1, 1)")
+        .await
+        .unwrap();
+    let err = db
+        .client()
+        .bulk()
+        .upsert_via_staging((2..5).map(product))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Usage, "{err}");
+    assert!(err.to_string().contains("client.transaction()"), "{err}");
+    let quarantined = db
+        .client()
+        .bulk()
+        .quarantine()
+        .copy_in(&(2..5).map(product).collect::<Vec<_>>())
+        .await
+        .unwrap_err();
+    assert_eq!(quarantined.kind(), ErrorKind::Usage, "{quarantined}");
+    db.client().batch_execute("ROLLBACK").await.unwrap();
+    // Nothing was committed behind the caller's back: the rolled-back row is gone, and no
+    // upserted row arrived.
+    assert_eq!(count(&db, "products").await, 0);
+    // Outside a transaction block the same call works.
+    let counts = db
+        .client()
+        .bulk()
+        .upsert_via_staging((2..5).map(product))
+        .await
+        .unwrap();
+    assert_eq!(counts.inserted, 3);
+}
