@@ -306,6 +306,14 @@ impl fmt::Display for Error {
     }
 }
 
+/// So `?` works on tokio-postgres calls in code that returns `pgbulk::Result` (a
+/// [`ErrorKind::Db`] or [`ErrorKind::Connection`] error, with the original as its source).
+impl From<tokio_postgres::Error> for Error {
+    fn from(err: tokio_postgres::Error) -> Self {
+        Error::pg("PostgreSQL", err)
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.0

@@ -190,3 +190,30 @@ async fn missing_table_is_a_clear_error() {
         .unwrap_err();
     assert_eq!(bad_name.kind(), ErrorKind::Usage);
 }
+
+#[tokio::test]
+async fn tokio_postgres_errors_convert_with_question_mark() {
+    async fn mixed(client: &tokio_postgres::Client) -> pgbulk::Result<u64> {
+        client
+            .batch_execute("CREATE TABLE notes (id int4, body text)")
+            .await?;
+        let n = client
+            .bulk()
+            .copy_in((0..3).map(|id| Note {
+                id,
+                body: String::new(),
+            }))
+            .await?;
+        client.batch_execute("SELECT * FROM no_such_table").await?;
+        Ok(n)
+    }
+    let db = db().await;
+    let err = mixed(db.client()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Db);
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE)
+    );
+    assert!(err.to_string().contains("no_such_table"), "{err}");
+    assert_eq!(count(&db, "notes").await, 3);
+}
