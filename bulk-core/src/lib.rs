@@ -17,6 +17,7 @@ mod plan;
 #[cfg(any(feature = "deadpool", feature = "bb8"))]
 mod pools;
 mod quarantine;
+mod scope;
 mod session;
 mod upsert;
 

@@ -35,6 +35,7 @@ use crate::bulk::{server_error_in, Bulk, CopyWriter};
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::Plan;
 use crate::row::CopyRow;
+use crate::scope::TxScope;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -149,114 +150,79 @@ impl<'c> Quarantine<'c> {
     }
 }
 
-/// The transaction (or, in a caller's transaction, the savepoint) the good rows commit in.
-/// Dropped while armed (the future was dropped), it queues the rollback without waiting.
+/// The transaction (or, in a caller's transaction, the savepoint) the good rows commit in, and
+/// the names of the savepoints used inside it.
 struct Scope<'c> {
-    client: &'c Client,
-    in_tx: bool,
-    /// Savepoint names: the outer one (caller's transaction only), and the per-COPY one.
-    outer: String,
+    tx: TxScope<'c>,
+    /// The per-COPY savepoint.
     segment: String,
+    /// The savepoint that checks deferred constraints.
     check: String,
-    armed: bool,
 }
 
 impl<'c> Scope<'c> {
     async fn open(client: &'c Client, in_tx: bool) -> Result<Scope<'c>> {
-        if !in_tx {
-            crate::session::refuse_open_transaction(client, "quarantine").await?;
-        }
         let n = NEXT_SAVEPOINT.fetch_add(1, Ordering::Relaxed);
-        let scope = Scope {
-            client,
-            in_tx,
-            outer: format!("pgbulk_quarantine_{n}"),
-            segment: format!("pgbulk_quarantine_{n}_segment"),
-            check: format!("pgbulk_quarantine_{n}_check"),
-            armed: true,
-        };
-        let sql = if in_tx {
+        let check = format!("pgbulk_quarantine_{n}_check");
+        let (then, context) = if in_tx {
             // Deferred-constraint events the caller queued before this call must be good,
             // otherwise every segment's check would fail and every row would be set aside.
-            format!("SAVEPOINT {}; {}", scope.outer, scope.check_sql())
-        } else {
-            "BEGIN; SET CONSTRAINTS ALL IMMEDIATE".to_owned()
-        };
-        if let Err(e) = client.batch_execute(&sql).await {
-            let e = Error::pg(
-                if in_tx {
-                    "quarantine: the transaction already holds rows that violate a deferred \
-                     constraint"
-                } else {
-                    "quarantine: cannot open the transaction"
-                },
-                e,
-            );
-            scope.rollback().await;
-            return Err(e);
-        }
-        Ok(scope)
-    }
-
-    /// In a caller's transaction: check deferred constraints now, in a savepoint rolled back
-    /// afterwards so that the caller's `SET CONSTRAINTS` modes and pending checks are restored.
-    fn check_sql(&self) -> String {
-        format!(
-            "SAVEPOINT {0}; SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK TO SAVEPOINT {0}; RELEASE \
-             SAVEPOINT {0}",
-            self.check
-        )
-    }
-
-    async fn rollback(mut self) {
-        self.armed = false;
-        let sql = if self.in_tx {
-            format!(
-                "ROLLBACK TO SAVEPOINT {0}; RELEASE SAVEPOINT {0}",
-                self.outer
+            (
+                check_sql(&check),
+                "quarantine: the transaction already holds rows that violate a deferred \
+                 constraint",
             )
         } else {
-            "ROLLBACK".to_owned()
+            (
+                "SET CONSTRAINTS ALL IMMEDIATE".to_owned(),
+                "quarantine: cannot open the transaction",
+            )
         };
-        let _ = self.client.batch_execute(&sql).await;
+        let tx = TxScope::open(
+            client,
+            in_tx,
+            format!("pgbulk_quarantine_{n}"),
+            "quarantine",
+            &then,
+            context,
+        )
+        .await?;
+        Ok(Scope {
+            tx,
+            segment: format!("pgbulk_quarantine_{n}_segment"),
+            check,
+        })
     }
 
-    async fn commit(mut self, release_segment: bool) -> Result<()> {
+    /// See [`check_sql`].
+    fn check_sql(&self) -> String {
+        check_sql(&self.check)
+    }
+
+    async fn rollback(self) {
+        self.tx.rollback().await;
+    }
+
+    async fn commit(self, release_segment: bool) -> Result<()> {
         let release = if release_segment {
-            format!("RELEASE SAVEPOINT {}; ", self.segment)
+            format!("RELEASE SAVEPOINT {}", self.segment)
         } else {
             String::new()
         };
-        let sql = if self.in_tx {
-            format!("{release}RELEASE SAVEPOINT {}", self.outer)
-        } else {
-            format!("{release}COMMIT")
-        };
-        match self.client.batch_execute(&sql).await {
-            Ok(()) => {
-                self.armed = false;
-                Ok(())
-            }
-            Err(e) => {
-                let e = Error::pg("quarantine: cannot commit, nothing was written", e);
-                self.rollback().await;
-                Err(e)
-            }
-        }
+        self.tx
+            .close_with(&release, "quarantine: cannot commit, nothing was written")
+            .await
+            .map(drop)
     }
 }
 
-impl Drop for Scope<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            // The same mechanism tokio-postgres' `Transaction` uses when dropped unfinished.
-            self.client.__private_api_rollback(if self.in_tx {
-                Some(self.outer.as_str())
-            } else {
-                None
-            });
-        }
-    }
+/// In a caller's transaction: check deferred constraints now, in a savepoint rolled back
+/// afterwards so that the caller's `SET CONSTRAINTS` modes and pending checks are restored.
+fn check_sql(savepoint: &str) -> String {
+    format!(
+        "SAVEPOINT {savepoint}; SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK TO SAVEPOINT {savepoint}; \
+         RELEASE SAVEPOINT {savepoint}"
+    )
 }
 
 /// Whether a server error is about the data of the row it names (or of some row in the

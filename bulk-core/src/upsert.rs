@@ -34,6 +34,7 @@ use crate::format;
 use crate::ident;
 use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow};
+use crate::scope::TxScope;
 use crate::trace::{self, Op, OpKind};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::SinkExt;
@@ -235,37 +236,13 @@ impl Stage {
         target.retarget(self.table.clone(), copy_sql)
     }
 
-    /// Statements that open the scope and create the table.
-    pub(crate) fn begin_sql<T: CopyRow + ?Sized>(&self, target: &str, in_tx: bool) -> String {
-        let begin = if in_tx {
-            format!("SAVEPOINT {}", self.savepoint)
-        } else {
-            "BEGIN".to_owned()
-        };
-        format!("{begin}; {}", self.create_sql::<T>(target))
-    }
-
-    /// Statements that close the scope after success.
-    pub(crate) fn commit_sql(&self, in_tx: bool) -> String {
-        if in_tx {
-            format!(
-                "DROP TABLE IF EXISTS {}; RELEASE SAVEPOINT {}",
-                self.table, self.savepoint
-            )
-        } else {
-            "COMMIT".to_owned()
-        }
-    }
-
-    /// Statements that undo the scope after an error.
-    pub(crate) fn rollback_sql(&self, in_tx: bool) -> String {
-        if in_tx {
-            format!(
-                "ROLLBACK TO SAVEPOINT {0}; RELEASE SAVEPOINT {0}",
-                self.savepoint
-            )
-        } else {
-            "ROLLBACK".to_owned()
+    /// What runs before the scope closes: `sql` (may be empty), then, inside a caller's
+    /// transaction, dropping the staging table (`ON COMMIT DROP` only fires at its commit).
+    pub(crate) fn before_close(&self, sql: &str, in_tx: bool) -> String {
+        match (sql.is_empty(), in_tx) {
+            (_, false) => sql.to_owned(),
+            (true, true) => format!("DROP TABLE IF EXISTS {}", self.table),
+            (false, true) => format!("{sql}; DROP TABLE IF EXISTS {}", self.table),
         }
     }
 }
@@ -570,13 +547,11 @@ pub(crate) fn insert_returning_sql<T: CopyRow + ?Sized>(
 // ---------------------------------------------------------------------------------------------
 // The async driver.
 
-/// An open staging scope on an async client. Dropped while armed (the call's future was
-/// dropped), it queues the rollback without waiting.
+/// An open staging scope on an async client: the transaction or savepoint, and the staging
+/// table created in it.
 struct Scope<'c> {
-    client: &'c Client,
+    tx: TxScope<'c>,
     stage: Stage,
-    in_tx: bool,
-    armed: bool,
 }
 
 impl<'c> Scope<'c> {
@@ -586,79 +561,41 @@ impl<'c> Scope<'c> {
         in_tx: bool,
         target: &str,
     ) -> Result<Scope<'c>> {
-        let mut scope = Scope {
+        let stage = Stage::new();
+        let tx = TxScope::open(
             client,
-            stage: Stage::new(),
             in_tx,
-            armed: false,
-        };
-        if !in_tx {
-            crate::session::refuse_open_transaction(client, "upsert_via_staging").await?;
-        }
-        let sql = scope.stage.begin_sql::<T>(target, in_tx);
-        // Armed right before the first poll, which queues the statements: from then on a drop
-        // must roll back.
-        scope.armed = true;
-        if let Err(e) = client.batch_execute(&sql).await {
-            let e = Error::pg("cannot create the staging table", e);
-            scope.rollback().await;
-            return Err(e);
-        }
-        Ok(scope)
+            stage.savepoint.clone(),
+            "upsert_via_staging",
+            &stage.create_sql::<T>(target),
+            "cannot create the staging table",
+        )
+        .await?;
+        Ok(Scope { tx, stage })
     }
 
     /// Undoes the scope (best effort: the error being returned matters more).
-    async fn rollback(mut self) {
-        let sql = self.stage.rollback_sql(self.in_tx);
-        self.armed = false;
-        let _ = self.client.batch_execute(&sql).await;
+    async fn rollback(self) {
+        self.tx.rollback().await;
     }
 
     /// Runs `sql` (the merge) and closes the scope in the same round trip.
-    async fn finish_with(mut self, sql: &str) -> Result<Vec<SimpleQueryMessage>> {
-        let all = format!("{sql}; {}", self.stage.commit_sql(self.in_tx));
-        match self.client.simple_query(&all).await {
-            Ok(messages) => {
-                self.armed = false;
-                Ok(messages)
-            }
-            Err(e) => {
-                let e = Error::pg(
-                    "upsert_via_staging: the merge failed, nothing was written",
-                    e,
-                );
-                self.rollback().await;
-                Err(e)
-            }
-        }
+    async fn finish_with(self, sql: &str) -> Result<Vec<SimpleQueryMessage>> {
+        let before = self.stage.before_close(sql, self.tx.in_tx());
+        self.tx
+            .close_with(
+                &before,
+                "upsert_via_staging: the merge failed, nothing was written",
+            )
+            .await
     }
 
-    async fn commit(mut self) -> Result<()> {
-        let sql = self.stage.commit_sql(self.in_tx);
-        match self.client.batch_execute(&sql).await {
-            Ok(()) => {
-                self.armed = false;
-                Ok(())
-            }
-            Err(e) => {
-                let e = Error::pg("cannot commit the staged write", e);
-                self.rollback().await;
-                Err(e)
-            }
-        }
-    }
-}
-
-impl Drop for Scope<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            // The same mechanism tokio-postgres' `Transaction` uses when dropped unfinished.
-            self.client.__private_api_rollback(if self.in_tx {
-                Some(self.stage.savepoint.as_str())
-            } else {
-                None
-            });
-        }
+    async fn commit(self) -> Result<()> {
+        let before = self.stage.before_close("", self.tx.in_tx());
+        self.tx
+            .close_with(&before, "cannot commit the staged write")
+            .await
+            .map(drop)
     }
 }
 
