@@ -838,33 +838,44 @@ impl<T, I> fmt::Debug for Upsert<'_, T, I> {
     }
 }
 
+/// The option setters of an upsert builder, forwarding to the [`UpsertOptions`] at
+/// `self.<path>`.
+macro_rules! option_setters {
+    ($($path:ident).+) => {
+        /// See [`UpsertOptions::conflict_columns`].
+        pub fn conflict_columns<S: Into<String>>(
+            mut self,
+            columns: impl IntoIterator<Item = S>,
+        ) -> Self {
+            self.$($path).+ = self.$($path).+.conflict_columns(columns);
+            self
+        }
+
+        /// See [`UpsertOptions::conflict_constraint`].
+        pub fn conflict_constraint(mut self, name: impl Into<String>) -> Self {
+            self.$($path).+ = self.$($path).+.conflict_constraint(name);
+            self
+        }
+
+        /// See [`UpsertOptions::update_columns`].
+        pub fn update_columns<S: Into<String>>(
+            mut self,
+            columns: impl IntoIterator<Item = S>,
+        ) -> Self {
+            self.$($path).+ = self.$($path).+.update_columns(columns);
+            self
+        }
+
+        /// See [`UpsertOptions::do_nothing`].
+        pub fn do_nothing(mut self) -> Self {
+            self.$($path).+ = self.$($path).+.do_nothing();
+            self
+        }
+    };
+}
+
 impl<'c, T, I> Upsert<'c, T, I> {
-    /// See [`UpsertOptions::conflict_columns`].
-    pub fn conflict_columns<S: Into<String>>(
-        mut self,
-        columns: impl IntoIterator<Item = S>,
-    ) -> Self {
-        self.options = self.options.conflict_columns(columns);
-        self
-    }
-
-    /// See [`UpsertOptions::conflict_constraint`].
-    pub fn conflict_constraint(mut self, name: impl Into<String>) -> Self {
-        self.options = self.options.conflict_constraint(name);
-        self
-    }
-
-    /// See [`UpsertOptions::update_columns`].
-    pub fn update_columns<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
-        self.options = self.options.update_columns(columns);
-        self
-    }
-
-    /// See [`UpsertOptions::do_nothing`].
-    pub fn do_nothing(mut self) -> Self {
-        self.options = self.options.do_nothing();
-        self
-    }
+    option_setters!(options);
 
     /// Replaces all options at once.
     pub fn options(mut self, options: UpsertOptions) -> Self {
@@ -934,32 +945,7 @@ impl<T, I, R> UpsertReturning<'_, T, I, R> {
         self
     }
 
-    /// See [`UpsertOptions::conflict_columns`].
-    pub fn conflict_columns<S: Into<String>>(
-        mut self,
-        columns: impl IntoIterator<Item = S>,
-    ) -> Self {
-        self.upsert = self.upsert.conflict_columns(columns);
-        self
-    }
-
-    /// See [`UpsertOptions::conflict_constraint`].
-    pub fn conflict_constraint(mut self, name: impl Into<String>) -> Self {
-        self.upsert = self.upsert.conflict_constraint(name);
-        self
-    }
-
-    /// See [`UpsertOptions::update_columns`].
-    pub fn update_columns<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
-        self.upsert = self.upsert.update_columns(columns);
-        self
-    }
-
-    /// See [`UpsertOptions::do_nothing`].
-    pub fn do_nothing(mut self) -> Self {
-        self.upsert = self.upsert.do_nothing();
-        self
-    }
+    option_setters!(upsert.options);
 }
 
 impl<'c, T, I, R> IntoFuture for UpsertReturning<'c, T, I, R>
