@@ -335,17 +335,7 @@ impl<'a, 'c, T: CopyRow + ?Sized> CopyWriter<'a, 'c, T> {
     /// error the partial tuple has been removed, so quarantine can skip the row and go on.
     #[inline]
     pub(crate) async fn push(&mut self, row: &T) -> Result<()> {
-        let start = self.buf.len();
-        if let Err((field, e)) = row.encode_row(self.plan.types(), &mut self.buf) {
-            self.buf.truncate(start);
-            let col = T::COLUMNS.get(field);
-            return Err(Error::encode(
-                self.rows,
-                col.map_or("?", |c| c.field),
-                col.map_or("?", |c| c.name),
-                e,
-            ));
-        }
+        crate::row::encode_tuple(row, self.plan.types(), &mut self.buf, self.rows)?;
         self.rows += 1;
         if self.buf.len() >= self.bulk.flush_bytes {
             self.flush().await?;
@@ -578,15 +568,7 @@ impl<T: FromCopyRow> OutState<'_, T> {
             match next {
                 Next::Tuple => {
                     let raw = RawRow::new(self.reader.tuple_bytes(), &self.slots);
-                    let value = T::decode_row(&self.plan.types, raw).map_err(|(f, e)| {
-                        let col = T::COLUMNS.get(f);
-                        Error::decode(
-                            self.row,
-                            col.map_or("?", |c| c.field),
-                            col.map_or("?", |c| c.name),
-                            e,
-                        )
-                    })?;
+                    let value = crate::row::decode_tuple::<T>(raw, &self.plan.types, self.row)?;
                     self.row += 1;
                     return Poll::Ready(Ok(Some(value)));
                 }

@@ -171,17 +171,7 @@ impl<W: Write, T: CopyRow + ?Sized> Writer<W, T> {
     /// rows written) and the field, nothing of that row is written, and the writer can go on
     /// with the next row.
     pub fn write(&mut self, row: &T) -> Result<()> {
-        let mark = self.buf.len();
-        if let Err((field, e)) = row.encode_row(&self.types, &mut self.buf) {
-            self.buf.truncate(mark);
-            let col = T::COLUMNS.get(field);
-            return Err(Error::encode(
-                self.rows,
-                col.map_or("?", |c| c.field),
-                col.map_or("?", |c| c.name),
-                e,
-            ));
-        }
+        crate::row::encode_tuple(row, &self.types, &mut self.buf, self.rows)?;
         self.rows += 1;
         if self.buf.len() >= CHUNK {
             self.flush_buf()?;
@@ -324,15 +314,7 @@ impl<R: Read, T: FromCopyRow> Reader<R, T> {
             match next {
                 Next::Tuple => {
                     let raw = RawRow::new(self.tuples.tuple_bytes(), &self.slots);
-                    let value = T::decode_row(&self.types, raw).map_err(|(f, e)| {
-                        let col = T::COLUMNS.get(f);
-                        Error::decode(
-                            self.row,
-                            col.map_or("?", |c| c.field),
-                            col.map_or("?", |c| c.name),
-                            e,
-                        )
-                    })?;
+                    let value = crate::row::decode_tuple::<T>(raw, &self.types, self.row)?;
                     self.row += 1;
                     return Ok(Some(value));
                 }

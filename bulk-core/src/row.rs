@@ -113,3 +113,38 @@ pub trait FromCopyRow: CopyRow + Sized {
     /// On failure returns the index into `COLUMNS` of the field that failed.
     fn decode_row(types: &[Type], row: RawRow<'_>) -> Result<Self, (usize, DecodeError)>;
 }
+
+/// Encodes `row` as one tuple at the end of `buf`. On failure the partial tuple is removed
+/// from `buf`, and the error names the input row `index`, the field and its column.
+#[inline]
+pub(crate) fn encode_tuple<T: CopyRow + ?Sized>(
+    row: &T,
+    types: &[Type],
+    buf: &mut BytesMut,
+    index: u64,
+) -> Result<(), crate::Error> {
+    let start = buf.len();
+    row.encode_row(types, buf).map_err(|(field, e)| {
+        buf.truncate(start);
+        let (field, column) = field_names(T::COLUMNS, field);
+        crate::Error::encode(index, field, column, e)
+    })
+}
+
+/// Decodes one tuple into `T`; the error names the row `index`, the field and its column.
+#[inline]
+pub(crate) fn decode_tuple<T: FromCopyRow>(
+    raw: RawRow<'_>,
+    types: &[Type],
+    index: u64,
+) -> Result<T, crate::Error> {
+    T::decode_row(types, raw).map_err(|(field, e)| {
+        let (field, column) = field_names(T::COLUMNS, field);
+        crate::Error::decode(index, field, column, e)
+    })
+}
+
+/// The field and column names of `columns[i]`, for an error.
+fn field_names(columns: &[Column], i: usize) -> (&'static str, &'static str) {
+    columns.get(i).map_or(("?", "?"), |c| (c.field, c.name))
+}

@@ -131,16 +131,7 @@ impl<'a, C: GenericClient> Bulk<'a, C> {
     {
         let flush = self.flush_bytes;
         write_copy(&mut *self.client, plan, flush, rows, |row, buf, n| {
-            let row: &T = row.borrow();
-            row.encode_row(plan.types(), buf).map_err(|(field, e)| {
-                let col = T::COLUMNS.get(field);
-                Error::encode(
-                    n,
-                    col.map_or("?", |c| c.field),
-                    col.map_or("?", |c| c.name),
-                    e,
-                )
-            })
+            crate::row::encode_tuple::<T>(row.borrow(), plan.types(), buf, n)
         })
     }
 
@@ -300,16 +291,7 @@ fn read_copy<C: GenericClient, T: FromCopyRow>(client: &mut C, query: &str) -> R
         match next {
             Next::Tuple => {
                 let raw = RawRow::new(tuples.tuple_bytes(), &slots);
-                let value = T::decode_row(&plan.types, raw).map_err(|(f, e)| {
-                    let col = T::COLUMNS.get(f);
-                    Error::decode(
-                        row,
-                        col.map_or("?", |c| c.field),
-                        col.map_or("?", |c| c.name),
-                        e,
-                    )
-                })?;
-                out.push(value);
+                out.push(crate::row::decode_tuple::<T>(raw, &plan.types, row)?);
             }
             Next::NeedMore | Next::End => {
                 let chunk = reader.fill_buf().map_err(|e| match pg_error(e) {

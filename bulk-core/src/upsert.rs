@@ -261,15 +261,7 @@ pub(crate) fn encode_staged<T: CopyRow + ?Sized>(
     buf: &mut BytesMut,
 ) -> Result<()> {
     let start = buf.len();
-    if let Err((field, e)) = row.encode_row(types, buf) {
-        let col = T::COLUMNS.get(field);
-        return Err(Error::encode(
-            ord,
-            col.map_or("?", |c| c.field),
-            col.map_or("?", |c| c.name),
-            e,
-        ));
-    }
+    crate::row::encode_tuple(row, types, buf, ord)?;
     // The derive wrote `T::COLUMNS.len()` as the tuple's field count; one more for the ordinal.
     let count = i16::from_be_bytes([buf[start], buf[start + 1]]);
     buf[start..start + 2].copy_from_slice(&(count + 1).to_be_bytes());
