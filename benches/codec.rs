@@ -119,7 +119,9 @@ fn pgbulk_decode<T: FromCopyRow>(messages: &[Bytes], types: &[Type]) -> Vec<T> {
                 let raw = RawRow::new(reader.tuple_bytes(), &slots);
                 out.push(T::decode_row(types, raw).map_err(|(_, e)| e).unwrap());
             }
-            Next::NeedMore => reader.feed(messages.next().unwrap()),
+            // tokio-postgres hands over each message as an owned `Bytes`, which the reader
+            // keeps and reads in place; the clone (a reference count) stands for that.
+            Next::NeedMore => reader.feed_bytes(messages.next().unwrap().clone()),
             Next::End => return out,
         }
     }

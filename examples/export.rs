@@ -298,7 +298,7 @@ async fn export(
                 }
             }
             Next::NeedMore | Next::End => match stream.try_next().await? {
-                Some(chunk) => reader.feed(&chunk),
+                Some(chunk) => reader.feed_bytes(chunk),
                 None if reader.is_ended() => break,
                 None => return Err("COPY data ended before its trailer".into()),
             },

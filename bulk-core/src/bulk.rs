@@ -583,7 +583,7 @@ impl<T: FromCopyRow> OutState<'_, T> {
                         if self.bytes - self.reported >= self.report_every {
                             self.report();
                         }
-                        self.reader.feed(&chunk);
+                        self.reader.feed_bytes(chunk);
                     }
                     Some(Err(e)) => {
                         return Poll::Ready(Err(

@@ -11,7 +11,7 @@
 //! whatever pieces the server sends it (one tuple may span several messages, one message may
 //! hold several tuples) and yields whole tuples.
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// The 11-byte signature that starts every binary COPY stream.
 pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -63,10 +63,16 @@ pub enum Next {
 /// with length `-1` for NULL — the form [`RawRow`](crate::RawRow) takes.
 #[derive(Debug)]
 pub struct TupleReader {
-    buf: BytesMut,
-    /// Bytes of `buf` already consumed by earlier tuples.
+    /// The piece being read in place, without copying (see [`feed_bytes`](Self::feed_bytes)).
+    piece: Bytes,
+    /// Bytes kept across pieces: a tuple split between two pieces, or pieces given by
+    /// [`feed`](Self::feed).
+    spill: BytesMut,
+    /// Whether the unread data is in `spill` (else in `piece`).
+    spilled: bool,
+    /// Bytes of the current data already consumed by earlier tuples.
     consumed: usize,
-    /// Start and end of the last tuple returned, within `buf`.
+    /// Start and end of the last tuple returned, within the current data.
     tuple: (usize, usize),
     header_done: bool,
     ended: bool,
@@ -77,7 +83,9 @@ impl TupleReader {
     /// A reader for tuples of exactly `columns` fields.
     pub fn new(columns: usize) -> Self {
         TupleReader {
-            buf: BytesMut::new(),
+            piece: Bytes::new(),
+            spill: BytesMut::new(),
+            spilled: true,
             consumed: 0,
             tuple: (0, 0),
             header_done: false,
@@ -86,15 +94,50 @@ impl TupleReader {
         }
     }
 
-    /// Appends the next piece of COPY data.
-    pub fn feed(&mut self, data: &[u8]) {
-        if self.consumed > 0 {
-            // Drop what earlier tuples used so the buffer does not grow with the stream.
-            self.buf.advance(self.consumed);
-            self.tuple = (0, 0);
-            self.consumed = 0;
+    /// The data being read: the piece in place, or the spill buffer.
+    #[inline]
+    fn data(&self) -> &[u8] {
+        if self.spilled {
+            &self.spill
+        } else {
+            &self.piece
         }
-        self.buf.extend_from_slice(data);
+    }
+
+    /// Appends the next piece of COPY data, copying it.
+    pub fn feed(&mut self, data: &[u8]) {
+        self.spill_unread();
+        self.spill.extend_from_slice(data);
+    }
+
+    /// Appends the next piece of COPY data without copying it when no partial tuple is
+    /// pending — the usual case for `COPY TO STDOUT`, where each message holds whole tuples;
+    /// otherwise the piece joins the pending bytes.
+    pub fn feed_bytes(&mut self, piece: Bytes) {
+        if self.has_unread() {
+            self.feed(&piece);
+        } else {
+            self.piece = piece;
+            self.spilled = false;
+            self.spill.clear();
+            self.consumed = 0;
+            self.tuple = (0, 0);
+        }
+    }
+
+    /// Moves the unread bytes to the start of `spill`, so more can be appended after them.
+    fn spill_unread(&mut self) {
+        if self.spilled {
+            // Drop what earlier tuples used so the buffer does not grow with the stream.
+            self.spill.advance(self.consumed);
+        } else {
+            self.spill.clear();
+            self.spill.extend_from_slice(&self.piece[self.consumed..]);
+            self.piece = Bytes::new();
+            self.spilled = true;
+        }
+        self.consumed = 0;
+        self.tuple = (0, 0);
     }
 
     /// Whether the trailer has been read.
@@ -104,12 +147,12 @@ impl TupleReader {
 
     /// Whether unread bytes remain (after the trailer this is a protocol error).
     pub fn has_unread(&self) -> bool {
-        self.buf.len() > self.consumed
+        self.data().len() > self.consumed
     }
 
     /// The bytes of the tuple last returned by [`next_tuple`](Self::next_tuple).
     pub fn tuple_bytes(&self) -> &[u8] {
-        &self.buf[self.tuple.0..self.tuple.1]
+        &self.data()[self.tuple.0..self.tuple.1]
     }
 
     /// Reads the next tuple. Field `i` of the tuple is stored at `out[map[i]]` when
@@ -134,7 +177,7 @@ impl TupleReader {
             self.consumed += n;
             self.header_done = true;
         }
-        let data = &self.buf[self.consumed..];
+        let data = &self.data()[self.consumed..];
         if data.len() < 2 {
             return Ok(Next::NeedMore);
         }
@@ -182,7 +225,7 @@ impl TupleReader {
 
     /// Parses the header if it is complete; returns its length.
     fn read_header(&self) -> Result<Option<usize>, FormatError> {
-        let data = &self.buf[self.consumed..];
+        let data = &self.data()[self.consumed..];
         let check = data.len().min(SIGNATURE.len());
         if data[..check] != SIGNATURE[..check] {
             return Err(FormatError("missing the PGCOPY signature".to_owned()));
@@ -227,12 +270,48 @@ mod tests {
         b.to_vec()
     }
 
+    /// How a test hands pieces to the reader: copied, in place, or alternating.
+    #[derive(Clone, Copy, Debug)]
+    enum Feed {
+        Copy,
+        InPlace,
+        Mixed,
+    }
+
+    fn give(r: &mut TupleReader, how: Feed, n: usize, piece: &[u8]) {
+        let copy = match how {
+            Feed::Copy => true,
+            Feed::InPlace => false,
+            Feed::Mixed => n % 2 == 0,
+        };
+        if copy {
+            r.feed(piece);
+        } else {
+            r.feed_bytes(Bytes::copy_from_slice(piece));
+        }
+    }
+
     fn read_all(pieces: &[&[u8]]) -> Result<Vec<(i32, Option<String>)>, FormatError> {
+        let results: Vec<_> = [Feed::Copy, Feed::InPlace, Feed::Mixed]
+            .into_iter()
+            .map(|how| read_all_fed(pieces, how))
+            .collect();
+        // However the pieces are handed over, the reader sees the same stream.
+        assert_eq!(results[0], results[1]);
+        assert_eq!(results[0], results[2]);
+        results.into_iter().next().unwrap()
+    }
+
+    fn read_all_fed(
+        pieces: &[&[u8]],
+        how: Feed,
+    ) -> Result<Vec<(i32, Option<String>)>, FormatError> {
         let mut r = TupleReader::new(2);
         let mut rows = Vec::new();
         let mut out = [(0u32, 0i32); 2];
         let map = [0, 1];
         let mut pieces = pieces.iter();
+        let mut fed = 0;
         loop {
             match r.next_tuple(&map, &mut out)? {
                 Next::Tuple => {
@@ -242,7 +321,10 @@ mod tests {
                     rows.push((id, s));
                 }
                 Next::NeedMore => match pieces.next() {
-                    Some(p) => r.feed(p),
+                    Some(p) => {
+                        fed += 1;
+                        give(&mut r, how, fed, p);
+                    }
                     None => return Err(FormatError("truncated".into())),
                 },
                 Next::End => return Ok(rows),
@@ -259,6 +341,32 @@ mod tests {
         assert_eq!(read_all(&bytes).unwrap(), expect);
         let sevens: Vec<&[u8]> = data.chunks(7).collect();
         assert_eq!(read_all(&sevens).unwrap(), expect);
+    }
+
+    #[test]
+    fn whole_tuples_fed_in_place_are_not_copied() {
+        let data = sample();
+        // The first tuple: field count, then 4 + 4 bytes of id and 4 + 1 of text.
+        let (head, tail) = data.split_at(HEADER_LEN + 15);
+        let mut r = TupleReader::new(2);
+        let mut out = [(0u32, 0i32); 2];
+        let map = [0, 1];
+        // Header and first tuple in one piece, the rest in another: both read in place.
+        r.feed_bytes(Bytes::copy_from_slice(head));
+        assert_eq!(r.next_tuple(&map, &mut out), Ok(Next::Tuple));
+        assert_eq!(r.next_tuple(&map, &mut out), Ok(Next::NeedMore));
+        r.feed_bytes(Bytes::copy_from_slice(tail));
+        assert_eq!(r.next_tuple(&map, &mut out), Ok(Next::Tuple));
+        assert_eq!(r.next_tuple(&map, &mut out), Ok(Next::Tuple));
+        assert_eq!(r.next_tuple(&map, &mut out), Ok(Next::End));
+        assert_eq!(r.spill.capacity(), 0, "nothing was copied");
+        // A piece ending inside a tuple: only then are bytes kept across pieces.
+        let mut r = TupleReader::new(2);
+        r.feed_bytes(Bytes::copy_from_slice(&data[..HEADER_LEN + 5]));
+        assert_eq!(r.next_tuple(&map, &mut out), Ok(Next::NeedMore));
+        r.feed_bytes(Bytes::copy_from_slice(&data[HEADER_LEN + 5..]));
+        assert_eq!(r.next_tuple(&map, &mut out), Ok(Next::Tuple));
+        assert!(r.spill.capacity() > 0);
     }
 
     proptest::proptest! {
@@ -293,6 +401,7 @@ mod tests {
             }
             pieces.push(rest);
             let mut pieces = pieces.into_iter();
+            let mut fed = 0;
             // every step consumes a tuple or a piece, or stops: bounded by the input
             for _ in 0..=data.len() + 20 {
                 match r.next_tuple(&map, &mut out) {
@@ -303,13 +412,16 @@ mod tests {
                         }
                     }
                     Ok(Next::NeedMore) => match pieces.next() {
-                        Some(p) => r.feed(p),
+                        Some(p) => {
+                            fed += 1;
+                            give(&mut r, Feed::Mixed, fed, p);
+                        }
                         None => break,
                     },
                     Ok(Next::End) | Err(_) => break,
                 }
             }
-            proptest::prop_assert!(r.buf.len() <= data.len());
+            proptest::prop_assert!(r.spill.len() <= data.len());
         }
     }
 
