@@ -20,7 +20,6 @@ use super::{
 };
 use bytes::{BufMut, BytesMut};
 use postgres_types::{Kind, Type};
-use std::borrow::Cow;
 
 /// PostgreSQL's limit on array dimensions (`MAXDIM`).
 pub const MAX_DIMS: usize = 6;
@@ -377,78 +376,30 @@ macro_rules! slice_like_element {
 
 slice_like_element!(Vec<T>);
 
-impl<T: EncodeElement + ?Sized> EncodeElement for &T {
-    const NDIM: usize = T::NDIM;
+for_pointers! {
+    impl EncodeElement {
+        const NDIM: usize = P::NDIM;
 
-    #[inline]
-    fn accepts_element(elem: &Type) -> bool {
-        T::accepts_element(elem)
-    }
+        #[inline]
+        fn accepts_element(elem: &Type) -> bool {
+            P::accepts_element(elem)
+        }
 
-    #[inline]
-    fn shape(&self, dims: &mut [usize]) {
-        (**self).shape(dims);
-    }
+        #[inline]
+        fn shape(&self, dims: &mut [usize]) {
+            (**self).shape(dims);
+        }
 
-    #[inline]
-    fn encode_elements(
-        &self,
-        dims: &[usize],
-        elem: &Type,
-        buf: &mut BytesMut,
-        has_null: &mut bool,
-    ) -> Result<(), EncodeError> {
-        (**self).encode_elements(dims, elem, buf, has_null)
-    }
-}
-
-impl<T: EncodeElement + ?Sized> EncodeElement for Box<T> {
-    const NDIM: usize = T::NDIM;
-
-    #[inline]
-    fn accepts_element(elem: &Type) -> bool {
-        T::accepts_element(elem)
-    }
-
-    #[inline]
-    fn shape(&self, dims: &mut [usize]) {
-        (**self).shape(dims);
-    }
-
-    #[inline]
-    fn encode_elements(
-        &self,
-        dims: &[usize],
-        elem: &Type,
-        buf: &mut BytesMut,
-        has_null: &mut bool,
-    ) -> Result<(), EncodeError> {
-        (**self).encode_elements(dims, elem, buf, has_null)
-    }
-}
-
-impl<B: EncodeElement + ToOwned + ?Sized> EncodeElement for Cow<'_, B> {
-    const NDIM: usize = B::NDIM;
-
-    #[inline]
-    fn accepts_element(elem: &Type) -> bool {
-        B::accepts_element(elem)
-    }
-
-    #[inline]
-    fn shape(&self, dims: &mut [usize]) {
-        (**self).shape(dims);
-    }
-
-    #[inline]
-    fn encode_elements(
-        &self,
-        dims: &[usize],
-        elem: &Type,
-        buf: &mut BytesMut,
-        has_null: &mut bool,
-    ) -> Result<(), EncodeError> {
-        (**self).encode_elements(dims, elem, buf, has_null)
+        #[inline]
+        fn encode_elements(
+            &self,
+            dims: &[usize],
+            elem: &Type,
+            buf: &mut BytesMut,
+            has_null: &mut bool,
+        ) -> Result<(), EncodeError> {
+            (**self).encode_elements(dims, elem, buf, has_null)
+        }
     }
 }
 
@@ -566,7 +517,7 @@ scalar_elements!(
         chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::FixedOffset>,
         chrono::DateTime<chrono::Local>, uuid::Uuid, rust_decimal::Decimal,
         serde_json::Value, std::net::IpAddr, super::Inet, super::Interval, super::PgNumeric;
-    decode: bool, i8, i16, i32, i64, u32, f32, f64, String, Box<str>, Cow<'static, str>,
+    decode: bool, i8, i16, i32, i64, u32, f32, f64, String, Box<str>, std::borrow::Cow<'static, str>,
         Vec<u8>, Box<[u8]>,
         chrono::NaiveDate, chrono::NaiveTime, chrono::NaiveDateTime,
         chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::FixedOffset>,

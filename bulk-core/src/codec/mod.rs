@@ -12,6 +12,25 @@ use bytes::{BufMut, BytesMut};
 use postgres_types::{Kind, Type};
 use std::fmt;
 
+/// Implements a codec trait for `&P`, `Box<P>` and `Cow<P>` with the given items, which hand
+/// every call to the pointee `P`: each trait is written once for values and works through any
+/// pointer. (Declared before the submodules, so `array` can use it too.)
+macro_rules! for_pointers {
+    (impl $trait:ident { $($item:item)* }) => {
+        impl<P: $trait + ?Sized> $trait for &P {
+            $($item)*
+        }
+
+        impl<P: $trait + ?Sized> $trait for Box<P> {
+            $($item)*
+        }
+
+        impl<P: $trait + ToOwned + ?Sized> $trait for std::borrow::Cow<'_, P> {
+            $($item)*
+        }
+    };
+}
+
 mod array;
 mod bool;
 mod bytea;
@@ -350,53 +369,21 @@ impl<'a> Reader<'a> {
     }
 }
 
-impl<T: Encode + ?Sized> Encode for &T {
-    #[inline]
-    fn accepts(ty: &Type) -> bool {
-        T::accepts(ty)
-    }
+for_pointers! {
+    impl Encode {
+        #[inline]
+        fn accepts(ty: &Type) -> bool {
+            P::accepts(ty)
+        }
 
-    #[inline]
-    fn encode_field(&self, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
-        (**self).encode_field(ty, buf)
-    }
+        #[inline]
+        fn encode_field(&self, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
+            (**self).encode_field(ty, buf)
+        }
 
-    #[inline]
-    fn is_null(&self) -> bool {
-        (**self).is_null()
-    }
-}
-
-impl<T: Encode + ?Sized> Encode for Box<T> {
-    #[inline]
-    fn accepts(ty: &Type) -> bool {
-        T::accepts(ty)
-    }
-
-    #[inline]
-    fn encode_field(&self, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
-        (**self).encode_field(ty, buf)
-    }
-
-    #[inline]
-    fn is_null(&self) -> bool {
-        (**self).is_null()
-    }
-}
-
-impl<B: Encode + ToOwned + ?Sized> Encode for std::borrow::Cow<'_, B> {
-    #[inline]
-    fn accepts(ty: &Type) -> bool {
-        B::accepts(ty)
-    }
-
-    #[inline]
-    fn encode_field(&self, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
-        (**self).encode_field(ty, buf)
-    }
-
-    #[inline]
-    fn is_null(&self) -> bool {
-        (**self).is_null()
+        #[inline]
+        fn is_null(&self) -> bool {
+            (**self).is_null()
+        }
     }
 }
