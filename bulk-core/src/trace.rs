@@ -55,49 +55,27 @@ mod imp {
     }
 
     impl Op {
-        /// Opens the operation's span (span names must be literals, hence the match).
+        /// Opens the operation's span.
         pub(crate) fn start(kind: OpKind, table: &str, plan_reused: bool) -> Op {
+            // Span names must be literals, hence one arm per operation; the fields are the same.
+            macro_rules! span {
+                ($name:literal, $target:ident) => {
+                    tracing::info_span!(
+                        $name,
+                        $target = table,
+                        plan_reused,
+                        rows = Empty,
+                        bytes = Empty,
+                        elapsed_ms = Empty
+                    )
+                };
+            }
             let span = match kind {
-                OpKind::CopyIn => tracing::info_span!(
-                    "pgbulk.copy_in",
-                    table,
-                    plan_reused,
-                    rows = Empty,
-                    bytes = Empty,
-                    elapsed_ms = Empty
-                ),
-                OpKind::CopyInStream => tracing::info_span!(
-                    "pgbulk.copy_in_stream",
-                    table,
-                    plan_reused,
-                    rows = Empty,
-                    bytes = Empty,
-                    elapsed_ms = Empty
-                ),
-                OpKind::CopyOut => tracing::info_span!(
-                    "pgbulk.copy_out",
-                    query = table,
-                    plan_reused,
-                    rows = Empty,
-                    bytes = Empty,
-                    elapsed_ms = Empty
-                ),
-                OpKind::Upsert => tracing::info_span!(
-                    "pgbulk.upsert_via_staging",
-                    table,
-                    plan_reused,
-                    rows = Empty,
-                    bytes = Empty,
-                    elapsed_ms = Empty
-                ),
-                OpKind::CopyInReturning => tracing::info_span!(
-                    "pgbulk.copy_in_returning",
-                    table,
-                    plan_reused,
-                    rows = Empty,
-                    bytes = Empty,
-                    elapsed_ms = Empty
-                ),
+                OpKind::CopyIn => span!("pgbulk.copy_in", table),
+                OpKind::CopyInStream => span!("pgbulk.copy_in_stream", table),
+                OpKind::CopyOut => span!("pgbulk.copy_out", query),
+                OpKind::Upsert => span!("pgbulk.upsert_via_staging", table),
+                OpKind::CopyInReturning => span!("pgbulk.copy_in_returning", table),
             };
             Op {
                 kind,
