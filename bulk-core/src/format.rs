@@ -63,13 +63,12 @@ pub enum Next {
 /// with length `-1` for NULL — the form [`RawRow`](crate::RawRow) takes.
 #[derive(Debug)]
 pub struct TupleReader {
-    /// The piece being read in place, without copying (see [`feed_bytes`](Self::feed_bytes)).
+    /// The piece being read in place, without copying (see [`feed_bytes`](Self::feed_bytes));
+    /// empty while the data is in `spill`.
     piece: Bytes,
     /// Bytes kept across pieces: a tuple split between two pieces, or pieces given by
     /// [`feed`](Self::feed).
     spill: BytesMut,
-    /// Whether the unread data is in `spill` (else in `piece`).
-    spilled: bool,
     /// Bytes of the current data already consumed by earlier tuples.
     consumed: usize,
     /// Start and end of the last tuple returned, within the current data.
@@ -85,7 +84,6 @@ impl TupleReader {
         TupleReader {
             piece: Bytes::new(),
             spill: BytesMut::new(),
-            spilled: true,
             consumed: 0,
             tuple: (0, 0),
             header_done: false,
@@ -97,7 +95,7 @@ impl TupleReader {
     /// The data being read: the piece in place, or the spill buffer.
     #[inline]
     fn data(&self) -> &[u8] {
-        if self.spilled {
+        if self.piece.is_empty() {
             &self.spill
         } else {
             &self.piece
@@ -118,7 +116,6 @@ impl TupleReader {
             self.feed(&piece);
         } else {
             self.piece = piece;
-            self.spilled = false;
             self.spill.clear();
             self.consumed = 0;
             self.tuple = (0, 0);
@@ -127,14 +124,13 @@ impl TupleReader {
 
     /// Moves the unread bytes to the start of `spill`, so more can be appended after them.
     fn spill_unread(&mut self) {
-        if self.spilled {
+        if self.piece.is_empty() {
             // Drop what earlier tuples used so the buffer does not grow with the stream.
             self.spill.advance(self.consumed);
         } else {
             self.spill.clear();
             self.spill.extend_from_slice(&self.piece[self.consumed..]);
             self.piece = Bytes::new();
-            self.spilled = true;
         }
         self.consumed = 0;
         self.tuple = (0, 0);
