@@ -41,6 +41,33 @@ fn entry(id: i32) -> Entry {
     }
 }
 
+/// The ledger with no constraint a generated row can break (any amount, any account), for
+/// loads of millions of rows.
+async fn ledger_for_long_loads(db: &pgbulk::testkit::TestDb) {
+    db.client().batch_execute(LEDGER).await.unwrap();
+    db.client()
+        .batch_execute(
+            "ALTER TABLE ledger DROP CONSTRAINT ledger_amount_check, ALTER amount TYPE numeric, \
+             DROP CONSTRAINT ledger_account_fkey",
+        )
+        .await
+        .unwrap();
+}
+
+/// Entries `0..n` as a stream that pauses `pause_ms` every `every` rows.
+fn slow_entries(
+    n: i32,
+    every: i32,
+    pause_ms: u64,
+) -> impl futures_util::Stream<Item = Result<Entry, std::io::Error>> {
+    stream::iter(0..n).then(move |i| async move {
+        if i % every == 0 {
+            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        }
+        Ok(entry(i))
+    })
+}
+
 /// Makes one row bad.
 type Spoil = fn(&mut Entry);
 
@@ -172,20 +199,9 @@ async fn client_side_encode_errors_name_row_and_field_and_write_nothing() {
 #[tokio::test]
 async fn timeout_mid_stream_and_aborted_task_write_nothing() {
     let db = db().await;
-    db.client().batch_execute(LEDGER).await.unwrap();
-    db.client()
-        .batch_execute(
-            "ALTER TABLE ledger DROP CONSTRAINT ledger_amount_check, ALTER amount TYPE numeric",
-        )
-        .await
-        .unwrap();
+    ledger_for_long_loads(&db).await;
     // A slow source: the timeout fires while the COPY is open and rows have been sent.
-    let slow = stream::iter(0..i32::MAX).then(|i| async move {
-        if i % 1000 == 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        Ok::<_, std::io::Error>(entry(i))
-    });
+    let slow = slow_entries(i32::MAX, 1000, 10);
     let sent = AtomicU64::new(0);
     let load = db
         .client()
@@ -259,25 +275,14 @@ async fn panicking_iterator_and_failing_stream_write_nothing() {
 #[tokio::test]
 async fn statement_timeout_during_copy_in_writes_nothing() {
     let db = db().await;
-    db.client().batch_execute(LEDGER).await.unwrap();
-    db.client()
-        .batch_execute(
-            "ALTER TABLE ledger DROP CONSTRAINT ledger_amount_check, ALTER amount TYPE numeric",
-        )
-        .await
-        .unwrap();
+    ledger_for_long_loads(&db).await;
     db.client()
         .batch_execute("SET statement_timeout = '300ms'")
         .await
         .unwrap();
     // A finite source (about 2 s): tokio-postgres reports a server error during COPY FROM
     // STDIN only when the client ends the COPY, so an endless source would never see it.
-    let slow = stream::iter(0..200_000).then(|i| async move {
-        if i % 500 == 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        Ok::<_, std::io::Error>(entry(i))
-    });
+    let slow = slow_entries(200_000, 500, 5);
     let err = db
         .client()
         .bulk()
@@ -297,11 +302,7 @@ async fn statement_timeout_during_copy_in_writes_nothing() {
 #[tokio::test]
 async fn terminated_backend_during_copy_in_is_an_error_and_nothing_is_written() {
     let db = db().await;
-    db.client().batch_execute(LEDGER).await.unwrap();
-    db.client()
-        .batch_execute("ALTER TABLE ledger DROP CONSTRAINT ledger_amount_check, ALTER amount TYPE numeric, DROP CONSTRAINT ledger_account_fkey")
-        .await
-        .unwrap();
+    ledger_for_long_loads(&db).await;
     let victim = db.connect().await.unwrap();
     let pid: i32 = victim
         .query_one("SELECT pg_backend_pid()", &[])
