@@ -11,7 +11,8 @@
 //! whatever pieces the server sends it (one tuple may span several messages, one message may
 //! hold several tuples) and yields whole tuples.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use crate::codec::put_be;
+use bytes::{Buf, Bytes, BytesMut};
 
 /// The 11-byte signature that starts every binary COPY stream.
 pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -22,15 +23,15 @@ pub const HEADER_LEN: usize = SIGNATURE.len() + 4 + 4;
 /// Writes the binary COPY header (no OIDs, no header extension).
 #[inline]
 pub fn write_header(buf: &mut BytesMut) {
-    buf.put_slice(SIGNATURE);
-    buf.put_i32(0);
-    buf.put_i32(0);
+    buf.extend_from_slice(SIGNATURE);
+    put_be(buf, i32::to_be_bytes(0));
+    put_be(buf, i32::to_be_bytes(0));
 }
 
 /// Writes the binary COPY trailer (a field count of -1).
 #[inline]
 pub fn write_trailer(buf: &mut BytesMut) {
-    buf.put_i16(-1);
+    put_be(buf, i16::to_be_bytes(-1));
 }
 
 /// Why COPY data could not be read.
@@ -251,15 +252,15 @@ mod tests {
         let mut b = BytesMut::new();
         write_header(&mut b);
         for (i, s) in [(1i32, Some("a")), (2, None), (3, Some("ccc"))] {
-            b.put_i16(2);
-            b.put_i32(4);
-            b.put_i32(i);
+            put_be(&mut b, i16::to_be_bytes(2));
+            put_be(&mut b, i32::to_be_bytes(4));
+            put_be(&mut b, i32::to_be_bytes(i));
             match s {
                 Some(s) => {
-                    b.put_i32(i32::try_from(s.len()).unwrap());
-                    b.put_slice(s.as_bytes());
+                    put_be(&mut b, i32::to_be_bytes(i32::try_from(s.len()).unwrap()));
+                    b.extend_from_slice(s.as_bytes());
                 }
-                None => b.put_i32(-1),
+                None => put_be(&mut b, i32::to_be_bytes(-1)),
             }
         }
         write_trailer(&mut b);

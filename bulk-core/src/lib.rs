@@ -45,7 +45,7 @@ pub use crate::upsert::{CopyInReturning, Upsert, UpsertCounts, UpsertOptions, Up
 /// Items used by the code `#[derive(CopyRow)]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::codec::{Decode, DecodeError, Encode, EncodeError, ToSqlField};
+    pub use crate::codec::{put_be, Decode, DecodeError, Encode, EncodeError, ToSqlField};
     pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
     pub use bytes::{BufMut, BytesMut};
     pub use core::default::Default;

@@ -389,7 +389,7 @@ mod tests {
             types: &[Type],
             buf: &mut BytesMut,
         ) -> std::result::Result<(), (usize, EncodeError)> {
-            buf.put_i16(2);
+            crate::codec::put_be(buf, i16::to_be_bytes(2));
             crate::Encode::encode_field(&self.n, &types[0], buf).map_err(|e| (0, e))?;
             crate::Encode::encode_field(&self.s, &types[1], buf).map_err(|e| (1, e))
         }

@@ -29,6 +29,7 @@
 //! and unchanged by the call.
 
 use crate::bulk::{server_error, Bulk, Progress};
+use crate::codec::put_be;
 use crate::error::{Error, Result};
 use crate::format;
 use crate::ident;
@@ -36,7 +37,7 @@ use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow};
 use crate::scope::TxScope;
 use crate::trace::{self, Op, OpKind};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt;
 use postgres_types::{Kind, Type};
 use std::fmt;
@@ -265,8 +266,11 @@ pub(crate) fn encode_staged<T: CopyRow + ?Sized>(
     // The derive wrote `T::COLUMNS.len()` as the tuple's field count; one more for the ordinal.
     let count = i16::from_be_bytes([buf[start], buf[start + 1]]);
     buf[start..start + 2].copy_from_slice(&(count + 1).to_be_bytes());
-    buf.put_i32(8);
-    buf.put_i64(i64::try_from(ord).unwrap_or(i64::MAX));
+    put_be(buf, i32::to_be_bytes(8));
+    put_be(
+        buf,
+        i64::to_be_bytes(i64::try_from(ord).unwrap_or(i64::MAX)),
+    );
     Ok(())
 }
 

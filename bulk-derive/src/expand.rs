@@ -111,7 +111,7 @@ fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
                 __types: &[#private::Type],
                 __buf: &mut #private::BytesMut,
             ) -> #private::Result<(), (::core::primitive::usize, #private::EncodeError)> {
-                #private::BufMut::put_i16(__buf, #count);
+                #private::put_be(__buf, #count.to_be_bytes());
                 #(#encodes)*
                 ::core::result::Result::Ok(())
             }
@@ -391,7 +391,10 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("const TABLE : & 'static :: core :: primitive :: str = \"user\""));
-        assert!(out.contains("put_i16 (__buf , 1i16)"), "{out}");
+        assert!(
+            out.contains("put_be (__buf , 1i16 . to_be_bytes ())"),
+            "{out}"
+        );
         assert!(out.contains("cache : < u8 as :: pgbulk :: __private :: Default > :: default ()"));
     }
 

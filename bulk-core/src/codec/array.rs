@@ -18,7 +18,8 @@ use super::{
     accepted_type, begin_len, finish_len, non_null, Decode, DecodeError, Encode, EncodeError,
     Reader,
 };
-use bytes::{BufMut, BytesMut};
+use crate::codec::put_be;
+use bytes::BytesMut;
 use postgres_types::{Kind, Type};
 
 /// PostgreSQL's limit on array dimensions (`MAXDIM`).
@@ -184,9 +185,9 @@ fn array_send<T: EncodeElement>(
     }
     let at = begin_len(buf);
     if elems.is_empty() {
-        buf.put_i32(0); // ndim
-        buf.put_i32(0); // has-null flag
-        buf.put_u32(elem.oid());
+        put_be(buf, i32::to_be_bytes(0)); // ndim
+        put_be(buf, i32::to_be_bytes(0)); // has-null flag
+        put_be(buf, u32::to_be_bytes(elem.oid()));
         return finish_len(buf, at);
     }
     let mut dims = [0usize; MAX_DIMS];
@@ -205,14 +206,14 @@ fn array_send<T: EncodeElement>(
             "array of dimensions {dims:?} has too many elements for PostgreSQL"
         )));
     }
-    buf.put_i32(i32::try_from(ndim).unwrap_or(0));
+    put_be(buf, i32::to_be_bytes(i32::try_from(ndim).unwrap_or(0)));
     let flag_at = buf.len();
-    buf.put_i32(0); // has-null flag, set below
-    buf.put_u32(elem.oid());
+    put_be(buf, i32::to_be_bytes(0)); // has-null flag, set below
+    put_be(buf, u32::to_be_bytes(elem.oid()));
     for &d in dims {
         // Every dimension is at most the total, which fits in an i32.
-        buf.put_i32(i32::try_from(d).unwrap_or(0));
-        buf.put_i32(1); // lower bound
+        put_be(buf, i32::to_be_bytes(i32::try_from(d).unwrap_or(0)));
+        put_be(buf, i32::to_be_bytes(1)); // lower bound
     }
     let mut has_null = false;
     elems.encode_elements(dims, codec_elem, buf, &mut has_null)?;

@@ -2,14 +2,14 @@
 //! neither `Encode` nor `Decode`, which is what keeps these impls apart from the array ones.
 
 use super::{non_null, put_len, Decode, DecodeError, Encode, EncodeError};
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use postgres_types::Type;
 
 /// Writes a BYTEA field: its length, then the bytes as they are.
 #[inline]
 fn bytea_send(v: &[u8], buf: &mut BytesMut) -> Result<(), EncodeError> {
     put_len(buf, v.len())?;
-    buf.put_slice(v);
+    buf.extend_from_slice(v);
     Ok(())
 }
 

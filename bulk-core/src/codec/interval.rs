@@ -3,7 +3,8 @@
 //! `1 month`, `30 days` and `720 hours` are three different values.
 
 use super::{fixed, non_null, Decode, DecodeError, Encode, EncodeError};
-use bytes::{BufMut, BytesMut};
+use crate::codec::put_be;
+use bytes::BytesMut;
 use postgres_types::Type;
 
 /// A PostgreSQL `interval`: months, days and microseconds, each kept as PostgreSQL keeps it
@@ -32,10 +33,10 @@ impl Interval {
 /// Writes an INTERVAL field: length 16, then µs, days, months.
 #[inline]
 fn interval_send(v: Interval, buf: &mut BytesMut) {
-    buf.put_i32(16);
-    buf.put_i64(v.microseconds);
-    buf.put_i32(v.days);
-    buf.put_i32(v.months);
+    put_be(buf, i32::to_be_bytes(16));
+    put_be(buf, i64::to_be_bytes(v.microseconds));
+    put_be(buf, i32::to_be_bytes(v.days));
+    put_be(buf, i32::to_be_bytes(v.months));
 }
 
 /// Reads an INTERVAL value.

@@ -13,6 +13,7 @@ use super::{
     begin_len, finish_len, non_null, Decode, DecodeElement, DecodeError, Encode, EncodeElement,
     EncodeError,
 };
+use crate::codec::put_be;
 use bytes::{BufMut, BytesMut};
 use postgres_types::Type;
 use serde::de::DeserializeOwned;
@@ -40,7 +41,7 @@ fn json_send<T: Serialize + ?Sized>(
 ) -> Result<(), EncodeError> {
     let at = begin_len(buf);
     if *ty == Type::JSONB {
-        buf.put_u8(JSONB_VERSION);
+        put_be(buf, [JSONB_VERSION]);
     }
     serde_json::to_writer(buf.writer(), v).map_err(|e| {
         EncodeError::Other(format!("cannot serialize the value as JSON: {e}").into())

@@ -9,7 +9,8 @@
 
 use super::{non_null, Decode, DecodeError, Encode, EncodeError};
 use super::{put_len, Reader};
-use bytes::{BufMut, BytesMut};
+use crate::codec::put_be;
+use bytes::BytesMut;
 use postgres_types::Type;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -100,11 +101,11 @@ fn inet_send(v: Inet, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> 
         IpAddr::V6(a) => (PGSQL_AF_INET6, &a.octets()),
     };
     put_len(buf, 4 + octets.len())?;
-    buf.put_u8(family);
-    buf.put_u8(v.prefix);
-    buf.put_u8(u8::from(is_cidr));
-    buf.put_u8(u8::try_from(octets.len()).unwrap_or(0));
-    buf.put_slice(octets);
+    put_be(buf, [family]);
+    put_be(buf, [v.prefix]);
+    put_be(buf, [u8::from(is_cidr)]);
+    put_be(buf, [u8::try_from(octets.len()).unwrap_or(0)]);
+    buf.extend_from_slice(octets);
     Ok(())
 }
 

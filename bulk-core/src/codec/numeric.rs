@@ -11,7 +11,8 @@
 //! [`PgNumeric`] reads and writes NaN and ±Infinity too.
 
 use super::{non_null, Decode, DecodeError, Encode, EncodeError, Reader};
-use bytes::{BufMut, BytesMut};
+use crate::codec::put_be;
+use bytes::BytesMut;
 use postgres_types::Type;
 use rust_decimal::Decimal;
 
@@ -80,13 +81,13 @@ fn numeric_send(v: &Decimal, buf: &mut BytesMut) {
         (top as i16 - frac_digits as i16 - 1, sign)
     };
 
-    buf.put_i32(8 + 2 * ndigits as i32);
-    buf.put_i16(ndigits as i16);
-    buf.put_i16(weight);
-    buf.put_u16(sign);
-    buf.put_u16(scale as u16);
+    put_be(buf, i32::to_be_bytes(8 + 2 * ndigits as i32));
+    put_be(buf, i16::to_be_bytes(ndigits as i16));
+    put_be(buf, i16::to_be_bytes(weight));
+    put_be(buf, u16::to_be_bytes(sign));
+    put_be(buf, u16::to_be_bytes(scale as u16));
     for &d in digits[bottom..top].iter().rev() {
-        buf.put_u16(d);
+        put_be(buf, u16::to_be_bytes(d));
     }
 }
 
@@ -115,11 +116,14 @@ impl From<Decimal> for PgNumeric {
 /// header's dscale bits read from the special sign; `numeric_recv` ignores them).
 #[inline]
 fn numeric_special_send(sign: u16, buf: &mut BytesMut) {
-    buf.put_i32(8);
-    buf.put_u16(0); // ndigits
-    buf.put_i16(0); // weight
-    buf.put_u16(sign);
-    buf.put_u16(if sign == NUMERIC_NAN { 0 } else { 32 }); // dscale
+    put_be(buf, i32::to_be_bytes(8));
+    put_be(buf, u16::to_be_bytes(0)); // ndigits
+    put_be(buf, i16::to_be_bytes(0)); // weight
+    put_be(buf, u16::to_be_bytes(sign));
+    put_be(
+        buf,
+        u16::to_be_bytes(if sign == NUMERIC_NAN { 0 } else { 32 }),
+    ); // dscale
 }
 
 /// The error for a numeric a `Decimal` cannot hold, or that is malformed.

@@ -6,7 +6,8 @@
 use super::{
     fixed, non_null, Decode, DecodeElement, DecodeError, Encode, EncodeElement, EncodeError,
 };
-use bytes::{BufMut, BytesMut};
+use crate::codec::put_be;
+use bytes::BytesMut;
 use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, Utc};
 use postgres_types::Type;
 
@@ -62,15 +63,21 @@ pub trait Infinite: Encode + Decode {
 /// Writes a date's ±infinity: length 4, then `i32::MAX` or `i32::MIN`.
 #[inline]
 fn date_infinity(positive: bool, buf: &mut BytesMut) {
-    buf.put_i32(4);
-    buf.put_i32(if positive { i32::MAX } else { i32::MIN });
+    put_be(buf, i32::to_be_bytes(4));
+    put_be(
+        buf,
+        i32::to_be_bytes(if positive { i32::MAX } else { i32::MIN }),
+    );
 }
 
 /// Writes a timestamp's ±infinity: length 8, then `i64::MAX` or `i64::MIN`.
 #[inline]
 fn timestamp_infinity(positive: bool, buf: &mut BytesMut) {
-    buf.put_i32(8);
-    buf.put_i64(if positive { i64::MAX } else { i64::MIN });
+    put_be(buf, i32::to_be_bytes(8));
+    put_be(
+        buf,
+        i64::to_be_bytes(if positive { i64::MAX } else { i64::MIN }),
+    );
 }
 
 impl Infinite for NaiveDate {
