@@ -14,7 +14,7 @@ use super::{
     EncodeError,
 };
 use crate::codec::put_be;
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use postgres_types::Type;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -43,10 +43,33 @@ fn json_send<T: Serialize + ?Sized>(
     if *ty == Type::JSONB {
         put_be(buf, [JSONB_VERSION]);
     }
-    serde_json::to_writer(buf.writer(), v).map_err(|e| {
+    serde_json::to_writer(BufWriter(buf), v).map_err(|e| {
         EncodeError::Other(format!("cannot serialize the value as JSON: {e}").into())
     })?;
     finish_len(buf, at)
+}
+
+/// `io::Write` into a `BytesMut`, inlined (`BufMut::writer` goes through the non-inlined
+/// `put_slice` and a `memcpy` call for every token serde_json writes).
+struct BufWriter<'a>(&'a mut BytesMut);
+
+impl std::io::Write for BufWriter<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    #[inline]
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Reads a JSON or JSONB value (checking jsonb's version byte) and deserializes it.

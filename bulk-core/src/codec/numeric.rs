@@ -51,8 +51,9 @@ fn base10000_u64(mut v: u64, out: &mut [u16; 4]) {
 fn numeric_send(v: &Decimal, buf: &mut BytesMut) {
     let scale = v.scale(); // 0..=28
     let abs = v.mantissa().unsigned_abs(); // < 2^96
-                                           // Pad the scale up to a multiple of 4 so the base-10000 digits line up with the decimal
-                                           // point: abs · 10^pad < 2^96 · 1000 < 10^32, so it has at most 8 base-10000 digits.
+
+    // Pad the scale up to a multiple of 4 so the base-10000 digits line up with the decimal
+    // point: abs · 10^pad < 2^96 · 1000 < 10^32, so it has at most 8 base-10000 digits.
     let pad = (4 - scale % 4) % 4;
     let padded = abs * 10u128.pow(pad);
     let frac_digits = (scale + pad) / 4; // 0..=7
@@ -81,14 +82,18 @@ fn numeric_send(v: &Decimal, buf: &mut BytesMut) {
         (top as i16 - frac_digits as i16 - 1, sign)
     };
 
-    put_be(buf, i32::to_be_bytes(8 + 2 * ndigits as i32));
-    put_be(buf, i16::to_be_bytes(ndigits as i16));
-    put_be(buf, i16::to_be_bytes(weight));
-    put_be(buf, u16::to_be_bytes(sign));
-    put_be(buf, u16::to_be_bytes(scale as u16));
-    for &d in digits[bottom..top].iter().rev() {
-        put_be(buf, u16::to_be_bytes(d));
+    // The whole field (length, header, up to 8 digits) built on the stack, then one copy.
+    let mut field = [0u8; 4 + 8 + 16];
+    let len = 8 + 2 * ndigits;
+    field[0..4].copy_from_slice(&(len as i32).to_be_bytes());
+    field[4..6].copy_from_slice(&(ndigits as i16).to_be_bytes());
+    field[6..8].copy_from_slice(&weight.to_be_bytes());
+    field[8..10].copy_from_slice(&sign.to_be_bytes());
+    field[10..12].copy_from_slice(&(scale as u16).to_be_bytes());
+    for (i, &d) in digits[bottom..top].iter().rev().enumerate() {
+        field[12 + 2 * i..14 + 2 * i].copy_from_slice(&d.to_be_bytes());
     }
+    buf.extend_from_slice(&field[..4 + len]);
 }
 
 /// A PostgreSQL `numeric` that may also be `NaN`, `Infinity` or `-Infinity`, which
