@@ -360,6 +360,7 @@ fn find_psql(bin_dir: Option<&Path>) -> PathBuf {
 enum Writer {
     PgbulkFresh,
     PgbulkReused,
+    PgbulkPrepared,
     BinaryCopyIn,
     MultiRowInsert,
     Unnest,
@@ -372,6 +373,7 @@ impl Writer {
         match self {
             Writer::PgbulkFresh => "pgbulk `copy_in` (fresh plan)",
             Writer::PgbulkReused => "pgbulk `copy_in_with_plan` (reused plan)",
+            Writer::PgbulkPrepared => "pgbulk `prepare_copy_in` (plan and statement kept)",
             Writer::BinaryCopyIn => "tokio-postgres `BinaryCopyInWriter`",
             Writer::MultiRowInsert => "multi-row `INSERT .. VALUES` (one tx)",
             Writer::Unnest => "`INSERT .. SELECT FROM unnest(..)`",
@@ -402,6 +404,12 @@ async fn write_batches<T: Shape>(
         Writer::PgbulkReused => {
             for b in batches {
                 client.bulk().copy_in_with_plan(plan, *b).await?;
+            }
+        }
+        Writer::PgbulkPrepared => {
+            let prepared = client.bulk().prepare_copy_in(plan).await?;
+            for b in batches {
+                prepared.copy_in(*b).await?;
             }
         }
         Writer::BinaryCopyIn => {
@@ -1243,6 +1251,7 @@ async fn run(quick: bool) -> Result<String, BoxError> {
         let mut contenders = vec![
             Writer::PgbulkFresh,
             Writer::PgbulkReused,
+            Writer::PgbulkPrepared,
             Writer::BinaryCopyIn,
             Writer::MultiRowInsert,
             Writer::Unnest,
@@ -1324,10 +1333,21 @@ async fn run(quick: bool) -> Result<String, BoxError> {
         );
         target(
             &mut targets,
-            "users 5-row batch, reused plan: latency × BinaryCopyInWriter",
+            "users 5-row batch, reused plan (`copy_in_with_plan`): latency × BinaryCopyInWriter",
             r,
             "≤ 1.00",
             r <= 1.0,
+        );
+        let p = ratio(
+            find(&t.results, &Writer::PgbulkPrepared).wall,
+            find(&t.results, &Writer::BinaryCopyIn).wall,
+        );
+        target(
+            &mut targets,
+            "users 5-row batch, prepared (`prepare_copy_in`): latency × BinaryCopyInWriter",
+            p,
+            "≤ 1.00",
+            p <= 1.0,
         );
     }
     for (title, _, results) in [&reads_narrow, &reads_wide] {

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use tokio_postgres::{Client, CopyInSink, Transaction};
+use tokio_postgres::{Client, CopyInSink, Statement, Transaction};
 
 /// Default size of the chunks handed to the COPY sink: 256 KiB.
 pub const DEFAULT_FLUSH_BYTES: usize = 256 * 1024;
@@ -192,11 +192,54 @@ impl<'c> Bulk<'c> {
         I: IntoIterator,
         I::Item: Borrow<T>,
     {
-        let mut writer = CopyWriter::start(self, plan).await?;
+        self.write_rows_with(plan, None, rows).await
+    }
+
+    /// [`write_rows`](Self::write_rows) through `statement`, the plan's COPY statement
+    /// prepared on this connection, if there is one.
+    async fn write_rows_with<T, I>(
+        &self,
+        plan: &Plan<T>,
+        statement: Option<&Statement>,
+        rows: I,
+    ) -> Result<(u64, u64)>
+    where
+        T: CopyRow + ?Sized,
+        I: IntoIterator,
+        I::Item: Borrow<T>,
+    {
+        let mut writer = CopyWriter::start_with(self, plan, statement).await?;
         for row in rows {
             writer.push(row.borrow()).await?;
         }
         writer.finish().await
+    }
+
+    /// Prepares `plan`'s COPY statement on this connection, for many small batches: each
+    /// [`PreparedCopyIn::copy_in`] then takes one round trip fewer than
+    /// [`copy_in_with_plan`](Bulk::copy_in_with_plan) (tokio-postgres prepares a COPY given as
+    /// text on every call, then runs it).
+    ///
+    /// The result borrows this handle's client (or transaction), so it can only be used on the
+    /// connection the statement was prepared on; dropping it closes the statement.
+    pub fn prepare_copy_in<T: CopyRow + ?Sized>(
+        &self,
+        plan: &Plan<T>,
+    ) -> impl Future<Output = Result<PreparedCopyIn<'c, T>>> + use<'c, T> {
+        let bulk = self.clone();
+        let plan = plan.clone();
+        async move {
+            let statement = bulk
+                .client
+                .prepare(plan.copy_statement())
+                .await
+                .map_err(|e| Error::pg("could not prepare the COPY statement", e))?;
+            Ok(PreparedCopyIn {
+                bulk,
+                plan,
+                statement,
+            })
+        }
     }
 
     /// Like [`copy_in`](Bulk::copy_in), for an asynchronous source of rows. An `Err` from the
@@ -301,6 +344,64 @@ impl<'c> Bulk<'c> {
     }
 }
 
+/// A plan's COPY statement prepared on one connection, from
+/// [`Bulk::prepare_copy_in`]: for many small batches into the same table.
+///
+/// ```no_run
+/// # extern crate bulk_core as pgbulk;
+/// # use bulk_derive::CopyRow;
+/// use pgbulk::BulkExt;
+///
+/// #[derive(CopyRow)]
+/// struct Event { id: i64, kind: String }
+///
+/// # async fn f(client: &tokio_postgres::Client, batches: Vec<Vec<Event>>) -> pgbulk::Result<()> {
+/// let plan = client.bulk().plan::<Event>().await?;
+/// let events = client.bulk().prepare_copy_in(&plan).await?;
+/// for batch in &batches {
+///     events.copy_in(batch).await?; // one round trip fewer than copy_in_with_plan
+/// }
+/// # Ok(()) }
+/// ```
+pub struct PreparedCopyIn<'c, T: ?Sized> {
+    bulk: Bulk<'c>,
+    plan: Plan<T>,
+    statement: Statement,
+}
+
+impl<'c, T: CopyRow + ?Sized> PreparedCopyIn<'c, T> {
+    /// [`Bulk::copy_in_with_plan`] through the prepared statement: the same checks, errors and
+    /// all-or-nothing behaviour, one round trip fewer. `rows` may yield `T` or `&T`.
+    pub fn copy_in<'s, I>(
+        &'s self,
+        rows: I,
+    ) -> impl Future<Output = Result<u64>> + use<'s, 'c, T, I>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<T>,
+    {
+        let op = Op::start(OpKind::CopyIn, self.plan.table(), true);
+        trace::traced(op, async move {
+            self.bulk
+                .write_rows_with(&self.plan, Some(&self.statement), rows)
+                .await
+        })
+    }
+
+    /// The plan the statement was prepared from.
+    pub fn plan(&self) -> &Plan<T> {
+        &self.plan
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for PreparedCopyIn<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedCopyIn")
+            .field("plan", &self.plan)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Encodes rows into one reused buffer and hands it to the COPY sink in chunks.
 pub(crate) struct CopyWriter<'a, 'c, T: ?Sized> {
     bulk: &'a Bulk<'c>,
@@ -313,11 +414,21 @@ pub(crate) struct CopyWriter<'a, 'c, T: ?Sized> {
 
 impl<'a, 'c, T: CopyRow + ?Sized> CopyWriter<'a, 'c, T> {
     pub(crate) async fn start(bulk: &'a Bulk<'c>, plan: &'a Plan<T>) -> Result<Self> {
-        let sink = bulk
-            .client
-            .copy_in::<_, Bytes>(plan.copy_statement())
-            .await
-            .map_err(|e| Error::pg("COPY FROM STDIN failed", e))?;
+        Self::start_with(bulk, plan, None).await
+    }
+
+    /// [`start`](Self::start) through `statement`, the plan's COPY statement already prepared
+    /// on `bulk`'s connection, if there is one (one round trip fewer).
+    async fn start_with(
+        bulk: &'a Bulk<'c>,
+        plan: &'a Plan<T>,
+        statement: Option<&Statement>,
+    ) -> Result<Self> {
+        let sink = match statement {
+            Some(statement) => bulk.client.copy_in::<_, Bytes>(statement).await,
+            None => bulk.client.copy_in::<_, Bytes>(plan.copy_statement()).await,
+        }
+        .map_err(|e| Error::pg("COPY FROM STDIN failed", e))?;
         let mut buf = BytesMut::with_capacity(bulk.flush_bytes + bulk.flush_bytes / 4);
         format::write_header(&mut buf);
         Ok(CopyWriter {

@@ -29,7 +29,9 @@ mod trace;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use crate::bulk::{Bulk, BulkExt, CopyOutStream, Progress, DEFAULT_FLUSH_BYTES};
+pub use crate::bulk::{
+    Bulk, BulkExt, CopyOutStream, PreparedCopyIn, Progress, DEFAULT_FLUSH_BYTES,
+};
 pub use crate::codec::{
     Decode, DecodeElement, DecodeError, Encode, EncodeElement, EncodeError, Inet, Infinity,
     Interval, Json, PgNumeric, ViaToSql,

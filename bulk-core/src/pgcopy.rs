@@ -356,7 +356,6 @@ mod tests {
     use super::*;
     use crate::codec::{DecodeError, EncodeError};
     use crate::row::Column;
-    use bytes::BufMut;
 
     /// A hand-written `CopyRow` (the derive lives in another crate): an `int4` and a `text`.
     #[derive(Debug, PartialEq)]

@@ -104,6 +104,60 @@ async fn plan_is_reused_across_batches() {
     assert_eq!(count(&db, "items").await, 50);
 }
 
+/// The COPY statements prepared on this session (`pg_prepared_statements`).
+async fn prepared_copies(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'COPY%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn prepared_copy_in_keeps_one_statement_and_stays_all_or_nothing() {
+    let mut db = db().await;
+    db.client().batch_execute(ITEMS).await.unwrap();
+    let bulk = db.client().bulk();
+    let plan = bulk.plan::<Item>().await.unwrap();
+    // copy_in_with_plan prepares the COPY per call and closes it again.
+    bulk.copy_in_with_plan(&plan, (0..10).map(item))
+        .await
+        .unwrap();
+    assert_eq!(prepared_copies(db.client()).await, 0);
+
+    let items = bulk.prepare_copy_in(&plan).await.unwrap();
+    assert_eq!(items.plan().copy_statement(), plan.copy_statement());
+    for batch in 1..6 {
+        let rows: Vec<Item> = (batch * 10..batch * 10 + 10).map(item).collect();
+        assert_eq!(items.copy_in(&rows).await.unwrap(), 10);
+        // The one prepared statement is what every batch runs: none is added per call.
+        assert_eq!(prepared_copies(db.client()).await, 1);
+    }
+    assert_eq!(count(&db, "items").await, 60);
+
+    // A duplicate key at input row 3 of a prepared batch: the error names it, nothing of the
+    // batch is written, and the statement keeps working.
+    let bad: Vec<Item> = [100, 101, 102, 5, 103].into_iter().map(item).collect();
+    let err = items.copy_in(&bad).await.unwrap_err();
+    assert_eq!(err.row(), Some(3), "{err}");
+    assert_eq!(err.field(), Some("id"), "{err}");
+    assert_eq!(count(&db, "items").await, 60);
+    assert_eq!(items.copy_in((100..104).map(item)).await.unwrap(), 4);
+    assert_eq!(count(&db, "items").await, 64);
+    drop((items, bulk));
+
+    // Prepared inside a transaction that rolls back: the rows written through it are gone.
+    let tx = db.client_mut().transaction().await.unwrap();
+    let in_tx = tx.bulk().prepare_copy_in(&plan).await.unwrap();
+    assert_eq!(in_tx.copy_in((200..210).map(item)).await.unwrap(), 10);
+    drop(in_tx);
+    tx.rollback().await.unwrap();
+    assert_eq!(count(&db, "items").await, 64);
+}
+
 #[tokio::test]
 async fn stream_input_and_stream_errors() {
     let db = db().await;

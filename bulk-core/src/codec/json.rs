@@ -50,7 +50,7 @@ fn json_send<T: Serialize + ?Sized>(
 }
 
 /// `io::Write` into a `BytesMut`, inlined (`BufMut::writer` goes through the non-inlined
-/// `put_slice` and a `memcpy` call for every token serde_json writes).
+/// `put_slice` and a `memcpy` call for every token `serde_json` writes).
 struct BufWriter<'a>(&'a mut BytesMut);
 
 impl std::io::Write for BufWriter<'_> {

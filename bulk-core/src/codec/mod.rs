@@ -212,7 +212,7 @@ pub fn accepted_type(ty: &Type, accepts: impl Fn(&Type) -> bool) -> Option<&Type
 /// `put_slice` for `BytesMut` is not `#[inline]`, so each `put_*` is a call into another crate
 /// and a `memcpy` call, which made up most of the instructions of encoding a narrow row. This
 /// is one capacity check and a fixed-size copy, inlined.
-#[inline(always)]
+#[inline]
 pub fn put_be<const N: usize>(buf: &mut BytesMut, bytes: [u8; N]) {
     buf.extend_from_slice(&bytes);
 }
