@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo bench --bench codec
+//! PGBULK_INSTRUCTIONS=1 cargo bench --bench codec   # instructions per row, under valgrind
 //! ```
 //!
 //! tokio-postgres' `BinaryCopyInWriter` needs a `CopyInSink` and `BinaryCopyOutStream` a
@@ -29,7 +30,7 @@ mod common;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{Narrow, Params, User, Wide};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use pgbulk::format::{self, Next, TupleReader};
 use pgbulk::{CopyRow, FromCopyRow, RawRow};
 use std::hint::black_box;
@@ -275,4 +276,115 @@ fn codecs(c: &mut Criterion) {
 }
 
 criterion_group!(benches, codecs);
-criterion_main!(benches);
+
+/// `run_loop` for one shape.
+fn go<T: FromCopyRow + Params>(
+    op: &str,
+    side: &str,
+    rows: &[T],
+    types: &[Type],
+    iters: usize,
+    peer_decode: fn(&[Bytes]) -> Vec<T>,
+) {
+    let msgs = messages(rows, types);
+    for _ in 0..iters {
+        match (op, side) {
+            ("encode", "pgbulk") => drop(black_box(pgbulk_encode(rows, types))),
+            ("encode", _) => drop(black_box(peer_encode(rows, types))),
+            ("decode", "pgbulk") => drop(black_box(pgbulk_decode::<T>(&msgs, types))),
+            _ => drop(black_box(peer_decode(&msgs))),
+        }
+    }
+}
+
+/// One encode or decode loop, `iters` times over `ROWS` rows; the instruction count's unit.
+fn run_loop(spec: &str) {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [shape, op, side, iters] = parts[..] else {
+        panic!("PGBULK_CODEC_LOOP is shape:op:side:iters, got {spec}");
+    };
+    let iters: usize = iters.parse().expect("iters");
+    match shape {
+        "narrow" => go(
+            op,
+            side,
+            &common::narrows(ROWS),
+            common::NARROW_TYPES,
+            iters,
+            peer_decode_narrow,
+        ),
+        "users" => go(
+            op,
+            side,
+            &common::users(0..ROWS as i64, 0),
+            common::USERS_TYPES,
+            iters,
+            peer_decode_users,
+        ),
+        _ => go(
+            op,
+            side,
+            &common::wides(ROWS),
+            common::WIDE_TYPES,
+            iters,
+            peer_decode_wide,
+        ),
+    }
+}
+
+/// Instructions per row of each loop, counted by valgrind (`cachegrind`, no cache simulation):
+/// exact and repeatable on a shared host where timings drift. Each loop runs in a child under
+/// valgrind with 0 and 5 iterations; the difference divided by the rows is the loop's cost.
+fn instructions() {
+    let exe = std::env::current_exe().expect("own path");
+    let count = |spec: &str| -> u64 {
+        let out = std::process::Command::new("valgrind")
+            .args([
+                "--tool=cachegrind",
+                "--cache-sim=no",
+                "--cachegrind-out-file=/dev/null",
+            ])
+            .arg(&exe)
+            .env("PGBULK_CODEC_LOOP", spec)
+            .output()
+            .expect("valgrind (apt install valgrind) runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err
+            .lines()
+            .find(|l| l.contains("I   refs:"))
+            .unwrap_or_else(|| panic!("{err}"));
+        line.rsplit(' ')
+            .next()
+            .unwrap()
+            .replace(',', "")
+            .parse()
+            .unwrap()
+    };
+    println!("| shape | op | pgbulk instr/row | tokio-postgres instr/row | ratio |");
+    println!("|---|---|---:|---:|---:|");
+    for shape in ["narrow", "users", "wide"] {
+        for op in ["encode", "decode"] {
+            let per_row = |side: &str| {
+                let base = count(&format!("{shape}:{op}:{side}:0"));
+                let five = count(&format!("{shape}:{op}:{side}:5"));
+                (five - base) / (5 * ROWS as u64)
+            };
+            let (ours, peer) = (per_row("pgbulk"), per_row("peer"));
+            println!(
+                "| {shape} | {op} | {ours} | {peer} | {:.2} |",
+                f64::from(u32::try_from(ours).unwrap()) / f64::from(u32::try_from(peer).unwrap())
+            );
+        }
+    }
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("PGBULK_CODEC_LOOP") {
+        run_loop(&spec);
+    } else if std::env::var_os("PGBULK_INSTRUCTIONS").is_some() {
+        instructions();
+    } else {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+}
