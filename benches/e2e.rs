@@ -31,6 +31,7 @@ mod common;
 use common::{Narrow, Params, User, Wide};
 use futures_util::{future::try_join_all, TryStreamExt};
 use pgbulk::{BulkExt, CopyRow, FromCopyRow, Plan};
+use std::collections::hash_map::{Entry, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::pin::{pin, Pin};
@@ -443,12 +444,11 @@ async fn write_batches<T: Shape>(
                 s
             };
             client.batch_execute("BEGIN").await?;
-            let mut stmts = std::collections::HashMap::new();
+            let mut stmts = HashMap::new();
             for b in batches {
                 for chunk in b.chunks(per) {
-                    if !stmts.contains_key(&chunk.len()) {
-                        let stmt = client.prepare(&values(chunk.len())).await?;
-                        stmts.insert(chunk.len(), stmt);
+                    if let Entry::Vacant(slot) = stmts.entry(chunk.len()) {
+                        slot.insert(client.prepare(&values(chunk.len())).await?);
                     }
                     let mut params: Vec<&(dyn ToSql + Sync)> =
                         Vec::with_capacity(chunk.len() * ncols);
