@@ -163,7 +163,7 @@ impl<'c> Bulk<'c> {
         let op = Op::start(OpKind::CopyIn, self.table_for::<T>(), false);
         trace::traced(op, async move {
             let plan = bulk.plan::<T>().await?;
-            bulk.write_rows(&plan, rows).await
+            bulk.write_rows(&plan, None, rows).await
         })
     }
 
@@ -180,24 +180,33 @@ impl<'c> Bulk<'c> {
         I: IntoIterator,
         I::Item: Borrow<T>,
     {
-        let bulk = self.clone();
-        let op = Op::start(OpKind::CopyIn, plan.table(), true);
-        trace::traced(op, async move { bulk.write_rows(plan, rows).await })
+        self.copy_in_traced(plan, None, rows)
     }
 
-    /// Writes `rows`; returns the rows written and the bytes sent.
-    async fn write_rows<T, I>(&self, plan: &Plan<T>, rows: I) -> Result<(u64, u64)>
+    /// `copy_in` with a kept plan (and, from [`PreparedCopyIn`], its prepared statement), in
+    /// its `tracing` span.
+    fn copy_in_traced<'p, T, I>(
+        &self,
+        plan: &'p Plan<T>,
+        statement: Option<&'p Statement>,
+        rows: I,
+    ) -> impl Future<Output = Result<u64>> + use<'c, 'p, T, I>
     where
         T: CopyRow + ?Sized,
         I: IntoIterator,
         I::Item: Borrow<T>,
     {
-        self.write_rows_with(plan, None, rows).await
+        let bulk = self.clone();
+        let op = Op::start(OpKind::CopyIn, plan.table(), true);
+        trace::traced(
+            op,
+            async move { bulk.write_rows(plan, statement, rows).await },
+        )
     }
 
-    /// [`write_rows`](Self::write_rows) through `statement`, the plan's COPY statement
-    /// prepared on this connection, if there is one.
-    async fn write_rows_with<T, I>(
+    /// Writes `rows`; returns the rows written and the bytes sent. `statement` is the plan's
+    /// COPY statement prepared on this connection, if there is one (one round trip fewer).
+    async fn write_rows<T, I>(
         &self,
         plan: &Plan<T>,
         statement: Option<&Statement>,
@@ -208,7 +217,7 @@ impl<'c> Bulk<'c> {
         I: IntoIterator,
         I::Item: Borrow<T>,
     {
-        let mut writer = CopyWriter::start_with(self, plan, statement).await?;
+        let mut writer = CopyWriter::start(self, plan, statement).await?;
         for row in rows {
             writer.push(row.borrow()).await?;
         }
@@ -258,7 +267,7 @@ impl<'c> Bulk<'c> {
         let op = Op::start(OpKind::CopyInStream, self.table_for::<T>(), false);
         trace::traced(op, async move {
             let plan = bulk.plan::<T>().await?;
-            let mut writer = CopyWriter::start(&bulk, &plan).await?;
+            let mut writer = CopyWriter::start(&bulk, &plan, None).await?;
             let mut rows = std::pin::pin!(rows);
             while let Some(row) = rows.next().await {
                 match row {
@@ -380,12 +389,8 @@ impl<'c, T: CopyRow + ?Sized> PreparedCopyIn<'c, T> {
         I: IntoIterator,
         I::Item: Borrow<T>,
     {
-        let op = Op::start(OpKind::CopyIn, self.plan.table(), true);
-        trace::traced(op, async move {
-            self.bulk
-                .write_rows_with(&self.plan, Some(&self.statement), rows)
-                .await
-        })
+        self.bulk
+            .copy_in_traced(&self.plan, Some(&self.statement), rows)
     }
 
     /// The plan the statement was prepared from.
@@ -413,13 +418,9 @@ pub(crate) struct CopyWriter<'a, 'c, T: ?Sized> {
 }
 
 impl<'a, 'c, T: CopyRow + ?Sized> CopyWriter<'a, 'c, T> {
-    pub(crate) async fn start(bulk: &'a Bulk<'c>, plan: &'a Plan<T>) -> Result<Self> {
-        Self::start_with(bulk, plan, None).await
-    }
-
-    /// [`start`](Self::start) through `statement`, the plan's COPY statement already prepared
-    /// on `bulk`'s connection, if there is one (one round trip fewer).
-    async fn start_with(
+    /// Starts the COPY: through `statement`, the plan's COPY statement already prepared on
+    /// `bulk`'s connection, if there is one (one round trip fewer), else its text.
+    pub(crate) async fn start(
         bulk: &'a Bulk<'c>,
         plan: &'a Plan<T>,
         statement: Option<&Statement>,

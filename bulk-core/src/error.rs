@@ -49,6 +49,18 @@ pub struct Mismatch {
     pub pg_type: Option<String>,
 }
 
+impl Mismatch {
+    /// The mismatch of `col`'s field with a column of type `pg_type` (`None`: no such column).
+    pub(crate) fn of(col: &crate::row::Column, pg_type: Option<&postgres_types::Type>) -> Self {
+        Mismatch {
+            field: col.field,
+            rust_type: col.rust_type,
+            column: col.name.to_owned(),
+            pg_type: pg_type.map(crate::plan::pg_type_name),
+        }
+    }
+}
+
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.pg_type {

@@ -45,7 +45,7 @@
 
 use crate::error::{Error, Mismatch, Result};
 use crate::format::{self, Next, TupleReader};
-use crate::plan::{pg_type_name, short_type_name, Plan};
+use crate::plan::{short_type_name, Plan};
 use crate::row::{CopyRow, FromCopyRow, RawRow};
 use bytes::BytesMut;
 use postgres_types::Type;
@@ -79,12 +79,7 @@ fn check_types<T: CopyRow + ?Sized>(
         .zip(&types)
         .enumerate()
         .filter(|&(i, (_, ty))| !accepts(i)(ty))
-        .map(|(_, (col, ty))| Mismatch {
-            field: col.field,
-            rust_type: col.rust_type,
-            column: col.name.to_owned(),
-            pg_type: Some(pg_type_name(ty)),
-        })
+        .map(|(_, (col, ty))| Mismatch::of(col, Some(ty)))
         .collect();
     if mismatches.is_empty() {
         Ok(types)

@@ -150,22 +150,12 @@ pub(crate) fn check_copy_in<T: CopyRow + ?Sized>(
     let mut mismatches = Vec::new();
     for col in T::COLUMNS {
         match columns.iter().find(|c| c.name() == col.name) {
-            None => mismatches.push(Mismatch {
-                field: col.field,
-                rust_type: col.rust_type,
-                column: col.name.to_owned(),
-                pg_type: None,
-            }),
+            None => mismatches.push(Mismatch::of(col, None)),
             // A domain column is written with its base type's codec (binary COPY uses the
             // base type's recv), unless the field's codec accepts the domain itself.
             Some(c) => match accepted_type(c.type_(), col.accepts_encode) {
                 Some(ty) => types.push(ty.clone()),
-                None => mismatches.push(Mismatch {
-                    field: col.field,
-                    rust_type: col.rust_type,
-                    column: col.name.to_owned(),
-                    pg_type: Some(pg_type_name(c.type_())),
-                }),
+                None => mismatches.push(Mismatch::of(col, Some(c.type_()))),
             },
         }
     }
@@ -270,12 +260,7 @@ pub(crate) fn check_copy_out<T: FromCopyRow>(
             .enumerate()
             .filter(|(_, c)| c.name() == col.name);
         match (found.next(), found.next()) {
-            (None, _) => mismatches.push(Mismatch {
-                field: col.field,
-                rust_type: col.rust_type,
-                column: col.name.to_owned(),
-                pg_type: None,
-            }),
+            (None, _) => mismatches.push(Mismatch::of(col, None)),
             (Some(_), Some(_)) => {
                 return Err(Error::usage(format!(
                     "the copy_out query returns more than one column named \"{}\" (for field \
@@ -289,12 +274,7 @@ pub(crate) fn check_copy_out<T: FromCopyRow>(
                     map[at] = i;
                     types.push(ty.clone());
                 } else {
-                    mismatches.push(Mismatch {
-                        field: col.field,
-                        rust_type: col.rust_type,
-                        column: col.name.to_owned(),
-                        pg_type: Some(pg_type_name(c.type_())),
-                    });
+                    mismatches.push(Mismatch::of(col, Some(c.type_())));
                 }
             }
         }

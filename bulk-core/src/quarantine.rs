@@ -378,7 +378,7 @@ where
     T: CopyRow,
     I: IntoIterator<Item = T> + Clone,
 {
-    let mut writer = CopyWriter::start(bulk, plan).await?;
+    let mut writer = CopyWriter::start(bulk, plan, None).await?;
     // A plain Vec (no iterator adapter with a closure is held across the awaits below: that
     // would make the future not `Send` for spawning).
     let skip: Vec<usize> = rejected.range(lo..hi).map(|(&k, _)| k).collect();
