@@ -86,28 +86,18 @@ fn generate(path: &Path, rows: u64) -> Result<(), BoxError> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // Display, not Debug: pgbulk's errors are sentences naming the row (and here the
-            // CSV line), meant for the person reading them.
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    support::exit(run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {
     let demo_dir = tempfile::tempdir()?;
-    let path = if let Some(file) = args.file {
-        file
-    } else {
-        let path = demo_dir.path().join("people.csv");
-        eprintln!("generating {} rows into {}", args.rows, path.display());
-        generate(&path, args.rows)?;
-        path
-    };
-    let size = std::fs::metadata(&path)?.len();
+    let (path, size) = support::input_or_demo(
+        args.file,
+        demo_dir.path(),
+        "people.csv",
+        args.rows,
+        generate,
+    )?;
 
     // DATABASE_URL if given, otherwise a throwaway cluster from the local binaries.
     let db = support::Database::from_env().await?;

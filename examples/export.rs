@@ -313,13 +313,7 @@ async fn export(
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    support::exit(run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {

@@ -109,26 +109,18 @@ fn events(path: &Path) -> Result<impl Iterator<Item = Result<Event, BoxError>>, 
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    support::exit(run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {
     let demo_dir = tempfile::tempdir()?;
-    let path = if let Some(file) = args.file {
-        file
-    } else {
-        let path = demo_dir.path().join("events.jsonl");
-        eprintln!("generating {} lines into {}", args.rows, path.display());
-        generate(&path, args.rows)?;
-        path
-    };
-    let size = std::fs::metadata(&path)?.len();
+    let (path, size) = support::input_or_demo(
+        args.file,
+        demo_dir.path(),
+        "events.jsonl",
+        args.rows,
+        generate,
+    )?;
 
     let db = support::Database::from_env().await?;
     let client: &tokio_postgres::Client = &db;

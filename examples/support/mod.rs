@@ -5,6 +5,7 @@
 #![allow(dead_code)] // not every example uses every helper
 
 use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
 
 /// The examples' error type.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -81,4 +82,37 @@ impl DerefMut for Database {
             Database::Throwaway(db) => db.client_mut(),
         }
     }
+}
+
+/// An example's exit: its error on stderr and a failing exit code. Display, not Debug:
+/// pgbulk's errors are sentences naming the row (and the input line), meant for a person.
+pub fn exit(result: Result<(), BoxError>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The input file and its size: `file` if given, else `rows` rows written by `generate` into
+/// `dir/name` (a demo input).
+pub fn input_or_demo<N: std::fmt::Display + Copy>(
+    file: Option<PathBuf>,
+    dir: &Path,
+    name: &str,
+    rows: N,
+    generate: impl FnOnce(&Path, N) -> Result<(), BoxError>,
+) -> Result<(PathBuf, u64), BoxError> {
+    let path = if let Some(file) = file {
+        file
+    } else {
+        let path = dir.join(name);
+        eprintln!("generating {rows} rows into {}", path.display());
+        generate(&path, rows)?;
+        path
+    };
+    let size = std::fs::metadata(&path)?.len();
+    Ok((path, size))
 }
