@@ -49,18 +49,6 @@ pub struct Mismatch {
     pub pg_type: Option<String>,
 }
 
-impl Mismatch {
-    /// The mismatch of `col`'s field with a column of type `pg_type` (`None`: no such column).
-    pub(crate) fn of(col: &crate::row::Column, pg_type: Option<&postgres_types::Type>) -> Self {
-        Mismatch {
-            field: col.field,
-            rust_type: col.rust_type,
-            column: col.name.to_owned(),
-            pg_type: pg_type.map(crate::plan::pg_type_name),
-        }
-    }
-}
-
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.pg_type {
@@ -90,6 +78,8 @@ pub struct Error(Box<Inner>);
 
 struct Inner {
     kind: ErrorKind,
+    /// What pgbulk was doing ("COPY aborted, no row was written"), shown before the message.
+    context: Option<String>,
     message: String,
     row: Option<u64>,
     field: Option<String>,
@@ -102,6 +92,7 @@ impl Error {
     fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error(Box::new(Inner {
             kind,
+            context: None,
             message: message.into(),
             row: None,
             field: None,
@@ -109,6 +100,12 @@ impl Error {
             mismatches: Vec::new(),
             source: None,
         }))
+    }
+
+    /// The same error as another kind (a server error that is the caller's mistake).
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.0.kind = kind;
+        self
     }
 
     pub(crate) fn with_row(mut self, row: u64) -> Self {
@@ -131,12 +128,10 @@ impl Error {
         self
     }
 
-    /// Replaces the `old` context at the start of the message with `new` (e.g. a COPY error
-    /// that, in quarantine mode, rejected one row instead of the whole load).
-    pub(crate) fn recontext(mut self, old: &str, new: &str) -> Self {
-        if let Some(rest) = self.0.message.strip_prefix(old) {
-            self.0.message = format!("{new}{rest}");
-        }
+    /// Sets what pgbulk was doing when the error happened (replacing an earlier context: a
+    /// COPY error that, in quarantine mode, rejected one row instead of the whole load).
+    pub(crate) fn context(mut self, context: impl Into<String>) -> Self {
+        self.0.context = Some(context.into());
         self
     }
 
@@ -177,14 +172,6 @@ impl Error {
         Error::new(ErrorKind::Usage, message)
     }
 
-    /// A [`Usage`](ErrorKind::Usage) error the server found (so [`code`](Error::code) works).
-    pub(crate) fn usage_with_source(
-        message: impl Into<String>,
-        err: tokio_postgres::Error,
-    ) -> Self {
-        Error::new(ErrorKind::Usage, message).with_source(err)
-    }
-
     pub(crate) fn input(row: u64, err: Box<dyn std::error::Error + Send + Sync>) -> Self {
         Error::new(ErrorKind::Input, format!("the input stream failed: {err}"))
             .with_row(row)
@@ -205,14 +192,22 @@ impl Error {
 
     /// Wraps an I/O error; `context` says what pgbulk was doing.
     pub(crate) fn io(context: &str, err: std::io::Error) -> Self {
-        Error::new(ErrorKind::Io, format!("{context}: {err}")).with_source(err)
+        Error::new(ErrorKind::Io, err.to_string())
+            .with_source(err)
+            .context(context)
     }
 
     /// Wraps a tokio-postgres error; `context` says what pgbulk was doing.
     pub(crate) fn pg(context: &str, err: tokio_postgres::Error) -> Self {
+        Error::server(err).context(context)
+    }
+
+    /// Wraps a tokio-postgres (or `postgres`) error as a driver returns it, with no context
+    /// yet.
+    pub(crate) fn server(err: tokio_postgres::Error) -> Self {
         let (kind, message) = match err.as_db_error() {
             Some(db) => {
-                let mut m = format!("{context}: {}", db.message());
+                let mut m = db.message().to_owned();
                 if let Some(detail) = db.detail() {
                     m.push_str(" (");
                     m.push_str(detail);
@@ -220,11 +215,10 @@ impl Error {
                 }
                 (ErrorKind::Db, m)
             }
-            None if err.is_closed() => (
-                ErrorKind::Connection,
-                format!("{context}: the connection is closed"),
-            ),
-            None => (ErrorKind::Connection, format!("{context}: {err}")),
+            None if err.is_closed() => {
+                (ErrorKind::Connection, "the connection is closed".to_owned())
+            }
+            None => (ErrorKind::Connection, err.to_string()),
         };
         let column = err
             .as_db_error()
@@ -280,6 +274,7 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
             .field("kind", &self.0.kind)
+            .field("context", &self.0.context)
             .field("message", &self.0.message)
             .field("row", &self.0.row)
             .field("field", &self.0.field)
@@ -309,6 +304,9 @@ impl fmt::Display for Error {
         }
         if wrote_context {
             f.write_str(": ")?;
+        }
+        if let Some(context) = &self.0.context {
+            write!(f, "{context}: ")?;
         }
         f.write_str(&self.0.message)?;
         for m in &self.0.mismatches {
