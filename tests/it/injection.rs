@@ -145,7 +145,11 @@ async fn table_names_are_identifiers_never_sql() {
         // The whole text is one (quoted) table name that does not exist: the server says
         // "undefined table". Spliced in raw, it would be a syntax error (or worse) instead.
         assert_eq!(err.kind(), ErrorKind::Db, "{table:?}: {err}");
-        assert_eq!(err.code(), Some(&SqlState::UNDEFINED_TABLE), "{table:?}: {err}");
+        assert_eq!(
+            err.code(),
+            Some(&SqlState::UNDEFINED_TABLE),
+            "{table:?}: {err}"
+        );
         let out = db
             .client()
             .bulk()
@@ -155,7 +159,11 @@ async fn table_names_are_identifiers_never_sql() {
             .await
             .unwrap_err();
         assert_eq!(out.kind(), ErrorKind::Db, "{table:?}: {out}");
-        assert_eq!(out.code(), Some(&SqlState::UNDEFINED_TABLE), "{table:?}: {out}");
+        assert_eq!(
+            out.code(),
+            Some(&SqlState::UNDEFINED_TABLE),
+            "{table:?}: {out}"
+        );
     }
     assert_eq!(count(&db, "victims").await, 0);
 }

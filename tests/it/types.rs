@@ -244,7 +244,10 @@ async fn values_written_read_back_by_tokio_postgres() {
     db.client().batch_execute(DDL).await.unwrap();
     let input = rows();
     assert!(input.len() > 1);
-    assert!(input.windows(2).all(|w| w[0].id < w[1].id), "input sorted by id");
+    assert!(
+        input.windows(2).all(|w| w[0].id < w[1].id),
+        "input sorted by id"
+    );
     let written = db.client().bulk().copy_in(&input).await.unwrap();
     assert_eq!(written, input.len() as u64);
     let rows = db
