@@ -27,6 +27,7 @@ mod json;
 mod numeric;
 mod text;
 mod time;
+mod time_crate;
 mod to_sql;
 
 use bytes::BytesMut;
