@@ -24,9 +24,9 @@
 mod arrays;
 mod int;
 mod json;
-mod numeric;
+pub(crate) mod numeric;
 mod text;
-mod time;
+pub(crate) mod time;
 mod time_crate;
 mod to_sql;
 
