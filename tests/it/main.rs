@@ -21,6 +21,7 @@ mod quoting;
 mod ranges;
 mod returning;
 mod soak;
+mod to_sql_types;
 mod types;
 mod upsert;
 
