@@ -92,6 +92,7 @@ fn timestamp_recv(raw: &[u8], pg_type: &str, rust: &str) -> Result<PrimitiveDate
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "time")))]
 impl Encode for Date {
     #[inline]
     fn accepts(ty: &Type) -> bool {
@@ -104,6 +105,7 @@ impl Encode for Date {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "time")))]
 impl Decode for Date {
     #[inline]
     fn accepts(ty: &Type) -> bool {
@@ -118,6 +120,7 @@ impl Decode for Date {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "time")))]
 impl Encode for Time {
     #[inline]
     fn accepts(ty: &Type) -> bool {
@@ -132,6 +135,7 @@ impl Encode for Time {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "time")))]
 impl Decode for Time {
     #[inline]
     fn accepts(ty: &Type) -> bool {
@@ -146,6 +150,7 @@ impl Decode for Time {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "time")))]
 impl Encode for PrimitiveDateTime {
     #[inline]
     fn accepts(ty: &Type) -> bool {
@@ -159,6 +164,7 @@ impl Encode for PrimitiveDateTime {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "time")))]
 impl Decode for PrimitiveDateTime {
     #[inline]
     fn accepts(ty: &Type) -> bool {
@@ -171,6 +177,7 @@ impl Decode for PrimitiveDateTime {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "time")))]
 impl Encode for OffsetDateTime {
     #[inline]
     fn accepts(ty: &Type) -> bool {
@@ -189,6 +196,7 @@ impl Encode for OffsetDateTime {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "time")))]
 impl Decode for OffsetDateTime {
     #[inline]
     fn accepts(ty: &Type) -> bool {
