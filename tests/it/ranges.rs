@@ -10,7 +10,6 @@ use crate::fidelity::{self, Pair, Row};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use pgbulk::{BulkExt, CopyRow, Decode, Encode, ErrorKind, Infinity, PgRange};
 use proptest::prelude::*;
-use proptest::strategy::ValueTree;
 use rust_decimal::Decimal;
 use std::fmt::Debug;
 use std::ops::Bound::{self, Excluded, Included, Unbounded};
@@ -115,11 +114,7 @@ fn cross_check<T>(
 ) where
     T: Encode + Decode + ToSql + FromSqlOwned + Clone + Debug + Sync + Send + 'static,
 {
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let values: Vec<PgRange<T>> = proptest::collection::vec(strategy, fidelity::BATCH)
-        .new_tree(&mut runner)
-        .unwrap()
-        .current();
+    let values = fidelity::sample(strategy, &[]);
     let rt = fidelity::runtime();
     rt.block_on(async {
         let db = fidelity::fresh(pair).await;
@@ -143,19 +138,14 @@ fn cross_check<T>(
                 "copy_in wrote {v:?}; the server's functions say {theirs:?}"
             );
         }
-        db.client()
-            .batch_execute("TRUNCATE fidelity")
-            .await
-            .unwrap();
-        let insert = db
-            .client()
-            .prepare(&format!(
-                "INSERT INTO fidelity (id, v) VALUES ($1, CASE WHEN $2 THEN 'empty'::{pg} \
-                 ELSE {pg}($3, $4, $5) END)",
+        let insert = fidelity::rewrite(
+            &db,
+            &format!(
+                "CASE WHEN $2 THEN 'empty'::{pg} ELSE {pg}($3, $4, $5) END",
                 pg = pair.pg
-            ))
-            .await
-            .unwrap();
+            ),
+        )
+        .await;
         for (id, v) in (0i32..).zip(&values) {
             let (empty, lower, upper, lower_inc, upper_inc) = parts(v);
             let flags = format!(
@@ -332,8 +322,8 @@ struct Booking {
     history: Vec<PgRange<i64>>,
 }
 
-#[tokio::test]
-async fn discrete_ranges_come_back_in_canonical_form() {
+/// A fresh database with the `bookings` table.
+async fn bookings() -> pgbulk::testkit::TestDb {
     let db = crate::db().await;
     db.client()
         .batch_execute(
@@ -341,6 +331,12 @@ async fn discrete_ranges_come_back_in_canonical_form() {
         )
         .await
         .unwrap();
+    db
+}
+
+#[tokio::test]
+async fn discrete_ranges_come_back_in_canonical_form() {
+    let db = bookings().await;
     let written = vec![Booking {
         id: 1,
         seats: PgRange::from(1..=5),
@@ -392,13 +388,7 @@ async fn discrete_ranges_come_back_in_canonical_form() {
 
 #[tokio::test]
 async fn a_lower_bound_above_the_upper_is_refused_naming_row_and_column() {
-    let db = crate::db().await;
-    db.client()
-        .batch_execute(
-            "CREATE TABLE bookings (id int4, seats int4range, during tsrange, history int8range[])",
-        )
-        .await
-        .unwrap();
+    let db = bookings().await;
     let rows: Vec<Booking> = (0..10)
         .map(|id| Booking {
             id,

@@ -1,6 +1,7 @@
 //! The `time` crate's types (feature `time`) into date, time, timestamp and timestamptz, and
 //! `Infinity<T>` of them. The cross-checks' other side is postgres-types' `with-time-0_3`.
 
+use super::time::{date_theirs, infinity, timestamp_theirs};
 use super::{eq, pair};
 use pgbulk::Infinity;
 use proptest::prelude::*;
@@ -152,33 +153,6 @@ pair! {
         ("'2000-01-01 01:00:00+01'::timestamptz", at_offset(ts(2000, Month::January, 1, 0, 0, 0, 0), 3600).unwrap()),
         ("'2024-02-29 12:34:56.789012-08'::timestamptz", at_offset(ts(2024, Month::February, 29, 20, 34, 56, 789_012), -8 * 3600).unwrap()),
     ];
-}
-
-/// `Infinity<T>` as postgres-types' `Date<T>`/`Timestamp<T>`.
-fn date_theirs(v: &Infinity<Date>) -> PgDate<Date> {
-    match v {
-        Infinity::NegInfinity => PgDate::NegInfinity,
-        Infinity::Value(d) => PgDate::Value(*d),
-        Infinity::PosInfinity => PgDate::PosInfinity,
-    }
-}
-
-fn timestamp_theirs<T: Copy>(v: &Infinity<T>) -> Timestamp<T> {
-    match v {
-        Infinity::NegInfinity => Timestamp::NegInfinity,
-        Infinity::Value(d) => Timestamp::Value(*d),
-        Infinity::PosInfinity => Timestamp::PosInfinity,
-    }
-}
-
-fn infinity<T: std::fmt::Debug + Clone + 'static>(
-    s: impl Strategy<Value = T> + 'static,
-) -> impl Strategy<Value = Infinity<T>> {
-    prop_oneof![
-        1 => Just(Infinity::NegInfinity),
-        1 => Just(Infinity::PosInfinity),
-        8 => s.prop_map(Infinity::Value),
-    ]
 }
 
 pair! {
