@@ -293,3 +293,65 @@ impl<T: Decode> Decode for PgRange<T> {
 
 impl<T: Encode> EncodeElement for PgRange<T> {}
 impl<T: Decode> DecodeElement for PgRange<T> {}
+
+/// Without a server: the layout, bounds through the subtype's codec, and no input bytes make
+/// the decoder panic. (The server-side checks are in the integration tests.)
+#[cfg(test)]
+mod tests {
+    use super::{Decode, Encode, PgRange};
+    use bytes::BytesMut;
+    use postgres_types::Type;
+    use proptest::prelude::*;
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+
+    fn value<T: Encode>(v: &T, ty: &Type) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        v.encode_field(ty, &mut buf).unwrap();
+        buf[4..].to_vec()
+    }
+
+    #[test]
+    fn range_send_layout() {
+        // '[1,5)'::int4range, '(,5]', 'empty', as the server's binary COPY writes them
+        let one_five = [2, 0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 5];
+        assert_eq!(value(&PgRange::from(1..5), &Type::INT4_RANGE), one_five);
+        assert_eq!(
+            value(&PgRange::from(..=5), &Type::INT4_RANGE),
+            [0x08 | 0x04, 0, 0, 0, 4, 0, 0, 0, 5]
+        );
+        assert_eq!(value(&PgRange::<i32>::Empty, &Type::INT4_RANGE), [1]);
+        assert_eq!(
+            PgRange::<i32>::decode(&Type::INT4_RANGE, Some(&one_five)).unwrap(),
+            PgRange::new(Included(1), Excluded(5))
+        );
+        assert!(<PgRange<i32> as Encode>::accepts(&Type::INT4_RANGE));
+        assert!(!<PgRange<i32> as Encode>::accepts(&Type::INT8_RANGE));
+        assert!(!<PgRange<i32> as Encode>::accepts(&Type::INT4));
+        assert!(!<PgRange<i32> as Encode>::accepts(&Type::INT4MULTI_RANGE));
+    }
+
+    #[test]
+    fn contains_follows_the_bounds() {
+        let r = PgRange::new(Excluded(1), Included(3));
+        assert!(!r.contains(&1) && r.contains(&2) && r.contains(&3) && !r.contains(&4));
+        assert!(PgRange::<i32>::from(..).contains(&i32::MIN));
+        assert!(!PgRange::<i32>::Empty.contains(&0));
+        assert_eq!(PgRange::<i32>::from(..).lower(), Some(Unbounded));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_without_panicking(raw in proptest::collection::vec(any::<u8>(), 0..24)) {
+            let _ = PgRange::<i32>::decode(&Type::INT4_RANGE, Some(&raw));
+            let _ = PgRange::<i64>::decode(&Type::INT8_RANGE, Some(&raw));
+        }
+
+        #[test]
+        fn int8_ranges_round_trip(a in any::<i64>(), b in any::<i64>(), inc in any::<(bool, bool)>()) {
+            let bound = |v, i| if i { Included(v) } else { Excluded(v) };
+            let r = PgRange::new(bound(a.min(b), inc.0), bound(a.max(b), inc.1));
+            let bytes = value(&r, &Type::INT8_RANGE);
+            prop_assert_eq!(PgRange::<i64>::decode(&Type::INT8_RANGE, Some(&bytes)).unwrap(), r);
+        }
+    }
+}

@@ -226,3 +226,70 @@ impl EncodeElement for PrimitiveDateTime {}
 impl DecodeElement for PrimitiveDateTime {}
 impl EncodeElement for OffsetDateTime {}
 impl DecodeElement for OffsetDateTime {}
+
+/// Without a server: the `time` crate's bytes equal chrono's (whose codec the server-side
+/// fidelity tests check) for the same value, and no input bytes make a decoder panic.
+#[cfg(test)]
+mod tests {
+    use super::super::{Decode, Encode};
+    use bytes::BytesMut;
+    use postgres_types::Type;
+    use proptest::prelude::*;
+    use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+
+    fn field<T: Encode>(v: &T, ty: &Type) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        v.encode_field(ty, &mut buf).unwrap();
+        buf.to_vec()
+    }
+
+    /// Microseconds since 1970 of 4714-11-24 BC and of 9999-12-31 23:59:59.999999.
+    const MIN_UNIX_MICROS: i64 = -210_866_803_200_000_000;
+    const MAX_UNIX_MICROS: i64 = 253_402_300_799_999_999;
+
+    proptest! {
+        #[test]
+        fn bytes_equal_chrono_s(us in MIN_UNIX_MICROS..=MAX_UNIX_MICROS, offset in -86_399i32..86_400) {
+            let ours = OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000).unwrap();
+            let chrono = chrono::DateTime::from_timestamp_micros(us).unwrap();
+            let (utc, naive) = (field(&ours, &Type::TIMESTAMPTZ), field(&chrono, &Type::TIMESTAMPTZ));
+            prop_assert_eq!(&utc, &naive);
+            // the offset changes nothing: the instant is written
+            if let Some(shifted) = ours.checked_to_offset(UtcOffset::from_whole_seconds(offset).unwrap()) {
+                prop_assert_eq!(field(&shifted, &Type::TIMESTAMPTZ), utc.clone());
+            }
+            let local = PrimitiveDateTime::new(ours.date(), ours.time());
+            prop_assert_eq!(field(&local, &Type::TIMESTAMP), field(&chrono.naive_utc(), &Type::TIMESTAMP));
+            prop_assert_eq!(field(&ours.date(), &Type::DATE), field(&chrono.date_naive(), &Type::DATE));
+            prop_assert_eq!(field(&ours.time(), &Type::TIME), field(&chrono.time(), &Type::TIME));
+            // and reads back
+            prop_assert_eq!(OffsetDateTime::decode(&Type::TIMESTAMPTZ, Some(&utc[4..])).unwrap(), ours);
+        }
+
+        #[test]
+        fn any_bytes_decode_without_panicking(raw in proptest::collection::vec(any::<u8>(), 0..12)) {
+            let _ = Date::decode(&Type::DATE, Some(&raw));
+            let _ = Time::decode(&Type::TIME, Some(&raw));
+            let _ = PrimitiveDateTime::decode(&Type::TIMESTAMP, Some(&raw));
+            let _ = OffsetDateTime::decode(&Type::TIMESTAMPTZ, Some(&raw));
+        }
+    }
+
+    #[test]
+    fn extremes_are_errors_not_panics() {
+        // i64::MAX - 1 µs: a finite PostgreSQL-shaped value far past the crate's range
+        let far = (i64::MAX - 1).to_be_bytes();
+        let err = PrimitiveDateTime::decode(&Type::TIMESTAMP, Some(&far)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("outside time::PrimitiveDateTime's range"),
+            "{err}"
+        );
+        let day = 86_400_000_000i64.to_be_bytes();
+        let err = Time::decode(&Type::TIME, Some(&day)).unwrap_err();
+        assert!(err.to_string().contains("24:00:00"), "{err}");
+        let mut buf = BytesMut::new();
+        let before = Date::from_julian_day(-1).unwrap();
+        assert!(before.encode_field(&Type::DATE, &mut buf).is_err());
+    }
+}
