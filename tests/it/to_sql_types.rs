@@ -3,8 +3,9 @@
 //! and point/box/path (`geo-types`), each through postgres-types' `ToSql`/`FromSql` (its
 //! `with-cidr-0_3`, `with-bit-vec-0_8` and `with-geo-types-0_7` features; hstore and ltree
 //! need none). Each is written with `copy_in`, checked in the server's own text output, and
-//! read back with `copy_out`. (pgvector's `Vector` takes the same route, but Debian 12 packages no pgvector server
-//! extension for PostgreSQL 15, so it is documented in the README, not tested here.)
+//! read back with `copy_out`. (pgvector's `Vector` takes the same route, but Debian 12
+//! packages no pgvector server extension for PostgreSQL 15, so it is documented in the README,
+//! not tested here.)
 
 use bit_vec::BitVec;
 use cidr::{IpCidr, IpInet};
