@@ -18,6 +18,7 @@ mod plan;
 mod pools;
 mod quarantine;
 mod scope;
+mod server;
 mod session;
 mod upsert;
 

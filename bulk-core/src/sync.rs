@@ -26,6 +26,7 @@ use crate::format::{self, Next, TupleReader};
 use crate::ident;
 use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow, RawRow};
+use crate::server::{self, ServerVersion};
 use crate::upsert::{self, Merge, Stage, UpsertCounts, UpsertOptions};
 use bytes::BytesMut;
 use postgres::GenericClient;
@@ -109,7 +110,16 @@ impl<'a, C: GenericClient> Bulk<'a, C> {
             .client
             .prepare(&plan::describe_table_sql(&quoted))
             .map_err(|e| Error::pg(&format!("cannot describe table {quoted}"), e))?;
-        plan::check_copy_in(quoted, stmt.columns())
+        let plan = plan::check_copy_in::<T>(quoted, stmt.columns())?;
+        // A blocking client cannot pipeline: ask only when a column's values depend on it.
+        if !server::version_matters(plan.types()) {
+            return Ok(plan);
+        }
+        let version = self
+            .client
+            .simple_query(server::VERSION_SQL)
+            .map_err(|e| Error::pg("cannot read the server's version", e))?;
+        Ok(plan.for_server(ServerVersion::from_reply(&version)?))
     }
 
     /// Writes `rows` with one binary `COPY .. FROM STDIN`; see [`crate::Bulk::copy_in`].
@@ -131,7 +141,7 @@ impl<'a, C: GenericClient> Bulk<'a, C> {
     {
         let flush = self.flush_bytes;
         write_copy(&mut *self.client, plan, flush, rows, |row, buf, n| {
-            crate::row::encode_tuple::<T>(row.borrow(), plan.types(), buf, n)
+            crate::row::encode_tuple::<T>(row.borrow(), plan.types(), plan.server(), buf, n)
         })
     }
 
@@ -194,7 +204,7 @@ impl<'a, C: GenericClient> Bulk<'a, C> {
             .map_err(|e| Error::pg("cannot create the staging table", e))?;
         let stage_plan = stage.plan(&target_plan);
         let staged = write_copy(&mut tx, &stage_plan, flush, rows, |row, buf, n| {
-            upsert::encode_staged(&row, stage_plan.types(), n, buf)
+            upsert::encode_staged(&row, &stage_plan, n, buf)
         })?;
         let messages = tx
             .simple_query(&format!(

@@ -257,12 +257,12 @@ fn column_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
 #[inline]
 pub(crate) fn encode_staged<T: CopyRow + ?Sized>(
     row: &T,
-    types: &[Type],
+    plan: &Plan<T>,
     ord: u64,
     buf: &mut BytesMut,
 ) -> Result<()> {
     let start = buf.len();
-    crate::row::encode_tuple(row, types, buf, ord)?;
+    crate::row::encode_tuple(row, plan.types(), plan.server(), buf, ord)?;
     // The derive wrote `T::COLUMNS.len()` as the tuple's field count; one more for the ordinal.
     let count = i16::from_be_bytes([buf[start], buf[start + 1]]);
     buf[start..start + 2].copy_from_slice(&(count + 1).to_be_bytes());
@@ -612,7 +612,7 @@ where
     format::write_header(&mut buf);
     let (mut n, mut bytes) = (0u64, 0u64);
     for row in rows {
-        encode_staged(&row, plan.types(), n, &mut buf)?;
+        encode_staged(&row, &plan, n, &mut buf)?;
         n += 1;
         if buf.len() >= flush {
             bytes += buf.len() as u64;

@@ -19,6 +19,7 @@ mod progress;
 mod quarantine;
 mod quoting;
 mod returning;
+mod server;
 mod soak;
 mod types;
 mod upsert;
