@@ -46,6 +46,7 @@ impl<T: ?Sized> fmt::Debug for Plan<T> {
             .field("table", &self.table)
             .field("types", &self.types)
             .field("copy_sql", &self.copy_sql)
+            .field("server", &self.server)
             .finish()
     }
 }

@@ -612,7 +612,7 @@ where
     format::write_header(&mut buf);
     let (mut n, mut bytes) = (0u64, 0u64);
     for row in rows {
-        encode_staged(&row, &plan, n, &mut buf)?;
+        encode_staged(&row, plan, n, &mut buf)?;
         n += 1;
         if buf.len() >= flush {
             bytes += buf.len() as u64;

@@ -188,3 +188,70 @@ async fn numeric_infinity_is_refused_before_14_and_written_from_14() {
     .await
     .unwrap();
 }
+
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+#[copy(table = "skus")]
+struct Sku {
+    #[copy(key)]
+    code: Option<String>,
+    qty: i64,
+}
+
+fn skus(qty: i64) -> Vec<Sku> {
+    vec![
+        Sku { code: None, qty },
+        Sku {
+            code: Some("a".into()),
+            qty,
+        },
+    ]
+}
+
+/// A NULL key under `UNIQUE NULLS NOT DISTINCT` (PostgreSQL 15 and later) conflicts with the
+/// stored NULL key, so `upsert_via_staging` updates that row; under a plain unique index (all
+/// that 13 and 14 have) every NULL key is a new row.
+#[tokio::test]
+async fn upsert_on_a_null_key_follows_the_servers_nulls_distinctness() {
+    let db = db().await;
+    let not_distinct = version_num_of(&db).await >= 150_000;
+    let nulls = if not_distinct {
+        "NULLS NOT DISTINCT"
+    } else {
+        ""
+    };
+    db.client()
+        .batch_execute(&format!(
+            "CREATE TABLE skus (code text, qty int8 NOT NULL, UNIQUE {nulls} (code))"
+        ))
+        .await
+        .unwrap();
+    let first = db
+        .client()
+        .bulk()
+        .upsert_via_staging(&skus(1))
+        .await
+        .unwrap();
+    assert_eq!((first.inserted, first.updated), (2, 0));
+    let second = db
+        .client()
+        .bulk()
+        .upsert_via_staging(&skus(5))
+        .await
+        .unwrap();
+    let null_rows: Vec<i64> = db
+        .client()
+        .query("SELECT qty FROM skus WHERE code IS NULL ORDER BY qty", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if not_distinct {
+        assert_eq!((second.inserted, second.updated), (0, 2));
+        assert_eq!(null_rows, [5]);
+    } else {
+        assert_eq!((second.inserted, second.updated), (1, 1));
+        assert_eq!(null_rows, [1, 5]);
+    }
+    assert_eq!(count(&db, "skus").await, if not_distinct { 2 } else { 3 });
+}
