@@ -158,8 +158,11 @@ mod tests {
     use bytes::BytesMut;
     use rust_decimal::Decimal;
 
+    /// Writes one field for the column type it is given.
+    type Field<'a> = &'a dyn Fn(&Type, &mut BytesMut);
+
     /// One tuple of `fields`, each encoded for its type.
-    fn tuple(fields: &[(&dyn Fn(&Type, &mut BytesMut), Type)]) -> (Vec<Type>, BytesMut) {
+    fn tuple(fields: &[(Field<'_>, Type)]) -> (Vec<Type>, BytesMut) {
         let mut buf = BytesMut::new();
         buf.extend_from_slice(&i16::try_from(fields.len()).unwrap().to_be_bytes());
         for (encode, ty) in fields {

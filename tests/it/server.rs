@@ -74,7 +74,7 @@ async fn reports_the_server_version() {
 
 #[derive(CopyRow, Debug, Clone, PartialEq)]
 #[copy(table = "amounts")]
-struct Amount {
+struct Entry {
     #[copy(key)]
     id: i32,
     note: String,
@@ -85,11 +85,11 @@ struct Amount {
 const AMOUNTS: &str =
     "CREATE TABLE amounts (id int4 PRIMARY KEY, note text, amount numeric, history numeric[])";
 
-fn amounts(infinity_at: Option<usize>, in_array: bool) -> Vec<Amount> {
+fn amounts(infinity_at: Option<usize>, in_array: bool) -> Vec<Entry> {
     (0..4)
         .map(|i| {
             let special = infinity_at == Some(i);
-            Amount {
+            Entry {
                 id: i32::try_from(i).unwrap(),
                 note: format!("row {i}"),
                 amount: if special && !in_array {
@@ -125,7 +125,7 @@ fn assert_refused(err: &pgbulk::Error, row: u64, field: &str) {
 }
 
 /// Numeric ±Infinity: from PostgreSQL 14 they are written and read back, on every path
-/// (copy_in, upsert_via_staging, the sync client); before 14 the row is refused on the
+/// (`copy_in`, `upsert_via_staging`, the sync client); before 14 the row is refused on the
 /// client with an error naming row, field and version, nothing is written, and the
 /// connection works afterwards.
 #[tokio::test]
@@ -144,7 +144,7 @@ async fn numeric_infinity_is_refused_before_14_and_written_from_14() {
     if infinite {
         assert_eq!(copied.unwrap(), 4);
         assert_eq!(upserted.unwrap().inserted, 4);
-        let back: Vec<Amount> = db
+        let back: Vec<Entry> = db
             .client()
             .bulk()
             .copy_out_query("SELECT * FROM amounts ORDER BY id")

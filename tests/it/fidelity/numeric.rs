@@ -86,7 +86,7 @@ fn numeric_infinity() -> bool {
 
 /// Any `PgNumeric` the server holds.
 fn pg_numeric() -> BoxedStrategy<PgNumeric> {
-    let infinity = if numeric_infinity() { 1 } else { 0 };
+    let infinity = u32::from(numeric_infinity());
     prop_oneof![
         1 => Just(PgNumeric::NaN),
         infinity => Just(PgNumeric::PosInfinity),
