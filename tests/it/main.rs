@@ -18,9 +18,11 @@ mod pgcopy;
 mod progress;
 mod quarantine;
 mod quoting;
+mod ranges;
 mod returning;
 mod server;
 mod soak;
+mod to_sql_types;
 mod types;
 mod upsert;
 
