@@ -148,6 +148,7 @@ pub(crate) async fn plan_copy_in<T: CopyRow + ?Sized>(
             short_type_name::<T>()
         )));
     }
+    crate::trace::described(&quoted);
     // Both in one round trip: tokio-postgres pipelines requests polled together.
     let describe = describe_table_sql(&quoted);
     let (stmt, version) = futures_util::future::join(
@@ -237,6 +238,7 @@ pub(crate) async fn plan_copy_out<T: FromCopyRow>(
             short_type_name::<T>()
         )));
     }
+    crate::trace::described(query);
     let stmt = client.prepare(query).await.map_err(describe_error)?;
     check_copy_out::<T>(query, &stmt)
 }
