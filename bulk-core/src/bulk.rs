@@ -1,5 +1,6 @@
 //! The [`Bulk`] handle: `copy_in`, `copy_in_stream`, `copy_out`, `copy_out_query`.
 
+use crate::copy_start::start_copy_in;
 use crate::error::{Error, Result};
 use crate::format::{self, Next, TupleReader};
 use crate::plan::{self, OutPlan, Plan};
@@ -425,11 +426,7 @@ impl<'a, 'c, T: CopyRow + ?Sized> CopyWriter<'a, 'c, T> {
         plan: &'a Plan<T>,
         statement: Option<&Statement>,
     ) -> Result<Self> {
-        let sink = match statement {
-            Some(statement) => bulk.client.copy_in::<_, Bytes>(statement).await,
-            None => bulk.client.copy_in::<_, Bytes>(plan.copy_statement()).await,
-        }
-        .map_err(|e| Error::pg("COPY FROM STDIN failed", e))?;
+        let sink = start_copy_in(bulk.client, plan, statement, "COPY FROM STDIN failed").await?;
         let mut buf = BytesMut::with_capacity(bulk.flush_bytes + bulk.flush_bytes / 4);
         format::write_header(&mut buf);
         Ok(CopyWriter {

@@ -18,6 +18,7 @@ mod pgcopy;
 mod progress;
 mod quarantine;
 mod quoting;
+mod refused;
 mod returning;
 mod soak;
 mod types;
