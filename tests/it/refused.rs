@@ -352,3 +352,47 @@ async fn bb8_connection_stays_in_step() {
     let conn = pool.get().await.unwrap();
     assert_in_step(&conn, 3).await;
 }
+
+#[tokio::test]
+async fn sync_client_and_transaction_stay_in_step() {
+    use pgbulk::sync::BulkExt as _;
+    let db = db().await;
+    let role = setup(&db).await;
+    let conninfo = db.connection_string();
+    // The sync client runs its own runtime: use it off this runtime's thread.
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&conninfo, postgres::NoTls).unwrap();
+        for (i, refusal) in ALL.into_iter().enumerate() {
+            client.batch_execute(&refusal.enter(&role)).unwrap();
+            let err = match refusal {
+                Refusal::GeneratedColumn => client
+                    .bulk()
+                    .copy_in(&[WithGenerated { id: 1, twice: 2 }])
+                    .unwrap_err(),
+                _ => client.bulk().copy_in(&notes(3)).unwrap_err(),
+            };
+            assert_eq!(err.kind(), ErrorKind::Db, "{refusal:?}: {err}");
+            assert!(!err.is_connection_lost(), "{refusal:?}: {err}");
+            client.batch_execute(refusal.leave()).unwrap();
+            let answer: i64 = client.query_one("SELECT 41::int8 + 1", &[]).unwrap().get(0);
+            assert_eq!(answer, 42);
+            let rows: Vec<Good> = (0..=i as i64).map(|id| Good { id }).collect();
+            assert_eq!(client.bulk().copy_in(&rows).unwrap(), i as u64 + 1);
+        }
+        // In a transaction, and through upsert's staging COPY.
+        let mut tx = client.transaction().unwrap();
+        tx.batch_execute("SET TRANSACTION READ ONLY").unwrap();
+        let err = tx.bulk().upsert_via_staging(notes(2)).unwrap_err();
+        assert!(err.to_string().contains("read-only"), "{err}");
+        assert!(!err.is_connection_lost(), "{err}");
+        tx.rollback().unwrap();
+        let answer: i64 = client
+            .query_one("SELECT count(*) FROM ok", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(answer, 10);
+    })
+    .await
+    .unwrap();
+    assert_eq!(count(&db, "notes").await, 0);
+}
