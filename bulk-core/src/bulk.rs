@@ -3,6 +3,7 @@
 use crate::copy_start::start_copy_in;
 use crate::error::{Error, Result};
 use crate::format::{self, Next, TupleReader};
+use crate::ident;
 use crate::plan::{self, OutPlan, Plan};
 use crate::row::{CopyRow, FromCopyRow, RawRow};
 use crate::trace::{self, Op, OpKind, SpanHandle};
@@ -289,9 +290,10 @@ impl<'c> Bulk<'c> {
     where
         T: FromCopyRow + Send + 'c,
     {
-        match plan::select_all::<T>(self.table_for::<T>()) {
-            Ok(query) => self.copy_out_owned_query::<T>(query),
-            Err(e) => CopyOutStream::failed(e),
+        let table = self.table_for::<T>();
+        match (plan::select_all::<T>(table), ident::quote_table(table)) {
+            (Ok(query), Ok(quoted)) => self.copy_out_owned_query::<T>(query, Some(quoted)),
+            (Err(e), _) | (_, Err(e)) => CopyOutStream::failed(e),
         }
     }
 
@@ -303,10 +305,11 @@ impl<'c> Bulk<'c> {
     where
         T: FromCopyRow + Send + 'c,
     {
-        self.copy_out_owned_query::<T>(query.into())
+        self.copy_out_owned_query::<T>(query.into(), None)
     }
 
-    fn copy_out_owned_query<T>(&self, query: String) -> CopyOutStream<'c, T>
+    /// Reads `query`; `table` (quoted) when it is `copy_out`'s `SELECT` of a whole table.
+    fn copy_out_owned_query<T>(&self, query: String, table: Option<String>) -> CopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
     {
@@ -317,7 +320,16 @@ impl<'c> Bulk<'c> {
         let report_every = self.flush_bytes as u64;
         let setup = async move {
             let started = async {
-                let plan = plan::plan_copy_out::<T>(client, &query).await?;
+                let plan = match (plan::plan_copy_out::<T>(client, &query).await, table) {
+                    (Err(e), Some(table)) if plan::is_undefined_column(&e) => {
+                        let described = client
+                            .prepare(&plan::describe_table_sql(&table))
+                            .await
+                            .map_err(|e| Error::pg(&format!("cannot describe table {table}"), e))?;
+                        return Err(plan::missing_columns::<T>(&table, described.columns(), e));
+                    }
+                    (plan, _) => plan?,
+                };
                 let stream = client
                     .copy_out(plan.copy_sql.as_str())
                     .await

@@ -140,8 +140,19 @@ impl<'a, C: GenericClient> Bulk<'a, C> {
     /// Reads all of `T`'s table (or the [`table`](Bulk::table) override); see
     /// [`crate::Bulk::copy_out`].
     pub fn copy_out<T: FromCopyRow>(&mut self) -> Result<Vec<T>> {
-        let query = plan::select_all::<T>(self.table_for::<T>())?;
-        self.copy_out_query(&query)
+        let table = self.table_for::<T>();
+        let query = plan::select_all::<T>(table)?;
+        let quoted = ident::quote_table(table)?;
+        match read_copy(&mut *self.client, &query) {
+            Err(e) if plan::is_undefined_column(&e) => {
+                let described = self
+                    .client
+                    .prepare(&plan::describe_table_sql(&quoted))
+                    .map_err(|e| Error::pg(&format!("cannot describe table {quoted}"), e))?;
+                Err(plan::missing_columns::<T>(&quoted, described.columns(), e))
+            }
+            read => read,
+        }
     }
 
     /// Reads the rows of `query` into `T`; see [`crate::Bulk::copy_out_query`].
