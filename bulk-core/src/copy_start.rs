@@ -63,29 +63,28 @@ pub(crate) async fn start_copy_in<T: CopyRow + ?Sized>(
     context: &str,
 ) -> Result<CopyInSink<Bytes>> {
     let parsed;
-    let statement = match prepared {
-        Some(statement) => statement,
-        None => {
-            // Prepared here rather than by tokio-postgres (which prepares a COPY given as text
-            // the same way), pipelined with the refusal check: no extra round trip.
-            let table = plan.table();
-            let columns = refusal_columns::<T>();
-            let (statement, refused) = future::join(
-                client.prepare(plan.copy_statement()),
-                client.query_typed(
-                    REFUSAL_SQL,
-                    &[(&table, Type::TEXT), (&columns, Type::TEXT_ARRAY)],
-                ),
-            )
-            .await;
-            let statement = statement.map_err(|e| Error::pg(context, e))?;
-            let refused = refused.map_err(|e| Error::pg(context, e))?;
-            if refused.first().is_some_and(|row| row.get::<_, bool>(0)) {
-                return Err(refuse_in_step(client, plan.copy_statement(), context).await);
-            }
-            parsed = statement;
-            &parsed
+    let statement = if let Some(statement) = prepared {
+        statement
+    } else {
+        // Prepared here rather than by tokio-postgres (which prepares a COPY given as text
+        // the same way), pipelined with the refusal check: no extra round trip.
+        let table = plan.table();
+        let columns = refusal_columns::<T>();
+        let (statement, refused) = future::join(
+            client.prepare(plan.copy_statement()),
+            client.query_typed(
+                REFUSAL_SQL,
+                &[(&table, Type::TEXT), (&columns, Type::TEXT_ARRAY)],
+            ),
+        )
+        .await;
+        let statement = statement.map_err(|e| Error::pg(context, e))?;
+        let refused = refused.map_err(|e| Error::pg(context, e))?;
+        if refused.first().is_some_and(|row| row.get::<_, bool>(0)) {
+            return Err(refuse_in_step(client, plan.copy_statement(), context).await);
         }
+        parsed = statement;
+        &parsed
     };
     match client.copy_in::<_, Bytes>(statement).await {
         Ok(sink) => Ok(sink),

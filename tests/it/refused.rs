@@ -1,6 +1,6 @@
 //! A COPY the server refuses at its start (read-only session, no INSERT privilege, row-level
 //! security, a generated column) returns the server's error and leaves the client in step: the
-//! same client, and a pool's next checkout, runs a query and a further copy_in afterwards.
+//! same client, and a pool's next checkout, runs a query and a further `copy_in` afterwards.
 
 use crate::{count, db};
 use pgbulk::testkit::TestDb;
@@ -74,7 +74,7 @@ impl Refusal {
         }
     }
 
-    /// The refused call: a copy_in through `client`.
+    /// The refused call: a `copy_in` through `client`.
     async fn copy_in(self, client: &impl BulkExt) -> pgbulk::Error {
         let err = match self {
             Refusal::GeneratedColumn => client
@@ -118,7 +118,7 @@ async fn setup(db: &TestDb) -> String {
     role
 }
 
-/// The client answers a query with its own answer and takes a further copy_in.
+/// The client answers a query with its own answer and takes a further `copy_in`.
 async fn assert_in_step(client: &Client, n: i64) {
     let answer: i64 = client
         .query_one("SELECT $1::int8 + 1", &[&n])
@@ -127,7 +127,10 @@ async fn assert_in_step(client: &Client, n: i64) {
         .get(0);
     assert_eq!(answer, n + 1);
     let rows: Vec<Good> = (0..n).map(|id| Good { id }).collect();
-    assert_eq!(client.bulk().copy_in(&rows).await.unwrap(), n as u64);
+    assert_eq!(
+        client.bulk().copy_in(&rows).await.unwrap(),
+        u64::try_from(n).unwrap()
+    );
     let again: String = client
         .query_one("SELECT 'still ' || $1::text", &[&"here"])
         .await
@@ -142,13 +145,13 @@ async fn client_stays_in_step_after_each_refused_copy_in() {
     let role = setup(&db).await;
     let client = db.client();
     let mut loaded = 0;
-    for (i, refusal) in ALL.into_iter().enumerate() {
+    for (n, refusal) in (1..).zip(ALL) {
         client.batch_execute(&refusal.enter(&role)).await.unwrap();
         let err = refusal.copy_in(client).await;
         assert!(!err.is_connection_lost(), "{refusal:?}: {err}");
         client.batch_execute(refusal.leave()).await.unwrap();
-        assert_in_step(client, i as i64 + 1).await;
-        loaded += i as i64 + 1;
+        assert_in_step(client, n).await;
+        loaded += n;
     }
     // The refused rows are nowhere; the good ones all arrived.
     assert_eq!(count(&db, "notes").await, 0);
@@ -268,7 +271,7 @@ async fn upsert_quarantine_returning_and_copy_out_stay_in_step_when_refused() {
     assert_eq!(count(&db, "notes").await, 0);
 }
 
-/// `assert_in_step` for a read-only session: a query, and a copy_out.
+/// `assert_in_step` for a read-only session: a query, and a `copy_out`.
 async fn assert_in_step_read_only(client: &Client) {
     let answer: i32 = client.query_one("SELECT 41 + 1", &[]).await.unwrap().get(0);
     assert_eq!(answer, 42);
@@ -362,22 +365,22 @@ async fn sync_client_and_transaction_stay_in_step() {
     // The sync client runs its own runtime: use it off this runtime's thread.
     tokio::task::spawn_blocking(move || {
         let mut client = postgres::Client::connect(&conninfo, postgres::NoTls).unwrap();
-        for (i, refusal) in ALL.into_iter().enumerate() {
+        for (n, refusal) in (1..).zip(ALL) {
             client.batch_execute(&refusal.enter(&role)).unwrap();
             let err = match refusal {
                 Refusal::GeneratedColumn => client
                     .bulk()
                     .copy_in(&[WithGenerated { id: 1, twice: 2 }])
                     .unwrap_err(),
-                _ => client.bulk().copy_in(&notes(3)).unwrap_err(),
+                _ => client.bulk().copy_in(notes(3)).unwrap_err(),
             };
             assert_eq!(err.kind(), ErrorKind::Db, "{refusal:?}: {err}");
             assert!(!err.is_connection_lost(), "{refusal:?}: {err}");
             client.batch_execute(refusal.leave()).unwrap();
             let answer: i64 = client.query_one("SELECT 41::int8 + 1", &[]).unwrap().get(0);
             assert_eq!(answer, 42);
-            let rows: Vec<Good> = (0..=i as i64).map(|id| Good { id }).collect();
-            assert_eq!(client.bulk().copy_in(&rows).unwrap(), i as u64 + 1);
+            let rows: Vec<Good> = (0..n).map(|id| Good { id }).collect();
+            assert_eq!(client.bulk().copy_in(&rows).unwrap(), n.unsigned_abs());
         }
         // In a transaction, and through upsert's staging COPY.
         let mut tx = client.transaction().unwrap();
