@@ -200,6 +200,18 @@ async fn a_transaction_stays_in_step_and_can_be_rolled_back() {
     assert_eq!(count(&db, "ok").await, 8);
 }
 
+/// Prepares the COPY into `notes` on `client`, makes the session read-only, and returns the
+/// error of the prepared COPY.
+async fn refused_prepared_copy_in(client: &Client) -> pgbulk::Error {
+    let plan = client.bulk().plan::<Note>().await.unwrap();
+    let prepared = client.bulk().prepare_copy_in(&plan).await.unwrap();
+    client
+        .batch_execute("SET default_transaction_read_only = on")
+        .await
+        .unwrap();
+    prepared.copy_in(&notes(2)).await.unwrap_err()
+}
+
 /// A COPY statement prepared earlier skips the refusal check (that keeps its one round trip):
 /// refused, the connection cannot be kept in step; the error says so, and it is closed.
 #[tokio::test]
@@ -207,13 +219,7 @@ async fn a_refused_prepared_copy_reports_the_connection_lost_and_closes_it() {
     let db = db().await;
     setup(&db).await;
     let client = db.connect().await.unwrap();
-    let plan = client.bulk().plan::<Note>().await.unwrap();
-    let prepared = client.bulk().prepare_copy_in(&plan).await.unwrap();
-    client
-        .batch_execute("SET default_transaction_read_only = on")
-        .await
-        .unwrap();
-    let err = prepared.copy_in(&notes(2)).await.unwrap_err();
+    let err = refused_prepared_copy_in(&client).await;
     assert_eq!(err.kind(), ErrorKind::Db);
     assert!(err.to_string().contains("read-only"), "{err}");
     assert!(err.is_connection_lost(), "{err}");
@@ -317,15 +323,8 @@ async fn deadpool_fast_recycling_hands_out_a_working_connection() {
 
     // A refused prepared COPY loses the connection: the pool discards it and opens another.
     let object = pool.get().await.unwrap();
-    let plan = object.bulk().plan::<Note>().await.unwrap();
-    let prepared = object.bulk().prepare_copy_in(&plan).await.unwrap();
-    object
-        .batch_execute("SET default_transaction_read_only = on")
-        .await
-        .unwrap();
-    let err = prepared.copy_in(&notes(1)).await.unwrap_err();
+    let err = refused_prepared_copy_in(&object).await;
     assert!(err.is_connection_lost(), "{err}");
-    drop(prepared);
     drop(object);
     let object = pool.get().await.unwrap();
     assert_ne!(pid(&object).await, first);
