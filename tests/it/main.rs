@@ -19,9 +19,11 @@ mod pgcopy;
 mod progress;
 mod quarantine;
 mod quoting;
+mod ranges;
 mod refused;
 mod returning;
 mod soak;
+mod to_sql_types;
 mod types;
 mod upsert;
 
