@@ -131,6 +131,14 @@ impl Error {
         self
     }
 
+    /// The same error as a [`Usage`](ErrorKind::Usage) error with `message` (the source, and
+    /// so [`code`](Error::code), stay).
+    pub(crate) fn into_usage(mut self, message: impl Into<String>) -> Self {
+        self.0.kind = ErrorKind::Usage;
+        self.0.message = message.into();
+        self
+    }
+
     /// Replaces the `old` context at the start of the message with `new` (e.g. a COPY error
     /// that, in quarantine mode, rejected one row instead of the whole load).
     pub(crate) fn recontext(mut self, old: &str, new: &str) -> Self {
