@@ -397,9 +397,10 @@ impl KeyScan {
                     Some(len) => {
                         let bytes = &tuple[at..at + len];
                         if self.int_width == Some(len) {
-                            int = Some(bytes.iter().fold(i64::from(bytes[0] as i8) >> 8, |v, &b| {
-                                (v << 8) | i64::from(b)
-                            }));
+                            int =
+                                Some(bytes.iter().fold(i64::from(bytes[0] as i8) >> 8, |v, &b| {
+                                    (v << 8) | i64::from(b)
+                                }));
                         }
                         std::hash::Hasher::write_usize(&mut hasher, len);
                         std::hash::Hasher::write(&mut hasher, bytes);
@@ -459,7 +460,9 @@ impl std::hash::Hasher for KeyHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
-            self.write_u64(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+            self.write_u64(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
         }
         let mut last = [0u8; 8];
         last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
@@ -748,9 +751,8 @@ impl Merge {
         if self.next_dedupe(dedupe, scan).is_some() {
             out.push(format!("SAVEPOINT {MERGE_SAVEPOINT}"));
         }
-        let mut settings = format!(
-            "SELECT set_config('{UPDATED}', '0', true), set_config('{SEEN}', '0', true)"
-        );
+        let mut settings =
+            format!("SELECT set_config('{UPDATED}', '0', true), set_config('{SEEN}', '0', true)");
         if self.sorts(dedupe, scan, input_order) {
             // A sort of the staged rows in memory instead of an external merge on disk: about
             // twice their size, at least 4 MB, at most 1 GB.
@@ -845,7 +847,10 @@ impl Merge {
         if err.code() != Some(&SqlState::NOT_NULL_VIOLATION) {
             return err;
         }
-        let Some(k) = err.column().and_then(|c| self.keys.iter().position(|k| *k == c)) else {
+        let Some(k) = err
+            .column()
+            .and_then(|c| self.keys.iter().position(|k| *k == c))
+        else {
             return err;
         };
         match scan.first_null.get(k).copied().flatten() {

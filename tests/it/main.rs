@@ -22,6 +22,7 @@ mod returning;
 mod soak;
 mod types;
 mod upsert;
+mod upsert_edges;
 
 use pgbulk::testkit::TestDb;
 
