@@ -13,10 +13,17 @@
 //!    inserted. (`LIKE target` would also copy every other column and its `NOT NULL`.)
 //! 4. The rows are sent with one binary `COPY`; each tuple gets its 0-based input position in
 //!    `__pgbulk_ord`.
-//! 5. One statement merges: `INSERT INTO target (cols) SELECT DISTINCT ON (key) cols FROM stage
-//!    ORDER BY key, __pgbulk_ord DESC ON CONFLICT (key) DO UPDATE SET c = EXCLUDED.c, ..
-//!    WHERE (target.c, ..) IS DISTINCT FROM (EXCLUDED.c, ..)`, counting inserted vs updated rows
-//!    with `RETURNING (xmax = 0)`.
+//! 5. One statement merges: `INSERT INTO target (cols) SELECT cols FROM stage [ORDER BY key]
+//!    ON CONFLICT (key) DO UPDATE SET c = EXCLUDED.c, .. WHERE (target.c, ..) IS DISTINCT FROM
+//!    (EXCLUDED.c, ..)`. While encoding, [`KeyScan`] looks at every key: only if one may repeat
+//!    does a `DELETE` first drop the earlier occurrences from the stage (its row count is the
+//!    duplicates), and only keys that did not arrive in ascending order are sorted (rows are
+//!    locked in key order; `work_mem` is raised for that statement and restored). The
+//!    `INSERT`'s row count is inserted + updated; the `WHERE` counts the updated rows in a
+//!    transaction-local setting (see `Merge::insert`), which reads no system column (so
+//!    partitioned tables work) and needs only the column privileges the statement itself needs.
+//!    A key the server finds twice that the encoder could not see (`1.0` and `1.00`, a
+//!    `NULLS NOT DISTINCT` index) undoes the attempt (a savepoint) and retries with the dedupe.
 //! 6. The scope closes: `COMMIT`, or `DROP TABLE` + `RELEASE SAVEPOINT` inside a transaction.
 //!
 //! # Cleanup
@@ -1225,8 +1232,12 @@ impl<'c> Bulk<'c> {
     /// - A row equal to the existing one is not rewritten (no dead tuple, no WAL) and counts
     ///   as unchanged.
     /// - **Duplicate keys in one batch: the last occurrence in input order wins**; the others
-    ///   are dropped before the merge and counted in [`UpsertCounts::duplicates`]. (Rows with a
-    ///   NULL in the key count as one key for this, though a unique index lets them all in.)
+    ///   are dropped before the merge and counted in [`UpsertCounts::duplicates`]. Rows with a
+    ///   NULL in the key follow the unique index, as a plain `INSERT` would: all kept (NULLs
+    ///   are distinct), or one key under `NULLS NOT DISTINCT`. A NULL in a `NOT NULL` key fails
+    ///   the call with an error naming the first such input row.
+    /// - A `GENERATED ALWAYS AS IDENTITY` column among the struct's columns needs
+    ///   [`overriding_system_value`](Upsert::overriding_system_value).
     /// - On a `Client` the merge is one statement inside a short transaction of its own: all or
     ///   nothing. If a transaction block is already open on that client (a `BEGIN` sent as SQL,
     ///   which tokio-postgres does not track), the call refuses with
@@ -1257,7 +1268,8 @@ impl<'c> Bulk<'c> {
     /// [`upsert_via_staging`](Bulk::upsert_via_staging), handing back one `R` per inserted or
     /// updated row (unchanged rows are not returned) instead of counts. `R`'s fields name
     /// columns of the target (e.g. a generated `id`), and a field `inserted: bool` that is not
-    /// a column reads whether the row was inserted (`xmax = 0`). The rows come back in binary
+    /// a column reads whether the row was inserted (exact on partitioned tables and under
+    /// column-level privileges too: it does not read `xmax`). The rows come back in binary
     /// through `COPY (INSERT .. RETURNING ..) TO STDOUT`; in input order with
     /// [`in_input_order`](UpsertReturning::in_input_order).
     pub fn upsert_via_staging_returning<R, T, I>(&self, rows: I) -> UpsertReturning<'c, T, I, R>
