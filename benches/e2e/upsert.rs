@@ -229,7 +229,8 @@ pub async fn bench(env: &Env, n: i64) -> Result<Vec<(Contender, Result_)>, BoxEr
             if how != Contender::CopyIn {
                 client.bulk().copy_in(&stored).await?;
             }
-            env.exec("VACUUM ANALYZE bench_users; CHECKPOINT").await?;
+            env.exec("VACUUM ANALYZE bench_users").await?;
+            env.exec("CHECKPOINT").await?;
             let s = measure(false, || run_one(env, how, &rows, &p)).await?;
             let check = client
                 .query_one(

@@ -202,7 +202,7 @@ impl<'a, C: GenericClient> Bulk<'a, C> {
             encoded
         })?;
         // As the async driver: retried with the next dedupe when the server finds a key twice.
-        let mut dedupe = merge.first_dedupe(&scan);
+        let mut dedupe = Merge::first_dedupe(&scan);
         let (messages, batch) = loop {
             let batch = merge.counts_batch(&stage.table, dedupe, &scan, bytes);
             let sql = format!("{}; DROP TABLE {}", batch.sql, stage.table);

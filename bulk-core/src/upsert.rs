@@ -356,11 +356,12 @@ impl KeyScan {
         let mut first_null = Vec::new();
         let mut int_width = None;
         if let Some(merge) = merge {
-            for (k, &at) in merge.key_at.iter().enumerate() {
+            let key_at: Vec<usize> = merge.key_at().collect();
+            for (k, &at) in key_at.iter().enumerate() {
                 key_of[at] = Some(k);
             }
-            first_null = vec![None; merge.key_at.len()];
-            if let [at] = merge.key_at[..] {
+            first_null = vec![None; key_at.len()];
+            if let [at] = key_at[..] {
                 int_width = match types[at] {
                     Type::INT2 => Some(2),
                     Type::INT4 => Some(4),
@@ -404,10 +405,13 @@ impl KeyScan {
                     Some(len) => {
                         let bytes = &tuple[at..at + len];
                         if self.int_width == Some(len) {
-                            int =
-                                Some(bytes.iter().fold(i64::from(bytes[0] as i8) >> 8, |v, &b| {
-                                    (v << 8) | i64::from(b)
-                                }));
+                            int = Some(match len {
+                                2 => i64::from(i16::from_be_bytes([bytes[0], bytes[1]])),
+                                4 => i64::from(i32::from_be_bytes([
+                                    bytes[0], bytes[1], bytes[2], bytes[3],
+                                ])),
+                                _ => i64::from_be_bytes(bytes.try_into().unwrap_or([0; 8])),
+                            });
                         }
                         std::hash::Hasher::write_usize(&mut hasher, len);
                         std::hash::Hasher::write(&mut hasher, bytes);
@@ -458,7 +462,7 @@ impl KeyScan {
     }
 }
 
-/// FxHash's mixing step: fast, and collisions only cost a dedupe the batch did not need.
+/// `FxHash`'s mixing step: fast, and collisions only cost a dedupe the batch did not need.
 #[derive(Default)]
 pub(crate) struct KeyHasher(u64);
 
@@ -496,8 +500,6 @@ pub(crate) struct Merge {
     /// Per copied column: compare as text (types without an equality operator, such as json).
     as_text: Vec<bool>,
     keys: Vec<&'static str>,
-    /// Position of each key column among `columns`.
-    key_at: Vec<usize>,
     conflict: String,
     update: Vec<&'static str>,
     overriding_system_value: bool,
@@ -610,26 +612,27 @@ impl Merge {
             }
         };
         let as_text = plan.types().iter().map(compare_as_text).collect();
-        let columns: Vec<&'static str> = T::COLUMNS.iter().map(|c| c.name).collect();
-        let key_at = keys
-            .iter()
-            .map(|k| columns.iter().position(|c| c == k).unwrap_or(0))
-            .collect();
         Ok(Merge {
             target: plan.table().to_owned(),
-            columns,
+            columns: T::COLUMNS.iter().map(|c| c.name).collect(),
             fields: T::COLUMNS.iter().map(|c| c.field).collect(),
             as_text,
             keys,
-            key_at,
             conflict,
             update,
             overriding_system_value: options.overriding_system_value,
         })
     }
 
+    /// Position of each key column among the copied columns.
+    fn key_at(&self) -> impl Iterator<Item = usize> + '_ {
+        self.keys
+            .iter()
+            .map(|k| self.columns.iter().position(|c| c == k).unwrap_or(0))
+    }
+
     /// The first dedupe to try for a batch the encoder scanned.
-    pub(crate) fn first_dedupe(&self, scan: &KeyScan) -> Dedupe {
+    pub(crate) fn first_dedupe(scan: &KeyScan) -> Dedupe {
         match (scan.duplicates, scan.has_nulls()) {
             (false, _) => Dedupe::Skip,
             (true, true) => Dedupe::NullsDistinct,
@@ -760,7 +763,7 @@ impl Merge {
         }
         let mut settings =
             format!("SELECT set_config('{UPDATED}', '0', true), set_config('{SEEN}', '0', true)");
-        if self.sorts(dedupe, scan, input_order) {
+        if Merge::sorts(dedupe, scan, input_order) {
             // A sort of the staged rows in memory instead of an external merge on disk: about
             // twice their size, at least 4 MB, at most 1 GB.
             let kb = (staged_bytes / 512).clamp(4096, 1 << 20);
@@ -777,7 +780,7 @@ impl Merge {
     }
 
     /// Whether the merge sorts: to dedupe, or to take unordered rows in key order.
-    fn sorts(&self, dedupe: Dedupe, scan: &KeyScan, input_order: bool) -> bool {
+    fn sorts(dedupe: Dedupe, scan: &KeyScan, input_order: bool) -> bool {
         dedupe != Dedupe::Skip || !(input_order || scan.ordered)
     }
 
@@ -785,7 +788,7 @@ impl Merge {
     /// `SET LOCAL` would outlive the call), the savepoint released.
     fn epilogue(&self, dedupe: Dedupe, scan: &KeyScan, input_order: bool) -> Vec<String> {
         let mut out = Vec::new();
-        if self.sorts(dedupe, scan, input_order) {
+        if Merge::sorts(dedupe, scan, input_order) {
             out.push(format!(
                 "SELECT set_config('work_mem', current_setting('{SAVED_WORK_MEM}'), true)"
             ));
@@ -863,7 +866,7 @@ impl Merge {
         match scan.first_null.get(k).copied().flatten() {
             Some(row) => err
                 .with_row(row)
-                .with_field(self.fields[self.key_at[k]])
+                .with_field(self.fields[self.key_at().nth(k).unwrap_or(0)])
                 .with_column(self.keys[k]),
             None => err,
         }
@@ -1158,7 +1161,7 @@ where
     };
     // Each attempt either finishes the call or, when the server found a key twice that the
     // encoder could not see (see `KeyScan`), is undone and retried with the next dedupe.
-    let mut dedupe = merge.first_dedupe(&scan);
+    let mut dedupe = Merge::first_dedupe(&scan);
     loop {
         let failed = match &order {
             None => {
