@@ -4,19 +4,10 @@
 //! workload of the benchmark.
 
 use crate::db;
-use crate::upsert::staging_tables;
+use crate::upsert::{counts, staging_tables};
 use pgbulk::testkit::TestDb;
-use pgbulk::{BulkExt, CopyRow, ErrorKind, UpsertCounts};
+use pgbulk::{BulkExt, CopyRow, ErrorKind};
 use rust_decimal::Decimal;
-
-fn counts(inserted: u64, updated: u64, unchanged: u64, duplicates: u64) -> UpsertCounts {
-    let mut c = UpsertCounts::default();
-    c.inserted = inserted;
-    c.updated = updated;
-    c.unchanged = unchanged;
-    c.duplicates = duplicates;
-    c
-}
 
 /// The same client still answers a query.
 async fn still_works(db: &TestDb) {
@@ -124,13 +115,7 @@ async fn partitioned_table_counts_and_returning_inserted() {
         flags,
         [(2, 9, true), (1, 1, false), (1, 8, true), (2, 2, false)]
     );
-    let in_partition_1: i64 = db
-        .client()
-        .query_one("SELECT count(*) FROM events_1", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(in_partition_1, 4);
+    assert_eq!(crate::count(&db, "events_1").await, 4);
     assert_eq!(staging_tables(&db).await, 0);
     still_works(&db).await;
 }
@@ -335,13 +320,7 @@ async fn null_keys_follow_the_unique_index() {
     again.push(code(Some("a"), 9));
     let c = db.client().bulk().upsert_via_staging(&again).await.unwrap();
     assert_eq!(c, counts(3, 1, 1, 1));
-    let nulls: i64 = db
-        .client()
-        .query_one("SELECT count(*) FROM codes WHERE code IS NULL", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(nulls, 6);
+    assert_eq!(crate::count(&db, "codes WHERE code IS NULL").await, 6);
 
     // NULLS NOT DISTINCT: the NULL rows are one key.
     db.client()
