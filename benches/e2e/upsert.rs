@@ -257,7 +257,12 @@ pub async fn bench(env: &Env, n: i64) -> Result<Vec<(Contender, Result_)>, BoxEr
 pub async fn bench_all(env: &Env) -> Result<Vec<(i64, Vec<(Contender, Result_)>)>, BoxError> {
     let mut out = Vec::new();
     for n in sizes(env.quick) {
-        out.push((n, bench(env, n).await?));
+        let results = bench(env, n).await?;
+        // Each size's table as soon as it is measured: the 1M size takes long.
+        let (mut table, mut targets) = (String::new(), String::new());
+        report(&mut table, &mut targets, &[(n, results.clone())]);
+        eprintln!("{targets}\n{table}");
+        out.push((n, results));
     }
     Ok(out)
 }
