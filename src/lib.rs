@@ -157,9 +157,10 @@
 //! once at the end of both. With the default-on `tracing` feature, every operation runs in a
 //! `tracing` span (`pgbulk.copy_in`, `pgbulk.copy_in_stream`, `pgbulk.copy_out`,
 //! `pgbulk.upsert_via_staging`, `pgbulk.copy_in_returning`) carrying the
-//! table (or query), whether a kept [`Plan`] was reused, and at the end the rows, bytes and
-//! elapsed milliseconds, followed by a DEBUG event saying whether it finished, failed or was
-//! dropped. `default-features = false` removes all of it, at no cost.
+//! table (or query), whether a kept [`Plan`] was reused (`plan_reused`, turned `false` by the
+//! describe step itself, which also emits a DEBUG event `described`), and at the end the rows,
+//! bytes and elapsed milliseconds, followed by a DEBUG event saying whether it finished, failed
+//! or was dropped. `default-features = false` removes all of it, at no cost.
 //!
 //! ```no_run
 //! # use pgbulk::{BulkExt, CopyRow};

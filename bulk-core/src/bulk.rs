@@ -160,7 +160,7 @@ impl<'c> Bulk<'c> {
         I: IntoIterator<Item = T>,
     {
         let bulk = self.clone();
-        let op = Op::start(OpKind::CopyIn, self.table_for::<T>(), false);
+        let op = Op::start(OpKind::CopyIn, self.table_for::<T>());
         trace::traced(op, async move {
             let plan = bulk.plan::<T>().await?;
             bulk.write_rows(&plan, None, rows).await
@@ -197,7 +197,7 @@ impl<'c> Bulk<'c> {
         I::Item: Borrow<T>,
     {
         let bulk = self.clone();
-        let op = Op::start(OpKind::CopyIn, plan.table(), true);
+        let op = Op::start(OpKind::CopyIn, plan.table());
         trace::traced(
             op,
             async move { bulk.write_rows(plan, statement, rows).await },
@@ -264,7 +264,7 @@ impl<'c> Bulk<'c> {
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let bulk = self.clone();
-        let op = Op::start(OpKind::CopyInStream, self.table_for::<T>(), false);
+        let op = Op::start(OpKind::CopyInStream, self.table_for::<T>());
         trace::traced(op, async move {
             let plan = bulk.plan::<T>().await?;
             let mut writer = CopyWriter::start(&bulk, &plan, None).await?;
@@ -310,7 +310,7 @@ impl<'c> Bulk<'c> {
         T: FromCopyRow + Send + 'c,
     {
         let client = self.client;
-        let mut op = Op::start(OpKind::CopyOut, &query, false);
+        let mut op = Op::start(OpKind::CopyOut, &query);
         let span = op.handle();
         let progress = self.progress.clone();
         let report_every = self.flush_bytes as u64;
@@ -728,7 +728,7 @@ pub struct CopyOutStream<'c, T> {
 
 impl<'c, T: Send + 'c> CopyOutStream<'c, T> {
     fn failed(e: Error) -> Self {
-        let mut op = Op::start(OpKind::CopyOut, "", false);
+        let mut op = Op::start(OpKind::CopyOut, "");
         op.fail(&e);
         CopyOutStream {
             inner: Box::pin(futures_util::stream::once(async move { Err(e) })),

@@ -128,6 +128,7 @@ pub(crate) async fn plan_copy_in<T: CopyRow + ?Sized>(
             short_type_name::<T>()
         )));
     }
+    crate::trace::described(&quoted);
     let stmt = client
         .prepare(&describe_table_sql(&quoted))
         .await
@@ -211,6 +212,7 @@ pub(crate) async fn plan_copy_out<T: FromCopyRow>(
             short_type_name::<T>()
         )));
     }
+    crate::trace::described(query);
     let stmt = client.prepare(query).await.map_err(describe_error)?;
     check_copy_out::<T>(query, &stmt)
 }

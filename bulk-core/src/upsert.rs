@@ -1394,7 +1394,7 @@ where
     type IntoFuture = BoxFuture<'c, Result<UpsertCounts>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let op = Op::start(OpKind::Upsert, self.bulk.table_for::<T>(), false);
+        let op = Op::start(OpKind::Upsert, self.bulk.table_for::<T>());
         Box::pin(trace::traced_rows(
             op,
             async move {
@@ -1449,7 +1449,7 @@ where
     type IntoFuture = BoxFuture<'c, Result<Vec<R>>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let op = Op::start(OpKind::Upsert, self.upsert.bulk.table_for::<T>(), false);
+        let op = Op::start(OpKind::Upsert, self.upsert.bulk.table_for::<T>());
         Box::pin(trace::traced_rows(
             op,
             async move {
@@ -1502,7 +1502,7 @@ where
     type IntoFuture = BoxFuture<'c, Result<Vec<R>>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let op = Op::start(OpKind::CopyInReturning, self.bulk.table_for::<T>(), false);
+        let op = Op::start(OpKind::CopyInReturning, self.bulk.table_for::<T>());
         Box::pin(trace::traced_rows(
             op,
             async move {
