@@ -7,6 +7,7 @@
 mod clients;
 mod copy_in;
 mod copy_out;
+mod edges;
 mod errors;
 mod faults;
 mod fidelity;
@@ -19,6 +20,7 @@ mod progress;
 mod quarantine;
 mod quoting;
 mod ranges;
+mod refused;
 mod returning;
 mod soak;
 mod to_sql_types;
