@@ -27,6 +27,7 @@ mod soak;
 mod to_sql_types;
 mod types;
 mod upsert;
+mod upsert_edges;
 
 use pgbulk::testkit::TestDb;
 
