@@ -18,6 +18,7 @@ mod error;
 mod ops;
 mod parallel;
 mod plan;
+mod server;
 mod source;
 mod sql;
 #[cfg(feature = "sync")]
