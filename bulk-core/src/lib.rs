@@ -10,6 +10,8 @@ pub mod pgcopy;
 pub mod row;
 
 mod bulk;
+#[cfg(feature = "sqlx")]
+mod client_sqlx;
 mod error;
 mod ident;
 mod parallel;
