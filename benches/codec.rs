@@ -31,8 +31,8 @@ mod common;
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{Narrow, Params, User, Wide};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
-use pgbulk::format::{self, Next, TupleReader};
-use pgbulk::{CopyRow, FromCopyRow, RawRow};
+use pgbulk::__private::{Decoder, Encoder, Step};
+use pgbulk::{CopyRow, FromCopyRow};
 use std::hint::black_box;
 use std::ops::Range;
 use std::sync::Arc;
@@ -41,23 +41,23 @@ use tokio_postgres::types::{FromSql, IsNull, Type};
 
 const ROWS: usize = 10_000;
 
-/// pgbulk's `CopyWriter` loop: encode into one buffer, hand off a chunk every 256 KiB.
+/// The binary COPY signature (the peer path writes and reads its own framing).
+const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+
+/// pgbulk's write loop (`CopyWriter`): the engine's encoder, a chunk handed off every 256 KiB.
 fn pgbulk_encode<T: CopyRow>(rows: &[T], types: &[Type]) -> usize {
-    let flush = pgbulk::DEFAULT_FLUSH_BYTES;
-    let mut buf = BytesMut::with_capacity(flush + flush / 4);
+    let mut encoder = Encoder::<T>::new(pgbulk::DEFAULT_FLUSH_BYTES, 0);
     let mut sent = 0;
-    format::write_header(&mut buf);
     for row in rows {
-        row.encode_row(types, &mut buf).unwrap();
-        if buf.len() >= flush {
-            let chunk = buf.split().freeze();
+        encoder.push(row, types).unwrap();
+        if encoder.is_full() {
+            let chunk = encoder.take_chunk();
             sent += chunk.len();
             drop(black_box(chunk));
-            buf.reserve(flush + flush / 4);
+            encoder.reclaim();
         }
     }
-    format::write_trailer(&mut buf);
-    sent + buf.len()
+    sent + encoder.finish().len()
 }
 
 /// `BinaryCopyInWriter::write` per row: `to_sql_checked` per value with a back-patched length,
@@ -65,7 +65,8 @@ fn pgbulk_encode<T: CopyRow>(rows: &[T], types: &[Type]) -> usize {
 fn peer_encode<T: Params>(rows: &[T], types: &[Type]) -> usize {
     let mut buf = BytesMut::new();
     let mut sent = 0;
-    format::write_header(&mut buf);
+    buf.extend_from_slice(SIGNATURE);
+    buf.extend_from_slice(&[0; 8]); // flags, header extension length
     for row in rows {
         row.with_params(|values| {
             assert!(values.len() == types.len());
@@ -94,36 +95,28 @@ fn peer_encode<T: Params>(rows: &[T], types: &[Type]) -> usize {
 /// of the first, the trailer alone at the end.
 fn messages<T: CopyRow>(rows: &[T], types: &[Type]) -> Vec<Bytes> {
     let mut out = Vec::with_capacity(rows.len() + 1);
-    let mut buf = BytesMut::new();
-    format::write_header(&mut buf);
+    let mut encoder = Encoder::<T>::new(0, 0);
     for row in rows {
-        row.encode_row(types, &mut buf).unwrap();
-        out.push(buf.split().freeze());
+        encoder.push(row, types).unwrap();
+        out.push(encoder.take_chunk());
     }
-    format::write_trailer(&mut buf);
-    out.push(buf.split().freeze());
+    out.push(encoder.finish());
     out
 }
 
-/// pgbulk's `copy_out` loop: the tuple reader over the arriving messages, `decode_row` per
-/// tuple.
+/// pgbulk's `copy_out` loop: the engine's decoder over the arriving messages.
 fn pgbulk_decode<T: FromCopyRow>(messages: &[Bytes], types: &[Type]) -> Vec<T> {
-    let columns = types.len();
-    let map: Vec<usize> = (0..columns).collect();
-    let mut slots = vec![(0u32, -1i32); columns];
-    let mut reader = TupleReader::new(columns);
+    let map: Vec<usize> = (0..types.len()).collect();
+    let mut decoder = Decoder::<T>::new(types.to_vec(), map, "the COPY data");
     let mut out = Vec::with_capacity(messages.len());
     let mut messages = messages.iter();
     loop {
-        match reader.next_tuple(&map, &mut slots).unwrap() {
-            Next::Tuple => {
-                let raw = RawRow::new(reader.tuple_bytes(), &slots);
-                out.push(T::decode_row(types, raw).map_err(|(_, e)| e).unwrap());
-            }
-            // tokio-postgres hands over each message as an owned `Bytes`, which the reader
+        match decoder.step().unwrap() {
+            Step::Row(row) => out.push(row),
+            // tokio-postgres hands over each message as an owned `Bytes`, which the decoder
             // keeps and reads in place; the clone (a reference count) stands for that.
-            Next::NeedMore => reader.feed_bytes(messages.next().unwrap().clone()),
-            Next::End => return out,
+            Step::NeedMore => decoder.feed(messages.next().unwrap().clone()).unwrap(),
+            Step::End => return out,
         }
     }
 }
@@ -154,8 +147,8 @@ fn peer_rows(messages: &[Bytes], types: &[Type], mut each: impl FnMut(PeerRow)) 
     for (i, message) in messages.iter().enumerate() {
         let mut chunk = std::io::Cursor::new(message.clone());
         if i == 0 {
-            assert!(message.starts_with(format::SIGNATURE));
-            chunk.set_position(format::HEADER_LEN as u64);
+            assert!(message.starts_with(SIGNATURE));
+            chunk.set_position(SIGNATURE.len() as u64 + 8);
         }
         let data = chunk.get_ref();
         let mut pos = chunk.position() as usize;

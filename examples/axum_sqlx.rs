@@ -8,8 +8,9 @@
 //! curl -H 'content-type: text/csv' --data-binary @products.csv http://127.0.0.1:3000/products
 //! ```
 //!
-//! Answers `{"received":1,"inserted":1,"updated":0,"unchanged":0,"duplicates":0}`; a bad row is
-//! a 422 naming the row and field, and nothing of that upload is written. Without
+//! Answers `{"received":1,"inserted":1,"updated":0,"unchanged":0,"duplicates":0}`; a row the
+//! table refuses is a 422 with the server's words (naming the row), and nothing of that upload
+//! is written. Without
 //! `DATABASE_URL` it starts a throwaway PostgreSQL (`pgbulk::testkit`); `PORT` picks the port.
 //! The whole upload is one atomic upsert on one pooled connection: a server under load gets
 //! COPY speed instead of one `INSERT` per row, and the pool's other connections stay free.
@@ -19,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use pgbulk::{BulkExt, CopyRow};
+use pgbulk::{CopyRow, ErrorKind, SqlxBulkExt};
 use serde::Deserialize;
 use sqlx::PgPool;
 
@@ -36,10 +37,14 @@ pub const DDL: &str = "CREATE TABLE IF NOT EXISTS products (
 #[derive(CopyRow, Deserialize, Debug, Clone, PartialEq)]
 #[copy(table = "products")]
 pub struct Product {
+    /// The key: an upload's row with a known SKU updates that product.
     #[copy(key)]
     pub sku: String,
+    /// Display name.
     pub name: String,
+    /// Price in cents (the table refuses a negative one: a 422 naming the row).
     pub price_cents: i64,
+    /// Units in stock.
     pub stock: i32,
 }
 
@@ -80,15 +85,18 @@ async fn upload(
     body: Bytes,
 ) -> Result<Json<Counts>, Rejection> {
     let rows = parse(&headers, &body)?;
-    let counts = pool
-        .bulk()
-        .upsert_via_staging(&rows)
-        .await
-        .map_err(|e| match e.row() {
-            // A row the server or the encoder refused: the client's to fix.
-            Some(_) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-            None => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        })?;
+    let counts = pool.bulk().upsert_via_staging(&rows).await.map_err(|e| {
+        // A value that cannot be encoded, or a row the table refuses (a constraint, SQLSTATE
+        // class 23): the uploader's to fix. The message names the row where it is known.
+        let refused =
+            e.kind() == ErrorKind::Encode || e.code().is_some_and(|c| c.code().starts_with("23"));
+        let status = if refused {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        (status, e.to_string())
+    })?;
     Ok(Json(Counts {
         received: rows.len(),
         inserted: counts.inserted,

@@ -19,7 +19,8 @@
 //! `copy_out_query::<T>` decodes into a row type known at compile time; a command-line tool
 //! gets its query, and so its columns, at run time. So the export describes the query first,
 //! then reads `SELECT q.c1::text, q.c2::text, … FROM (<query>) AS q(c1, c2, …)` with binary
-//! COPY, framed by the same [`pgbulk::format::TupleReader`] that `copy_out` uses. Every value
+//! COPY through tokio-postgres' `BinaryCopyOutStream` (pgbulk's own `copy_out` wants a row
+//! type known at compile time; here every column is `text`). Every value
 //! is then PostgreSQL's own text for it (the output function `psql \copy … CSV` would use, in
 //! the session's `DateStyle` and `TimeZone`: dates, numerics, arrays and bytea come out
 //! exactly as the server prints them, with no Rust-side formatting to disagree with), and the
@@ -44,11 +45,12 @@ mod support;
 
 use clap::{Parser, ValueEnum};
 use futures_util::TryStreamExt;
-use pgbulk::format::{Next, TupleReader};
-use pgbulk::{BulkExt, CopyRow, RawRow};
+use pgbulk::{BulkExt, CopyRow};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use tokio_postgres::binary_copy::BinaryCopyOutStream;
+use tokio_postgres::types::Type;
 
 #[derive(Parser)]
 #[command(
@@ -246,12 +248,13 @@ async fn export(
             )
         }
     };
-    let mut stream = std::pin::pin!(client.copy_out(&copy).await?);
+    let stream = client.copy_out(&copy).await?;
 
     let mut progress = Progress::new();
     let mut buf = Vec::with_capacity(256 * 1024);
     let (mut rows, mut bytes) = (0u64, 0u64);
     if args.format == Format::Pgcopy {
+        let mut stream = std::pin::pin!(stream);
         while let Some(chunk) = stream.try_next().await? {
             out.write_all(&chunk)?;
             bytes += chunk.len() as u64;
@@ -275,33 +278,23 @@ async fn export(
         }
         buf.push(b'\n');
     }
-    let mut reader = TupleReader::new(names.len());
-    let map: Vec<usize> = (0..names.len()).collect();
-    let mut slots = vec![(0u32, -1i32); names.len()];
-    loop {
-        match reader.next_tuple(&map, &mut slots)? {
-            Next::Tuple => {
-                let row = RawRow::new(reader.tuple_bytes(), &slots);
-                for i in 0..row.len() {
-                    if i > 0 {
-                        buf.push(b',');
-                    }
-                    write_csv_field(&mut buf, row.get(i), single);
-                }
-                buf.push(b'\n');
-                rows += 1;
-                if buf.len() >= 256 * 1024 {
-                    out.write_all(&buf)?;
-                    bytes += buf.len() as u64;
-                    buf.clear();
-                    progress.update(rows, bytes);
-                }
+    let types = vec![Type::TEXT; names.len()];
+    let mut tuples = std::pin::pin!(BinaryCopyOutStream::new(stream, &types));
+    while let Some(row) = tuples.try_next().await? {
+        for i in 0..names.len() {
+            if i > 0 {
+                buf.push(b',');
             }
-            Next::NeedMore | Next::End => match stream.try_next().await? {
-                Some(chunk) => reader.feed_bytes(chunk),
-                None if reader.is_ended() => break,
-                None => return Err("COPY data ended before its trailer".into()),
-            },
+            let value: Option<&str> = row.try_get(i)?;
+            write_csv_field(&mut buf, value.map(str::as_bytes), single);
+        }
+        buf.push(b'\n');
+        rows += 1;
+        if buf.len() >= 256 * 1024 {
+            out.write_all(&buf)?;
+            bytes += buf.len() as u64;
+            buf.clear();
+            progress.update(rows, bytes);
         }
     }
     out.write_all(&buf)?;

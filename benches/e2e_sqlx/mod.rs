@@ -14,7 +14,7 @@
 
 use crate::common::{Narrow, User, Wide};
 use crate::{measure, ratio, simple_table, summarize, target, BoxError, Result_, Sample};
-use pgbulk::{BulkExt, CopyRow, Plan};
+use pgbulk::{BulkExt, CopyRow, Plan, SqlxBulkExt};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection as _, Postgres, QueryBuilder};
 use std::fmt::Write as _;
@@ -61,7 +61,10 @@ impl Contender {
 pub(crate) trait SqlxShape: crate::Shape {
     /// `INSERT .. SELECT FROM UNNEST(..)` of `rows` (`None`: array columns, which UNNEST
     /// would flatten).
-    fn unnest(conn: &mut PgConnection, rows: &[Self]) -> impl std::future::Future<Output = Result<(), BoxError>>;
+    fn unnest(
+        conn: &mut PgConnection,
+        rows: &[Self],
+    ) -> impl std::future::Future<Output = Result<(), BoxError>>;
     /// Binds one row's values, in column order.
     fn push(b: &mut sqlx::query_builder::Separated<'_, '_, Postgres, &'static str>, row: &Self);
 }
@@ -84,7 +87,9 @@ impl SqlxShape for Narrow {
     }
 
     fn push(b: &mut sqlx::query_builder::Separated<'_, '_, Postgres, &'static str>, r: &Self) {
-        b.push_bind(r.id).push_bind(r.value).push_bind(r.name.clone());
+        b.push_bind(r.id)
+            .push_bind(r.value)
+            .push_bind(r.name.clone());
     }
 }
 
@@ -141,7 +146,10 @@ struct Conns {
     tokio: Client,
 }
 
-async fn connect(options: &PgConnectOptions, config: &tokio_postgres::Config) -> Result<Conns, BoxError> {
+async fn connect(
+    options: &PgConnectOptions,
+    config: &tokio_postgres::Config,
+) -> Result<Conns, BoxError> {
     let sqlx = PgConnection::connect_with(options).await?;
     let (tokio, conn) = config.connect(tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
@@ -265,7 +273,6 @@ async fn bench<T: SqlxShape>(
     eprintln!("done: sqlx {title}");
     Ok(Table {
         title,
-        transport,
         batch,
         results,
     })
@@ -273,7 +280,6 @@ async fn bench<T: SqlxShape>(
 
 struct Table {
     title: String,
-    transport: Transport,
     batch: usize,
     results: Vec<(Contender, Result_)>,
 }
@@ -296,10 +302,9 @@ pub(crate) async fn run(
         tables.push(bench(env, &mut conns, *transport, "narrow", &narrow, narrow.len()).await?);
         tables.push(bench(env, &mut conns, *transport, "wide", &wide, wide.len()).await?);
         for (batch, count) in [(5, 100), (500, 20), (5_000, 4), (50_000, 1)] {
-            let rows = crate::common::users(0..batch * count / scale.min(count), 0);
-            tables.push(
-                bench(env, &mut conns, *transport, "users", &rows, batch as usize).await?,
-            );
+            let count = if env.quick { count.min(2) } else { count };
+            let rows = crate::common::users(0..batch * count, 0);
+            tables.push(bench(env, &mut conns, *transport, "users", &rows, batch as usize).await?);
         }
     }
 
@@ -325,8 +330,7 @@ pub(crate) async fn run(
     let _ = writeln!(targets, "|---|---:|---:|---|");
     for t in &tables {
         let get = |c| t.results.iter().find(|(k, _)| *k == c).map(|(_, r)| r.wall);
-        let (Some(sx), Some(tp)) = (get(Contender::PgbulkSqlx), get(Contender::PgbulkTokio))
-        else {
+        let (Some(sx), Some(tp)) = (get(Contender::PgbulkSqlx), get(Contender::PgbulkTokio)) else {
             continue;
         };
         let r = ratio(sx, tp);
@@ -357,7 +361,6 @@ pub(crate) async fn run(
             .map(|(c, r)| (c.label().to_owned(), r.clone()))
             .collect();
         simple_table(&mut out, &t.title, t.batch, &rows);
-        let _ = t.transport;
     }
     Ok(out)
 }

@@ -49,18 +49,6 @@ pub struct Mismatch {
     pub pg_type: Option<String>,
 }
 
-impl Mismatch {
-    /// The mismatch of `col`'s field with a column of type `pg_type` (`None`: no such column).
-    pub(crate) fn of(col: &crate::row::Column, pg_type: Option<&postgres_types::Type>) -> Self {
-        Mismatch {
-            field: col.field,
-            rust_type: col.rust_type,
-            column: col.name.to_owned(),
-            pg_type: pg_type.map(crate::plan::pg_type_name),
-        }
-    }
-}
-
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.pg_type {
@@ -90,25 +78,46 @@ pub struct Error(Box<Inner>);
 
 struct Inner {
     kind: ErrorKind,
+    /// What pgbulk was doing ("COPY aborted, no row was written"), shown before the message.
+    context: Option<String>,
     message: String,
     row: Option<u64>,
     field: Option<String>,
     column: Option<String>,
     mismatches: Vec<Mismatch>,
+    /// The server's error fields, whichever client reported them.
+    server: Option<Box<ServerFields>>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// The fields of a server's `ErrorResponse` that pgbulk reads (the row and column a COPY
+/// failed on, the SQLSTATE), kept the same way for every client library.
+struct ServerFields {
+    code: SqlState,
+    detail: Option<String>,
+    column: Option<String>,
+    where_: Option<String>,
 }
 
 impl Error {
     fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error(Box::new(Inner {
             kind,
+            context: None,
             message: message.into(),
             row: None,
             field: None,
             column: None,
             mismatches: Vec::new(),
+            server: None,
             source: None,
         }))
+    }
+
+    /// The same error as another kind (a server error that is the caller's mistake).
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.0.kind = kind;
+        self
     }
 
     pub(crate) fn with_row(mut self, row: u64) -> Self {
@@ -131,12 +140,10 @@ impl Error {
         self
     }
 
-    /// Replaces the `old` context at the start of the message with `new` (e.g. a COPY error
-    /// that, in quarantine mode, rejected one row instead of the whole load).
-    pub(crate) fn recontext(mut self, old: &str, new: &str) -> Self {
-        if let Some(rest) = self.0.message.strip_prefix(old) {
-            self.0.message = format!("{new}{rest}");
-        }
+    /// Sets what pgbulk was doing when the error happened (replacing an earlier context: a
+    /// COPY error that, in quarantine mode, rejected one row instead of the whole load).
+    pub(crate) fn context(mut self, context: impl Into<String>) -> Self {
+        self.0.context = Some(context.into());
         self
     }
 
@@ -177,14 +184,6 @@ impl Error {
         Error::new(ErrorKind::Usage, message)
     }
 
-    /// A [`Usage`](ErrorKind::Usage) error the server found (so [`code`](Error::code) works).
-    pub(crate) fn usage_with_source(
-        message: impl Into<String>,
-        err: tokio_postgres::Error,
-    ) -> Self {
-        Error::new(ErrorKind::Usage, message).with_source(err)
-    }
-
     pub(crate) fn input(row: u64, err: Box<dyn std::error::Error + Send + Sync>) -> Self {
         Error::new(ErrorKind::Input, format!("the input stream failed: {err}"))
             .with_row(row)
@@ -205,14 +204,22 @@ impl Error {
 
     /// Wraps an I/O error; `context` says what pgbulk was doing.
     pub(crate) fn io(context: &str, err: std::io::Error) -> Self {
-        Error::new(ErrorKind::Io, format!("{context}: {err}")).with_source(err)
+        Error::new(ErrorKind::Io, err.to_string())
+            .with_source(err)
+            .context(context)
     }
 
     /// Wraps a tokio-postgres error; `context` says what pgbulk was doing.
     pub(crate) fn pg(context: &str, err: tokio_postgres::Error) -> Self {
+        Error::server(err).context(context)
+    }
+
+    /// Wraps a tokio-postgres (or `postgres`) error as a driver returns it, with no context
+    /// yet.
+    pub(crate) fn server(err: tokio_postgres::Error) -> Self {
         let (kind, message) = match err.as_db_error() {
             Some(db) => {
-                let mut m = format!("{context}: {}", db.message());
+                let mut m = db.message().to_owned();
                 if let Some(detail) = db.detail() {
                     m.push_str(" (");
                     m.push_str(detail);
@@ -220,19 +227,79 @@ impl Error {
                 }
                 (ErrorKind::Db, m)
             }
-            None if err.is_closed() => (
-                ErrorKind::Connection,
-                format!("{context}: the connection is closed"),
-            ),
-            None => (ErrorKind::Connection, format!("{context}: {err}")),
+            None if err.is_closed() => {
+                (ErrorKind::Connection, "the connection is closed".to_owned())
+            }
+            None => (ErrorKind::Connection, err.to_string()),
         };
-        let column = err
-            .as_db_error()
-            .and_then(DbError::column)
-            .map(str::to_owned);
-        let mut e = Error::new(kind, message).with_source(err);
-        e.0.column = column;
+        let server = err.as_db_error().map(|db| ServerFields {
+            code: db.code().clone(),
+            detail: db.detail().map(str::to_owned),
+            column: db.column().map(str::to_owned),
+            where_: db.where_().map(str::to_owned),
+        });
+        Error::from_server(kind, message, server, err)
+    }
+
+    /// An error with the server's fields (if the server reported one) and `source`.
+    fn from_server(
+        kind: ErrorKind,
+        message: String,
+        server: Option<ServerFields>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        let mut e = Error::new(kind, message).with_source(source);
+        e.0.column = server.as_ref().and_then(|s| s.column.clone());
+        e.0.server = server.map(Box::new);
         e
+    }
+
+    /// Wraps a sqlx error, as [`Error::server`] wraps a tokio-postgres one: a server error
+    /// keeps its SQLSTATE, detail, column and `where` context; `source()` is the sqlx error.
+    #[cfg(feature = "sqlx")]
+    pub(crate) fn sqlx(err: ::sqlx::Error) -> Self {
+        let db = err
+            .as_database_error()
+            .and_then(|d| d.try_downcast_ref::<::sqlx::postgres::PgDatabaseError>());
+        let (kind, message, server) = match db {
+            Some(db) => {
+                let mut m = db.message().to_owned();
+                if let Some(detail) = db.detail() {
+                    m.push_str(" (");
+                    m.push_str(detail);
+                    m.push(')');
+                }
+                let server = ServerFields {
+                    code: SqlState::from_code(db.code()),
+                    detail: db.detail().map(str::to_owned),
+                    column: db.column().map(str::to_owned),
+                    where_: db.r#where().map(str::to_owned),
+                };
+                (ErrorKind::Db, m, Some(server))
+            }
+            None => match &err {
+                ::sqlx::Error::Io(_) | ::sqlx::Error::PoolClosed | ::sqlx::Error::PoolTimedOut => {
+                    (ErrorKind::Connection, err.to_string(), None)
+                }
+                _ => (ErrorKind::Protocol, err.to_string(), None),
+            },
+        };
+        Error::from_server(kind, message, server, err)
+    }
+
+    /// The server's `where` context (`COPY t, line 3, column c`), if it sent one.
+    pub(crate) fn server_where(&self) -> Option<&str> {
+        self.0.server.as_ref()?.where_.as_deref()
+    }
+
+    /// The server's `column` field, if it sent one.
+    pub(crate) fn server_column(&self) -> Option<&str> {
+        self.0.server.as_ref()?.column.as_deref()
+    }
+
+    /// The server's `detail` field, if it sent one.
+    pub(crate) fn server_detail(&self) -> Option<&str> {
+        self.0.server.as_ref()?.detail.as_deref()
     }
 
     /// What kind of error this is.
@@ -261,7 +328,8 @@ impl Error {
         &self.0.mismatches
     }
 
-    /// The server's error, if the server reported one.
+    /// The server's error as tokio-postgres reported it (`None` for an error from another
+    /// client library, such as sqlx: its error is the [`source`](std::error::Error::source)).
     pub fn as_db_error(&self) -> Option<&DbError> {
         self.0
             .source
@@ -270,9 +338,9 @@ impl Error {
             .and_then(tokio_postgres::Error::as_db_error)
     }
 
-    /// The server's SQLSTATE code, if the server reported an error.
+    /// The server's SQLSTATE code, if the server reported an error (through any client).
     pub fn code(&self) -> Option<&SqlState> {
-        self.as_db_error().map(DbError::code)
+        self.0.server.as_ref().map(|s| &s.code)
     }
 }
 
@@ -280,6 +348,7 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
             .field("kind", &self.0.kind)
+            .field("context", &self.0.context)
             .field("message", &self.0.message)
             .field("row", &self.0.row)
             .field("field", &self.0.field)
@@ -310,6 +379,9 @@ impl fmt::Display for Error {
         if wrote_context {
             f.write_str(": ")?;
         }
+        if let Some(context) = &self.0.context {
+            write!(f, "{context}: ")?;
+        }
         f.write_str(&self.0.message)?;
         for m in &self.0.mismatches {
             write!(f, "\n  - {m}")?;
@@ -323,6 +395,14 @@ impl fmt::Display for Error {
 impl From<tokio_postgres::Error> for Error {
     fn from(err: tokio_postgres::Error) -> Self {
         Error::pg("PostgreSQL", err)
+    }
+}
+
+/// So `?` works on sqlx calls in code that returns `pgbulk::Result` (feature `sqlx`).
+#[cfg(feature = "sqlx")]
+impl From<::sqlx::Error> for Error {
+    fn from(err: ::sqlx::Error) -> Self {
+        Error::sqlx(err).context("PostgreSQL")
     }
 }
 

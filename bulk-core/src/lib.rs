@@ -8,25 +8,18 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod codec;
-pub mod format;
 pub mod pgcopy;
 pub mod row;
 
 mod bulk;
-#[cfg(feature = "sqlx")]
-mod client_sqlx;
+mod client;
+mod engine;
 mod error;
-mod ident;
+mod ops;
 mod parallel;
 mod plan;
-#[cfg(any(feature = "deadpool", feature = "bb8"))]
-mod pools;
-mod quarantine;
-mod scope;
-mod session;
-mod upsert;
-
 mod source;
+mod sql;
 #[cfg(feature = "sync")]
 pub mod sync;
 mod trace;
@@ -35,24 +28,30 @@ mod trace;
 pub mod testkit;
 
 pub use crate::bulk::{
-    Bulk, BulkExt, CopyOutStream, PreparedCopyIn, Progress, DEFAULT_FLUSH_BYTES,
+    Bulk, BulkExt, CopyInReturning, CopyOutStream, PreparedCopyIn, Quarantine, Upsert,
+    UpsertReturning,
 };
+#[cfg(feature = "sqlx")]
+pub use crate::bulk::{SqlxBulk, SqlxBulkExt, SqlxCopyOutStream};
 pub use crate::codec::{
     Decode, DecodeElement, DecodeError, Encode, EncodeElement, EncodeError, Inet, Infinity,
     Interval, Json, PgNumeric, ViaToSql,
 };
 pub use crate::error::{Error, ErrorKind, Mismatch, Result};
+pub use crate::ops::quarantine::{QuarantineOutcome, Rejected};
+pub use crate::ops::upsert::options::{UpsertCounts, UpsertOptions};
+pub use crate::ops::{Progress, DEFAULT_FLUSH_BYTES};
 pub use crate::parallel::{copy_in_parallel, ParallelOutcome, ParallelPart};
 pub use crate::plan::Plan;
-pub use crate::quarantine::{Quarantine, QuarantineOutcome, Rejected};
 pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
 pub use crate::source::{blocking_stream, BlockingStream};
-pub use crate::upsert::{CopyInReturning, Upsert, UpsertCounts, UpsertOptions, UpsertReturning};
 
 /// Items used by the code `#[derive(CopyRow)]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::codec::{put_be, Decode, DecodeError, Encode, EncodeError, ToSqlField};
+    /// The sans-IO COPY engine, for the benchmarks and the decoder fuzz test.
+    pub use crate::engine::{Decoder, Encoder, Step};
     pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
     pub use bytes::{BufMut, BytesMut};
     pub use core::default::Default;

@@ -1,15 +1,10 @@
-//! Past one stream: [`copy_in_parallel`] splits one input across several connections, and
-//! [`Bulk::replace_all`] replaces a table's contents with `TRUNCATE` and `COPY .. FREEZE` in
-//! one transaction.
+//! Past one stream: [`copy_in_parallel`] splits one input across several connections.
 
-use crate::bulk::Bulk;
-use crate::error::{Error, Result};
+use crate::bulk::BulkExt;
+use crate::error::Result;
 use crate::plan::Plan;
 use crate::row::CopyRow;
-use crate::BulkExt;
 use futures_util::future::join_all;
-use std::borrow::Borrow;
-use std::future::Future;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 use tokio_postgres::Client;
@@ -111,49 +106,5 @@ where
     });
     ParallelOutcome {
         parts: join_all(parts).await,
-    }
-}
-
-impl<'c> Bulk<'c> {
-    /// Replaces the whole contents of `T`'s table (or the [`table`](Bulk::table) override) with
-    /// `rows`: `TRUNCATE`, then one `COPY .. FROM STDIN (FORMAT binary, FREEZE)`.
-    ///
-    /// Must be called on a transaction (`client.transaction().await?.bulk()`): the old rows
-    /// disappear and the new ones appear when it commits, and readers see one or the other.
-    /// `FREEZE` writes the rows already frozen (no later hint-bit or anti-wraparound rewrite),
-    /// which PostgreSQL allows only because the table was truncated in the same transaction.
-    /// `TRUNCATE` takes an `ACCESS EXCLUSIVE` lock until commit.
-    ///
-    /// Returns the rows written. On a plain client (not a transaction) it fails with
-    /// [`ErrorKind::Usage`](crate::ErrorKind) and sends nothing.
-    pub fn replace_all<T, I>(&self, rows: I) -> impl Future<Output = Result<u64>> + use<'c, T, I>
-    where
-        T: CopyRow,
-        I: IntoIterator,
-        I::Item: Borrow<T>,
-    {
-        let bulk = self.clone();
-        async move {
-            if !bulk.in_transaction() {
-                return Err(Error::usage(
-                    "replace_all needs a transaction: call it as \
-                     `client.transaction().await?.bulk().replace_all(rows)` and commit",
-                ));
-            }
-            let plan = bulk.plan::<T>().await?;
-            let statement = plan.copy_statement();
-            let head = statement
-                .strip_suffix(" (FORMAT binary)")
-                .unwrap_or(statement);
-            let freeze = plan.retarget(
-                plan.table().to_owned(),
-                format!("{head} (FORMAT binary, FREEZE)"),
-            );
-            bulk.client()
-                .batch_execute(&format!("TRUNCATE {}", plan.table()))
-                .await
-                .map_err(|e| Error::pg("TRUNCATE failed", e))?;
-            bulk.copy_in_with_plan(&freeze, rows).await
-        }
     }
 }

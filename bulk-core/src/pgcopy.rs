@@ -43,16 +43,14 @@
 //! Both are blocking `std::io` code: from async code, run them in
 //! `tokio::task::spawn_blocking` (or write into a `Vec<u8>`).
 
+use crate::engine::{Decoder, Encoder, Step};
 use crate::error::{Error, Mismatch, Result};
-use crate::format::{self, Next, TupleReader};
 use crate::plan::{short_type_name, Plan};
-use crate::row::{CopyRow, FromCopyRow, RawRow};
-use bytes::BytesMut;
+use crate::row::{CopyRow, FromCopyRow};
 use postgres_types::Type;
 use std::borrow::Borrow;
 use std::fmt;
 use std::io::{Read, Write};
-use std::marker::PhantomData;
 
 /// Size of the pieces written to and read from the underlying writer or reader: 64 KiB.
 const CHUNK: usize = 64 * 1024;
@@ -79,7 +77,7 @@ fn check_types<T: CopyRow + ?Sized>(
         .zip(&types)
         .enumerate()
         .filter(|&(i, (_, ty))| !accepts(i)(ty))
-        .map(|(_, (col, ty))| Mismatch::of(col, Some(ty)))
+        .map(|(_, (col, ty))| crate::plan::mismatch(col, Some(ty)))
         .collect();
     if mismatches.is_empty() {
         Ok(types)
@@ -100,18 +98,13 @@ fn check_types<T: CopyRow + ?Sized>(
 pub struct Writer<W: Write, T: ?Sized> {
     out: W,
     types: Vec<Type>,
-    buf: BytesMut,
-    rows: u64,
-    bytes: u64,
-    _row: PhantomData<fn(&T)>,
+    encoder: Encoder<T>,
 }
 
 impl<W: Write, T: ?Sized> fmt::Debug for Writer<W, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("pgcopy::Writer")
             .field("types", &self.types)
-            .field("rows", &self.rows)
-            .field("bytes", &self.bytes)
             .finish_non_exhaustive()
     }
 }
@@ -138,15 +131,10 @@ impl<W: Write, T: CopyRow + ?Sized> Writer<W, T> {
     }
 
     fn start(out: W, types: Vec<Type>) -> Self {
-        let mut buf = BytesMut::with_capacity(CHUNK + CHUNK / 4);
-        format::write_header(&mut buf);
         Writer {
             out,
             types,
-            buf,
-            rows: 0,
-            bytes: 0,
-            _row: PhantomData,
+            encoder: Encoder::new(CHUNK, 0),
         }
     }
 
@@ -157,7 +145,7 @@ impl<W: Write, T: CopyRow + ?Sized> Writer<W, T> {
 
     /// Rows written so far.
     pub fn rows(&self) -> u64 {
-        self.rows
+        self.encoder.rows()
     }
 
     /// Writes one row.
@@ -166,10 +154,11 @@ impl<W: Write, T: CopyRow + ?Sized> Writer<W, T> {
     /// rows written) and the field, nothing of that row is written, and the writer can go on
     /// with the next row.
     pub fn write(&mut self, row: &T) -> Result<()> {
-        crate::row::encode_tuple(row, &self.types, &mut self.buf, self.rows)?;
-        self.rows += 1;
-        if self.buf.len() >= CHUNK {
-            self.flush_buf()?;
+        self.encoder.push(row, &self.types)?;
+        if self.encoder.is_full() {
+            let chunk = self.encoder.take_chunk();
+            self.write_chunk(&chunk)?;
+            self.encoder.reclaim();
         }
         Ok(())
     }
@@ -181,26 +170,23 @@ impl<W: Write, T: CopyRow + ?Sized> Writer<W, T> {
         I: IntoIterator,
         I::Item: Borrow<T>,
     {
-        let before = self.rows;
+        let before = self.rows();
         for row in rows {
             self.write(row.borrow())?;
         }
-        Ok(self.rows - before)
+        Ok(self.rows() - before)
     }
 
-    fn flush_buf(&mut self) -> Result<()> {
+    fn write_chunk(&mut self, chunk: &[u8]) -> Result<()> {
         self.out
-            .write_all(&self.buf)
-            .map_err(|e| Error::io("cannot write the pgcopy file", e))?;
-        self.bytes += self.buf.len() as u64;
-        self.buf.clear();
-        Ok(())
+            .write_all(chunk)
+            .map_err(|e| Error::io("cannot write the pgcopy file", e))
     }
 
     /// Writes the trailer, flushes, and returns the underlying writer.
     pub fn finish(mut self) -> Result<W> {
-        format::write_trailer(&mut self.buf);
-        self.flush_buf()?;
+        let last = self.encoder.finish();
+        self.write_chunk(&last)?;
         self.out
             .flush()
             .map_err(|e| Error::io("cannot write the pgcopy file", e))?;
@@ -215,21 +201,16 @@ impl<W: Write, T: CopyRow + ?Sized> Writer<W, T> {
 /// corrupt file is an error naming the row where it went wrong, never a silently short read.
 pub struct Reader<R: Read, T> {
     input: R,
-    tuples: TupleReader,
-    types: Vec<Type>,
-    map: Vec<usize>,
-    slots: Vec<(u32, i32)>,
+    decoder: Decoder<T>,
     chunk: Vec<u8>,
-    row: u64,
     done: bool,
-    _row: PhantomData<fn() -> T>,
 }
 
-impl<R: Read, T> fmt::Debug for Reader<R, T> {
+impl<R: Read, T: FromCopyRow> fmt::Debug for Reader<R, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("pgcopy::Reader")
-            .field("types", &self.types)
-            .field("row", &self.row)
+            .field("types", &self.decoder.types())
+            .field("row", &self.decoder.rows())
             .field("done", &self.done)
             .finish_non_exhaustive()
     }
@@ -246,17 +227,12 @@ impl<R: Read, T: FromCopyRow> Reader<R, T> {
             |i| T::ACCEPTS_DECODE.get(i).copied().unwrap_or(|_| false),
             "pgcopy file",
         )?;
-        let n = types.len();
+        let map = (0..types.len()).collect();
         Ok(Reader {
             input,
-            tuples: TupleReader::new(n),
-            types,
-            map: (0..n).collect(),
-            slots: vec![(0, -1); n],
+            decoder: Decoder::new(types, map, "the pgcopy file"),
             chunk: vec![0; CHUNK],
-            row: 0,
             done: false,
-            _row: PhantomData,
         })
     }
 
@@ -268,12 +244,12 @@ impl<R: Read, T: FromCopyRow> Reader<R, T> {
 
     /// The column types the file is read with.
     pub fn types(&self) -> &[Type] {
-        &self.types
+        self.decoder.types()
     }
 
     /// Rows read so far.
     pub fn rows(&self) -> u64 {
-        self.row
+        self.decoder.rows()
     }
 
     /// Reads the next row; `Ok(None)` after the trailer.
@@ -288,13 +264,20 @@ impl<R: Read, T: FromCopyRow> Reader<R, T> {
         result
     }
 
-    fn fill(&mut self) -> Result<usize> {
+    /// Reads the next piece of the input into the decoder; `false` at its end.
+    fn fill(&mut self) -> Result<bool> {
         loop {
             match self.input.read(&mut self.chunk) {
-                Ok(n) => return Ok(n),
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.decoder.feed_slice(&self.chunk[..n])?;
+                    return Ok(true);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    return Err(Error::io("cannot read the pgcopy file", e).with_row(self.row))
+                    return Err(
+                        Error::io("cannot read the pgcopy file", e).with_row(self.decoder.rows())
+                    )
                 }
             }
         }
@@ -302,34 +285,18 @@ impl<R: Read, T: FromCopyRow> Reader<R, T> {
 
     fn next_row(&mut self) -> Result<Option<T>> {
         loop {
-            let next = self
-                .tuples
-                .next_tuple(&self.map, &mut self.slots)
-                .map_err(|e| Error::protocol(e.to_string()).with_row(self.row))?;
-            match next {
-                Next::Tuple => {
-                    let raw = RawRow::new(self.tuples.tuple_bytes(), &self.slots);
-                    let value = crate::row::decode_tuple::<T>(raw, &self.types, self.row)?;
-                    self.row += 1;
-                    return Ok(Some(value));
-                }
-                Next::NeedMore => {
-                    let n = self.fill()?;
-                    if n == 0 {
-                        return Err(Error::protocol(
-                            "the pgcopy file ends before its trailer (truncated?)",
-                        )
-                        .with_row(self.row));
+            match self.decoder.step()? {
+                Step::Row(row) => return Ok(Some(row)),
+                Step::NeedMore => {
+                    if !self.fill()? {
+                        // Before the trailer: the one "ends before its trailer" error.
+                        self.decoder.end_of_input()?;
+                        return Ok(None);
                     }
-                    self.tuples.feed(&self.chunk[..n]);
                 }
-                Next::End => {
-                    if self.tuples.has_unread() || self.fill()? > 0 {
-                        return Err(
-                            Error::protocol("the pgcopy file continues after its trailer")
-                                .with_row(self.row),
-                        );
-                    }
+                // Nothing may follow the trailer: feeding more is an error.
+                Step::End => {
+                    while self.fill()? {}
                     return Ok(None);
                 }
             }
@@ -351,6 +318,8 @@ mod tests {
     use super::*;
     use crate::codec::{DecodeError, EncodeError};
     use crate::row::Column;
+    use crate::row::RawRow;
+    use bytes::BytesMut;
 
     /// A hand-written `CopyRow` (the derive lives in another crate): an `int4` and a `text`.
     #[derive(Debug, PartialEq)]
@@ -383,7 +352,6 @@ mod tests {
             types: &[Type],
             buf: &mut BytesMut,
         ) -> std::result::Result<(), (usize, EncodeError)> {
-            crate::codec::put_be(buf, i16::to_be_bytes(2));
             crate::Encode::encode_field(&self.n, &types[0], buf).map_err(|e| (0, e))?;
             crate::Encode::encode_field(&self.s, &types[1], buf).map_err(|e| (1, e))
         }
@@ -428,7 +396,7 @@ mod tests {
     fn round_trip_across_chunks() {
         // About 20 bytes a row: several 64 KiB chunks each way.
         let bytes = file(20_000);
-        assert_eq!(&bytes[..11], format::SIGNATURE);
+        assert_eq!(&bytes[..11], crate::engine::SIGNATURE);
         assert_eq!(&bytes[bytes.len() - 2..], &[0xff, 0xff]);
         let back: Vec<Pair> = Reader::new(&bytes[..], TYPES)
             .unwrap()
@@ -436,7 +404,7 @@ mod tests {
             .unwrap();
         assert_eq!(back, (0..20_000).map(pair).collect::<Vec<_>>());
         let empty = file(0);
-        assert_eq!(empty.len(), format::HEADER_LEN + 2);
+        assert_eq!(empty.len(), crate::engine::HEADER_LEN + 2);
         assert_eq!(
             Reader::<_, Pair>::new(&empty[..], TYPES).unwrap().count(),
             0
@@ -482,7 +450,7 @@ mod tests {
     #[test]
     fn truncated_and_trailing_data_are_errors() {
         let bytes = file(100);
-        for cut in [0, 5, format::HEADER_LEN, 200, bytes.len() - 1] {
+        for cut in [0, 5, crate::engine::HEADER_LEN, 200, bytes.len() - 1] {
             let mut r = Reader::<_, Pair>::new(&bytes[..cut], TYPES).unwrap();
             let e = r.find_map(std::result::Result::err).expect("an error");
             assert_eq!(e.kind(), crate::ErrorKind::Protocol, "cut at {cut}: {e}");

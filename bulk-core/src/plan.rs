@@ -1,14 +1,14 @@
 //! Describe the target on the server and verify every field against its column, before any
 //! data is sent.
 
+use crate::client::{DescribedColumn, Driver};
 use crate::codec::accepted_type;
-use crate::error::{Error, Mismatch};
-use crate::ident;
-use crate::row::{CopyRow, FromCopyRow};
+use crate::error::{Error, ErrorKind, Mismatch};
+use crate::row::{Column, CopyRow, FromCopyRow};
+use crate::sql::ident;
 use postgres_types::{Kind, Type};
 use std::fmt;
 use std::marker::PhantomData;
-use tokio_postgres::Client;
 
 /// A verified `copy_in` plan for row type `T`: the target table, each field's column type, and
 /// the COPY statement.
@@ -62,7 +62,7 @@ impl<T: CopyRow + ?Sized> Plan<T> {
     }
 
     /// The same field types, copied into another (quoted) table with another COPY statement:
-    /// the staging table of `upsert_via_staging`.
+    /// the staging table of `upsert_via_staging`, `replace_all`'s `FREEZE`.
     pub(crate) fn retarget(&self, table: String, copy_sql: String) -> Plan<T> {
         Plan {
             table,
@@ -116,46 +116,56 @@ pub(crate) fn pg_type_name(ty: &Type) -> String {
     }
 }
 
-/// Describes `table` and checks `T`'s fields against its columns.
-pub(crate) async fn plan_copy_in<T: CopyRow + ?Sized>(
-    client: &Client,
-    table: &str,
-) -> Result<Plan<T>, Error> {
-    let quoted = ident::quote_table(table)?;
+/// The mismatch of `col`'s field with a column of type `pg_type` (`None`: no such column).
+pub(crate) fn mismatch(col: &Column, pg_type: Option<&Type>) -> Mismatch {
+    Mismatch {
+        field: col.field,
+        rust_type: col.rust_type,
+        column: col.name.to_owned(),
+        pg_type: pg_type.map(pg_type_name),
+    }
+}
+
+/// Refuses a row type without copied fields (a COPY needs at least one column).
+pub(crate) fn require_fields<T: CopyRow + ?Sized>() -> Result<(), Error> {
     if T::COLUMNS.is_empty() {
         return Err(Error::usage(format!(
             "`{}` has no copied fields",
             short_type_name::<T>()
         )));
     }
-    let stmt = client
-        .prepare(&describe_table_sql(&quoted))
-        .await
-        .map_err(|e| Error::pg(&format!("cannot describe table {quoted}"), e))?;
-    check_copy_in(quoted, stmt.columns())
+    Ok(())
 }
 
-/// The statement whose description gives the columns of the (quoted) `table`.
-pub(crate) fn describe_table_sql(quoted: &str) -> String {
-    format!("SELECT * FROM {quoted} LIMIT 0")
+/// Describes `table` on `driver` and checks `T`'s fields against its columns.
+pub(crate) async fn plan_copy_in<D: Driver, T: CopyRow + ?Sized>(
+    driver: &mut D,
+    table: &str,
+) -> Result<Plan<T>, Error> {
+    let quoted = ident::quote_table(table)?;
+    require_fields::<T>()?;
+    let described = driver
+        .describe(&format!("SELECT * FROM {quoted} LIMIT 0"))
+        .await
+        .map_err(|e| e.context(format!("cannot describe table {quoted}")))?;
+    check_copy_in(quoted, &described.columns)
 }
 
 /// Checks `T`'s fields against `columns`, the description of the (quoted) table `quoted`.
-/// Shared by the async plan and the blocking one (`sync` feature).
-pub(crate) fn check_copy_in<T: CopyRow + ?Sized>(
+fn check_copy_in<T: CopyRow + ?Sized>(
     quoted: String,
-    columns: &[tokio_postgres::Column],
+    columns: &[DescribedColumn],
 ) -> Result<Plan<T>, Error> {
     let mut types = Vec::with_capacity(T::COLUMNS.len());
     let mut mismatches = Vec::new();
     for col in T::COLUMNS {
-        match columns.iter().find(|c| c.name() == col.name) {
-            None => mismatches.push(Mismatch::of(col, None)),
+        match columns.iter().find(|(name, _)| name == col.name) {
+            None => mismatches.push(mismatch(col, None)),
             // A domain column is written with its base type's codec (binary COPY uses the
             // base type's recv), unless the field's codec accepts the domain itself.
-            Some(c) => match accepted_type(c.type_(), col.accepts_encode) {
+            Some((_, ty)) => match accepted_type(ty, col.accepts_encode) {
                 Some(ty) => types.push(ty.clone()),
-                None => mismatches.push(Mismatch::of(col, Some(c.type_()))),
+                None => mismatches.push(mismatch(col, Some(ty))),
             },
         }
     }
@@ -165,12 +175,7 @@ pub(crate) fn check_copy_in<T: CopyRow + ?Sized>(
             mismatches,
         ));
     }
-    let columns = T::COLUMNS
-        .iter()
-        .map(|c| ident::quote(c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let copy_sql = format!("COPY {quoted} ({columns}) FROM STDIN (FORMAT binary)");
+    let copy_sql = crate::sql::copy_in(&quoted, T::COLUMNS.iter().map(|c| c.name), false);
     Ok(Plan {
         table: quoted,
         types,
@@ -191,28 +196,19 @@ pub(crate) struct OutPlan {
 /// The `SELECT` that reads `T`'s columns from `table`.
 pub(crate) fn select_all<T: CopyRow + ?Sized>(table: &str) -> Result<String, Error> {
     let quoted = ident::quote_table(table)?;
-    let columns = T::COLUMNS
-        .iter()
-        .map(|c| ident::quote(c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = crate::sql::column_list(T::COLUMNS.iter().map(|c| c.name));
     Ok(format!("SELECT {columns} FROM {quoted}"))
 }
 
-/// Describes `query` and matches its columns to `T`'s fields by name.
-pub(crate) async fn plan_copy_out<T: FromCopyRow>(
-    client: &Client,
+/// Describes `query` on `driver` and matches its columns to `T`'s fields by name.
+pub(crate) async fn plan_copy_out<D: Driver, T: FromCopyRow>(
+    driver: &mut D,
     query: &str,
 ) -> Result<OutPlan, Error> {
     let query = query.trim().trim_end_matches(';').trim_end();
-    if T::COLUMNS.is_empty() {
-        return Err(Error::usage(format!(
-            "`{}` has no copied fields",
-            short_type_name::<T>()
-        )));
-    }
-    let stmt = client.prepare(query).await.map_err(describe_error)?;
-    check_copy_out::<T>(query, &stmt)
+    require_fields::<T>()?;
+    let described = driver.describe(query).await.map_err(describe_error)?;
+    check_copy_out::<T>(query, &described)
 }
 
 /// The error for a `copy_out` query the server could not prepare. A syntax error (which is
@@ -224,33 +220,29 @@ pub(crate) async fn plan_copy_out<T: FromCopyRow>(
 /// is one whole statement by itself has balanced parentheses, closed quotes and closed block
 /// comments, so it cannot end the `COPY (` early; the wrapping puts it between newlines so a
 /// trailing `--` comment cannot swallow the closing parenthesis.
-pub(crate) fn describe_error(e: tokio_postgres::Error) -> Error {
+fn describe_error(e: Error) -> Error {
     if e.code() == Some(&tokio_postgres::error::SqlState::SYNTAX_ERROR) {
-        let why = e.as_db_error().map_or("", |db| db.message()).to_owned();
-        return Error::usage_with_source(
-            format!(
-                "copy_out_query takes exactly one query (a SELECT, VALUES, TABLE, or INSERT / \
-                 UPDATE / DELETE .. RETURNING), which the server could not read as one: {why}"
-            ),
-            e,
+        return e.with_kind(ErrorKind::Usage).context(
+            "copy_out_query takes exactly one query (a SELECT, VALUES, TABLE, or INSERT / \
+             UPDATE / DELETE .. RETURNING), which the server could not read as one",
         );
     }
-    Error::pg("cannot describe the copy_out query", e)
+    e.context("cannot describe the copy_out query")
 }
 
-/// Matches the columns of `stmt`, the prepared `query` (trimmed), to `T`'s fields by name.
-/// Shared by the async plan and the blocking one (`sync` feature).
-pub(crate) fn check_copy_out<T: FromCopyRow>(
+/// Matches the columns of `described`, the described `query` (trimmed), to `T`'s fields by
+/// name.
+fn check_copy_out<T: FromCopyRow>(
     query: &str,
-    stmt: &tokio_postgres::Statement,
+    described: &crate::client::Described,
 ) -> Result<OutPlan, Error> {
-    if !stmt.params().is_empty() {
+    if described.params > 0 {
         return Err(Error::usage(
             "the copy_out query has $n parameters, which COPY cannot take; write the values into \
              the query or read from a view",
         ));
     }
-    let cols = stmt.columns();
+    let cols = &described.columns;
     let mut map = vec![usize::MAX; cols.len()];
     let mut types = Vec::with_capacity(T::COLUMNS.len());
     let mut mismatches = Vec::new();
@@ -258,9 +250,9 @@ pub(crate) fn check_copy_out<T: FromCopyRow>(
         let mut found = cols
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.name() == col.name);
+            .filter(|(_, (name, _))| name == col.name);
         match (found.next(), found.next()) {
-            (None, _) => mismatches.push(Mismatch::of(col, None)),
+            (None, _) => mismatches.push(mismatch(col, None)),
             (Some(_), Some(_)) => {
                 return Err(Error::usage(format!(
                     "the copy_out query returns more than one column named \"{}\" (for field \
@@ -268,13 +260,13 @@ pub(crate) fn check_copy_out<T: FromCopyRow>(
                     col.name, col.field
                 )))
             }
-            (Some((at, c)), None) => {
+            (Some((at, (_, ty))), None) => {
                 let accepts = T::ACCEPTS_DECODE.get(i).copied().unwrap_or(|_| false);
-                if let Some(ty) = accepted_type(c.type_(), accepts) {
+                if let Some(accepted) = accepted_type(ty, accepts) {
                     map[at] = i;
-                    types.push(ty.clone());
+                    types.push(accepted.clone());
                 } else {
-                    mismatches.push(Mismatch::of(col, Some(c.type_())));
+                    mismatches.push(mismatch(col, Some(ty)));
                 }
             }
         }

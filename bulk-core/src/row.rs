@@ -31,8 +31,9 @@ pub trait CopyRow {
     /// The copied fields, in struct order.
     const COLUMNS: &'static [Column];
 
-    /// Writes this row as one binary COPY tuple: the `int16` field count, then each field.
-    /// `types[i]` is the PostgreSQL type of `COLUMNS[i]`'s column, as checked by the plan.
+    /// Writes this row's fields, each as its `int32` length and bytes (the tuple's framing,
+    /// field count included, is the engine's). `types[i]` is the PostgreSQL type of
+    /// `COLUMNS[i]`'s column, as checked by the plan.
     ///
     /// On failure returns the index into `COLUMNS` of the field that failed; the buffer may then
     /// hold a partial tuple, which the caller discards.
@@ -114,21 +115,16 @@ pub trait FromCopyRow: CopyRow + Sized {
     fn decode_row(types: &[Type], row: RawRow<'_>) -> Result<Self, (usize, DecodeError)>;
 }
 
-/// Encodes `row` as one tuple at the end of `buf`. On failure the partial tuple is removed
-/// from `buf`, and the error names the input row `index`, the field and its column.
-#[inline]
-pub(crate) fn encode_tuple<T: CopyRow + ?Sized>(
-    row: &T,
-    types: &[Type],
-    buf: &mut BytesMut,
+/// The error for field `field` (an index into `T::COLUMNS`) of input row `index` that could
+/// not be encoded.
+#[cold]
+pub(crate) fn encode_error<T: CopyRow + ?Sized>(
     index: u64,
-) -> Result<(), crate::Error> {
-    let start = buf.len();
-    row.encode_row(types, buf).map_err(|(field, e)| {
-        buf.truncate(start);
-        let (field, column) = field_names(T::COLUMNS, field);
-        crate::Error::encode(index, field, column, e)
-    })
+    field: usize,
+    e: EncodeError,
+) -> crate::Error {
+    let (field, column) = field_names(T::COLUMNS, field);
+    crate::Error::encode(index, field, column, e)
 }
 
 /// Decodes one tuple into `T`; the error names the row `index`, the field and its column.

@@ -1,6 +1,6 @@
 //! Fuzzing the COPY OUT path on stable: binary COPY streams — valid ones, mutated ones and
-//! arbitrary bytes — cut into arbitrary pieces, read with [`TupleReader`] and decoded into a
-//! real derived struct through [`FromCopyRow`] (text, numeric, 1-D and 2-D arrays with NULLs,
+//! arbitrary bytes — cut into arbitrary pieces, read with the engine's `Decoder` (what every
+//! `copy_out` and `.pgcopy` reader uses) into a real derived struct (text, numeric, 1-D and 2-D arrays with NULLs,
 //! timestamps, uuid, jsonb). The reader and the decoders must never panic or loop, must return
 //! an error rather than wrong rows for damaged input, and must give back exactly the rows that
 //! were encoded for intact input, however it is cut.
@@ -8,9 +8,8 @@
 //! `cargo test -p bulk-core --test decode_fuzz` runs a short round (2,000 cases per property);
 //! `PGBULK_FUZZ_CASES=1000000 cargo test --release -p bulk-core --test decode_fuzz` a long one.
 
-use bulk_core::format::{self, Next, TupleReader};
-use bulk_core::{CopyRow, FromCopyRow, PgNumeric, RawRow};
-use bytes::BytesMut;
+use bulk_core::__private::{Decoder, Encoder, Step};
+use bulk_core::{CopyRow, PgNumeric};
 use postgres_types::Type;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -98,13 +97,17 @@ fn fuzzed() -> impl Strategy<Value = Fuzzed> {
 
 /// The binary COPY stream of `rows` (header, tuples, trailer).
 fn encode(rows: &[Fuzzed], types: &[Type]) -> Vec<u8> {
-    let mut buf = BytesMut::new();
-    format::write_header(&mut buf);
+    let mut encoder = Encoder::<Fuzzed>::new(1 << 20, 0);
     for r in rows {
-        r.encode_row(types, &mut buf).unwrap();
+        encoder.push(r, types).unwrap();
     }
-    format::write_trailer(&mut buf);
-    buf.to_vec()
+    encoder.finish().to_vec()
+}
+
+/// The header alone.
+fn header_bytes() -> Vec<u8> {
+    let mut encoder = Encoder::<Fuzzed>::new(1 << 20, 0);
+    encoder.take_chunk().to_vec()
 }
 
 /// Splits `data` at the given piece lengths (the last piece takes the rest).
@@ -135,31 +138,35 @@ enum Outcome {
 fn read(pieces: &[&[u8]], types: &[Type]) -> Outcome {
     let columns = Fuzzed::COLUMNS.len();
     let map: Vec<usize> = (0..columns).collect();
-    let mut slots = vec![(0u32, -1i32); columns];
-    let mut reader = TupleReader::new(columns);
+    let mut decoder = Decoder::<Fuzzed>::new(types.to_vec(), map, "the fuzzed data");
     let mut rows = Vec::new();
     let mut pieces = pieces.iter();
     let total: usize = pieces.clone().map(|p| p.len()).sum();
     // Each step returns a tuple (at least 2 bytes), takes a piece, or stops.
     for _ in 0..=total + pieces.len() + 2 {
-        match reader.next_tuple(&map, &mut slots) {
-            Ok(Next::Tuple) => {
-                let raw = RawRow::new(reader.tuple_bytes(), &slots);
-                match Fuzzed::decode_row(types, raw) {
-                    Ok(row) => rows.push(row),
-                    Err(_) => return Outcome::Failed,
+        match decoder.step() {
+            Ok(Step::Row(row)) => rows.push(row),
+            Ok(Step::NeedMore) => match pieces.next() {
+                Some(p) => {
+                    if decoder.feed_slice(p).is_err() {
+                        return Outcome::Failed;
+                    }
                 }
-            }
-            Ok(Next::NeedMore) => match pieces.next() {
-                Some(p) => reader.feed(p),
-                None => return Outcome::Truncated,
+                None => {
+                    assert!(decoder.end_of_input().is_err(), "ended early yet complete");
+                    return Outcome::Truncated;
+                }
             },
-            Ok(Next::End) => {
+            Ok(Step::End) => {
                 // Like copy_out: data after the trailer is an error.
-                return if pieces.any(|p| !p.is_empty()) || reader.has_unread() {
-                    Outcome::Failed
-                } else {
-                    Outcome::Complete(rows)
+                for p in pieces {
+                    if decoder.feed_slice(p).is_err() {
+                        return Outcome::Failed;
+                    }
+                }
+                return match decoder.end_of_input() {
+                    Ok(()) => Outcome::Complete(rows),
+                    Err(_) => Outcome::Failed,
                 };
             }
             Err(_) => return Outcome::Failed,
@@ -225,9 +232,7 @@ proptest! {
         let types = types();
         let mut data = Vec::new();
         if header {
-            let mut b = BytesMut::new();
-            format::write_header(&mut b);
-            data.extend_from_slice(&b);
+            data.extend_from_slice(&header_bytes());
         }
         data.extend_from_slice(&body);
         let _ = read(&pieces(&data, &cuts), &types);

@@ -3,7 +3,7 @@
 use crate::ast::{Container, Field};
 use crate::check;
 use crate::ctxt::Ctxt;
-use proc_macro2::{Delimiter, Literal, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use std::collections::HashSet;
 use syn::spanned::Spanned;
@@ -58,8 +58,6 @@ fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
     );
     let table = cont.table();
     let copied: Vec<&Field<'_>> = cont.copied_fields().collect();
-    // `check` limits the count to 1600 columns, which fits.
-    let count = Literal::i16_suffixed(i16::try_from(copied.len()).unwrap_or(i16::MAX));
 
     let columns = copied.iter().map(|field| {
         let ty = field.ty;
@@ -111,7 +109,6 @@ fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
                 __types: &[#private::Type],
                 __buf: &mut #private::BytesMut,
             ) -> #private::Result<(), (::core::primitive::usize, #private::EncodeError)> {
-                #private::put_be(__buf, #count.to_be_bytes());
                 #(#encodes)*
                 ::core::result::Result::Ok(())
             }
@@ -391,10 +388,8 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("const TABLE : & 'static :: core :: primitive :: str = \"user\""));
-        assert!(
-            out.contains("put_be (__buf , 1i16 . to_be_bytes ())"),
-            "{out}"
-        );
+        // The tuple's field count is the engine's framing, not the derive's.
+        assert!(!out.contains("to_be_bytes"), "{out}");
         assert!(out.contains("cache : < u8 as :: pgbulk :: __private :: Default > :: default ()"));
     }
 

@@ -111,11 +111,11 @@ fn accepts_come_from_the_field_types() {
 }
 
 #[test]
-fn encode_row_writes_count_then_length_prefixed_fields() {
+fn encode_row_writes_length_prefixed_fields_only() {
     let bytes = encode(&event(Nullable::Value(I32(7))), &EVENT_TYPES).unwrap();
+    // No field count: the tuple's framing is the engine's.
     let expected: Vec<u8> = [
-        &4_i16.to_be_bytes()[..],
-        &8_i32.to_be_bytes(),
+        &8_i32.to_be_bytes()[..],
         &[1, 2, 3, 4, 5, 6, 7, 8],
         &4_i32.to_be_bytes(),
         &(-2_i32).to_be_bytes(),
@@ -131,7 +131,7 @@ fn encode_row_writes_count_then_length_prefixed_fields() {
 #[test]
 fn encode_row_writes_null_as_length_minus_one() {
     let bytes = encode(&event(Nullable::Null), &EVENT_TYPES).unwrap();
-    assert_eq!(bytes.len(), 2 + 12 + 8 + 5 + 4);
+    assert_eq!(bytes.len(), 12 + 8 + 5 + 4);
     assert_eq!(bytes[bytes.len() - 4..], (-1_i32).to_be_bytes());
 }
 
@@ -141,7 +141,7 @@ fn encode_row_appends_to_the_buffer() {
     event(Nullable::Null)
         .encode_row(&EVENT_TYPES, &mut buf)
         .unwrap();
-    assert!(buf.starts_with(b"before\x00\x04"));
+    assert!(buf.starts_with(b"before\x00\x00\x00\x08"));
 }
 
 #[test]
@@ -244,7 +244,7 @@ fn borrowed_fields_encode_but_do_not_decode() {
     let bytes = encode(&row, &[Type::INT4, Type::TEXT, Type::TEXT]).unwrap();
     assert_eq!(
         bytes,
-        b"\x00\x03\x00\x00\x00\x04\x00\x00\x00\x01\x00\x00\x00\x02ab\xff\xff\xff\xff"
+        b"\x00\x00\x00\x04\x00\x00\x00\x01\x00\x00\x00\x02ab\xff\xff\xff\xff"
     );
     assert_eq!(Borrowed::COLUMNS[1].rust_type, "&'a Text");
     assert_eq!(Borrowed::COLUMNS[2].rust_type, "Nullable<&'a Text>");

@@ -148,6 +148,6 @@ fn shadowing_names_does_not_break_the_derive() {
             &mut buf,
         )
         .unwrap();
-    assert_eq!(buf.len(), 2 + 8 + 5);
+    assert_eq!(buf.len(), 8 + 5);
     assert_eq!(borrowed.skipped.0, "b");
 }

@@ -8,6 +8,7 @@ mod clients;
 mod copy_in;
 mod copy_out;
 mod errors;
+mod every_client;
 mod faults;
 mod fidelity;
 mod files;
@@ -22,6 +23,7 @@ mod returning;
 mod soak;
 mod types;
 mod upsert;
+mod web;
 
 use pgbulk::testkit::TestDb;
 

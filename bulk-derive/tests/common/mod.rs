@@ -141,18 +141,18 @@ impl Encode for Fails {
     }
 }
 
-/// Splits the fields of one encoded tuple (after its int16 count) into `(offset, length)`
-/// pairs for `RawRow::new`, the way the tuple reader does.
-pub fn split_fields(tuple: &[u8]) -> (usize, Vec<(u32, i32)>) {
-    let count = usize::try_from(i16::from_be_bytes([tuple[0], tuple[1]])).unwrap();
-    let mut at = 2;
-    let mut fields = Vec::with_capacity(count);
-    for _ in 0..count {
-        let len = i32::from_be_bytes(tuple[at..at + 4].try_into().unwrap());
+/// Splits the fields `encode_row` wrote (each an int32 length, -1 for NULL, and the bytes; the
+/// tuple's field count is the engine's framing, not the row's) into `(offset, length)` pairs
+/// for `RawRow::new`, the way the tuple reader does. Returns the number of fields too.
+pub fn split_fields(fields: &[u8]) -> (usize, Vec<(u32, i32)>) {
+    let mut at = 0;
+    let mut out = Vec::new();
+    while at < fields.len() {
+        let len = i32::from_be_bytes(fields[at..at + 4].try_into().unwrap());
         at += 4;
-        fields.push((u32::try_from(at).unwrap(), len));
+        out.push((u32::try_from(at).unwrap(), len));
         at += usize::try_from(len).unwrap_or(0);
     }
-    assert_eq!(at, tuple.len(), "trailing bytes after the tuple");
-    (count, fields)
+    assert_eq!(at, fields.len(), "a field runs past the end");
+    (out.len(), out)
 }

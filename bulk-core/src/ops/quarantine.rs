@@ -1,6 +1,6 @@
 //! Quarantine mode: load every good row, set the bad ones aside with their index and reason.
 //!
-//! `client.bulk().quarantine().copy_in(&rows)` works like [`copy_in`](Bulk::copy_in) until a
+//! `client.bulk().quarantine().copy_in(&rows)` works like [`copy_in`](crate::Bulk::copy_in) until a
 //! row fails; then, instead of failing the whole load, it finds the failing rows, leaves them
 //! out and loads the rest, the way pgloader does:
 //!
@@ -31,15 +31,16 @@
 //! `IntoIterator + Clone` whose iteration yields the same rows each time (`&Vec<T>`, `&[T]`, a
 //! `Range` mapped by a pure function).
 
-use crate::bulk::{server_error_in, Bulk, CopyWriter};
+use crate::client::Driver;
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::copy_in::{server_error_in, CopyWriter};
+use crate::ops::scope::TxScope;
+use crate::ops::Options;
 use crate::plan::Plan;
 use crate::row::CopyRow;
-use crate::scope::TxScope;
+use futures_util::future::BoxFuture;
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio_postgres::Client;
 
 static NEXT_SAVEPOINT: AtomicU64 = AtomicU64::new(0);
 
@@ -58,7 +59,7 @@ const CHUNKS: usize = 16;
 #[non_exhaustive]
 pub struct Rejected {
     /// The row's 0-based position in the rows passed to
-    /// [`copy_in`](Quarantine::copy_in).
+    /// [`copy_in`](crate::Quarantine::copy_in).
     pub index: usize,
     /// Why it was rejected: an [`Encode`](ErrorKind::Encode) error (found on the client), or a
     /// [`Db`](ErrorKind::Db) error with the server's SQLSTATE, message and, where the server
@@ -66,7 +67,7 @@ pub struct Rejected {
     pub error: Error,
 }
 
-/// What a quarantined [`copy_in`](Quarantine::copy_in) did.
+/// What a quarantined [`copy_in`](crate::Quarantine::copy_in) did.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct QuarantineOutcome {
@@ -76,92 +77,19 @@ pub struct QuarantineOutcome {
     pub rejected: Vec<Rejected>,
 }
 
-impl<'c> Bulk<'c> {
-    /// Quarantine mode for the next `copy_in`: load every good row and return the bad ones with
-    /// their index and reason instead of failing the whole load. See [`Quarantine`].
-    pub fn quarantine(&self) -> Quarantine<'c> {
-        Quarantine {
-            bulk: self.clone(),
-            max_rejected: None,
-        }
-    }
-}
-
-/// A `copy_in` that sets bad rows aside instead of failing; get one with
-/// [`Bulk::quarantine`].
-///
-/// ```no_run
-/// # async fn demo(client: &tokio_postgres::Client) -> bulk_core::Result<()> {
-/// # use bulk_core::BulkExt;
-/// # #[derive(bulk_derive::CopyRow)]
-/// # #[copy(crate = "bulk_core", table = "users")]
-/// # struct User { id: i64 }
-/// let users: Vec<User> = Vec::new();
-/// let outcome = client.bulk().quarantine().max_rejected(100).copy_in(&users).await?;
-/// for bad in &outcome.rejected {
-///     eprintln!("row {} was not loaded: {}", bad.index, bad.error);
-/// }
-/// # Ok(())
-/// # }
-/// ```
-///
-/// How it works, what it costs and which errors count as a bad row: see the crate docs'
-/// "Quarantine" section. In short: with no bad row it is one COPY in a transaction; each bad
-/// row costs about one more COPY of part of the rows.
-#[must_use = "a Quarantine does nothing until you call copy_in on it"]
-#[derive(Debug, Clone)]
-pub struct Quarantine<'c> {
-    bulk: Bulk<'c>,
-    max_rejected: Option<usize>,
-}
-
-impl<'c> Quarantine<'c> {
-    /// Gives up (writing nothing, returning an [`ErrorKind::TooManyRejected`] error) once more
-    /// than `n` rows have been rejected. Without a limit, a load where most rows are bad costs
-    /// about two COPYs per bad row.
-    pub fn max_rejected(mut self, n: usize) -> Self {
-        self.max_rejected = Some(n);
-        self
-    }
-
-    /// Writes the good rows of `rows` (all of them committed together) and returns them counted,
-    /// with the rejected ones' indexes and errors.
-    ///
-    /// `rows` is iterated once when all rows are good, and again for each retry, so it must
-    /// yield the same rows every time it is cloned and iterated (`&Vec<T>` and `&[T]` do).
-    ///
-    /// On an error that is not about a row (the connection is lost, a statement timeout, the
-    /// table does not exist, too many rejected rows) nothing is written and that error is
-    /// returned. If the future is dropped, the transaction (or savepoint) is rolled back.
-    pub fn copy_in<T, I>(
-        &self,
-        rows: I,
-    ) -> impl Future<Output = Result<QuarantineOutcome>> + use<'c, T, I>
-    where
-        T: CopyRow,
-        I: IntoIterator<Item = T> + Clone,
-    {
-        let bulk = self.bulk.clone();
-        let max_rejected = self.max_rejected;
-        async move {
-            let plan = bulk.plan::<T>().await?;
-            run(&bulk, &plan, rows, max_rejected).await
-        }
-    }
-}
-
 /// The transaction (or, in a caller's transaction, the savepoint) the good rows commit in, and
 /// the names of the savepoints used inside it.
-struct Scope<'c> {
-    tx: TxScope<'c>,
+struct Scope<'d, D: Driver> {
+    tx: TxScope<'d, D>,
     /// The per-COPY savepoint.
     segment: String,
     /// The savepoint that checks deferred constraints.
     check: String,
 }
 
-impl<'c> Scope<'c> {
-    async fn open(client: &'c Client, in_tx: bool) -> Result<Scope<'c>> {
+impl<'d, D: Driver> Scope<'d, D> {
+    async fn open(driver: &'d mut D) -> Result<Scope<'d, D>> {
+        let in_tx = driver.in_transaction();
         let n = NEXT_SAVEPOINT.fetch_add(1, Ordering::Relaxed);
         let check = format!("pgbulk_quarantine_{n}_check");
         let (then, context) = if in_tx {
@@ -179,8 +107,7 @@ impl<'c> Scope<'c> {
             )
         };
         let tx = TxScope::open(
-            client,
-            in_tx,
+            driver,
             format!("pgbulk_quarantine_{n}"),
             "quarantine",
             &then,
@@ -252,13 +179,33 @@ fn live(lo: usize, hi: usize, rejected: &BTreeMap<usize, Error>) -> usize {
     (hi - lo) - rejected.range(lo..hi).count()
 }
 
-async fn run<T, I>(
-    bulk: &Bulk<'_>,
+/// Quarantine mode's `copy_in` of `rows` with `plan` on `driver`. (A boxed `Send` future:
+/// see `CopyWriter` for why.)
+pub(crate) fn run<'a, D, T, I>(
+    driver: &'a mut D,
+    plan: &'a Plan<T>,
+    options: &'a Options<'_>,
+    rows: I,
+    max_rejected: Option<usize>,
+) -> BoxFuture<'a, Result<QuarantineOutcome>>
+where
+    D: Driver,
+    T: CopyRow + Send + 'a,
+    I: IntoIterator<Item = T> + Clone + Send + Sync + 'a,
+    I::IntoIter: Send,
+{
+    Box::pin(run_boxed(driver, plan, options, rows, max_rejected))
+}
+
+async fn run_boxed<D, T, I>(
+    driver: &mut D,
     plan: &Plan<T>,
+    options: &Options<'_>,
     rows: I,
     max_rejected: Option<usize>,
 ) -> Result<QuarantineOutcome>
 where
+    D: Driver,
     T: CopyRow,
     I: IntoIterator<Item = T> + Clone,
 {
@@ -269,7 +216,8 @@ where
             _ => iter.count(),
         }
     };
-    let scope = Scope::open(bulk.client, bulk.in_transaction).await?;
+    let mut scope = Scope::open(driver).await?;
+    let in_tx = scope.tx.in_tx();
     let mut rejected: BTreeMap<usize, Error> = BTreeMap::new();
     let mut written = 0u64;
     // Segments still to load, the next one last.
@@ -285,15 +233,25 @@ where
         } else {
             format!("SAVEPOINT {}", scope.segment)
         };
-        if let Err(e) = bulk.client.batch_execute(&open).await {
-            let e = Error::pg("quarantine: cannot open a savepoint", e);
+        if let Err(e) = scope.tx.driver().execute(&open).await {
+            let e = e.context("quarantine: cannot open a savepoint");
             scope.rollback().await;
             return Err(e);
         }
         let mut found = Vec::new();
-        let mut result = copy_segment(bulk, plan, &rows, lo, hi, &rejected, &mut found).await;
-        if result.is_ok() && bulk.in_transaction {
-            if let Err(e) = bulk.client.batch_execute(&scope.check_sql()).await {
+        let mut result = copy_segment(
+            scope.tx.driver(),
+            plan,
+            options,
+            &rows,
+            (lo, hi),
+            &rejected,
+            &mut found,
+        )
+        .await;
+        if result.is_ok() && in_tx {
+            let check = scope.check_sql();
+            if let Err(e) = scope.tx.driver().execute(&check).await {
                 result = Err(server_error_in::<T>(REJECTED, e));
             }
         }
@@ -311,7 +269,7 @@ where
                     "ROLLBACK TO SAVEPOINT {0}; RELEASE SAVEPOINT {0}",
                     scope.segment
                 );
-                if !is_row_error(&e) || bulk.client.batch_execute(&undo).await.is_err() {
+                if !is_row_error(&e) || scope.tx.driver().execute(&undo).await.is_err() {
                     scope.rollback().await;
                     return Err(e);
                 }
@@ -319,7 +277,7 @@ where
                     .row()
                     .and_then(|n| usize::try_from(n).ok())
                     .and_then(|n| nth_sent(lo, hi, &rejected, n));
-                let e = e.recontext("COPY aborted, no row was written", REJECTED);
+                let e = e.context(REJECTED);
                 if let Some(k) = named {
                     let e = e.with_row(k as u64);
                     rejected.insert(k, e);
@@ -365,20 +323,21 @@ where
 
 /// One COPY of the rows of `lo..hi` not yet rejected. Rows that cannot be encoded are left out
 /// and pushed onto `found`.
-async fn copy_segment<T, I>(
-    bulk: &Bulk<'_>,
+async fn copy_segment<D, T, I>(
+    driver: &mut D,
     plan: &Plan<T>,
+    options: &Options<'_>,
     rows: &I,
-    lo: usize,
-    hi: usize,
+    (lo, hi): (usize, usize),
     rejected: &BTreeMap<usize, Error>,
     found: &mut Vec<(usize, Error)>,
 ) -> Result<u64>
 where
+    D: Driver,
     T: CopyRow,
     I: IntoIterator<Item = T> + Clone,
 {
-    let mut writer = CopyWriter::start(bulk, plan, None).await?;
+    let mut writer = CopyWriter::start(driver, plan, 0, options).await?;
     // A plain Vec (no iterator adapter with a closure is held across the awaits below: that
     // would make the future not `Send` for spawning).
     let skip: Vec<usize> = rejected.range(lo..hi).map(|(&k, _)| k).collect();
@@ -388,12 +347,16 @@ where
             next_skip += 1;
             continue;
         }
-        if let Err(e) = writer.push(&row).await {
-            if e.kind() == ErrorKind::Encode {
+        let pushed = match writer.push(&row) {
+            Ok(()) if writer.is_full() => writer.flush().await,
+            Err(e) if e.kind() == ErrorKind::Encode => {
                 found.push((i, e.with_row(i as u64)));
                 continue;
             }
-            return Err(e);
+            other => other,
+        };
+        if let Err(e) = pushed {
+            return Err(writer.fail(e).await);
         }
     }
     let (written, _bytes) = writer.finish().await?;

@@ -10,8 +10,8 @@
 //! - [`nodelay`]: `TCP_NODELAY` on sqlx's socket, without which every `COPY .. FROM STDIN` over
 //!   TCP waits about 40 ms for the server's delayed ACK.
 
-// Used by the driver once it lands on the engine's driver trait; tested on their own now.
-#[allow(dead_code)]
+mod driver;
 pub(crate) mod nodelay;
-#[allow(dead_code)]
 pub(crate) mod types;
+
+pub(crate) use driver::{Conn, SqlxConn};

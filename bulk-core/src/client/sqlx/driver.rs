@@ -28,7 +28,7 @@ use crate::client::{BoxCopySink, CopyOutData, CopySink, Described, Driver, TextR
 use crate::error::{Error, Result};
 use ::sqlx::pool::PoolConnection;
 use ::sqlx::postgres::{PgConnection, PgCopyIn, PgPool, Postgres};
-use ::sqlx::{AssertSqlSafe, Executor as _, Row as _, ValueRef as _};
+use ::sqlx::{AssertSqlSafe, Row as _, ValueRef as _};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt as _, Stream, StreamExt as _};
@@ -105,8 +105,10 @@ impl Drop for SqlxConn<'_> {
         if !self.abandoned.load(Ordering::Acquire) {
             return;
         }
-        if let Conn::Pooled(c) | Conn::Pool(_, Some(c)) = &mut self.conn {
-            c.close_on_drop();
+        match &mut self.conn {
+            Conn::Pooled(c) => c.close_on_drop(),
+            Conn::Pool(_, Some(c)) => c.close_on_drop(),
+            _ => {}
         }
         if let Some(conn) = self.conn_now() {
             queue(conn, END_SESSION);
@@ -158,7 +160,9 @@ impl Driver for SqlxConn<'_> {
                             }
                             // The simple query protocol sends every value as text.
                             v.as_str().map(|s| Some(s.to_owned())).map_err(|e| {
-                                Error::protocol(format!("a value of a simple query is not text: {e}"))
+                                Error::protocol(format!(
+                                    "a value of a simple query is not text: {e}"
+                                ))
                             })
                         })
                         .collect()
@@ -225,7 +229,10 @@ impl Drop for SqlxCopyIn<'_> {
 impl<'a> CopySink<'a> for SqlxCopyIn<'a> {
     fn send(&mut self, data: Bytes) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            let copy = self.copy.as_mut().expect("a COPY sink is used until finished");
+            let copy = self
+                .copy
+                .as_mut()
+                .expect("a COPY sink is used until finished");
             copy.send(data).await.map_err(Error::sqlx)?;
             Ok(())
         })

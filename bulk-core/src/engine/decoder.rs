@@ -1,54 +1,147 @@
-//! Binary COPY framing: header, tuples, trailer.
+//! The read half of the engine: binary COPY bytes in, rows out.
 //!
-//! ```text
-//! header:  "PGCOPY\n\xff\r\n\0"  int32 flags (0)  int32 header-extension length (0)
-//! tuple:   int16 field count, then per field: int32 length (-1 = NULL) and the bytes
-//! trailer: int16 -1
-//! ```
-//!
-//! Writing is a few `put_*` calls (see [`write_header`], [`write_trailer`]; tuples are written
-//! by the derive's `encode_row`). Reading is [`TupleReader`], which takes the COPY data in
-//! whatever pieces the server sends it (one tuple may span several messages, one message may
-//! hold several tuples) and yields whole tuples.
+//! [`Decoder`] takes the data in whatever pieces it arrives (one tuple may span several
+//! messages, one message may hold several tuples), checks the header, each tuple's field count
+//! and the trailer, maps the columns onto the row type's fields and decodes each tuple. Every
+//! reader of COPY data (`copy_out` on every client, `.pgcopy` files) is a loop around it.
 
-use crate::codec::put_be;
+use super::encoder::{HEADER_LEN, SIGNATURE};
+use crate::error::{Error, Result};
+use crate::row::{FromCopyRow, RawRow};
 use bytes::{Buf, Bytes, BytesMut};
+use postgres_types::Type;
+use std::marker::PhantomData;
 
-/// The 11-byte signature that starts every binary COPY stream.
-pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
-
-/// Length of the fixed part of the header: signature, flags, extension length.
-pub const HEADER_LEN: usize = SIGNATURE.len() + 4 + 4;
-
-/// Writes the binary COPY header (no OIDs, no header extension).
-#[inline]
-pub fn write_header(buf: &mut BytesMut) {
-    buf.extend_from_slice(SIGNATURE);
-    put_be(buf, i32::to_be_bytes(0));
-    put_be(buf, i32::to_be_bytes(0));
+/// What [`Decoder::step`] found.
+#[derive(Debug)]
+pub enum Step<T> {
+    /// The next row.
+    Row(T),
+    /// More data is needed: [`Decoder::feed`] the next piece, or, when the input has ended,
+    /// call [`Decoder::end_of_input`].
+    NeedMore,
+    /// The trailer was read. The input must hold nothing more (feeding more is an error).
+    End,
 }
 
-/// Writes the binary COPY trailer (a field count of -1).
-#[inline]
-pub fn write_trailer(buf: &mut BytesMut) {
-    put_be(buf, i16::to_be_bytes(-1));
+/// Decodes the rows of one binary COPY stream into `T`.
+pub struct Decoder<T> {
+    reader: TupleReader,
+    /// Per field of `T::COLUMNS`: the type of the column feeding it.
+    types: Vec<Type>,
+    /// Per column of the data: the index of the field it feeds, or `usize::MAX` when none does.
+    map: Vec<usize>,
+    slots: Vec<(u32, i32)>,
+    /// What is read, for messages: "the COPY data", "the pgcopy file".
+    what: &'static str,
+    row: u64,
+    bytes: u64,
+    _row: PhantomData<fn() -> T>,
 }
 
-/// Why COPY data could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FormatError(pub String);
+impl<T: FromCopyRow> Decoder<T> {
+    /// A decoder for data whose column `i` feeds field `map[i]` of `T` (`usize::MAX`: skipped),
+    /// with `types[f]` the type of the column feeding field `f`. `what` names the data in
+    /// messages.
+    pub fn new(types: Vec<Type>, map: Vec<usize>, what: &'static str) -> Self {
+        Decoder {
+            reader: TupleReader::new(map.len()),
+            slots: vec![(0, -1); types.len()],
+            types,
+            map,
+            what,
+            row: 0,
+            bytes: 0,
+            _row: PhantomData,
+        }
+    }
 
-impl std::fmt::Display for FormatError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid binary COPY data: {}", self.0)
+    /// Takes the next piece of data (kept without copying when no tuple is pending).
+    ///
+    /// # Errors
+    /// Data after the trailer.
+    #[inline]
+    pub fn feed(&mut self, piece: Bytes) -> Result<()> {
+        if self.reader.is_ended() && !piece.is_empty() {
+            return Err(self.after_trailer());
+        }
+        self.bytes += piece.len() as u64;
+        self.reader.feed_bytes(piece);
+        Ok(())
+    }
+
+    /// Takes the next piece of data by copying it.
+    pub fn feed_slice(&mut self, piece: &[u8]) -> Result<()> {
+        if self.reader.is_ended() && !piece.is_empty() {
+            return Err(self.after_trailer());
+        }
+        self.bytes += piece.len() as u64;
+        self.reader.feed(piece);
+        Ok(())
+    }
+
+    fn after_trailer(&self) -> Error {
+        Error::protocol(format!("{} continues after its trailer", self.what)).with_row(self.row)
+    }
+
+    /// The next row, or what the decoder needs.
+    ///
+    /// # Errors
+    /// Damaged framing (the error names the row), a value its field cannot take, data after
+    /// the trailer.
+    #[inline]
+    pub fn step(&mut self) -> Result<Step<T>> {
+        let next = self
+            .reader
+            .next_tuple(&self.map, &mut self.slots)
+            .map_err(|e| {
+                Error::protocol(format!("invalid binary COPY data: {e}")).with_row(self.row)
+            })?;
+        match next {
+            Next::Tuple => {
+                let raw = RawRow::new(self.reader.tuple_bytes(), &self.slots);
+                let value = crate::row::decode_tuple::<T>(raw, &self.types, self.row)?;
+                self.row += 1;
+                Ok(Step::Row(value))
+            }
+            Next::NeedMore => Ok(Step::NeedMore),
+            Next::End if self.reader.has_unread() => Err(self.after_trailer()),
+            Next::End => Ok(Step::End),
+        }
+    }
+
+    /// The input has ended: fine after the trailer, otherwise the one "ends before its trailer"
+    /// error.
+    pub fn end_of_input(&self) -> Result<()> {
+        if self.reader.is_ended() {
+            Ok(())
+        } else {
+            Err(
+                Error::protocol(format!("{} ends before its trailer (truncated)", self.what))
+                    .with_row(self.row),
+            )
+        }
+    }
+
+    /// Rows decoded so far.
+    pub fn rows(&self) -> u64 {
+        self.row
+    }
+
+    /// Bytes fed so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The type of the column feeding each field.
+    pub fn types(&self) -> &[Type] {
+        &self.types
     }
 }
 
-impl std::error::Error for FormatError {}
-
 /// What [`TupleReader::next_tuple`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     /// A whole tuple is available: its field positions were written to the caller's slice and
     /// [`TupleReader::tuple_bytes`] holds its bytes until the next call.
     Tuple,
@@ -61,9 +154,9 @@ pub enum Next {
 /// Reads whole tuples out of binary COPY data arriving in arbitrary pieces.
 ///
 /// Field positions are reported as `(offset, length)` pairs into [`tuple_bytes`](Self::tuple_bytes),
-/// with length `-1` for NULL — the form [`RawRow`](crate::RawRow) takes.
+/// with length `-1` for NULL — the form [`RawRow`](crate::row::RawRow) takes.
 #[derive(Debug)]
-pub struct TupleReader {
+pub(crate) struct TupleReader {
     /// The piece being read in place, without copying (see [`feed_bytes`](Self::feed_bytes));
     /// empty while the data is in `spill`.
     piece: Bytes,
@@ -81,7 +174,7 @@ pub struct TupleReader {
 
 impl TupleReader {
     /// A reader for tuples of exactly `columns` fields.
-    pub fn new(columns: usize) -> Self {
+    pub(crate) fn new(columns: usize) -> Self {
         TupleReader {
             piece: Bytes::new(),
             spill: BytesMut::new(),
@@ -104,7 +197,7 @@ impl TupleReader {
     }
 
     /// Appends the next piece of COPY data, copying it.
-    pub fn feed(&mut self, data: &[u8]) {
+    pub(crate) fn feed(&mut self, data: &[u8]) {
         self.spill_unread();
         self.spill.extend_from_slice(data);
     }
@@ -112,7 +205,7 @@ impl TupleReader {
     /// Appends the next piece of COPY data without copying it when no partial tuple is
     /// pending — the usual case for `COPY TO STDOUT`, where each message holds whole tuples;
     /// otherwise the piece joins the pending bytes.
-    pub fn feed_bytes(&mut self, piece: Bytes) {
+    pub(crate) fn feed_bytes(&mut self, piece: Bytes) {
         if self.has_unread() {
             self.feed(&piece);
         } else {
@@ -138,17 +231,17 @@ impl TupleReader {
     }
 
     /// Whether the trailer has been read.
-    pub fn is_ended(&self) -> bool {
+    pub(crate) fn is_ended(&self) -> bool {
         self.ended
     }
 
     /// Whether unread bytes remain (after the trailer this is a protocol error).
-    pub fn has_unread(&self) -> bool {
+    pub(crate) fn has_unread(&self) -> bool {
         self.data().len() > self.consumed
     }
 
     /// The bytes of the tuple last returned by [`next_tuple`](Self::next_tuple).
-    pub fn tuple_bytes(&self) -> &[u8] {
+    pub(crate) fn tuple_bytes(&self) -> &[u8] {
         &self.data()[self.tuple.0..self.tuple.1]
     }
 
@@ -159,11 +252,11 @@ impl TupleReader {
     /// # Errors
     /// A bad signature, OIDs in the data, a field count other than the reader's column count,
     /// or a negative length other than -1.
-    pub fn next_tuple(
+    pub(crate) fn next_tuple(
         &mut self,
         map: &[usize],
         out: &mut [(u32, i32)],
-    ) -> Result<Next, FormatError> {
+    ) -> Result<Next, String> {
         if self.ended {
             return Ok(Next::End);
         }
@@ -185,10 +278,10 @@ impl TupleReader {
             return Ok(Next::End);
         }
         if usize::try_from(count).ok() != Some(self.columns) {
-            return Err(FormatError(format!(
+            return Err(format!(
                 "tuple has {count} fields, expected {}",
                 self.columns
-            )));
+            ));
         }
         let mut pos = 2usize;
         for i in 0..self.columns {
@@ -207,11 +300,11 @@ impl TupleReader {
                 }
                 pos += n;
             } else if len != -1 {
-                return Err(FormatError(format!("field {i} has invalid length {len}")));
+                return Err(format!("field {i} has invalid length {len}"));
             }
             if let Some(slot) = map.get(i).and_then(|&f| out.get_mut(f)) {
-                let off = u32::try_from(value_start)
-                    .map_err(|_| FormatError("tuple larger than 4 GiB".to_owned()))?;
+                let off =
+                    u32::try_from(value_start).map_err(|_| "tuple larger than 4 GiB".to_owned())?;
                 *slot = (off, len);
             }
         }
@@ -221,20 +314,18 @@ impl TupleReader {
     }
 
     /// Parses the header if it is complete; returns its length.
-    fn read_header(&self) -> Result<Option<usize>, FormatError> {
+    fn read_header(&self) -> Result<Option<usize>, String> {
         let data = &self.data()[self.consumed..];
         let check = data.len().min(SIGNATURE.len());
         if data[..check] != SIGNATURE[..check] {
-            return Err(FormatError("missing the PGCOPY signature".to_owned()));
+            return Err("missing the PGCOPY signature".to_owned());
         }
         if data.len() < HEADER_LEN {
             return Ok(None);
         }
         let flags = i32::from_be_bytes([data[11], data[12], data[13], data[14]]);
         if flags & (1 << 16) != 0 {
-            return Err(FormatError(
-                "the data includes OIDs, which pgbulk does not read".to_owned(),
-            ));
+            return Err("the data includes OIDs, which pgbulk does not read".to_owned());
         }
         let ext = u32::from_be_bytes([data[15], data[16], data[17], data[18]]) as usize;
         if data.len() - HEADER_LEN < ext {
@@ -247,6 +338,8 @@ impl TupleReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::put_be;
+    use crate::engine::encoder::{write_header, write_trailer};
 
     fn sample() -> Vec<u8> {
         let mut b = BytesMut::new();
@@ -288,7 +381,7 @@ mod tests {
         }
     }
 
-    fn read_all(pieces: &[&[u8]]) -> Result<Vec<(i32, Option<String>)>, FormatError> {
+    fn read_all(pieces: &[&[u8]]) -> Result<Vec<(i32, Option<String>)>, String> {
         let results: Vec<_> = [Feed::Copy, Feed::InPlace, Feed::Mixed]
             .into_iter()
             .map(|how| read_all_fed(pieces, how))
@@ -299,10 +392,7 @@ mod tests {
         results.into_iter().next().unwrap()
     }
 
-    fn read_all_fed(
-        pieces: &[&[u8]],
-        how: Feed,
-    ) -> Result<Vec<(i32, Option<String>)>, FormatError> {
+    fn read_all_fed(pieces: &[&[u8]], how: Feed) -> Result<Vec<(i32, Option<String>)>, String> {
         let mut r = TupleReader::new(2);
         let mut rows = Vec::new();
         let mut out = [(0u32, 0i32); 2];
@@ -312,7 +402,7 @@ mod tests {
         loop {
             match r.next_tuple(&map, &mut out)? {
                 Next::Tuple => {
-                    let row = crate::RawRow::new(r.tuple_bytes(), &out);
+                    let row = RawRow::new(r.tuple_bytes(), &out);
                     let id = i32::from_be_bytes(row.get(0).unwrap().try_into().unwrap());
                     let s = row.get(1).map(|b| String::from_utf8(b.to_vec()).unwrap());
                     rows.push((id, s));
@@ -322,7 +412,7 @@ mod tests {
                         fed += 1;
                         give(&mut r, how, fed, p);
                     }
-                    None => return Err(FormatError("truncated".into())),
+                    None => return Err("truncated".into()),
                 },
                 Next::End => return Ok(rows),
             }
@@ -403,7 +493,7 @@ mod tests {
             for _ in 0..=data.len() + 20 {
                 match r.next_tuple(&map, &mut out) {
                     Ok(Next::Tuple) => {
-                        let row = crate::RawRow::new(r.tuple_bytes(), &out);
+                        let row = RawRow::new(r.tuple_bytes(), &out);
                         for i in 0..columns {
                             let _ = row.get(i);
                         }

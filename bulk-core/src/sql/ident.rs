@@ -16,6 +16,25 @@ pub(crate) fn quote(name: &str) -> String {
     out
 }
 
+/// Quotes a string literal: `it's` becomes `'it''s'`, and a text with a backslash is written
+/// `E'..'` with the backslash doubled, so it reads the same whatever
+/// `standard_conforming_strings` is.
+pub(crate) fn literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 3);
+    if text.contains('\\') {
+        out.push('E');
+    }
+    out.push('\'');
+    for c in text.chars() {
+        if c == '\'' || c == '\\' {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
 /// Parses a possibly schema-qualified table name and returns it quoted.
 ///
 /// Names are taken literally (case-sensitive, no folding to lower case): `Users` is the table
@@ -78,6 +97,13 @@ pub(crate) fn split_qualified(name: &str) -> Result<Vec<String>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quotes_literals() {
+        assert_eq!(literal("plain"), "'plain'");
+        assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(literal(r"a\b"), r"E'a\\b'");
+    }
 
     #[test]
     fn quotes_identifiers() {

@@ -1,0 +1,472 @@
+//! The [`Bulk`] handle on a tokio-postgres client: `copy_in`, `copy_in_stream`, `copy_out`,
+//! `copy_out_query`, and the entry points of the other operations.
+
+mod quarantine;
+mod replace_all;
+#[cfg(feature = "sqlx")]
+mod sqlx;
+mod upsert;
+
+pub use quarantine::Quarantine;
+#[cfg(feature = "sqlx")]
+pub use sqlx::{SqlxBulk, SqlxBulkExt, SqlxCopyOutStream};
+pub use upsert::{CopyInReturning, Upsert, UpsertReturning};
+
+use crate::client::tokio::{TokioClient, TokioCopyOut};
+use crate::error::{Error, Result};
+use crate::ops::copy_in::{write_rows, write_stream};
+use crate::ops::copy_out::Reading;
+use crate::ops::{Options, Progress};
+use crate::plan::{self, Plan};
+use crate::row::{CopyRow, FromCopyRow};
+use crate::trace::{self, Op, OpKind, SpanHandle};
+use futures_util::{Stream, TryStreamExt};
+use std::borrow::Borrow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio_postgres::{Client, Statement, Transaction};
+
+/// Adds [`bulk`](BulkExt::bulk) to tokio-postgres clients and transactions, and to anything
+/// that dereferences to them (pooled connections).
+pub trait BulkExt {
+    /// A bulk-copy handle on this client. Cheap: it borrows the client.
+    fn bulk(&self) -> Bulk<'_>;
+}
+
+impl BulkExt for Client {
+    fn bulk(&self) -> Bulk<'_> {
+        Bulk::new(TokioClient::new(self, false))
+    }
+}
+
+impl BulkExt for Transaction<'_> {
+    fn bulk(&self) -> Bulk<'_> {
+        Bulk::new(TokioClient::new(self.client(), true))
+    }
+}
+
+/// Typed binary COPY on one client: [`copy_in`](Bulk::copy_in), [`copy_out`](Bulk::copy_out)
+/// and their variants, with per-call options.
+///
+/// Get one with [`BulkExt::bulk`]: `client.bulk().copy_in(&rows).await?`.
+#[must_use = "a Bulk handle does nothing until you call copy_in or copy_out on it"]
+#[derive(Clone)]
+pub struct Bulk<'c> {
+    pub(crate) driver: TokioClient<'c>,
+    pub(crate) options: Options<'c>,
+}
+
+impl fmt::Debug for Bulk<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bulk")
+            .field("in_transaction", &self.driver.in_transaction)
+            .field("table", &self.options.table)
+            .field("flush_bytes", &self.options.flush_bytes)
+            .field("progress", &self.options.progress.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'c> Bulk<'c> {
+    fn new(driver: TokioClient<'c>) -> Self {
+        Bulk {
+            driver,
+            options: Options::default(),
+        }
+    }
+
+    /// Uses `table` instead of the row type's `#[copy(table = "..")]` for this handle's calls.
+    ///
+    /// Names are taken literally (case-sensitive); `schema.table` is schema-qualified; a part in
+    /// double quotes may contain dots or quotes (`"odd.schema"."t"`). Every name is quoted
+    /// when sent.
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.options.table = Some(table.into());
+        self
+    }
+
+    /// Hands COPY data to the server in chunks of about `bytes` (default 256 KiB, at least
+    /// 4 KiB). Memory use of `copy_in` is bounded by a few chunks, whatever the row count.
+    pub fn flush_bytes(mut self, bytes: usize) -> Self {
+        self.options.flush_bytes = bytes.max(4096);
+        self
+    }
+
+    /// Calls `f` with the rows and bytes so far: during `copy_in` after each chunk handed to the
+    /// server (see [`flush_bytes`](Bulk::flush_bytes)), during `copy_out` each time about
+    /// `flush_bytes` more data has arrived; and once at the end of both, with the totals.
+    ///
+    /// `f` runs on the task driving the copy, between chunks: keep it cheap (update a counter
+    /// or a progress bar, not a blocking write).
+    pub fn on_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'c) -> Self {
+        self.options.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// Whether this handle runs inside a caller's transaction.
+    pub fn in_transaction(&self) -> bool {
+        self.driver.in_transaction
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &'c Client {
+        self.driver.client
+    }
+
+    pub(crate) fn table_for<T: CopyRow + ?Sized>(&self) -> &str {
+        self.options.table_for::<T>()
+    }
+
+    /// Describes `T`'s table on the server and checks every field against its column.
+    ///
+    /// Returns all mismatches at once as an [`ErrorKind::TypeMismatch`](crate::ErrorKind)
+    /// error. Keep the plan to skip this round trip for later batches with
+    /// [`copy_in_with_plan`](Bulk::copy_in_with_plan).
+    pub fn plan<T: CopyRow + ?Sized>(
+        &self,
+    ) -> impl Future<Output = Result<Plan<T>>> + Send + use<'c, T> {
+        let mut driver = self.driver;
+        let table = self.table_for::<T>().to_owned();
+        async move { plan::plan_copy_in::<_, T>(&mut driver, &table).await }
+    }
+
+    /// Writes `rows` with one binary `COPY .. FROM STDIN` and returns the number written.
+    ///
+    /// `rows` is anything iterable over `T` or `&T` (`&Vec<T>`, `Vec<T>`, a lazy iterator); it
+    /// is consumed as it is sent, so memory does not grow with the row count. The table is
+    /// described and checked first; nothing is sent if a field does not match its column.
+    ///
+    /// All or nothing: if a value cannot be encoded (the error names its row index and field),
+    /// the server rejects a row (the error names the row index and, where the server says, the
+    /// column), or this future is dropped, the COPY is aborted and no row is written.
+    ///
+    /// The returned future does not borrow this handle, only the client: it can be stored,
+    /// joined or selected on.
+    pub fn copy_in<T, I>(&self, rows: I) -> impl Future<Output = Result<u64>> + use<'c, T, I>
+    where
+        T: CopyRow,
+        I: IntoIterator<Item = T>,
+    {
+        let Bulk {
+            mut driver,
+            options,
+        } = self.clone();
+        let op = Op::start(OpKind::CopyIn, self.table_for::<T>(), false);
+        trace::traced(op, async move {
+            let plan = plan::plan_copy_in::<_, T>(&mut driver, options.table_for::<T>()).await?;
+            write_rows(&mut driver, &plan, &options, rows).await
+        })
+    }
+
+    /// [`copy_in`](Bulk::copy_in) with a plan made earlier by [`plan`](Bulk::plan): no
+    /// describe round trip. The plan's table is used (not [`table`](Bulk::table)). `rows` may
+    /// yield `T` or `&T`.
+    pub fn copy_in_with_plan<'p, T, I>(
+        &self,
+        plan: &'p Plan<T>,
+        rows: I,
+    ) -> impl Future<Output = Result<u64>> + use<'c, 'p, T, I>
+    where
+        T: CopyRow + ?Sized,
+        I: IntoIterator,
+        I::Item: Borrow<T>,
+    {
+        self.copy_in_traced(plan, None, rows)
+    }
+
+    /// `copy_in` with a kept plan (and, from [`PreparedCopyIn`], its prepared statement), in
+    /// its `tracing` span.
+    fn copy_in_traced<'p, T, I>(
+        &self,
+        plan: &'p Plan<T>,
+        statement: Option<&'p Statement>,
+        rows: I,
+    ) -> impl Future<Output = Result<u64>> + use<'c, 'p, T, I>
+    where
+        T: CopyRow + ?Sized,
+        I: IntoIterator,
+        I::Item: Borrow<T>,
+    {
+        let Bulk { driver, options } = self.clone();
+        let op = Op::start(OpKind::CopyIn, plan.table(), true);
+        trace::traced(op, async move {
+            let mut driver = TokioClient {
+                prepared: statement,
+                ..driver
+            };
+            write_rows(&mut driver, plan, &options, rows).await
+        })
+    }
+
+    /// Prepares `plan`'s COPY statement on this connection, for many small batches: each
+    /// [`PreparedCopyIn::copy_in`] then takes one round trip fewer than
+    /// [`copy_in_with_plan`](Bulk::copy_in_with_plan) (tokio-postgres prepares a COPY given as
+    /// text on every call, then runs it).
+    ///
+    /// The result borrows this handle's client (or transaction), so it can only be used on the
+    /// connection the statement was prepared on; dropping it closes the statement.
+    pub fn prepare_copy_in<T: CopyRow + ?Sized>(
+        &self,
+        plan: &Plan<T>,
+    ) -> impl Future<Output = Result<PreparedCopyIn<'c, T>>> + use<'c, T> {
+        let bulk = self.clone();
+        let plan = plan.clone();
+        async move {
+            let statement = bulk
+                .client()
+                .prepare(plan.copy_statement())
+                .await
+                .map_err(|e| Error::pg("could not prepare the COPY statement", e))?;
+            Ok(PreparedCopyIn {
+                bulk,
+                plan,
+                statement,
+            })
+        }
+    }
+
+    /// Like [`copy_in`](Bulk::copy_in), for an asynchronous source of rows. An `Err` from the
+    /// stream aborts the COPY (no row is written) and is returned as
+    /// [`ErrorKind::Input`](crate::ErrorKind::Input) with the row index.
+    pub fn copy_in_stream<T, S, E>(
+        &self,
+        rows: S,
+    ) -> impl Future<Output = Result<u64>> + use<'c, T, S, E>
+    where
+        T: CopyRow,
+        S: Stream<Item = std::result::Result<T, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let Bulk {
+            mut driver,
+            options,
+        } = self.clone();
+        let op = Op::start(OpKind::CopyInStream, self.table_for::<T>(), false);
+        trace::traced(op, async move {
+            let plan = plan::plan_copy_in::<_, T>(&mut driver, options.table_for::<T>()).await?;
+            write_stream(&mut driver, &plan, &options, rows).await
+        })
+    }
+
+    /// Reads all of `T`'s table (or the [`table`](Bulk::table) override), as a stream of rows.
+    ///
+    /// Nothing happens until the stream is polled; the query is described and each field
+    /// checked against its column first. Collect with
+    /// [`collect_vec`](CopyOutStream::collect_vec) or any `TryStreamExt` method.
+    pub fn copy_out<T>(&self) -> CopyOutStream<'c, T>
+    where
+        T: FromCopyRow + Send + 'c,
+    {
+        match plan::select_all::<T>(self.table_for::<T>()) {
+            Ok(query) => self.copy_out_owned_query::<T>(query),
+            Err(e) => CopyOutStream::failed(e),
+        }
+    }
+
+    /// Reads the rows of `query` (a `SELECT`, `VALUES`, `TABLE`, or `INSERT/UPDATE/DELETE ..
+    /// RETURNING`) into `T`. Columns are matched to fields by name, in whatever order the query
+    /// returns them; columns no field wants are read and skipped. The query cannot take `$n`
+    /// parameters (COPY cannot bind them).
+    pub fn copy_out_query<T>(&self, query: impl Into<String>) -> CopyOutStream<'c, T>
+    where
+        T: FromCopyRow + Send + 'c,
+    {
+        self.copy_out_owned_query::<T>(query.into())
+    }
+
+    fn copy_out_owned_query<T>(&self, query: String) -> CopyOutStream<'c, T>
+    where
+        T: FromCopyRow + Send + 'c,
+    {
+        let Bulk {
+            mut driver,
+            options,
+        } = self.clone();
+        let mut op = Op::start(OpKind::CopyOut, &query, false);
+        let span = op.handle();
+        let setup = async move {
+            let started = async {
+                let plan = plan::plan_copy_out::<_, T>(&mut driver, &query).await?;
+                driver.copy_out_stream(plan).await
+            };
+            match started.await {
+                Ok((decoder, stream)) => Ok(OutState {
+                    reading: Reading::new(decoder, stream, &options),
+                    options,
+                    op,
+                }),
+                Err(e) => {
+                    op.fail(&e);
+                    Err(e)
+                }
+            }
+        };
+        let rows = CopyOutRows::Starting(Box::pin(setup));
+        CopyOutStream {
+            inner: Box::pin(rows),
+            span,
+        }
+    }
+}
+
+/// A plan's COPY statement prepared on one connection, from
+/// [`Bulk::prepare_copy_in`]: for many small batches into the same table.
+///
+/// ```no_run
+/// # extern crate bulk_core as pgbulk;
+/// # use bulk_derive::CopyRow;
+/// use pgbulk::BulkExt;
+///
+/// #[derive(CopyRow)]
+/// struct Event { id: i64, kind: String }
+///
+/// # async fn f(client: &tokio_postgres::Client, batches: Vec<Vec<Event>>) -> pgbulk::Result<()> {
+/// let plan = client.bulk().plan::<Event>().await?;
+/// let events = client.bulk().prepare_copy_in(&plan).await?;
+/// for batch in &batches {
+///     events.copy_in(batch).await?; // one round trip fewer than copy_in_with_plan
+/// }
+/// # Ok(()) }
+/// ```
+pub struct PreparedCopyIn<'c, T: ?Sized> {
+    bulk: Bulk<'c>,
+    plan: Plan<T>,
+    statement: Statement,
+}
+
+impl<'c, T: CopyRow + ?Sized> PreparedCopyIn<'c, T> {
+    /// [`Bulk::copy_in_with_plan`] through the prepared statement: the same checks, errors and
+    /// all-or-nothing behaviour, one round trip fewer. `rows` may yield `T` or `&T`.
+    pub fn copy_in<'s, I>(
+        &'s self,
+        rows: I,
+    ) -> impl Future<Output = Result<u64>> + use<'s, 'c, T, I>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<T>,
+    {
+        self.bulk
+            .copy_in_traced(&self.plan, Some(&self.statement), rows)
+    }
+
+    /// The plan the statement was prepared from.
+    pub fn plan(&self) -> &Plan<T> {
+        &self.plan
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for PreparedCopyIn<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedCopyIn")
+            .field("plan", &self.plan)
+            .finish_non_exhaustive()
+    }
+}
+
+struct OutState<'c, T> {
+    reading: Reading<T, TokioCopyOut>,
+    options: Options<'c>,
+    op: Op,
+}
+
+type SetupFuture<'c, T> = Pin<Box<dyn Future<Output = Result<OutState<'c, T>>> + Send + 'c>>;
+
+/// The rows of a `copy_out` as a hand-written stream: the setup (describe, check, start the
+/// COPY), then every tuple decoded synchronously as soon as its bytes are there. (A
+/// `try_unfold` + `try_flatten` chain built a new step future per row and moved the whole
+/// state in and out of it; this costs one match per row.)
+// The large variant is the one every row uses, and the enum lives in one box already.
+#[allow(clippy::large_enum_variant)]
+enum CopyOutRows<'c, T> {
+    Starting(SetupFuture<'c, T>),
+    Running(OutState<'c, T>),
+    Done,
+}
+
+impl<T: FromCopyRow> Stream for CopyOutRows<'_, T> {
+    type Item = Result<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match this {
+                CopyOutRows::Starting(setup) => match setup.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(state)) => *this = CopyOutRows::Running(state),
+                    Poll::Ready(Err(e)) => {
+                        *this = CopyOutRows::Done;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                },
+                CopyOutRows::Running(state) => {
+                    return match state.reading.poll_row(cx, &state.options) {
+                        Poll::Pending => Poll::Pending,
+                        Poll::Ready(Ok(Some(row))) => Poll::Ready(Some(Ok(row))),
+                        Poll::Ready(Ok(None)) => {
+                            let (rows, bytes) = state.reading.totals();
+                            state.op.finish(rows, bytes);
+                            *this = CopyOutRows::Done;
+                            Poll::Ready(None)
+                        }
+                        Poll::Ready(Err(e)) => {
+                            state.op.fail(&e);
+                            *this = CopyOutRows::Done;
+                            Poll::Ready(Some(Err(e)))
+                        }
+                    };
+                }
+                CopyOutRows::Done => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+/// The rows of a [`copy_out`](Bulk::copy_out), as a `Stream` of `Result<T>`.
+///
+/// Rows are decoded as they arrive. Dropping the stream early stops reading; the client stays
+/// usable.
+#[must_use = "streams do nothing unless polled"]
+pub struct CopyOutStream<'c, T> {
+    inner: Pin<Box<dyn Stream<Item = Result<T>> + Send + 'c>>,
+    /// The operation's `tracing` span, entered while the stream is polled.
+    span: SpanHandle,
+}
+
+impl<'c, T: Send + 'c> CopyOutStream<'c, T> {
+    fn failed(e: Error) -> Self {
+        let mut op = Op::start(OpKind::CopyOut, "", false);
+        op.fail(&e);
+        CopyOutStream {
+            inner: Box::pin(futures_util::stream::once(async move { Err(e) })),
+            span: op.handle(),
+        }
+    }
+
+    /// Reads every row into a `Vec`, stopping at the first error.
+    pub async fn collect_vec(self) -> Result<Vec<T>> {
+        self.try_collect().await
+    }
+}
+
+impl<T> Stream for CopyOutStream<'_, T> {
+    type Item = Result<T>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        this.inner.as_mut().poll_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<T> fmt::Debug for CopyOutStream<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CopyOutStream").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,34 @@
+//! [`Bulk::replace_all`]; what it runs is `ops::replace_all`.
+
+use crate::bulk::Bulk;
+use crate::error::Result;
+use crate::ops::replace_all;
+use crate::row::CopyRow;
+use std::borrow::Borrow;
+use std::future::Future;
+
+impl<'c> Bulk<'c> {
+    /// Replaces the whole contents of `T`'s table (or the [`table`](Bulk::table) override) with
+    /// `rows`: `TRUNCATE`, then one `COPY .. FROM STDIN (FORMAT binary, FREEZE)`.
+    ///
+    /// Must be called on a transaction (`client.transaction().await?.bulk()`): the old rows
+    /// disappear and the new ones appear when it commits, and readers see one or the other.
+    /// `FREEZE` writes the rows already frozen (no later hint-bit or anti-wraparound rewrite),
+    /// which PostgreSQL allows only because the table was truncated in the same transaction.
+    /// `TRUNCATE` takes an `ACCESS EXCLUSIVE` lock until commit.
+    ///
+    /// Returns the rows written. On a plain client (not a transaction) it fails with
+    /// [`ErrorKind::Usage`](crate::ErrorKind) and sends nothing.
+    pub fn replace_all<T, I>(&self, rows: I) -> impl Future<Output = Result<u64>> + use<'c, T, I>
+    where
+        T: CopyRow,
+        I: IntoIterator,
+        I::Item: Borrow<T>,
+    {
+        let Bulk {
+            mut driver,
+            options,
+        } = self.clone();
+        async move { replace_all::run(&mut driver, &options, rows).await }
+    }
+}

@@ -1,0 +1,296 @@
+//! The async builders of the staged operations: [`Upsert`], [`UpsertReturning`] and
+//! [`CopyInReturning`]. What they run is `ops::upsert`.
+
+use crate::bulk::Bulk;
+use crate::error::Result;
+use crate::ops::upsert::{self, options::UpsertCounts, options::UpsertOptions};
+use crate::row::{CopyRow, FromCopyRow};
+use crate::trace::{self, Op, OpKind};
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+type BoxFuture<'c, O> = Pin<Box<dyn Future<Output = O> + Send + 'c>>;
+
+impl<'c> Bulk<'c> {
+    /// Inserts `rows`, or updates the rows with the same key, at COPY speed: the rows are
+    /// copied into a temporary staging table, then merged with one
+    /// `INSERT .. SELECT .. ON CONFLICT (key) DO UPDATE`. Await it for the [`UpsertCounts`].
+    ///
+    /// - The conflict target is the `#[copy(key)]` fields, or
+    ///   [`conflict_columns`](Upsert::conflict_columns) /
+    ///   [`conflict_constraint`](Upsert::conflict_constraint). Existing rows get every copied
+    ///   non-key column, or [`update_columns`](Upsert::update_columns), or nothing
+    ///   ([`do_nothing`](Upsert::do_nothing)).
+    /// - A row equal to the existing one is not rewritten (no dead tuple, no WAL) and counts
+    ///   as unchanged.
+    /// - **Duplicate keys in one batch: the last occurrence in input order wins**; the others
+    ///   are dropped before the merge and counted in [`UpsertCounts::duplicates`]. (Rows with a
+    ///   NULL in the key count as one key for this, though a unique index lets them all in.)
+    /// - On a `Client` the merge is one statement inside a short transaction of its own: all or
+    ///   nothing. If a transaction block is already open on that client (a `BEGIN` sent as SQL,
+    ///   which tokio-postgres does not track), the call refuses with
+    ///   [`ErrorKind::Usage`](crate::ErrorKind::Usage) instead of committing it. On a `Transaction` it runs inside the caller's transaction (a savepoint), and
+    ///   a rollback undoes it; a failed call rolls back to the savepoint, so the caller's
+    ///   transaction stays usable.
+    /// - The staging table (only the struct's columns, typed like the target's; generated,
+    ///   identity and default columns the struct does not carry are left to the target) is gone
+    ///   when the call returns, on success or error, and when the future is dropped (the scope
+    ///   is rolled back).
+    ///
+    /// Do not run other statements on the same connection while the call runs: they would land
+    /// inside its scope. (Through PgBouncer in transaction pooling mode, call it on a
+    /// `Transaction`: the describe step prepares a named statement.)
+    pub fn upsert_via_staging<T, I>(&self, rows: I) -> Upsert<'c, T, I>
+    where
+        T: CopyRow,
+        I: IntoIterator<Item = T>,
+    {
+        Upsert {
+            bulk: self.clone(),
+            rows,
+            options: UpsertOptions::default(),
+            _row: PhantomData,
+        }
+    }
+
+    /// [`upsert_via_staging`](Bulk::upsert_via_staging), handing back one `R` per inserted or
+    /// updated row (unchanged rows are not returned) instead of counts. `R`'s fields name
+    /// columns of the target (e.g. a generated `id`), and a field `inserted: bool` that is not
+    /// a column reads whether the row was inserted (`xmax = 0`). The rows come back in binary
+    /// through `COPY (INSERT .. RETURNING ..) TO STDOUT`; in input order with
+    /// [`in_input_order`](UpsertReturning::in_input_order).
+    pub fn upsert_via_staging_returning<R, T, I>(&self, rows: I) -> UpsertReturning<'c, T, I, R>
+    where
+        R: FromCopyRow,
+        T: CopyRow,
+        I: IntoIterator<Item = T>,
+    {
+        self.upsert_via_staging(rows).returning::<R>()
+    }
+
+    /// Inserts `rows` (through a staging table) and hands back one `R` per row, e.g. the ids
+    /// the table generated: `COPY (INSERT INTO t SELECT .. FROM stage RETURNING ..) TO STDOUT`.
+    /// `R` is read like [`upsert_via_staging_returning`](Bulk::upsert_via_staging_returning)'s.
+    /// All or nothing; in input order with [`in_input_order`](CopyInReturning::in_input_order)
+    /// (rows are then inserted in input order, so serial and identity values follow it too).
+    pub fn copy_in_returning<R, T, I>(&self, rows: I) -> CopyInReturning<'c, T, I, R>
+    where
+        R: FromCopyRow,
+        T: CopyRow,
+        I: IntoIterator<Item = T>,
+    {
+        CopyInReturning {
+            bulk: self.clone(),
+            rows,
+            input_order: false,
+            _row: PhantomData,
+        }
+    }
+}
+
+/// An [`upsert_via_staging`](Bulk::upsert_via_staging) call being set up; `.await` it.
+#[must_use = "an upsert does nothing until it is awaited"]
+pub struct Upsert<'c, T, I> {
+    bulk: Bulk<'c>,
+    rows: I,
+    options: UpsertOptions,
+    _row: PhantomData<fn() -> T>,
+}
+
+impl<T, I> fmt::Debug for Upsert<'_, T, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upsert")
+            .field("bulk", &self.bulk)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The option setters of an upsert builder, forwarding to the [`UpsertOptions`] at
+/// `self.<path>`.
+macro_rules! option_setters {
+    ($($path:ident).+) => {
+        /// See [`UpsertOptions::conflict_columns`].
+        pub fn conflict_columns<S: Into<String>>(
+            mut self,
+            columns: impl IntoIterator<Item = S>,
+        ) -> Self {
+            self.$($path).+ = self.$($path).+.conflict_columns(columns);
+            self
+        }
+
+        /// See [`UpsertOptions::conflict_constraint`].
+        pub fn conflict_constraint(mut self, name: impl Into<String>) -> Self {
+            self.$($path).+ = self.$($path).+.conflict_constraint(name);
+            self
+        }
+
+        /// See [`UpsertOptions::update_columns`].
+        pub fn update_columns<S: Into<String>>(
+            mut self,
+            columns: impl IntoIterator<Item = S>,
+        ) -> Self {
+            self.$($path).+ = self.$($path).+.update_columns(columns);
+            self
+        }
+
+        /// See [`UpsertOptions::do_nothing`].
+        pub fn do_nothing(mut self) -> Self {
+            self.$($path).+ = self.$($path).+.do_nothing();
+            self
+        }
+    };
+}
+
+impl<'c, T, I> Upsert<'c, T, I> {
+    option_setters!(options);
+
+    /// Replaces all options at once.
+    pub fn options(mut self, options: UpsertOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Hands back one `R` per inserted or updated row instead of counts; see
+    /// [`Bulk::upsert_via_staging_returning`].
+    pub fn returning<R: FromCopyRow>(self) -> UpsertReturning<'c, T, I, R> {
+        UpsertReturning {
+            upsert: self,
+            input_order: false,
+            _row: PhantomData,
+        }
+    }
+}
+
+impl<'c, T, I> IntoFuture for Upsert<'c, T, I>
+where
+    T: CopyRow + Send + 'c,
+    I: IntoIterator<Item = T> + Send + 'c,
+    I::IntoIter: Send,
+{
+    type Output = Result<UpsertCounts>;
+    type IntoFuture = BoxFuture<'c, Result<UpsertCounts>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let op = Op::start(OpKind::Upsert, self.bulk.table_for::<T>(), false);
+        let Bulk {
+            mut driver,
+            options,
+        } = self.bulk;
+        Box::pin(trace::traced_rows(
+            op,
+            async move { upsert::counts(&mut driver, &options, &self.options, self.rows).await },
+            UpsertCounts::total,
+        ))
+    }
+}
+
+/// An [`upsert_via_staging_returning`](Bulk::upsert_via_staging_returning) call being set up;
+/// `.await` it for the rows.
+#[must_use = "an upsert does nothing until it is awaited"]
+pub struct UpsertReturning<'c, T, I, R> {
+    upsert: Upsert<'c, T, I>,
+    input_order: bool,
+    _row: PhantomData<fn() -> R>,
+}
+
+impl<T, I, R> fmt::Debug for UpsertReturning<'_, T, I, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpsertReturning")
+            .field("upsert", &self.upsert)
+            .field("input_order", &self.input_order)
+            .finish()
+    }
+}
+
+impl<T, I, R> UpsertReturning<'_, T, I, R> {
+    /// Returns the rows in the input order of the rows that won (the last of each key), rather
+    /// than in key order. Rows are then also locked in that order, which makes deadlocks with
+    /// concurrent upserts of overlapping keys possible; key order (the default) avoids them.
+    pub fn in_input_order(mut self) -> Self {
+        self.input_order = true;
+        self
+    }
+
+    option_setters!(upsert.options);
+}
+
+impl<'c, T, I, R> IntoFuture for UpsertReturning<'c, T, I, R>
+where
+    T: CopyRow + Send + 'c,
+    I: IntoIterator<Item = T> + Send + 'c,
+    I::IntoIter: Send,
+    R: FromCopyRow + Send + 'c,
+{
+    type Output = Result<Vec<R>>;
+    type IntoFuture = BoxFuture<'c, Result<Vec<R>>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let op = Op::start(OpKind::Upsert, self.upsert.bulk.table_for::<T>(), false);
+        let Bulk {
+            mut driver,
+            options,
+        } = self.upsert.bulk;
+        let (upsert, rows, input_order) = (self.upsert.options, self.upsert.rows, self.input_order);
+        Box::pin(trace::traced_rows(
+            op,
+            async move { upsert::returning(&mut driver, &options, &upsert, input_order, rows).await },
+            |rows: &Vec<R>| rows.len() as u64,
+        ))
+    }
+}
+
+/// A [`copy_in_returning`](Bulk::copy_in_returning) call being set up; `.await` it for the
+/// rows.
+#[must_use = "copy_in_returning does nothing until it is awaited"]
+pub struct CopyInReturning<'c, T, I, R> {
+    bulk: Bulk<'c>,
+    rows: I,
+    input_order: bool,
+    _row: PhantomData<fn() -> (T, R)>,
+}
+
+impl<T, I, R> fmt::Debug for CopyInReturning<'_, T, I, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CopyInReturning")
+            .field("bulk", &self.bulk)
+            .field("input_order", &self.input_order)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, I, R> CopyInReturning<'_, T, I, R> {
+    /// Inserts the rows in input order and returns them in that order: the `n`-th returned
+    /// row belongs to the `n`-th input row.
+    pub fn in_input_order(mut self) -> Self {
+        self.input_order = true;
+        self
+    }
+}
+
+impl<'c, T, I, R> IntoFuture for CopyInReturning<'c, T, I, R>
+where
+    T: CopyRow + Send + 'c,
+    I: IntoIterator<Item = T> + Send + 'c,
+    I::IntoIter: Send,
+    R: FromCopyRow + Send + 'c,
+{
+    type Output = Result<Vec<R>>;
+    type IntoFuture = BoxFuture<'c, Result<Vec<R>>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let op = Op::start(OpKind::CopyInReturning, self.bulk.table_for::<T>(), false);
+        let Bulk {
+            mut driver,
+            options,
+        } = self.bulk;
+        let (rows, input_order) = (self.rows, self.input_order);
+        Box::pin(trace::traced_rows(
+            op,
+            async move { upsert::insert_returning(&mut driver, &options, input_order, rows).await },
+            |rows: &Vec<R>| rows.len() as u64,
+        ))
+    }
+}

@@ -1,0 +1,122 @@
+//! The drivers: how pgbulk's operations reach a PostgreSQL connection.
+//!
+//! Every operation (`copy_in`, `copy_out`, upserts, quarantine, …) is written once, as an
+//! `async fn` generic over [`Driver`]; a driver only runs statements, describes a query, and
+//! opens a COPY in either direction. The framing, plans, SQL text, transactions and error
+//! mapping are shared.
+//!
+//! - [`tokio`]: tokio-postgres `Client` / `Transaction` (and pools through them).
+//! - `sync` (feature `sync`): the blocking `postgres` crate. Its driver's futures do their
+//!   blocking call when polled and never return `Pending`, so the blocking API drives the same
+//!   operations to completion on the calling thread (`block_on` below) — one implementation of
+//!   each operation for both worlds.
+
+use crate::error::Result;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use postgres_types::Type;
+
+#[cfg(any(feature = "deadpool", feature = "bb8"))]
+mod pools;
+#[cfg(feature = "sqlx")]
+pub(crate) mod sqlx;
+#[cfg(feature = "sync")]
+pub(crate) mod sync;
+pub(crate) mod tokio;
+
+/// The rows of a simple query, each value as text (`None` for NULL).
+pub(crate) type TextRows = Vec<Vec<Option<String>>>;
+
+/// One column of a described query: its name and its resolved type.
+pub(crate) type DescribedColumn = (String, Type);
+
+/// A described statement: its result columns and its number of `$n` parameters.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Described {
+    /// The result columns, in order, with enums, composites, domains and arrays resolved to
+    /// full `postgres_types::Type`s (a driver that only gets OIDs looks them up itself).
+    pub(crate) columns: Vec<DescribedColumn>,
+    /// How many `$n` parameters the statement takes.
+    pub(crate) params: usize,
+}
+
+/// A connection (or transaction) that pgbulk's operations run on.
+///
+/// # Implementing a driver
+///
+/// A driver is a thin adapter over a client library. It must:
+///
+/// - [`describe`](Driver::describe) a statement without running it: the result columns'
+///   names and `postgres_types::Type`s (resolved: enums, composites, domains, arrays of them)
+///   and the parameter count;
+/// - [`execute`](Driver::execute) one or more `;`-separated statements with the simple query
+///   protocol, and [`query_text`](Driver::query_text) for ones whose rows it needs (as text);
+/// - open a `COPY .. FROM STDIN` ([`copy_in`](Driver::copy_in)) returning a boxed
+///   [`CopySink`], and a `COPY .. TO STDOUT` ([`copy_out`](Driver::copy_out)) returning a boxed
+///   stream of data pieces;
+/// - say whether it runs inside the caller's transaction ([`in_transaction`](Driver::in_transaction)):
+///   operations then use savepoints, otherwise their own `BEGIN .. COMMIT`;
+/// - [`queue_rollback`](Driver::queue_rollback): send a statement without waiting, from
+///   `Drop`, when an operation's future is dropped while its transaction is open.
+///
+/// Errors are returned as [`Error`](crate::Error)s made from the client's error without any
+/// context (pgbulk adds what it was doing); server errors must keep the server's SQLSTATE,
+/// detail, column and `where` context, which pgbulk reads to name the failing row.
+///
+/// The methods return boxed `Send` futures (so the operations built on them are `Send`, which
+/// async callers need to spawn them; an `impl Future + Send` in the trait runs into the
+/// compiler's "not general enough" limits with a driver that borrows its client). They may do
+/// blocking work when polled (the sync driver does), but must not need a particular runtime
+/// beyond what the client library itself needs.
+pub(crate) trait Driver: Send {
+    /// Whether this driver runs inside a caller's transaction.
+    fn in_transaction(&self) -> bool;
+
+    /// Describes `sql` (prepares it without running it).
+    fn describe<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Described>>;
+
+    /// Runs `sql`, one or more statements, with the simple query protocol.
+    fn execute<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// Runs `sql` with the simple query protocol; returns every row of every statement, each
+    /// value as text (`None` for NULL).
+    fn query_text<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<TextRows>>;
+
+    /// Starts `sql`, a `COPY .. FROM STDIN (FORMAT binary)`. (The future owns a copy of `sql`
+    /// if it needs it: the sink may outlive the text.)
+    fn copy_in<'a>(&'a mut self, sql: &str) -> BoxFuture<'a, Result<BoxCopySink<'a>>>;
+
+    /// Starts `sql`, a `COPY .. TO STDOUT (FORMAT binary)`. (The future owns a copy of `sql`
+    /// if it needs it.)
+    fn copy_out<'a>(&'a mut self, sql: &str) -> BoxFuture<'a, Result<CopyOutData<'a>>>;
+
+    /// Sends `sql` without waiting for its result: called from `Drop` when an operation's
+    /// future is dropped while its own transaction or savepoint is open. Best effort.
+    fn queue_rollback(&mut self, sql: &str);
+}
+
+/// An open `COPY .. FROM STDIN`, boxed: drivers' sinks differ in type, the operations hold one
+/// behind this (no associated types in [`Driver`]: they defeat the compiler's `Send` checks of
+/// the operations' futures).
+pub(crate) type BoxCopySink<'a> = Box<dyn CopySink<'a> + 'a>;
+
+/// An open `COPY .. TO STDOUT`: the data in pieces, as the server sends it.
+pub(crate) type CopyOutData<'a> = BoxStream<'a, Result<Bytes>>;
+
+/// The sending side of an open `COPY .. FROM STDIN`; `'a` is the borrow of the connection.
+///
+/// Every COPY is ended by exactly one of [`finish`](CopySink::finish) and
+/// [`abort`](CopySink::abort); pgbulk calls `abort` on each of its error paths. (Dropping a
+/// sink unfinished must not leave the connection unusable: the tokio-postgres and `postgres`
+/// sinks abort on drop.)
+pub(crate) trait CopySink<'a>: Send {
+    /// Sends one piece of COPY data, waiting while the connection is busy (back-pressure).
+    fn send(&mut self, data: Bytes) -> BoxFuture<'_, Result<()>>;
+
+    /// Ends the COPY; returns the number of rows the server reports written.
+    fn finish(self: Box<Self>) -> BoxFuture<'a, Result<u64>>;
+
+    /// Aborts the COPY (CopyFail with `reason`): nothing is written.
+    fn abort(self: Box<Self>, reason: &str) -> BoxFuture<'a, ()>;
+}

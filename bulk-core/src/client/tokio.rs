@@ -1,0 +1,162 @@
+//! The tokio-postgres driver: `Client` and `Transaction` (and pooled clients, which
+//! dereference to them).
+
+use super::{BoxCopySink, CopyOutData, CopySink, Described, Driver, TextRows};
+use crate::error::{Error, Result};
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio_postgres::{Client, CopyInSink, SimpleQueryMessage, Statement};
+
+/// A tokio-postgres client, and whether it is a caller's transaction.
+#[derive(Clone, Copy)]
+pub(crate) struct TokioClient<'c> {
+    pub(crate) client: &'c Client,
+    pub(crate) in_transaction: bool,
+    /// The COPY statement already prepared on this connection, used instead of the COPY text
+    /// (one round trip fewer; see `PreparedCopyIn`).
+    pub(crate) prepared: Option<&'c Statement>,
+}
+
+impl<'c> TokioClient<'c> {
+    pub(crate) fn new(client: &'c Client, in_transaction: bool) -> Self {
+        TokioClient {
+            client,
+            in_transaction,
+            prepared: None,
+        }
+    }
+}
+
+impl TokioClient<'_> {
+    /// Starts `plan`'s COPY TO STDOUT: [`copy_out::start`](crate::ops::copy_out::start)'s
+    /// second half, written against this driver's own type (a boxed `Send` stream cannot be
+    /// proven `Send` through the trait's generic lifetimes).
+    pub(crate) async fn copy_out_stream<T: crate::row::FromCopyRow>(
+        self,
+        plan: crate::plan::OutPlan,
+    ) -> Result<(crate::engine::Decoder<T>, TokioCopyOut)> {
+        let stream = self
+            .client
+            .copy_out(plan.copy_sql.as_str())
+            .await
+            .map_err(|e| Error::server(e).context("COPY TO STDOUT failed"))?;
+        Ok((
+            crate::ops::copy_out::decoder(plan),
+            TokioCopyOut(Box::pin(stream)),
+        ))
+    }
+}
+
+impl Driver for TokioClient<'_> {
+    fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    fn describe<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Described>> {
+        Box::pin(async move {
+            let stmt = self.client.prepare(sql).await.map_err(Error::server)?;
+            Ok(Described {
+                columns: stmt
+                    .columns()
+                    .iter()
+                    .map(|c| (c.name().to_owned(), c.type_().clone()))
+                    .collect(),
+                params: stmt.params().len(),
+            })
+        })
+    }
+
+    fn execute<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { self.client.batch_execute(sql).await.map_err(Error::server) })
+    }
+
+    fn query_text<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<TextRows>> {
+        Box::pin(async move {
+            let messages = self.client.simple_query(sql).await.map_err(Error::server)?;
+            Ok(text_rows(&messages))
+        })
+    }
+
+    fn copy_in<'a>(&'a mut self, sql: &str) -> BoxFuture<'a, Result<BoxCopySink<'a>>> {
+        let sql = sql.to_owned();
+        Box::pin(async move {
+            let sink = match self.prepared {
+                Some(statement) => self.client.copy_in::<_, Bytes>(statement).await,
+                None => self.client.copy_in::<_, Bytes>(sql.as_str()).await,
+            }
+            .map_err(Error::server)?;
+            let sink: BoxCopySink<'a> = Box::new(TokioCopyIn(Box::pin(sink)));
+            Ok(sink)
+        })
+    }
+
+    fn copy_out<'a>(&'a mut self, sql: &str) -> BoxFuture<'a, Result<CopyOutData<'a>>> {
+        let sql = sql.to_owned();
+        Box::pin(async move {
+            let stream = self
+                .client
+                .copy_out(sql.as_str())
+                .await
+                .map_err(Error::server)?;
+            let data: CopyOutData<'a> = Box::pin(TokioCopyOut(Box::pin(stream)));
+            Ok(data)
+        })
+    }
+
+    fn queue_rollback(&mut self, sql: &str) {
+        // The first poll hands the statement to the connection task; the response is then
+        // dropped unread (tokio-postgres discards responses nobody waits for). This is what
+        // tokio-postgres' own `Transaction` does when dropped unfinished, through public API.
+        let _ = self.client.batch_execute(sql).now_or_never();
+    }
+}
+
+/// The rows of a simple query's messages, each value as text.
+pub(crate) fn text_rows(messages: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_owned))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+/// tokio-postgres' COPY sink. Dropping it unfinished aborts the COPY.
+pub(crate) struct TokioCopyIn(Pin<Box<CopyInSink<Bytes>>>);
+
+impl<'a> CopySink<'a> for TokioCopyIn {
+    fn send(&mut self, data: Bytes) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.0.send(data).await.map_err(Error::server) })
+    }
+
+    fn finish(mut self: Box<Self>) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move { self.0.as_mut().finish().await.map_err(Error::server) })
+    }
+
+    fn abort(self: Box<Self>, _reason: &str) -> BoxFuture<'a, ()> {
+        // Dropping the sink sends CopyFail.
+        drop(self);
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// tokio-postgres' COPY OUT stream.
+pub(crate) struct TokioCopyOut(Pin<Box<tokio_postgres::CopyOutStream>>);
+
+impl Stream for TokioCopyOut {
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0
+            .poll_next_unpin(cx)
+            .map(|item| item.map(|r| r.map_err(Error::server)))
+    }
+}

@@ -1,0 +1,316 @@
+//! `copy_in`: the one write loop — rows through the engine's [`Encoder`] into a driver's COPY
+//! sink — and the mapping of the server's COPY errors back to input rows.
+
+use crate::client::{BoxCopySink, Driver};
+use crate::engine::Encoder;
+use crate::error::{Error, Result};
+use crate::ops::Options;
+use crate::plan::Plan;
+use crate::row::CopyRow;
+use bytes::BytesMut;
+use futures_util::future::BoxFuture;
+use futures_util::{Stream, StreamExt};
+use std::borrow::Borrow;
+
+/// The context of an error that aborted a COPY.
+pub(crate) const ABORTED: &str = "COPY aborted, no row was written";
+
+/// An open `COPY .. FROM STDIN`: rows are encoded into one reused buffer and handed to the
+/// driver's sink in chunks.
+///
+/// A loop over rows is `writer.push(row)?` (synchronous: the encoder), then
+/// `if writer.is_full() { writer.flush().await? }`. End it with
+/// [`finish`](CopyWriter::finish), or with [`fail`](CopyWriter::fail) on an error (every
+/// driver's COPY is then aborted explicitly).
+///
+/// The methods that wait return boxed futures. (The operations hold rows across these awaits
+/// and are called from code that knows the concrete driver; with plain `async fn`s nested two
+/// deep over a driver that borrows its client, the compiler cannot prove the operation's
+/// future `Send` — "implementation of `Send` is not general enough". A boxed `Send` future is
+/// checked once, here, for any driver.)
+pub(crate) struct CopyWriter<'a, T: ?Sized> {
+    sink: BoxCopySink<'a>,
+    encoder: Encoder<T>,
+    types: &'a [postgres_types::Type],
+    options: &'a Options<'a>,
+}
+
+impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
+    /// Starts `plan`'s COPY on `driver`. `extra` trailing columns are written by
+    /// [`push_with`](CopyWriter::push_with)'s closure (see [`Encoder::push_with`]).
+    pub(crate) fn start<D: Driver>(
+        driver: &'a mut D,
+        plan: &'a Plan<T>,
+        extra: usize,
+        options: &'a Options<'a>,
+    ) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(async move {
+            let sink = driver
+                .copy_in(plan.copy_statement())
+                .await
+                .map_err(|e| e.context("COPY FROM STDIN failed"))?;
+            Ok(CopyWriter {
+                sink,
+                encoder: Encoder::new(options.flush_bytes, extra),
+                types: plan.types(),
+                options,
+            })
+        })
+    }
+
+    /// Encodes one row. After an [`Encode`](crate::ErrorKind::Encode) error nothing of the row
+    /// was kept, so the caller may skip it and go on (quarantine), or
+    /// [`fail`](CopyWriter::fail).
+    #[inline]
+    pub(crate) fn push(&mut self, row: &T) -> Result<()> {
+        self.encoder.push(row, self.types)
+    }
+
+    /// [`push`](CopyWriter::push) with the extra trailing columns written by `extra`.
+    #[inline]
+    pub(crate) fn push_with(&mut self, row: &T, extra: impl FnOnce(&mut BytesMut)) -> Result<()> {
+        self.encoder.push_with(row, self.types, extra)
+    }
+
+    /// Whether a chunk is ready to [`flush`](CopyWriter::flush).
+    #[inline]
+    pub(crate) fn is_full(&self) -> bool {
+        self.encoder.is_full()
+    }
+
+    /// Sends the buffered chunk, waiting until the connection has taken the previous one
+    /// (back-pressure), and reports progress.
+    pub(crate) fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let chunk = self.encoder.take_chunk();
+            self.sink.send(chunk).await.map_err(server_error::<T>)?;
+            self.encoder.reclaim();
+            self.options
+                .report(self.encoder.rows(), self.encoder.bytes());
+            Ok(())
+        })
+    }
+
+    /// Rows encoded so far.
+    pub(crate) fn rows(&self) -> u64 {
+        self.encoder.rows()
+    }
+
+    /// Ends the COPY; returns the rows the server reports written (a trigger may skip some)
+    /// and the bytes sent.
+    pub(crate) fn finish(mut self) -> BoxFuture<'a, Result<(u64, u64)>> {
+        Box::pin(async move {
+            let last = self.encoder.finish();
+            if let Err(e) = self.sink.send(last).await {
+                return Err(self.fail(server_error::<T>(e)).await);
+            }
+            let written = self.sink.finish().await.map_err(server_error::<T>)?;
+            self.options
+                .report(self.encoder.rows(), self.encoder.bytes());
+            Ok((written, self.encoder.bytes()))
+        })
+    }
+
+    /// Aborts the COPY because of `error` (nothing is written) and returns the error.
+    pub(crate) fn fail(self, error: Error) -> BoxFuture<'a, Error> {
+        Box::pin(async move {
+            self.sink.abort(&error.to_string()).await;
+            error
+        })
+    }
+}
+
+/// Writes `rows` with one COPY of `plan`; returns the rows the server wrote and the bytes
+/// sent.
+pub(crate) async fn write_rows<D, T, I>(
+    driver: &mut D,
+    plan: &Plan<T>,
+    options: &Options<'_>,
+    rows: I,
+) -> Result<(u64, u64)>
+where
+    D: Driver,
+    T: CopyRow + ?Sized,
+    I: IntoIterator,
+    I::Item: Borrow<T>,
+{
+    let mut writer = CopyWriter::start(driver, plan, 0, options).await?;
+    for row in rows {
+        let pushed = match writer.push(row.borrow()) {
+            Ok(()) if writer.is_full() => writer.flush().await,
+            other => other,
+        };
+        if let Err(e) = pushed {
+            return Err(writer.fail(e).await);
+        }
+    }
+    writer.finish().await
+}
+
+/// Writes the rows of the stream `rows` with one COPY of `plan`. An `Err` from the stream
+/// aborts the COPY and is returned as [`ErrorKind::Input`](crate::ErrorKind::Input) with the
+/// row index.
+pub(crate) async fn write_stream<D, T, S, E>(
+    driver: &mut D,
+    plan: &Plan<T>,
+    options: &Options<'_>,
+    rows: S,
+) -> Result<(u64, u64)>
+where
+    D: Driver,
+    T: CopyRow,
+    S: Stream<Item = std::result::Result<T, E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut writer = CopyWriter::start(driver, plan, 0, options).await?;
+    let mut rows = std::pin::pin!(rows);
+    while let Some(row) = rows.next().await {
+        let pushed = match row.map(|row| writer.push(&row)) {
+            Ok(Ok(())) if writer.is_full() => writer.flush().await,
+            Ok(pushed) => pushed,
+            Err(e) => Err(Error::input(writer.rows(), e.into())),
+        };
+        if let Err(e) = pushed {
+            return Err(writer.fail(e).await);
+        }
+    }
+    writer.finish().await
+}
+
+/// Maps a server error during `COPY FROM STDIN` to the caller's row index and field, from the
+/// error's `COPY t, line N, column c` context (N counts tuples from 1) or its key detail.
+pub(crate) fn server_error<T: CopyRow + ?Sized>(err: Error) -> Error {
+    server_error_in::<T>(ABORTED, err)
+}
+
+/// [`server_error`] with another `context` for the message.
+pub(crate) fn server_error_in<T: CopyRow + ?Sized>(context: &str, err: Error) -> Error {
+    let mut located = err.server_where().map_or((None, None), parse_copy_context);
+    if located.1.is_none() {
+        located.1 = err
+            .server_column()
+            .map(str::to_owned)
+            .or_else(|| err.server_detail().and_then(key_columns));
+    }
+    let mut e = err.context(context);
+    if let Some(line) = located.0 {
+        e = e.with_row(line.saturating_sub(1));
+    }
+    if let Some(column) = located.1 {
+        if let Some(c) = T::COLUMNS.iter().find(|c| c.name == column) {
+            e = e.with_field(c.field);
+        } else if let Some(c) = T::COLUMNS
+            .iter()
+            .find(|c| column.split(", ").next() == Some(c.name))
+        {
+            e = e.with_field(c.field);
+        }
+        e = e.with_column(column);
+    }
+    e
+}
+
+/// Parses `COPY t, line N[, column c[: "value"]]` into `(N, c)`.
+fn parse_copy_context(context: &str) -> (Option<u64>, Option<String>) {
+    // The context may have several lines (e.g. from a trigger); the COPY line is one of them.
+    for line in context.lines() {
+        if !line.starts_with("COPY ") {
+            continue;
+        }
+        // Search from the right: the table name itself may contain ", line ".
+        let mut search = line;
+        while let Some(at) = search.rfind(", line ") {
+            let rest = &line[at + ", line ".len()..];
+            let digits: &str = &rest[..rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len())];
+            if let Ok(n) = digits.parse::<u64>() {
+                let after = &rest[digits.len()..];
+                let column = after.strip_prefix(", column ").map(|c| {
+                    // Text-format errors append `: "value"`; binary ones do not.
+                    c.split_once(": ").map_or(c, |(name, _)| name).to_owned()
+                });
+                return (Some(n), column);
+            }
+            search = &line[..at];
+        }
+    }
+    (None, None)
+}
+
+/// The column list of a `Key (a, b)=(..) already exists.` detail, unquoted (the server quotes
+/// names that need it: `Key ("My ""Col""")=(1)`), joined with `, `.
+fn key_columns(detail: &str) -> Option<String> {
+    let mut rest = detail.strip_prefix("Key (")?.chars().peekable();
+    let mut names = Vec::new();
+    let mut name = String::new();
+    loop {
+        match rest.next()? {
+            '"' => loop {
+                match rest.next()? {
+                    '"' if rest.peek() == Some(&'"') => {
+                        rest.next();
+                        name.push('"');
+                    }
+                    '"' => break,
+                    c => name.push(c),
+                }
+            },
+            ',' => {
+                names.push(std::mem::take(&mut name));
+                while rest.peek() == Some(&' ') {
+                    rest.next();
+                }
+            }
+            ')' => {
+                names.push(name);
+                return (rest.next() == Some('=')).then(|| names.join(", "));
+            }
+            c => name.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_copy_context() {
+        assert_eq!(parse_copy_context("COPY t, line 5000"), (Some(5000), None));
+        assert_eq!(
+            parse_copy_context("COPY t, line 3, column id"),
+            (Some(3), Some("id".into()))
+        );
+        assert_eq!(
+            parse_copy_context("COPY t, line 3, column name: \"x\""),
+            (Some(3), Some("name".into()))
+        );
+        assert_eq!(
+            parse_copy_context("COPY weird, line 9, name, line 12, column a"),
+            (Some(12), Some("a".into()))
+        );
+        assert_eq!(
+            parse_copy_context("PL/pgSQL function f() line 3 at RAISE\nCOPY t, line 7"),
+            (Some(7), None)
+        );
+        assert_eq!(parse_copy_context("SQL statement"), (None, None));
+    }
+
+    #[test]
+    fn parses_key_detail() {
+        assert_eq!(
+            key_columns("Key (id)=(4999) already exists."),
+            Some("id".into())
+        );
+        assert_eq!(
+            key_columns("Key (a, b)=(1, 2) already exists."),
+            Some("a, b".into())
+        );
+        assert_eq!(key_columns("Failing row contains (1)."), None);
+        assert_eq!(
+            key_columns(r#"Key ("Group ""By"" Key", "a, b")=(90, 1) already exists."#),
+            Some("Group \"By\" Key, a, b".into())
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! The transaction pgbulk opens around a multi-statement write (upsert, quarantine): its own
+//! `BEGIN .. COMMIT` on a plain connection, or a savepoint inside the caller's transaction.
+
+use crate::client::Driver;
+use crate::error::{Error, Result};
+
+/// An open scope on a driver. Every error path rolls it back; dropped while still open (the
+/// call's future was dropped), it asks the driver to queue the rollback without waiting
+/// ([`Driver::queue_rollback`]).
+pub(crate) struct TxScope<'d, D: Driver> {
+    driver: &'d mut D,
+    savepoint: String,
+    armed: bool,
+}
+
+impl<'d, D: Driver> TxScope<'d, D> {
+    /// Opens the scope — `BEGIN` on a plain connection (after checking that no transaction
+    /// block is open there: see [`refuse_open_transaction`]), `SAVEPOINT savepoint` inside a
+    /// caller's transaction — and runs `then` in the same round trip. On failure the scope is
+    /// rolled back and the error says `context`.
+    pub(crate) async fn open(
+        driver: &'d mut D,
+        savepoint: String,
+        what: &str,
+        then: &str,
+        context: &str,
+    ) -> Result<TxScope<'d, D>> {
+        let in_tx = driver.in_transaction();
+        if !in_tx {
+            refuse_open_transaction(driver, what).await?;
+        }
+        let begin = if in_tx {
+            format!("SAVEPOINT {savepoint}")
+        } else {
+            "BEGIN".to_owned()
+        };
+        let sql = if then.is_empty() {
+            begin
+        } else {
+            format!("{begin}; {then}")
+        };
+        // Armed before the first poll, which queues the statements: from then on a drop must
+        // roll back.
+        let scope = TxScope {
+            driver,
+            savepoint,
+            armed: true,
+        };
+        if let Err(e) = scope.driver.execute(&sql).await {
+            let e = e.context(context);
+            scope.rollback().await;
+            return Err(e);
+        }
+        Ok(scope)
+    }
+
+    /// The driver, to run the scope's statements on.
+    pub(crate) fn driver(&mut self) -> &mut D {
+        self.driver
+    }
+
+    /// Whether the scope is a savepoint inside a caller's transaction.
+    pub(crate) fn in_tx(&self) -> bool {
+        self.driver.in_transaction()
+    }
+
+    fn rollback_sql(&self) -> String {
+        if self.in_tx() {
+            format!(
+                "ROLLBACK TO SAVEPOINT {0}; RELEASE SAVEPOINT {0}",
+                self.savepoint
+            )
+        } else {
+            "ROLLBACK".to_owned()
+        }
+    }
+
+    /// Undoes the scope (best effort: the error being returned matters more).
+    pub(crate) async fn rollback(mut self) {
+        self.armed = false;
+        let sql = self.rollback_sql();
+        let _ = self.driver.execute(&sql).await;
+    }
+
+    /// Runs `before` (may be empty) and closes the scope — `COMMIT`, or `RELEASE SAVEPOINT` —
+    /// in one round trip; returns the rows `before` returned, as text. On failure the scope is
+    /// rolled back and the error says `context`.
+    pub(crate) async fn close_with(
+        mut self,
+        before: &str,
+        context: &str,
+    ) -> Result<Vec<Vec<Option<String>>>> {
+        let close = if self.in_tx() {
+            format!("RELEASE SAVEPOINT {}", self.savepoint)
+        } else {
+            "COMMIT".to_owned()
+        };
+        let sql = if before.is_empty() {
+            close
+        } else {
+            format!("{before}; {close}")
+        };
+        match self.driver.query_text(&sql).await {
+            Ok(rows) => {
+                self.armed = false;
+                Ok(rows)
+            }
+            Err(e) => {
+                let e = e.context(context);
+                self.rollback().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl<D: Driver> Drop for TxScope<'_, D> {
+    fn drop(&mut self) {
+        if self.armed {
+            let sql = self.rollback_sql();
+            self.driver.queue_rollback(&sql);
+        }
+    }
+}
+
+/// Fails with [`ErrorKind::Usage`](crate::ErrorKind::Usage) when a transaction block is already
+/// open on `driver` — a raw `BEGIN` sent as SQL, which no client library tracks. `what` (say
+/// `upsert_via_staging`) runs in a `BEGIN .. COMMIT` of its own on a plain connection, and
+/// that `COMMIT` would silently commit the caller's open transaction.
+///
+/// Inside a transaction block `now()` is the block's start, earlier than the statement's own
+/// start; outside one, every statement is its own transaction and the two are equal.
+pub(crate) async fn refuse_open_transaction<D: Driver>(driver: &mut D, what: &str) -> Result<()> {
+    let rows = driver
+        .query_text("SELECT now() = statement_timestamp()")
+        .await
+        .map_err(|e| e.context(format!("{what}: cannot check the session")))?;
+    match rows.first().and_then(|r| r.first()).map(|v| v.as_deref()) {
+        Some(Some("t")) => Ok(()),
+        Some(Some(_)) => Err(Error::usage(format!(
+            "{what}: a transaction is already open on this client (a BEGIN sent as SQL); its \
+             own COMMIT would commit yours. Use `client.transaction()` and call `bulk()` on the \
+             Transaction, or COMMIT/ROLLBACK first"
+        ))),
+        _ => Err(Error::protocol(format!(
+            "{what}: the session check returned no row"
+        ))),
+    }
+}

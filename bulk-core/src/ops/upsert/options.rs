@@ -1,0 +1,126 @@
+//! What an upsert is asked to do ([`UpsertOptions`]) and what it did ([`UpsertCounts`]).
+
+use std::fmt;
+
+/// What an [`upsert_via_staging`](crate::Bulk::upsert_via_staging) did, counted over the distinct keys
+/// of the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct UpsertCounts {
+    /// Rows whose key was not in the table: inserted.
+    pub inserted: u64,
+    /// Rows whose key was in the table with different values: rewritten.
+    pub updated: u64,
+    /// Rows whose key was in the table and whose values were already equal (not rewritten: no
+    /// dead tuple, no WAL), or, with `DO NOTHING`, every row whose key was in the table.
+    pub unchanged: u64,
+    /// Input rows dropped because a later row of the same batch had the same key.
+    pub duplicates: u64,
+}
+
+impl UpsertCounts {
+    /// Rows passed in: `inserted + updated + unchanged + duplicates`.
+    pub fn total(&self) -> u64 {
+        self.inserted + self.updated + self.unchanged + self.duplicates
+    }
+}
+
+impl fmt::Display for UpsertCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} inserted, {} updated, {} unchanged",
+            self.inserted, self.updated, self.unchanged
+        )?;
+        if self.duplicates > 0 {
+            write!(f, ", {} in-batch duplicates dropped", self.duplicates)?;
+        }
+        Ok(())
+    }
+}
+
+/// The conflict target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Conflict {
+    /// The `#[copy(key)]` fields.
+    #[default]
+    Keys,
+    /// These columns (a unique index or constraint over exactly them must exist).
+    Columns(Vec<String>),
+    /// `ON CONFLICT ON CONSTRAINT name`.
+    Constraint(String),
+}
+
+/// What happens to rows whose key exists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// `DO UPDATE SET` every copied non-key column.
+    #[default]
+    UpdateAll,
+    /// `DO UPDATE SET` these columns.
+    Update(Vec<String>),
+    /// `DO NOTHING`.
+    Nothing,
+}
+
+/// Options of an upsert: the conflict target and what to do on conflict.
+///
+/// The defaults: the `#[copy(key)]` fields are the conflict target, and every other copied
+/// column is updated. The async builder [`Upsert`](crate::Upsert) has the same methods; the blocking API
+/// (`sync` feature) takes this struct.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpsertOptions {
+    pub(crate) conflict: Conflict,
+    pub(crate) action: Action,
+}
+
+impl UpsertOptions {
+    /// The defaults: conflict on the `#[copy(key)]` fields, update every other column.
+    pub fn new() -> Self {
+        UpsertOptions::default()
+    }
+
+    /// Conflict on these columns instead of the `#[copy(key)]` fields: `ON CONFLICT (a, b)`.
+    /// A unique index or constraint over exactly these columns must exist, and the struct must
+    /// carry them (they are also the key for in-batch duplicates).
+    #[must_use]
+    pub fn conflict_columns<S: Into<String>>(
+        mut self,
+        columns: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.conflict = Conflict::Columns(columns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Conflict on a named unique or primary key constraint: `ON CONFLICT ON CONSTRAINT name`.
+    /// Its columns (looked up in `pg_constraint`) are the key for in-batch duplicates and must
+    /// be carried by the struct.
+    #[must_use]
+    pub fn conflict_constraint(mut self, name: impl Into<String>) -> Self {
+        self.conflict = Conflict::Constraint(name.into());
+        self
+    }
+
+    /// Update only these columns of an existing row (default: every copied non-key column).
+    /// Rows whose values in these columns are already equal are left alone.
+    #[must_use]
+    pub fn update_columns<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.action = Action::Update(columns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// `ON CONFLICT .. DO NOTHING`: existing rows are never changed (counted as unchanged).
+    #[must_use]
+    pub fn do_nothing(mut self) -> Self {
+        self.action = Action::Nothing;
+        self
+    }
+
+    /// The constraint name, when the conflict target is one (its columns must be looked up).
+    pub(crate) fn constraint(&self) -> Option<&str> {
+        match &self.conflict {
+            Conflict::Constraint(name) => Some(name),
+            _ => None,
+        }
+    }
+}
