@@ -55,7 +55,7 @@ impl<'c> SqlxBulkExt<'c> for &'c mut PgConnection {
 
 impl<'c> SqlxBulkExt<'c> for &'c mut Transaction<'_, Postgres> {
     fn bulk(self) -> SqlxBulk<'c> {
-        SqlxBulk::new(Conn::Borrowed(&mut **self), true)
+        SqlxBulk::new(Conn::Borrowed(self), true)
     }
 }
 
