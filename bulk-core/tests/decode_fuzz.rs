@@ -146,17 +146,15 @@ fn read(pieces: &[&[u8]], types: &[Type]) -> Outcome {
     for _ in 0..=total + pieces.len() + 2 {
         match decoder.step() {
             Ok(Step::Row(row)) => rows.push(row),
-            Ok(Step::NeedMore) => match pieces.next() {
-                Some(p) => {
-                    if decoder.feed_slice(p).is_err() {
-                        return Outcome::Failed;
-                    }
-                }
-                None => {
+            Ok(Step::NeedMore) => {
+                let Some(p) = pieces.next() else {
                     assert!(decoder.end_of_input().is_err(), "ended early yet complete");
                     return Outcome::Truncated;
+                };
+                if decoder.feed_slice(p).is_err() {
+                    return Outcome::Failed;
                 }
-            },
+            }
             Ok(Step::End) => {
                 // Like copy_out: data after the trailer is an error.
                 for p in pieces {

@@ -170,3 +170,141 @@ async fn sync_postgres_client_and_transaction() {
     assert_eq!(count(&db, "accounts").await, 3001);
     assert_eq!(staging_tables(&db).await, 0);
 }
+
+/// A `BEFORE INSERT` trigger that returns NULL for odd ids skips those rows: the sync
+/// `copy_in` returns the count the server reports (as the async one does), not the rows sent.
+#[tokio::test]
+async fn sync_copy_in_returns_the_servers_count_when_a_trigger_skips_rows() {
+    use pgbulk::sync::BulkExt as _;
+    let db = db().await;
+    db.client()
+        .batch_execute(&format!(
+            "{ACCOUNTS}; \
+             CREATE FUNCTION skip_odd() RETURNS trigger LANGUAGE plpgsql AS \
+               $$ BEGIN IF NEW.id % 2 = 1 THEN RETURN NULL; END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER skip_odd BEFORE INSERT ON accounts \
+               FOR EACH ROW EXECUTE FUNCTION skip_odd()"
+        ))
+        .await
+        .unwrap();
+    let conninfo = db.connection_string();
+    let (written, written_async) = tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&conninfo, postgres::NoTls).unwrap();
+        let rows: Vec<Account> = (0..10).map(account).collect();
+        let written = client.bulk().copy_in(&rows).unwrap();
+        // The client works afterwards, and reads back what the server kept.
+        let back = client.bulk().copy_out::<Account>().unwrap();
+        assert_eq!(back.len(), 5);
+        (written, back.len())
+    })
+    .await
+    .unwrap();
+    assert_eq!(written, 5);
+    assert_eq!(written_async, 5);
+    // The async API agrees on the same table.
+    let rows: Vec<Account> = (10..20).map(account).collect();
+    assert_eq!(db.client().bulk().copy_in(&rows).await.unwrap(), 5);
+    assert_eq!(count(&db, "accounts").await, 10);
+}
+
+/// A transaction opened with a raw `BEGIN` on a sync client: a sync upsert refuses with
+/// `Usage` instead of committing it, and the caller's work is untouched (their `ROLLBACK`
+/// still undoes it).
+#[tokio::test]
+async fn sync_upsert_refuses_a_raw_begin_and_leaves_the_callers_work_alone() {
+    use pgbulk::sync::BulkExt as _;
+    let db = db().await;
+    db.client().batch_execute(ACCOUNTS).await.unwrap();
+    let conninfo = db.connection_string();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&conninfo, postgres::NoTls).unwrap();
+        client
+            .batch_execute("BEGIN; INSERT INTO accounts VALUES (1, 'mine', 1)")
+            .unwrap();
+        let rows: Vec<Account> = (2..5).map(account).collect();
+        let err = client.bulk().upsert_via_staging(&rows).unwrap_err();
+        assert_eq!(err.kind(), pgbulk::ErrorKind::Usage, "{err}");
+        let err = client.bulk().quarantine_copy_in(&rows, None).unwrap_err();
+        assert_eq!(err.kind(), pgbulk::ErrorKind::Usage, "{err}");
+        // Still inside the caller's transaction, which sees its own row only.
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM accounts", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 1);
+        client.batch_execute("ROLLBACK").unwrap();
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM accounts", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "the caller's ROLLBACK undid their INSERT");
+        // On a real Transaction the same upsert runs (in a savepoint).
+        let mut tx = client.transaction().unwrap();
+        let counts = tx.bulk().upsert_via_staging(&rows).unwrap();
+        assert_eq!(counts.inserted, 3);
+        tx.rollback().unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(count(&db, "accounts").await, 0);
+}
+
+/// The sync API reaches what the async one has: iterator reads, upsert options and
+/// `RETURNING` rows, `copy_in_returning`, quarantine.
+#[tokio::test]
+async fn sync_api_matches_the_async_one() {
+    use pgbulk::sync::BulkExt as _;
+
+    #[derive(CopyRow, Debug, PartialEq)]
+    #[copy(table = "accounts")]
+    struct Returned {
+        id: i64,
+        inserted: bool,
+    }
+
+    let db = db().await;
+    db.client().batch_execute(ACCOUNTS).await.unwrap();
+    let conninfo = db.connection_string();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&conninfo, postgres::NoTls).unwrap();
+        let rows: Vec<Account> = (0..100).map(account).collect();
+        let back: Vec<Returned> = client.bulk().copy_in_returning(&rows[..50], true).unwrap();
+        assert_eq!(back.len(), 50);
+        assert_eq!(back[49].id, 49);
+
+        let mut changed: Vec<Account> = (40..60).map(account).collect();
+        for a in &mut changed {
+            a.balance += 1;
+        }
+        let back: Vec<Returned> = client
+            .bulk()
+            .upsert_via_staging_returning(&changed, &UpsertOptions::new(), true)
+            .unwrap();
+        assert_eq!(back.len(), 20);
+        assert_eq!(back.iter().filter(|r| r.inserted).count(), 10);
+        let counts = client
+            .bulk()
+            .upsert_via_staging_with(&rows, &UpsertOptions::new().do_nothing())
+            .unwrap();
+        assert_eq!((counts.inserted, counts.unchanged), (40, 60));
+
+        let mut bad: Vec<Account> = (100..110).map(account).collect();
+        bad[3].owner = "nul\0".to_owned();
+        let outcome = client.bulk().quarantine_copy_in(&bad, None).unwrap();
+        assert_eq!(outcome.written, 9);
+        assert_eq!(outcome.rejected[0].index, 3);
+
+        let mut n = 0;
+        for row in client
+            .bulk()
+            .copy_out_query_iter::<Account>("SELECT * FROM accounts ORDER BY id")
+            .unwrap()
+        {
+            assert_eq!(row.unwrap().id, if n < 103 { n } else { n + 1 });
+            n += 1;
+        }
+        assert_eq!(n, 109);
+    })
+    .await
+    .unwrap();
+}

@@ -47,7 +47,7 @@ pub struct Quarantine<'c> {
 }
 
 impl<'c> Quarantine<'c> {
-    /// Gives up (writing nothing, returning an [`ErrorKind::TooManyRejected`] error) once more
+    /// Gives up (writing nothing, returning an [`ErrorKind::TooManyRejected`](crate::ErrorKind::TooManyRejected) error) once more
     /// than `n` rows have been rejected. Without a limit, a load where most rows are bad costs
     /// about two COPYs per bad row.
     pub fn max_rejected(mut self, n: usize) -> Self {

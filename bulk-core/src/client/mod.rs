@@ -117,6 +117,6 @@ pub(crate) trait CopySink<'a>: Send {
     /// Ends the COPY; returns the number of rows the server reports written.
     fn finish(self: Box<Self>) -> BoxFuture<'a, Result<u64>>;
 
-    /// Aborts the COPY (CopyFail with `reason`): nothing is written.
+    /// Aborts the COPY (`CopyFail` with `reason`): nothing is written.
     fn abort(self: Box<Self>, reason: &str) -> BoxFuture<'a, ()>;
 }

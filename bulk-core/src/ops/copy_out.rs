@@ -97,7 +97,7 @@ impl<T: FromCopyRow, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
     }
 }
 
-/// Reads every row of `query` into a `Vec` (upsert's and copy_in's `RETURNING` rows).
+/// Reads every row of `query` into a `Vec` (the `RETURNING` rows of the staged operations).
 pub(crate) async fn collect<D: Driver, T: FromCopyRow>(
     driver: &mut D,
     query: &str,

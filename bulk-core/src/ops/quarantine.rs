@@ -197,6 +197,8 @@ where
     Box::pin(run_boxed(driver, plan, options, rows, max_rejected))
 }
 
+// One retry loop over segments: split up, it would pass the same six pieces of state around.
+#[allow(clippy::too_many_lines)]
 async fn run_boxed<D, T, I>(
     driver: &mut D,
     plan: &Plan<T>,
