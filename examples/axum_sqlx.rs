@@ -116,13 +116,12 @@ pub fn app(pool: PgPool) -> Router {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let (options, _throwaway) = match std::env::var("DATABASE_URL") {
-        Ok(url) => (url.parse()?, None),
-        Err(_) => {
-            eprintln!("no DATABASE_URL: starting a throwaway PostgreSQL (pgbulk::testkit)");
-            let db = pgbulk::testkit::TestDb::new().await?;
-            (db.sqlx_options(), Some(db))
-        }
+    let (options, _throwaway) = if let Ok(url) = std::env::var("DATABASE_URL") {
+        (url.parse()?, None)
+    } else {
+        eprintln!("no DATABASE_URL: starting a throwaway PostgreSQL (pgbulk::testkit)");
+        let db = pgbulk::testkit::TestDb::new().await?;
+        (db.sqlx_options(), Some(db))
     };
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(8)
