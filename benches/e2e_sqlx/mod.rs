@@ -14,7 +14,7 @@
 
 use crate::common::{Narrow, User, Wide};
 use crate::{measure, ratio, simple_table, summarize, target, BoxError, Result_, Sample};
-use pgbulk::{BulkExt, CopyRow, Plan, SqlxBulkExt};
+use pgbulk::{BulkExt, Plan, SqlxBulkExt};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection as _, Postgres, QueryBuilder};
 use std::fmt::Write as _;
@@ -61,16 +61,16 @@ impl Contender {
 pub(crate) trait SqlxShape: crate::Shape {
     /// `INSERT .. SELECT FROM UNNEST(..)` of `rows` (`None`: array columns, which UNNEST
     /// would flatten).
-    fn unnest(
+    fn sqlx_unnest(
         conn: &mut PgConnection,
         rows: &[Self],
     ) -> impl std::future::Future<Output = Result<(), BoxError>>;
     /// Binds one row's values, in column order.
-    fn push(b: &mut sqlx::query_builder::Separated<'_, '_, Postgres, &'static str>, row: &Self);
+    fn push(b: &mut sqlx::query_builder::Separated<'_, Postgres, &'static str>, row: &Self);
 }
 
 impl SqlxShape for Narrow {
-    async fn unnest(conn: &mut PgConnection, rows: &[Self]) -> Result<(), BoxError> {
+    async fn sqlx_unnest(conn: &mut PgConnection, rows: &[Self]) -> Result<(), BoxError> {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let values: Vec<f64> = rows.iter().map(|r| r.value).collect();
         let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
@@ -86,7 +86,7 @@ impl SqlxShape for Narrow {
         Ok(())
     }
 
-    fn push(b: &mut sqlx::query_builder::Separated<'_, '_, Postgres, &'static str>, r: &Self) {
+    fn push(b: &mut sqlx::query_builder::Separated<'_, Postgres, &'static str>, r: &Self) {
         b.push_bind(r.id)
             .push_bind(r.value)
             .push_bind(r.name.clone());
@@ -94,7 +94,7 @@ impl SqlxShape for Narrow {
 }
 
 impl SqlxShape for User {
-    async fn unnest(conn: &mut PgConnection, rows: &[Self]) -> Result<(), BoxError> {
+    async fn sqlx_unnest(conn: &mut PgConnection, rows: &[Self]) -> Result<(), BoxError> {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
         let emails: Vec<&str> = rows.iter().map(|r| r.email.as_str()).collect();
@@ -113,7 +113,7 @@ impl SqlxShape for User {
         Ok(())
     }
 
-    fn push(b: &mut sqlx::query_builder::Separated<'_, '_, Postgres, &'static str>, r: &Self) {
+    fn push(b: &mut sqlx::query_builder::Separated<'_, Postgres, &'static str>, r: &Self) {
         b.push_bind(r.id)
             .push_bind(r.name.clone())
             .push_bind(r.email.clone())
@@ -122,11 +122,11 @@ impl SqlxShape for User {
 }
 
 impl SqlxShape for Wide {
-    async fn unnest(_conn: &mut PgConnection, _rows: &[Self]) -> Result<(), BoxError> {
+    async fn sqlx_unnest(_conn: &mut PgConnection, _rows: &[Self]) -> Result<(), BoxError> {
         Err("UNNEST flattens the text[] and int4[] columns: not applicable".into())
     }
 
-    fn push(b: &mut sqlx::query_builder::Separated<'_, '_, Postgres, &'static str>, r: &Self) {
+    fn push(b: &mut sqlx::query_builder::Separated<'_, Postgres, &'static str>, r: &Self) {
         b.push_bind(r.id)
             .push_bind(r.uid)
             .push_bind(r.amount)
@@ -140,9 +140,11 @@ impl SqlxShape for Wide {
     }
 }
 
-/// The four connections of one transport pair.
+/// The connections of one transport: pgbulk's sqlx and tokio-postgres ones, and a sqlx one
+/// pgbulk never touches, so its socket stays as sqlx sets it up (Nagle on).
 struct Conns {
     sqlx: PgConnection,
+    sqlx_as_is: PgConnection,
     tokio: Client,
 }
 
@@ -151,9 +153,14 @@ async fn connect(
     config: &tokio_postgres::Config,
 ) -> Result<Conns, BoxError> {
     let sqlx = PgConnection::connect_with(options).await?;
+    let sqlx_as_is = PgConnection::connect_with(options).await?;
     let (tokio, conn) = config.connect(tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
-    Ok(Conns { sqlx, tokio })
+    Ok(Conns {
+        sqlx,
+        sqlx_as_is,
+        tokio,
+    })
 }
 
 /// One write of `batches` by `how` on `conns`.
@@ -172,22 +179,25 @@ async fn write<T: SqlxShape>(
             Contender::PgbulkTokio => {
                 conns.tokio.bulk().copy_in_with_plan(plan, *b).await?;
             }
-            Contender::Unnest => T::unnest(&mut conns.sqlx, b).await?,
+            Contender::Unnest => T::sqlx_unnest(&mut conns.sqlx, b).await?,
             Contender::PushValues => {
                 let per = 65_535 / T::COLUMNS.len();
-                let mut tx = (b.len() > per).then_some(conns.sqlx.begin().await?);
-                for chunk in b.chunks(per) {
+                let statement = |chunk: &[T]| {
                     let mut q = QueryBuilder::<Postgres>::new(format!(
                         "INSERT INTO {} ({cols}) ",
                         T::TABLE
                     ));
                     q.push_values(chunk, |mut s, row| T::push(&mut s, row));
-                    match tx.as_mut() {
-                        Some(tx) => q.build().execute(&mut **tx).await?,
-                        None => q.build().execute(&mut conns.sqlx).await?,
-                    };
-                }
-                if let Some(tx) = tx {
+                    q
+                };
+                if b.len() <= per {
+                    statement(b).build().execute(&mut conns.sqlx).await?;
+                } else {
+                    // More rows than one statement's 65,535 parameters: one transaction.
+                    let mut tx = conns.sqlx.begin().await?;
+                    for chunk in b.chunks(per) {
+                        statement(chunk).build().execute(&mut *tx).await?;
+                    }
                     tx.commit().await?;
                 }
             }
@@ -196,7 +206,7 @@ async fn write<T: SqlxShape>(
                 w.write_all(b.iter())?;
                 let bytes = w.finish()?;
                 let mut copy = conns
-                    .sqlx
+                    .sqlx_as_is
                     .copy_in_raw(&format!(
                         "COPY {} ({cols}) FROM STDIN (FORMAT binary)",
                         T::TABLE
@@ -228,7 +238,7 @@ async fn bench<T: SqlxShape>(
         Contender::PushValues,
         Contender::RawCopy,
     ];
-    if T::unnest(&mut conns.sqlx, &[]).await.is_err() {
+    if T::sqlx_unnest(&mut conns.sqlx, &[]).await.is_err() {
         contenders.retain(|c| *c != Contender::Unnest);
     }
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); contenders.len()];

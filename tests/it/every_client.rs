@@ -335,4 +335,38 @@ mod sqlx_pool {
         assert_eq!(conn.bulk().copy_in((0..4).map(entry)).await.unwrap(), 4);
         assert_eq!(count(&db, "ledger").await, 4);
     }
+
+    #[tokio::test]
+    async fn quarantine_and_replace_all_on_sqlx() {
+        let db = db().await;
+        db.client().batch_execute(LEDGER).await.unwrap();
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect_with(&db.sqlx_options())
+            .await
+            .unwrap();
+        let mut rows: Vec<Entry> = (0..1_000).map(entry).collect();
+        rows[17].cents = -7_000_000;
+        rows[640].cents = -8_000_000;
+        let outcome = conn
+            .bulk()
+            .copy_in_quarantine(Some(10), &rows)
+            .await
+            .unwrap();
+        assert_eq!(outcome.written, 998);
+        let rejected: Vec<usize> = outcome.rejected.iter().map(|r| r.index).collect();
+        assert_eq!(rejected, [17, 640]);
+        assert_eq!(outcome.rejected[0].error.row(), Some(17));
+        assert_eq!(count(&db, "ledger").await, 998);
+
+        // replace_all wants a transaction, and says so on a plain connection.
+        let err = conn
+            .bulk()
+            .replace_all((0..5).map(entry))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), pgbulk::ErrorKind::Usage, "{err}");
+        let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
+        assert_eq!(tx.bulk().replace_all((0..5).map(entry)).await.unwrap(), 5);
+        tx.commit().await.unwrap();
+        assert_eq!(count(&db, "ledger").await, 5);
+    }
 }

@@ -6,6 +6,8 @@ use crate::client::sqlx::{Conn, SqlxConn};
 use crate::error::Result;
 use crate::ops::copy_in::{write_rows, write_stream};
 use crate::ops::copy_out::{self, Reading};
+use crate::ops::quarantine::{self, QuarantineOutcome};
+use crate::ops::replace_all;
 use crate::ops::upsert::{self, options::UpsertCounts, options::UpsertOptions};
 use crate::ops::{Options, Progress};
 use crate::plan::{self, Plan};
@@ -79,7 +81,14 @@ impl<'c> SqlxBulkExt<'c> for &'c PgPool {
 /// named, `upsert_via_staging` in its own transaction (or a savepoint inside a `Transaction`),
 /// progress and `tracing` — with one difference sqlx forces: a future or stream dropped while
 /// its COPY is open ends the connection's session instead of leaving sqlx out of step with the
-/// server (see the crate docs, "With sqlx").
+/// server (sqlx's `PgCopyIn` drop and an unread `copy_out_raw` stream leave replies it never
+/// reads, after which its queries return the previous query's rows). A pooled connection is
+/// then closed, not returned; a `PgConnection` you hold reports the lost session on its next
+/// call. Errors never leave a COPY open; only a drop does.
+///
+/// Over TCP, the first COPY on a connection sets `TCP_NODELAY` on its socket (Linux), which
+/// sqlx leaves off: otherwise each `COPY .. FROM STDIN` waits about 40 ms for the server's
+/// delayed ACK.
 #[must_use = "a SqlxBulk handle does nothing until you call an operation on it"]
 pub struct SqlxBulk<'c> {
     driver: SqlxConn<'c>,
@@ -302,6 +311,38 @@ impl<'c> SqlxBulk<'c> {
         );
         let fut = upsert::insert_returning(&mut self.driver, &self.options, input_order, rows);
         trace::traced_rows(op, fut, |r: &Vec<R>| r.len() as u64).await
+    }
+}
+
+impl SqlxBulk<'_> {
+    /// Quarantine mode: loads `rows`, setting aside the rows the server or the encoder refuses
+    /// (at most `max_rejected` of them, if given) instead of failing the whole load; see
+    /// [`Quarantine::copy_in`](crate::Quarantine::copy_in).
+    pub async fn copy_in_quarantine<T, I>(
+        mut self,
+        max_rejected: Option<usize>,
+        rows: I,
+    ) -> Result<QuarantineOutcome>
+    where
+        T: CopyRow + Send,
+        I: IntoIterator<Item = T> + Clone + Send + Sync,
+        I::IntoIter: Send,
+    {
+        let (driver, options) = (&mut self.driver, &self.options);
+        let plan = plan::plan_copy_in::<_, T>(driver, options.table_for::<T>()).await?;
+        quarantine::run(driver, &plan, options, rows, max_rejected).await
+    }
+
+    /// Replaces the whole contents of `T`'s table with `rows` (`TRUNCATE`, then one
+    /// `COPY .. FREEZE`); only on a `Transaction`, see
+    /// [`Bulk::replace_all`](crate::Bulk::replace_all).
+    pub async fn replace_all<T, I>(mut self, rows: I) -> Result<u64>
+    where
+        T: CopyRow,
+        I: IntoIterator,
+        I::Item: Borrow<T>,
+    {
+        replace_all::run(&mut self.driver, &self.options, rows).await
     }
 }
 
