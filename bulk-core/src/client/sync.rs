@@ -54,14 +54,7 @@ impl<C: GenericClient + Send> Driver for SyncClient<'_, C> {
     fn describe<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Described>> {
         Box::pin(async move {
             let stmt = self.client.prepare(sql).map_err(Error::server)?;
-            Ok(Described {
-                columns: stmt
-                    .columns()
-                    .iter()
-                    .map(|c| (c.name().to_owned(), c.type_().clone()))
-                    .collect(),
-                params: stmt.params().len(),
-            })
+            Ok(Described::of(&stmt))
         })
     }
 

@@ -58,14 +58,7 @@ impl Driver for TokioClient<'_> {
     fn describe<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Described>> {
         Box::pin(async move {
             let stmt = self.client.prepare(sql).await.map_err(Error::server)?;
-            Ok(Described {
-                columns: stmt
-                    .columns()
-                    .iter()
-                    .map(|c| (c.name().to_owned(), c.type_().clone()))
-                    .collect(),
-                params: stmt.params().len(),
-            })
+            Ok(Described::of(&stmt))
         })
     }
 
@@ -111,6 +104,20 @@ impl Driver for TokioClient<'_> {
         // dropped unread (tokio-postgres discards responses nobody waits for). This is what
         // tokio-postgres' own `Transaction` does when dropped unfinished, through public API.
         let _ = self.client.batch_execute(sql).now_or_never();
+    }
+}
+
+impl Described {
+    /// The description of a statement tokio-postgres (or `postgres`) prepared.
+    pub(crate) fn of(stmt: &Statement) -> Self {
+        Described {
+            columns: stmt
+                .columns()
+                .iter()
+                .map(|c| (c.name().to_owned(), c.type_().clone()))
+                .collect(),
+            params: stmt.params().len(),
+        }
     }
 }
 

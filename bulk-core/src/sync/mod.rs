@@ -5,7 +5,7 @@
 //! ```no_run
 //! use bulk_core::sync::BulkExt;
 //! # use bulk_core::CopyRow;
-//! # fn run<T: bulk_core::FromCopyRow>(client: &mut postgres::Client, rows: Vec<T>) -> bulk_core::Result<()> {
+//! # fn run<T: bulk_core::FromCopyRow + Sync>(client: &mut postgres::Client, rows: Vec<T>) -> bulk_core::Result<()> {
 //! client.bulk().copy_in(&rows)?;
 //! let back: Vec<T> = client.bulk().copy_out::<T>()?;
 //! for row in client.bulk().copy_out_iter::<T>()? {
