@@ -144,7 +144,7 @@ impl<'c> SqlxBulk<'c> {
         T: CopyRow,
         I: IntoIterator<Item = T>,
     {
-        let op = Op::start(OpKind::CopyIn, self.options.table_for::<T>(), false);
+        let op = Op::start(OpKind::CopyIn, self.options.table_for::<T>());
         let (driver, options) = (&mut self.driver, &self.options);
         trace::traced(op, async move {
             let plan = plan::plan_copy_in::<_, T>(driver, options.table_for::<T>()).await?;
@@ -160,7 +160,7 @@ impl<'c> SqlxBulk<'c> {
         I: IntoIterator,
         I::Item: Borrow<T>,
     {
-        let op = Op::start(OpKind::CopyIn, plan.table(), true);
+        let op = Op::start(OpKind::CopyIn, plan.table());
         trace::traced(op, write_rows(&mut self.driver, plan, &self.options, rows)).await
     }
 
@@ -172,7 +172,7 @@ impl<'c> SqlxBulk<'c> {
         S: Stream<Item = std::result::Result<T, E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let op = Op::start(OpKind::CopyInStream, self.options.table_for::<T>(), false);
+        let op = Op::start(OpKind::CopyInStream, self.options.table_for::<T>());
         let (driver, options) = (&mut self.driver, &self.options);
         trace::traced(op, async move {
             let plan = plan::plan_copy_in::<_, T>(driver, options.table_for::<T>()).await?;
@@ -208,7 +208,7 @@ impl<'c> SqlxBulk<'c> {
         // stream and driver then end the session as described on `SqlxBulk`.
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let reader = async move {
-            let mut op = Op::start(OpKind::CopyOut, &query, false);
+            let mut op = Op::start(OpKind::CopyOut, &query);
             let read = async {
                 let (decoder, stream) = copy_out::start::<_, T>(&mut driver, &query).await?;
                 let mut reading = Reading::new(decoder, stream, &options);
@@ -258,7 +258,7 @@ impl<'c> SqlxBulk<'c> {
         I: IntoIterator<Item = T> + Send,
         I::IntoIter: Send,
     {
-        let op = Op::start(OpKind::Upsert, self.options.table_for::<T>(), false);
+        let op = Op::start(OpKind::Upsert, self.options.table_for::<T>());
         let fut = upsert::counts(&mut self.driver, &self.options, upsert, rows);
         trace::traced_rows(op, fut, |c: &UpsertCounts| c.inserted + c.updated).await
     }
@@ -277,7 +277,7 @@ impl<'c> SqlxBulk<'c> {
         I: IntoIterator<Item = T> + Send,
         I::IntoIter: Send,
     {
-        let op = Op::start(OpKind::Upsert, self.options.table_for::<T>(), false);
+        let op = Op::start(OpKind::Upsert, self.options.table_for::<T>());
         let fut = upsert::returning(&mut self.driver, &self.options, upsert, input_order, rows);
         trace::traced_rows(op, fut, |r: &Vec<R>| r.len() as u64).await
     }
@@ -304,11 +304,7 @@ impl<'c> SqlxBulk<'c> {
         I: IntoIterator<Item = T> + Send,
         I::IntoIter: Send,
     {
-        let op = Op::start(
-            OpKind::CopyInReturning,
-            self.options.table_for::<T>(),
-            false,
-        );
+        let op = Op::start(OpKind::CopyInReturning, self.options.table_for::<T>());
         let fut = upsert::insert_returning(&mut self.driver, &self.options, input_order, rows);
         trace::traced_rows(op, fut, |r: &Vec<R>| r.len() as u64).await
     }
