@@ -28,6 +28,7 @@
 
 #[macro_use]
 mod common;
+mod e2e_sqlx;
 #[path = "e2e/upsert.rs"]
 mod upsert;
 
@@ -1080,29 +1081,48 @@ fn main() -> Result<(), BoxError> {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let only_upsert = args.iter().any(|a| a == "--upsert");
+    // `-- sqlx`: only the sqlx section (benches/e2e_sqlx), into its own part of the file.
+    let sqlx_only = args.iter().any(|a| a == "sqlx");
     let started = Instant::now();
-    let result = rt.block_on(run(quick, only_upsert));
+    let result = rt.block_on(run(quick, only_upsert, sqlx_only));
     pgbulk::testkit::shutdown();
-    let report = result?;
+    let (report, sqlx_report) = result?;
     eprintln!("total {:.0} s", started.elapsed().as_secs_f64());
     if quick || only_upsert {
-        println!("{report}");
+        println!("{report}{sqlx_report}");
     } else {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
-        let old = std::fs::read_to_string(&path).unwrap_or_default();
-        let (begin, end) = ("<!-- e2e:begin -->", "<!-- e2e:end -->");
-        let new = match (old.find(begin), old.find(end)) {
-            (Some(b), Some(e)) => format!("{}{begin}\n{report}{}", &old[..b], &old[e..]),
-            _ => format!("# Benchmarks\n\n{begin}\n{report}{end}\n"),
-        };
-        std::fs::write(&path, new)?;
-        println!("{report}");
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        if !sqlx_only {
+            text = replace_section(&text, "e2e", &report);
+        }
+        text = replace_section(&text, "e2e-sqlx", &sqlx_report);
+        std::fs::write(&path, text)?;
+        println!("{report}{sqlx_report}");
         eprintln!("wrote {}", path.display());
     }
     Ok(())
 }
 
-async fn run(quick: bool, only_upsert: bool) -> Result<String, BoxError> {
+/// `text` with the part between `<!-- name:begin -->` and `<!-- name:end -->` replaced by
+/// `body` (appended when the markers are missing).
+fn replace_section(text: &str, name: &str, body: &str) -> String {
+    let (begin, end) = (
+        format!("<!-- {name}:begin -->"),
+        format!("<!-- {name}:end -->"),
+    );
+    match (text.find(&begin), text.find(&end)) {
+        (Some(b), Some(e)) => format!("{}{begin}\n{body}{}", &text[..b], &text[e..]),
+        _ if text.is_empty() => format!("# Benchmarks\n\n{begin}\n{body}{end}\n"),
+        _ => format!("{text}\n{begin}\n{body}{end}\n"),
+    }
+}
+
+async fn run(
+    quick: bool,
+    only_upsert: bool,
+    sqlx_only: bool,
+) -> Result<(String, String), BoxError> {
     let (client, conninfo, db, bin_dir) = if let Ok(url) = std::env::var("DATABASE_URL") {
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
@@ -1113,6 +1133,20 @@ async fn run(quick: bool, only_upsert: bool) -> Result<String, BoxError> {
         let client = db.connect().await?;
         let conninfo = db.connection_string();
         (client, conninfo, Some(db), info.bin_dir)
+    };
+    // The sqlx section connects over the unix socket and over TCP (the testkit's 127.0.0.1
+    // listener, or DATABASE_URL when it names a TCP host).
+    let sqlx_unix: tokio_postgres::Config = match &db {
+        Some(db) => db.config().clone(),
+        None => conninfo.parse()?,
+    };
+    let sqlx_tcp = match &db {
+        Some(db) => db.tcp_config(),
+        None => matches!(
+            sqlx_unix.get_hosts().first(),
+            Some(tokio_postgres::config::Host::Tcp(_))
+        )
+        .then(|| sqlx_unix.clone()),
     };
     let mut env = Env {
         client,
@@ -1137,14 +1171,22 @@ async fn run(quick: bool, only_upsert: bool) -> Result<String, BoxError> {
         .query_one("SHOW server_version", &[])
         .await?
         .get(0);
-
     if only_upsert {
         let (mut tables, mut targets) = (String::new(), String::new());
         upsert::report(&mut tables, &mut targets, &upsert::bench_all(&env).await?);
-        return Ok(format!(
+        let report = format!(
             "Machine: {}.\n\n{targets}\n{tables}",
             machine_line(&pg_version)
-        ));
+        );
+        return Ok((report, String::new()));
+    }
+    let sqlx_report = format!(
+        "Machine: {}.\n\n{}",
+        machine_line(&pg_version),
+        e2e_sqlx::run(&env, sqlx_unix, sqlx_tcp).await?
+    );
+    if sqlx_only {
+        return Ok((String::new(), sqlx_report));
     }
     let narrow = common::narrows(1_000_000 / scale);
     let wide = common::wides(200_000 / scale);
@@ -1374,5 +1416,5 @@ async fn run(quick: bool, only_upsert: bool) -> Result<String, BoxError> {
     );
     env.exec("DROP TABLE IF EXISTS bench_narrow, bench_users, bench_wide")
         .await?;
-    Ok(out)
+    Ok((out, sqlx_report))
 }

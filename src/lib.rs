@@ -175,6 +175,48 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # With sqlx
+//!
+//! With the feature `sqlx`, `SqlxBulkExt::bulk` gives the same operations on sqlx 0.9's
+//! `PgConnection`, `Transaction<'_, Postgres>`, `PoolConnection<Postgres>` and `&PgPool`, run
+//! by the same code as on tokio-postgres: the plan's type checks (enums, composites, domains,
+//! ranges and arrays of them, read from the catalog), all-or-nothing COPY with the failing row,
+//! field and column named, upserts in their own transaction or a savepoint inside a sqlx
+//! `Transaction`, progress and tracing. sqlx is used with its `postgres` feature only.
+//!
+//! Two things differ because of what sqlx allows:
+//!
+//! - **Nagle's algorithm.** sqlx never sets `TCP_NODELAY` and ends a COPY with a separate small
+//!   write, which waits for the server's delayed ACK (about 40 ms per COPY over TCP). pgbulk
+//!   sets `TCP_NODELAY` on the connection's socket, once per connection, on Linux (the socket is
+//!   found through `pidfd_getfd(2)` by the client address the server reports). Through a pooler
+//!   or NAT, or where that call is refused, the delay stays.
+//! - **A COPY abandoned half-way** (its future or stream dropped) cannot be ended by sqlx in
+//!   step with the server: `PgCopyIn`'s drop sends a `CopyFail` whose answer sqlx never reads,
+//!   and an unread `copy_out_raw` stream leaves its data behind; that connection's later queries
+//!   then read the replies of the queries before them. pgbulk ends such a connection's session
+//!   instead: a pooled connection is closed rather than returned to the pool, and a
+//!   `PgConnection` you hold reports the lost session on its next call (reconnect). Errors
+//!   never leave a COPY open; only a drop does.
+//!
+#![cfg_attr(feature = "sqlx", doc = "```no_run")]
+#![cfg_attr(not(feature = "sqlx"), doc = "```ignore")]
+//! use pgbulk::{CopyRow, SqlxBulkExt};
+//!
+//! #[derive(CopyRow)]
+//! #[copy(table = "products")]
+//! struct Product {
+//!     #[copy(key)]
+//!     sku: String,
+//!     stock: i32,
+//! }
+//!
+//! # async fn run(pool: sqlx::PgPool, feed: Vec<Product>) -> Result<(), pgbulk::Error> {
+//! let counts = pool.bulk().upsert_via_staging(&feed).await?;
+//! println!("{} inserted, {} updated", counts.inserted, counts.updated);
+//! # Ok(()) }
+//! ```
+//!
 //! # Files
 //!
 //! - **Loading a large file** with constant memory: parse it on a blocking thread and stream

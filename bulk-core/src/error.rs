@@ -86,7 +86,18 @@ struct Inner {
     column: Option<String>,
     mismatches: Vec<Mismatch>,
     connection_lost: bool,
+    /// The server's error fields, whichever client reported them.
+    server: Option<Box<ServerFields>>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// The fields of a server's `ErrorResponse` that pgbulk reads (the row and column a COPY
+/// failed on, the SQLSTATE), kept the same way for every client library.
+struct ServerFields {
+    code: SqlState,
+    detail: Option<String>,
+    column: Option<String>,
+    where_: Option<String>,
 }
 
 impl Error {
@@ -100,6 +111,7 @@ impl Error {
             column: None,
             mismatches: Vec::new(),
             connection_lost: false,
+            server: None,
             source: None,
         }))
     }
@@ -238,13 +250,74 @@ impl Error {
             }
             None => (ErrorKind::Connection, err.to_string()),
         };
-        let column = err
-            .as_db_error()
-            .and_then(DbError::column)
-            .map(str::to_owned);
-        let mut e = Error::new(kind, message).with_source(err);
-        e.0.column = column;
+        let server = err.as_db_error().map(|db| ServerFields {
+            code: db.code().clone(),
+            detail: db.detail().map(str::to_owned),
+            column: db.column().map(str::to_owned),
+            where_: db.where_().map(str::to_owned),
+        });
+        Error::from_server(kind, message, server, err)
+    }
+
+    /// An error with the server's fields (if the server reported one) and `source`.
+    fn from_server(
+        kind: ErrorKind,
+        message: String,
+        server: Option<ServerFields>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        let mut e = Error::new(kind, message).with_source(source);
+        e.0.column = server.as_ref().and_then(|s| s.column.clone());
+        e.0.server = server.map(Box::new);
         e
+    }
+
+    /// Wraps a sqlx error, as [`Error::server`] wraps a tokio-postgres one: a server error
+    /// keeps its SQLSTATE, detail, column and `where` context; `source()` is the sqlx error.
+    #[cfg(feature = "sqlx")]
+    pub(crate) fn sqlx(err: ::sqlx::Error) -> Self {
+        let db = err
+            .as_database_error()
+            .and_then(|d| d.try_downcast_ref::<::sqlx::postgres::PgDatabaseError>());
+        let (kind, message, server) = match db {
+            Some(db) => {
+                let mut m = db.message().to_owned();
+                if let Some(detail) = db.detail() {
+                    m.push_str(" (");
+                    m.push_str(detail);
+                    m.push(')');
+                }
+                let server = ServerFields {
+                    code: SqlState::from_code(db.code()),
+                    detail: db.detail().map(str::to_owned),
+                    column: db.column().map(str::to_owned),
+                    where_: db.r#where().map(str::to_owned),
+                };
+                (ErrorKind::Db, m, Some(server))
+            }
+            None => match &err {
+                ::sqlx::Error::Io(_) | ::sqlx::Error::PoolClosed | ::sqlx::Error::PoolTimedOut => {
+                    (ErrorKind::Connection, err.to_string(), None)
+                }
+                _ => (ErrorKind::Protocol, err.to_string(), None),
+            },
+        };
+        Error::from_server(kind, message, server, err)
+    }
+
+    /// The server's `where` context (`COPY t, line 3, column c`), if it sent one.
+    pub(crate) fn server_where(&self) -> Option<&str> {
+        self.0.server.as_ref()?.where_.as_deref()
+    }
+
+    /// The server's `column` field, if it sent one.
+    pub(crate) fn server_column(&self) -> Option<&str> {
+        self.0.server.as_ref()?.column.as_deref()
+    }
+
+    /// The server's `detail` field, if it sent one.
+    pub(crate) fn server_detail(&self) -> Option<&str> {
+        self.0.server.as_ref()?.detail.as_deref()
     }
 
     /// What kind of error this is.
@@ -281,7 +354,8 @@ impl Error {
         self.0.connection_lost || self.0.kind == ErrorKind::Connection
     }
 
-    /// The server's error, if the server reported one.
+    /// The server's error as tokio-postgres reported it (`None` for an error from another
+    /// client library, such as sqlx: its error is the [`source`](std::error::Error::source)).
     pub fn as_db_error(&self) -> Option<&DbError> {
         self.0
             .source
@@ -290,9 +364,9 @@ impl Error {
             .and_then(tokio_postgres::Error::as_db_error)
     }
 
-    /// The server's SQLSTATE code, if the server reported an error.
+    /// The server's SQLSTATE code, if the server reported an error (through any client).
     pub fn code(&self) -> Option<&SqlState> {
-        self.as_db_error().map(DbError::code)
+        self.0.server.as_ref().map(|s| &s.code)
     }
 }
 
@@ -348,6 +422,14 @@ impl fmt::Display for Error {
 impl From<tokio_postgres::Error> for Error {
     fn from(err: tokio_postgres::Error) -> Self {
         Error::pg("PostgreSQL", err)
+    }
+}
+
+/// So `?` works on sqlx calls in code that returns `pgbulk::Result` (feature `sqlx`).
+#[cfg(feature = "sqlx")]
+impl From<::sqlx::Error> for Error {
+    fn from(err: ::sqlx::Error) -> Self {
+        Error::sqlx(err).context("PostgreSQL")
     }
 }
 

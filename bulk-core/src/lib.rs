@@ -32,6 +32,8 @@ pub use crate::bulk::{
     Bulk, BulkExt, CopyInReturning, CopyOutStream, PreparedCopyIn, Quarantine, Upsert,
     UpsertReturning,
 };
+#[cfg(feature = "sqlx")]
+pub use crate::bulk::{SqlxBulk, SqlxBulkExt, SqlxCopyOutStream};
 pub use crate::codec::{
     Decode, DecodeElement, DecodeError, Encode, EncodeElement, EncodeError, Inet, Infinity,
     Interval, Json, PgNumeric, PgRange, ViaToSql,

@@ -22,8 +22,8 @@
 //!   dropped (best effort).
 //! * Otherwise the first call starts one throwaway cluster for the whole process from the local
 //!   server binaries, found via `PG_BIN`, `pg_config --bindir`, `PATH`, then the highest
-//!   `/usr/lib/postgresql/*/bin`. It lives in a temporary directory, listens only on a unix socket
-//!   there, runs with `fsync`, `full_page_writes` and `synchronous_commit` off and
+//!   `/usr/lib/postgresql/*/bin`. It lives in a temporary directory, listens on a unix socket
+//!   there and on `127.0.0.1` (a free port, [`TestDb::tcp_config`]), runs with `fsync`, `full_page_writes` and `synchronous_commit` off and
 //!   `timezone = 'UTC'`, and is stopped and deleted as soon as the process exits, however it
 //!   exits (even `SIGKILL`), or at [`shutdown`]. When the process runs as root, the server runs as
 //!   the `postgres` system user. Each [`TestDb`] is a new database `pgbulk_t_<n>`, dropped in the
@@ -114,7 +114,8 @@ pub struct ServerInfo {
     pub config: Config,
     /// Directory of the unix socket (local cluster only).
     pub socket_dir: Option<PathBuf>,
-    /// Port: the number in the socket's file name on the local cluster.
+    /// Port: on the local cluster, the number in the socket's file name and the TCP port on
+    /// `127.0.0.1`.
     pub port: u16,
     /// Directory of the server binaries (local cluster only).
     pub bin_dir: Option<PathBuf>,
@@ -138,7 +139,7 @@ impl Server {
             Server::Local(c) => ServerInfo {
                 config: c.config("postgres"),
                 socket_dir: Some(c.dir.clone()),
-                port: cluster::PORT,
+                port: c.port,
                 bin_dir: Some(c.bin_dir.clone()),
                 data_dir: Some(c.data_dir.clone()),
                 log_file: Some(c.log_file.clone()),
@@ -316,6 +317,22 @@ impl TestDb {
         &self.config
     }
 
+    /// Connection settings for this database over TCP: `127.0.0.1` on the local cluster, and
+    /// with `DATABASE_URL` its settings when they name a TCP host (`None` for a unix socket).
+    pub fn tcp_config(&self) -> Option<Config> {
+        match &*server().ok()? {
+            Server::Local(cluster) => Some(cluster.tcp_config(&self.dbname)),
+            Server::External(_) => matches!(self.config.get_hosts().first(), Some(Host::Tcp(_)))
+                .then(|| self.config.clone()),
+        }
+    }
+
+    /// [`TestDb::config`] as sqlx connect options (feature `sqlx`).
+    #[cfg(feature = "sqlx")]
+    pub fn sqlx_options(&self) -> sqlx::postgres::PgConnectOptions {
+        sqlx_options(&self.config)
+    }
+
     /// The settings of [`TestDb::config`] in libpq `key=value` form, for example
     /// `host=/tmp/pgbulk-testkit-AbC123 port=5432 user=postgres dbname=pgbulk_t_3`.
     /// Includes the password, if the server needs one.
@@ -394,6 +411,38 @@ async fn new_external(
         wait: true,
     };
     Ok((config, dbname.to_owned(), Some(name), cleanup))
+}
+
+/// The sqlx connect options for `config`'s first host (feature `sqlx`): host or unix socket
+/// directory, port, user, password, database and `options` (schema mode's `search_path`).
+#[cfg(feature = "sqlx")]
+pub fn sqlx_options(config: &Config) -> sqlx::postgres::PgConnectOptions {
+    let mut o = sqlx::postgres::PgConnectOptions::new_without_pgpass()
+        .port(config.get_ports().first().copied().unwrap_or(5432));
+    o = match config.get_hosts().first() {
+        Some(Host::Unix(dir)) => o.socket(dir),
+        Some(Host::Tcp(host)) => o.host(host),
+        None => o.host("localhost"),
+    };
+    if let Some(user) = config.get_user() {
+        o = o.username(user);
+    }
+    if let Some(password) = config.get_password() {
+        o = o.password(&String::from_utf8_lossy(password));
+    }
+    if let Some(dbname) = config.get_dbname() {
+        o = o.database(dbname);
+    }
+    if let Some(options) = config.get_options() {
+        // `-c name=value` pairs, as schema mode writes them.
+        let pairs: Vec<(String, String)> = options
+            .split_whitespace()
+            .filter(|w| *w != "-c")
+            .filter_map(|w| w.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .collect();
+        o = o.options(pairs);
+    }
+    o
 }
 
 /// Connects and spawns the connection future on the current runtime.

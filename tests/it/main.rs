@@ -9,6 +9,7 @@ mod copy_in;
 mod copy_out;
 mod edges;
 mod errors;
+mod every_client;
 mod faults;
 mod fidelity;
 mod files;
@@ -28,6 +29,7 @@ mod to_sql_types;
 mod types;
 mod upsert;
 mod upsert_edges;
+mod web;
 
 use pgbulk::testkit::TestDb;
 

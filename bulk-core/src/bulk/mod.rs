@@ -3,9 +3,13 @@
 
 mod quarantine;
 mod replace_all;
+#[cfg(feature = "sqlx")]
+mod sqlx;
 mod upsert;
 
 pub use quarantine::Quarantine;
+#[cfg(feature = "sqlx")]
+pub use sqlx::{SqlxBulk, SqlxBulkExt, SqlxCopyOutStream};
 pub use upsert::{CopyInReturning, Upsert, UpsertReturning};
 
 use crate::client::tokio::{TokioClient, TokioCopyOut};

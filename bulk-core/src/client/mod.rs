@@ -21,6 +21,8 @@ use postgres_types::Type;
 pub(crate) mod copy_start;
 #[cfg(any(feature = "deadpool", feature = "bb8"))]
 mod pools;
+#[cfg(feature = "sqlx")]
+pub(crate) mod sqlx;
 #[cfg(feature = "sync")]
 pub(crate) mod sync;
 pub(crate) mod tokio;

@@ -194,17 +194,12 @@ pub(crate) fn server_error<T: CopyRow + ?Sized>(err: Error) -> Error {
 
 /// [`server_error`] with another `context` for the message.
 pub(crate) fn server_error_in<T: CopyRow + ?Sized>(context: &str, err: Error) -> Error {
-    let mut located = (None, None);
-    if let Some(db) = err.as_db_error() {
-        if let Some(context) = db.where_() {
-            located = parse_copy_context(context);
-        }
-        if located.1.is_none() {
-            located.1 = db
-                .column()
-                .map(str::to_owned)
-                .or_else(|| db.detail().and_then(key_columns));
-        }
+    let mut located = err.server_where().map_or((None, None), parse_copy_context);
+    if located.1.is_none() {
+        located.1 = err
+            .server_column()
+            .map(str::to_owned)
+            .or_else(|| err.server_detail().and_then(key_columns));
     }
     let mut e = err.context(context);
     if let Some(line) = located.0 {

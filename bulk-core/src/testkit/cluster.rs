@@ -33,9 +33,6 @@ use std::time::{Duration, Instant};
 
 use super::Error;
 
-/// The port in the socket file name. The socket lives in our own directory, so it never clashes.
-pub(super) const PORT: u16 = 5432;
-
 /// The superuser `initdb` creates.
 pub(super) const SUPERUSER: &str = "postgres";
 
@@ -97,6 +94,9 @@ pub(super) struct Cluster {
     pub(super) bin_dir: PathBuf,
     /// The server's log.
     pub(super) log_file: PathBuf,
+    /// The port: the server also listens on `127.0.0.1` there (a free port when the cluster
+    /// started), and it is the number in the unix socket's file name.
+    pub(super) port: u16,
     /// The watchdog; `None` once stopped.
     watchdog: Mutex<Option<Watchdog>>,
 }
@@ -135,8 +135,12 @@ impl Cluster {
                 return Err(e);
             }
         };
+        let mut port = 0;
         let result = initdb(&bin_dir, &dir, &data_dir, owner)
-            .and_then(|()| write_settings(&dir, &data_dir))
+            .and_then(|()| {
+                port = free_port()?;
+                write_settings(&dir, &data_dir, port)
+            })
             .and_then(|()| {
                 let stdin = watchdog.stdin.as_mut().expect("watchdog stdin is open");
                 stdin
@@ -154,6 +158,7 @@ impl Cluster {
             data_dir,
             bin_dir,
             log_file,
+            port,
             watchdog: Mutex::new(Some(watchdog)),
         })
     }
@@ -175,7 +180,18 @@ impl Cluster {
         let mut config = tokio_postgres::Config::new();
         config
             .host_path(&self.dir)
-            .port(PORT)
+            .port(self.port)
+            .user(SUPERUSER)
+            .dbname(dbname);
+        config
+    }
+
+    /// Connection settings for database `dbname` over TCP (`127.0.0.1`).
+    pub(super) fn tcp_config(&self, dbname: &str) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(self.port)
             .user(SUPERUSER)
             .dbname(dbname);
         config
@@ -435,17 +451,27 @@ fn initdb(bin_dir: &Path, dir: &Path, data_dir: &Path, owner: Option<Owner>) -> 
     )))
 }
 
-/// Appends the test-speed settings to `postgresql.conf`.
-fn write_settings(dir: &Path, data_dir: &Path) -> Result<(), Error> {
+/// A TCP port on `127.0.0.1` that nothing listens on now (the kernel's choice). Taken right
+/// before the server starts, so the window for another process to take it is short.
+fn free_port() -> Result<u16, Error> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Error::with("testkit: cannot find a free TCP port on 127.0.0.1", e))
+}
+
+/// Appends the test-speed settings to `postgresql.conf`. The server listens on the unix socket
+/// in `dir` and on `127.0.0.1:port` (tests of what only TCP shows, such as Nagle's algorithm).
+fn write_settings(dir: &Path, data_dir: &Path, port: u16) -> Result<(), Error> {
     let quoted_dir = dir.to_string_lossy().replace('\'', "''");
     let mut settings = String::from(
         "\n# pgbulk testkit: a throwaway cluster, tuned for test speed, never for durability.\n",
     );
     let _ = write!(
         settings,
-        "listen_addresses = ''\n\
+        "listen_addresses = '127.0.0.1'\n\
          unix_socket_directories = '{quoted_dir}'\n\
-         port = {PORT}\n\
+         port = {port}\n\
          max_connections = 200\n\
          shared_buffers = 256MB\n\
          fsync = off\n\

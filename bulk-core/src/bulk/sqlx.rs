@@ -1,0 +1,413 @@
+//! [`SqlxBulk`]: pgbulk on sqlx 0.9 (feature `sqlx`) — `bulk()` on a `PgConnection`, a
+//! `Transaction<'_, Postgres>`, a `PoolConnection<Postgres>` or a `&PgPool`, with the same
+//! operations, checks and errors as on tokio-postgres, through the same code (`ops`).
+
+use crate::client::sqlx::{Conn, SqlxConn};
+use crate::error::Result;
+use crate::ops::copy_in::{write_rows, write_stream};
+use crate::ops::copy_out::{self, Reading};
+use crate::ops::quarantine::{self, QuarantineOutcome};
+use crate::ops::replace_all;
+use crate::ops::upsert::{self, options::UpsertCounts, options::UpsertOptions};
+use crate::ops::{Options, Progress};
+use crate::plan::{self, Plan};
+use crate::row::{CopyRow, FromCopyRow};
+use crate::trace::{self, Op, OpKind};
+use ::sqlx::pool::PoolConnection;
+use ::sqlx::postgres::{PgConnection, PgPool, Postgres};
+use ::sqlx::Transaction;
+use futures_util::Stream;
+use std::borrow::Borrow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// Adds [`bulk`](SqlxBulkExt::bulk) to sqlx: `conn.bulk()` on a `PgConnection`, a
+/// `Transaction<'_, Postgres>` or a `PoolConnection<Postgres>` (they are borrowed mutably for
+/// the call, as sqlx's own queries borrow them), and `pool.bulk()` on a `PgPool`, which checks
+/// out one connection for the whole operation and returns it afterwards.
+///
+/// ```no_run
+/// # extern crate bulk_core as pgbulk;
+/// # use bulk_derive::CopyRow;
+/// use pgbulk::SqlxBulkExt;
+///
+/// #[derive(CopyRow)]
+/// #[copy(table = "events")]
+/// struct Event { #[copy(key)] id: i64, kind: String }
+///
+/// # async fn f(pool: sqlx::PgPool, events: Vec<Event>) -> pgbulk::Result<()> {
+/// let written = pool.bulk().copy_in(&events).await?;
+/// let counts = pool.bulk().upsert_via_staging(&events).await?;
+/// let mut tx = pool.begin().await?;
+/// tx.bulk().copy_in(&events).await?; // part of the transaction
+/// # Ok(()) }
+/// ```
+pub trait SqlxBulkExt<'c> {
+    /// A bulk-copy handle on this connection, transaction or pool.
+    fn bulk(self) -> SqlxBulk<'c>;
+}
+
+impl<'c> SqlxBulkExt<'c> for &'c mut PgConnection {
+    fn bulk(self) -> SqlxBulk<'c> {
+        SqlxBulk::new(Conn::Borrowed(self), false)
+    }
+}
+
+impl<'c> SqlxBulkExt<'c> for &'c mut Transaction<'_, Postgres> {
+    fn bulk(self) -> SqlxBulk<'c> {
+        SqlxBulk::new(Conn::Borrowed(self), true)
+    }
+}
+
+impl<'c> SqlxBulkExt<'c> for &'c mut PoolConnection<Postgres> {
+    fn bulk(self) -> SqlxBulk<'c> {
+        SqlxBulk::new(Conn::Pooled(self), false)
+    }
+}
+
+impl<'c> SqlxBulkExt<'c> for &'c PgPool {
+    fn bulk(self) -> SqlxBulk<'c> {
+        SqlxBulk::new(Conn::Pool(self, None), false)
+    }
+}
+
+/// Typed binary COPY on one sqlx connection: the operations of [`Bulk`](crate::Bulk), each
+/// consuming the handle (it borrows the connection mutably).
+///
+/// Get one with [`SqlxBulkExt::bulk`]. Everything works as on tokio-postgres — the plan's
+/// checks and all-mismatches error, all-or-nothing COPY with the failing row, field and column
+/// named, `upsert_via_staging` in its own transaction (or a savepoint inside a `Transaction`),
+/// progress and `tracing` — with one difference sqlx forces: a future or stream dropped while
+/// its COPY is open ends the connection's session instead of leaving sqlx out of step with the
+/// server (sqlx's `PgCopyIn` drop and an unread `copy_out_raw` stream leave replies it never
+/// reads, after which its queries return the previous query's rows). A pooled connection is
+/// then closed, not returned; a `PgConnection` you hold reports the lost session on its next
+/// call. Errors never leave a COPY open; only a drop does.
+///
+/// Over TCP, the first COPY on a connection sets `TCP_NODELAY` on its socket (Linux), which
+/// sqlx leaves off: otherwise each `COPY .. FROM STDIN` waits about 40 ms for the server's
+/// delayed ACK.
+#[must_use = "a SqlxBulk handle does nothing until you call an operation on it"]
+pub struct SqlxBulk<'c> {
+    driver: SqlxConn<'c>,
+    options: Options<'c>,
+}
+
+impl std::fmt::Debug for SqlxBulk<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlxBulk")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'c> SqlxBulk<'c> {
+    fn new(conn: Conn<'c>, in_transaction: bool) -> Self {
+        SqlxBulk {
+            driver: SqlxConn::new(conn, in_transaction),
+            options: Options::default(),
+        }
+    }
+
+    /// Uses `table` instead of the row type's `#[copy(table = "..")]`; see
+    /// [`Bulk::table`](crate::Bulk::table).
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.options.table = Some(table.into());
+        self
+    }
+
+    /// Chunk size of the COPY data (default 256 KiB, at least 4 KiB); see
+    /// [`Bulk::flush_bytes`](crate::Bulk::flush_bytes).
+    pub fn flush_bytes(mut self, bytes: usize) -> Self {
+        self.options.flush_bytes = bytes.max(4096);
+        self
+    }
+
+    /// Progress reports; see [`Bulk::on_progress`](crate::Bulk::on_progress).
+    pub fn on_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'c) -> Self {
+        self.options.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// Describes `T`'s table and checks every field against its column; see
+    /// [`Bulk::plan`](crate::Bulk::plan).
+    pub async fn plan<T: CopyRow + ?Sized>(mut self) -> Result<Plan<T>> {
+        let table = self.options.table_for::<T>().to_owned();
+        plan::plan_copy_in::<_, T>(&mut self.driver, &table).await
+    }
+
+    /// Writes `rows` with one binary COPY; see [`Bulk::copy_in`](crate::Bulk::copy_in).
+    pub async fn copy_in<T, I>(mut self, rows: I) -> Result<u64>
+    where
+        T: CopyRow,
+        I: IntoIterator<Item = T>,
+    {
+        let op = Op::start(OpKind::CopyIn, self.options.table_for::<T>());
+        let (driver, options) = (&mut self.driver, &self.options);
+        trace::traced(op, async move {
+            let plan = plan::plan_copy_in::<_, T>(driver, options.table_for::<T>()).await?;
+            write_rows(driver, &plan, options, rows).await
+        })
+        .await
+    }
+
+    /// [`copy_in`](SqlxBulk::copy_in) with a plan made earlier: no describe round trip.
+    pub async fn copy_in_with_plan<T, I>(mut self, plan: &Plan<T>, rows: I) -> Result<u64>
+    where
+        T: CopyRow + ?Sized,
+        I: IntoIterator,
+        I::Item: Borrow<T>,
+    {
+        let op = Op::start(OpKind::CopyIn, plan.table());
+        trace::traced(op, write_rows(&mut self.driver, plan, &self.options, rows)).await
+    }
+
+    /// Like [`copy_in`](SqlxBulk::copy_in), for an asynchronous source of rows; see
+    /// [`Bulk::copy_in_stream`](crate::Bulk::copy_in_stream).
+    pub async fn copy_in_stream<T, S, E>(mut self, rows: S) -> Result<u64>
+    where
+        T: CopyRow,
+        S: Stream<Item = std::result::Result<T, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let op = Op::start(OpKind::CopyInStream, self.options.table_for::<T>());
+        let (driver, options) = (&mut self.driver, &self.options);
+        trace::traced(op, async move {
+            let plan = plan::plan_copy_in::<_, T>(driver, options.table_for::<T>()).await?;
+            write_stream(driver, &plan, options, rows).await
+        })
+        .await
+    }
+
+    /// Reads all of `T`'s table as a stream of rows; see [`Bulk::copy_out`](crate::Bulk::copy_out).
+    pub fn copy_out<T>(self) -> SqlxCopyOutStream<'c, T>
+    where
+        T: FromCopyRow + Send + 'c,
+    {
+        match plan::select_all::<T>(self.options.table_for::<T>()) {
+            Ok((query, quoted)) => self.copy_out_owned_query(query, Some(quoted)),
+            Err(e) => SqlxCopyOutStream::failed(e),
+        }
+    }
+
+    /// Reads the rows of `query` into `T`; see
+    /// [`Bulk::copy_out_query`](crate::Bulk::copy_out_query).
+    pub fn copy_out_query<T>(self, query: impl Into<String>) -> SqlxCopyOutStream<'c, T>
+    where
+        T: FromCopyRow + Send + 'c,
+    {
+        self.copy_out_owned_query(query.into(), None)
+    }
+
+    /// Reads `query`; `table` (quoted) when it is `copy_out`'s `SELECT` of a whole table.
+    fn copy_out_owned_query<T>(
+        self,
+        query: String,
+        table: Option<String>,
+    ) -> SqlxCopyOutStream<'c, T>
+    where
+        T: FromCopyRow + Send + 'c,
+    {
+        let SqlxBulk {
+            mut driver,
+            options,
+        } = self;
+        // The rows are read by a future that owns the driver (the COPY's stream borrows it) and
+        // hands them over a small channel; dropping the stream drops that future, whose COPY
+        // stream and driver then end the session as described on `SqlxBulk`.
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let reader = async move {
+            let mut op = Op::start(OpKind::CopyOut, &query);
+            let read = async {
+                let (decoder, stream) =
+                    copy_out::start::<_, T>(&mut driver, &query, table.as_deref()).await?;
+                let mut reading = Reading::new(decoder, stream, &options);
+                while let Some(row) = reading.next_row(&options).await? {
+                    if tx.send(Ok(row)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok::<_, crate::Error>(reading.totals())
+            };
+            match op.instrument(read).await {
+                Ok((rows, bytes)) => op.finish(rows, bytes),
+                Err(e) => {
+                    op.fail(&e);
+                    let _ = tx.send(Err(e)).await;
+                }
+            }
+        };
+        SqlxCopyOutStream {
+            reader: Some(Box::pin(reader)),
+            rx,
+        }
+    }
+
+    /// Inserts `rows` or updates the rows with the same key, through a staging table; see
+    /// [`Bulk::upsert_via_staging`](crate::Bulk::upsert_via_staging). On a plain connection it
+    /// runs in a transaction of its own (and refuses to run inside a `BEGIN` sent as SQL); on a
+    /// `Transaction`, in a savepoint.
+    pub async fn upsert_via_staging<T, I>(self, rows: I) -> Result<UpsertCounts>
+    where
+        T: CopyRow + Send,
+        I: IntoIterator<Item = T> + Send,
+        I::IntoIter: Send,
+    {
+        self.upsert_with(&UpsertOptions::default(), rows).await
+    }
+
+    /// [`upsert_via_staging`](SqlxBulk::upsert_via_staging) with options (conflict target,
+    /// update set, `DO NOTHING`).
+    pub async fn upsert_with<T, I>(
+        mut self,
+        upsert: &UpsertOptions,
+        rows: I,
+    ) -> Result<UpsertCounts>
+    where
+        T: CopyRow + Send,
+        I: IntoIterator<Item = T> + Send,
+        I::IntoIter: Send,
+    {
+        let op = Op::start(OpKind::Upsert, self.options.table_for::<T>());
+        let fut = upsert::counts(&mut self.driver, &self.options, upsert, rows);
+        trace::traced_rows(op, fut, |c: &UpsertCounts| c.inserted + c.updated).await
+    }
+
+    /// [`upsert_with`](SqlxBulk::upsert_with), handing back one `R` per inserted or updated
+    /// row; see [`Bulk::upsert_via_staging_returning`](crate::Bulk::upsert_via_staging_returning).
+    pub async fn upsert_returning<R, T, I>(
+        mut self,
+        upsert: &UpsertOptions,
+        input_order: bool,
+        rows: I,
+    ) -> Result<Vec<R>>
+    where
+        R: FromCopyRow + Send,
+        T: CopyRow + Send,
+        I: IntoIterator<Item = T> + Send,
+        I::IntoIter: Send,
+    {
+        let op = Op::start(OpKind::Upsert, self.options.table_for::<T>());
+        let fut = upsert::returning(&mut self.driver, &self.options, upsert, input_order, rows);
+        trace::traced_rows(op, fut, |r: &Vec<R>| r.len() as u64).await
+    }
+
+    /// [`upsert_via_staging`](SqlxBulk::upsert_via_staging), handing back one `R` per inserted
+    /// or updated row.
+    pub async fn upsert_via_staging_returning<R, T, I>(self, rows: I) -> Result<Vec<R>>
+    where
+        R: FromCopyRow + Send,
+        T: CopyRow + Send,
+        I: IntoIterator<Item = T> + Send,
+        I::IntoIter: Send,
+    {
+        self.upsert_returning(&UpsertOptions::default(), false, rows)
+            .await
+    }
+
+    /// Inserts `rows` through a staging table and hands back one `R` per row (in input order
+    /// with `input_order`); see [`Bulk::copy_in_returning`](crate::Bulk::copy_in_returning).
+    pub async fn copy_in_returning<R, T, I>(mut self, input_order: bool, rows: I) -> Result<Vec<R>>
+    where
+        R: FromCopyRow + Send,
+        T: CopyRow + Send,
+        I: IntoIterator<Item = T> + Send,
+        I::IntoIter: Send,
+    {
+        let op = Op::start(OpKind::CopyInReturning, self.options.table_for::<T>());
+        let fut = upsert::insert_returning(&mut self.driver, &self.options, input_order, rows);
+        trace::traced_rows(op, fut, |r: &Vec<R>| r.len() as u64).await
+    }
+}
+
+impl SqlxBulk<'_> {
+    /// Quarantine mode: loads `rows`, setting aside the rows the server or the encoder refuses
+    /// (at most `max_rejected` of them, if given) instead of failing the whole load; see
+    /// [`Quarantine::copy_in`](crate::Quarantine::copy_in).
+    pub async fn copy_in_quarantine<T, I>(
+        mut self,
+        max_rejected: Option<usize>,
+        rows: I,
+    ) -> Result<QuarantineOutcome>
+    where
+        T: CopyRow + Send,
+        I: IntoIterator<Item = T> + Clone + Send + Sync,
+        I::IntoIter: Send,
+    {
+        let (driver, options) = (&mut self.driver, &self.options);
+        let plan = plan::plan_copy_in::<_, T>(driver, options.table_for::<T>()).await?;
+        quarantine::run(driver, &plan, options, rows, max_rejected).await
+    }
+
+    /// Replaces the whole contents of `T`'s table with `rows` (`TRUNCATE`, then one
+    /// `COPY .. FREEZE`); only on a `Transaction`, see
+    /// [`Bulk::replace_all`](crate::Bulk::replace_all).
+    pub async fn replace_all<T, I>(mut self, rows: I) -> Result<u64>
+    where
+        T: CopyRow,
+        I: IntoIterator,
+        I::Item: Borrow<T>,
+    {
+        replace_all::run(&mut self.driver, &self.options, rows).await
+    }
+}
+
+type Reader<'c> = Pin<Box<dyn Future<Output = ()> + Send + 'c>>;
+
+/// The rows of [`SqlxBulk::copy_out`] / [`copy_out_query`](SqlxBulk::copy_out_query).
+///
+/// Nothing happens until it is polled. Dropped before its end, it ends the connection's
+/// session (see [`SqlxBulk`]).
+#[must_use = "a stream does nothing until polled"]
+pub struct SqlxCopyOutStream<'c, T> {
+    reader: Option<Reader<'c>>,
+    rx: tokio::sync::mpsc::Receiver<Result<T>>,
+}
+
+impl<T> std::fmt::Debug for SqlxCopyOutStream<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlxCopyOutStream").finish_non_exhaustive()
+    }
+}
+
+impl<'c, T: Send + 'c> SqlxCopyOutStream<'c, T> {
+    fn failed(e: crate::Error) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let _ = tx.try_send(Err(e));
+        SqlxCopyOutStream { reader: None, rx }
+    }
+
+    /// Reads every row into a `Vec`.
+    pub async fn collect_vec(self) -> Result<Vec<T>> {
+        futures_util::TryStreamExt::try_collect(self).await
+    }
+}
+
+impl<T> Stream for SqlxCopyOutStream<'_, T> {
+    type Item = Result<T>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if let Poll::Ready(item) = this.rx.poll_recv(cx) {
+                return Poll::Ready(item);
+            }
+            // Nothing buffered: let the reader run until it sends a row or ends.
+            match this.reader.as_mut() {
+                Some(reader) => match reader.as_mut().poll(cx) {
+                    Poll::Ready(()) => this.reader = None,
+                    Poll::Pending => {
+                        // It may have sent before pending (the channel had room).
+                        return match this.rx.poll_recv(cx) {
+                            Poll::Ready(item) => Poll::Ready(item),
+                            Poll::Pending => Poll::Pending,
+                        };
+                    }
+                },
+                None => return this.rx.poll_recv(cx),
+            }
+        }
+    }
+}

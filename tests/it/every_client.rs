@@ -1,0 +1,372 @@
+//! One body per behaviour, run on every async client: tokio-postgres (`Client`) and sqlx
+//! (`PgConnection`). `on_every_client!` instantiates each body once per client, in the modules
+//! `tokio_postgres_client` and `sqlx_client`; the body sees the client as `c` (call
+//! `c.bulk()`), the test database as `db`, and `scalar(&mut c, sql)` to run a query on the
+//! same connection.
+//!
+//! Where the clients must differ, the body asks `KEEPS_SESSION`: tokio-postgres stays usable
+//! after a COPY dropped half-way; sqlx cannot (see the crate docs, "With sqlx"), so pgbulk
+//! ends the session and the next call on that connection says so — never another query's rows.
+
+use crate::{count, db};
+use futures_util::{stream, StreamExt};
+use pgbulk::CopyRow;
+use std::time::Duration;
+
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+#[copy(table = "ledger")]
+struct Entry {
+    #[copy(key)]
+    id: i64,
+    account: String,
+    cents: i64,
+}
+
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+struct Id {
+    id: i64,
+}
+
+const LEDGER: &str = "CREATE TABLE ledger (id int8 PRIMARY KEY, account text NOT NULL, \
+     cents int8 NOT NULL CHECK (cents > -1000000))";
+
+fn entry(id: i64) -> Entry {
+    Entry {
+        id,
+        account: format!("acct-{}", id % 13),
+        cents: id * 3,
+    }
+}
+
+/// A source that yields `n` rows, then never ends: a COPY fed by it is open until dropped.
+fn endless(n: i64) -> impl futures_util::Stream<Item = Result<Entry, std::io::Error>> {
+    stream::iter((0..n).map(|i| Ok(entry(i)))).chain(stream::pending())
+}
+
+macro_rules! on_every_client {
+    ($(async fn $name:ident($db:ident, $c:ident) $body:block)*) => {
+        mod tokio_postgres_client {
+            #[allow(unused_imports)]
+            use super::*;
+            use pgbulk::BulkExt as _;
+
+            const KEEPS_SESSION: bool = true;
+
+            async fn scalar(c: &mut tokio_postgres::Client, sql: &str) -> Result<i64, String> {
+                c.query_one(sql, &[]).await.map(|r| r.get(0)).map_err(|e| e.to_string())
+            }
+
+            $(
+                #[tokio::test]
+                #[allow(unused_mut, unused_variables)]
+                async fn $name() {
+                    let $db = db().await;
+                    $db.client().batch_execute(LEDGER).await.unwrap();
+                    let mut $c = $db.connect().await.unwrap();
+                    $body
+                }
+            )*
+        }
+
+        mod sqlx_client {
+            #[allow(unused_imports)]
+            use super::*;
+            use pgbulk::SqlxBulkExt as _;
+            use sqlx::Connection as _;
+
+            const KEEPS_SESSION: bool = false;
+
+            async fn scalar(c: &mut sqlx::PgConnection, sql: &str) -> Result<i64, String> {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .fetch_one(c)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+
+            $(
+                #[tokio::test]
+                #[allow(unused_mut, unused_variables)]
+                async fn $name() {
+                    let $db = db().await;
+                    $db.client().batch_execute(LEDGER).await.unwrap();
+                    let mut $c = sqlx::PgConnection::connect_with(&$db.sqlx_options())
+                        .await
+                        .unwrap();
+                    $body
+                }
+            )*
+        }
+    };
+}
+
+on_every_client! {
+    async fn copy_in_and_copy_out_round_trip(db, c) {
+        let rows: Vec<Entry> = (0..10_000).map(entry).collect();
+        assert_eq!(c.bulk().flush_bytes(4096).copy_in(&rows).await.unwrap(), 10_000);
+        let plan = c.bulk().plan::<Entry>().await.unwrap();
+        assert_eq!(c.bulk().copy_in_with_plan(&plan, (10_000..10_005).map(entry)).await.unwrap(), 5);
+        let mut back: Vec<Entry> = c.bulk().copy_out::<Entry>().collect_vec().await.unwrap();
+        back.sort_by_key(|e| e.id);
+        assert_eq!(back.len(), 10_005);
+        assert_eq!(&back[..10_000], &rows[..]);
+        let ids: Vec<Id> = c
+            .bulk()
+            .copy_out_query::<Id>("SELECT id FROM ledger WHERE id % 1000 = 0 ORDER BY id")
+            .collect_vec()
+            .await
+            .unwrap();
+        assert_eq!(ids.iter().map(|i| i.id).collect::<Vec<_>>(), (0..=10).map(|i| i * 1000).collect::<Vec<_>>());
+        let streamed = stream::iter((20_000..20_100).map(|i| Ok::<_, std::io::Error>(entry(i))));
+        assert_eq!(c.bulk().copy_in_stream(streamed).await.unwrap(), 100);
+        assert_eq!(scalar(&mut c, "SELECT count(*) FROM ledger").await, Ok(10_105));
+    }
+
+    async fn unique_violation_names_row_4999_writes_nothing_and_the_connection_is_reused(db, c) {
+        let mut rows: Vec<Entry> = (0..10_000).map(entry).collect();
+        rows[4_999].id = 10; // the same key as row 10
+        let err = c.bulk().copy_in(&rows).await.unwrap_err();
+        assert_eq!(err.kind(), pgbulk::ErrorKind::Db, "{err}");
+        assert_eq!(err.row(), Some(4_999), "{err}");
+        assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION));
+        assert!(std::error::Error::source(&err).is_some());
+        assert_eq!(count(&db, "ledger").await, 0);
+        // The same connection, right away.
+        assert_eq!(scalar(&mut c, "SELECT count(*) FROM ledger").await, Ok(0));
+        assert_eq!(c.bulk().copy_in((0..3).map(entry)).await.unwrap(), 3);
+        // A check constraint: the row and the column are named.
+        let mut bad: Vec<Entry> = (100..200).map(entry).collect();
+        bad[42].cents = -5_000_000;
+        let err = c.bulk().copy_in(&bad).await.unwrap_err();
+        assert_eq!(err.row(), Some(42), "{err}");
+        assert_eq!(count(&db, "ledger").await, 3);
+    }
+
+    async fn all_mismatches_at_once_and_nothing_sent(db, c) {
+        #[derive(CopyRow, Debug)]
+        #[copy(table = "ledger")]
+        struct Wrong {
+            id: i32,
+            account: i64,
+            cents: i64,
+            missing: String,
+        }
+        let err = c.bulk().copy_in([Wrong { id: 1, account: 2, cents: 3, missing: String::new() }]).await.unwrap_err();
+        assert_eq!(err.kind(), pgbulk::ErrorKind::TypeMismatch, "{err}");
+        let fields: Vec<&str> = err.mismatches().iter().map(|m| m.field).collect();
+        assert_eq!(fields, ["id", "account", "missing"], "{err}");
+        assert_eq!(scalar(&mut c, "SELECT count(*) FROM ledger").await, Ok(0));
+    }
+
+    async fn upsert_counts_and_returning(db, c) {
+        let first: Vec<Entry> = (0..100).map(entry).collect();
+        let counts = c.bulk().upsert_via_staging(first.clone()).await.unwrap();
+        assert_eq!((counts.inserted, counts.updated, counts.unchanged), (100, 0, 0));
+        let mut second: Vec<Entry> = (50..150).map(entry).collect();
+        for e in &mut second[..10] {
+            e.cents += 1;
+        }
+        second.push(entry(149)); // a duplicate key: the last one wins
+        let counts = c.bulk().upsert_via_staging(second).await.unwrap();
+        assert_eq!(
+            (counts.inserted, counts.updated, counts.unchanged, counts.duplicates),
+            (50, 10, 40, 1)
+        );
+        let changed: Vec<Id> = c
+            .bulk()
+            .upsert_via_staging_returning::<Id, _, _>((0..3).map(|i| Entry { cents: 7, ..entry(i) }))
+            .await
+            .unwrap();
+        let mut ids: Vec<i64> = changed.iter().map(|i| i.id).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [0, 1, 2]);
+        assert_eq!(scalar(&mut c, "SELECT count(*) FROM ledger").await, Ok(150));
+        assert_eq!(scalar(&mut c, "SELECT sum(cents)::int8 FROM ledger WHERE id < 3").await, Ok(21));
+        // No staging table is left behind.
+        assert_eq!(
+            scalar(&mut c, "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgbulk%' AND relpersistence = 't'").await,
+            Ok(0)
+        );
+    }
+
+    async fn upsert_refuses_a_raw_begin_and_leaves_it_alone(db, c) {
+        assert_eq!(scalar(&mut c, "SELECT 1::int8").await, Ok(1));
+        scalar(&mut c, "BEGIN").await.ok(); // a BEGIN sent as SQL (no row: an error here)
+        scalar(&mut c, "INSERT INTO ledger VALUES (999, 'caller', 1) RETURNING 0::int8").await.unwrap();
+        let err = c.bulk().upsert_via_staging((0..10).map(entry)).await.unwrap_err();
+        assert_eq!(err.kind(), pgbulk::ErrorKind::Usage, "{err}");
+        // The caller's transaction is untouched and still theirs to end.
+        assert_eq!(scalar(&mut c, "SELECT count(*) FROM ledger").await, Ok(1));
+        scalar(&mut c, "ROLLBACK").await.ok();
+        assert_eq!(scalar(&mut c, "SELECT count(*) FROM ledger").await, Ok(0));
+    }
+
+    async fn a_copy_in_dropped_half_way_writes_nothing(db, c) {
+        let load = c.bulk().flush_bytes(4096).copy_in_stream(endless(5_000));
+        tokio::select! {
+            r = load => panic!("the load finished: {r:?}"),
+            () = tokio::time::sleep(Duration::from_millis(300)) => {}
+        }
+        assert_eq!(count(&db, "ledger").await, 0);
+        let after = scalar(&mut c, "SELECT count(*) FROM ledger").await;
+        assert_eq!(after.is_ok(), KEEPS_SESSION, "{after:?}");
+        match after {
+            Ok(n) => assert_eq!(n, 0),
+            Err(e) => {
+                // sqlx: the server's words — the abandoned COPY met pgbulk's query, and the
+                // session ends. Never another query's reply: every later call fails too.
+                assert!(e.contains("during COPY from stdin"), "{e}");
+                assert!(scalar(&mut c, "SELECT 7::int8").await.is_err());
+            }
+        }
+    }
+
+    async fn a_copy_out_stream_dropped_early_never_hands_back_wrong_rows(db, c) {
+        db.client().batch_execute("INSERT INTO ledger SELECT g, 'a', g FROM generate_series(1, 200000) g").await.unwrap();
+        {
+            let mut rows = c.bulk().copy_out::<Entry>();
+            assert!(rows.next().await.unwrap().is_ok());
+        }
+        let after = scalar(&mut c, "SELECT (41 + 1)::int8").await;
+        assert_eq!(after.is_ok(), KEEPS_SESSION, "{after:?}");
+        if after.is_ok() {
+            assert_eq!(after, Ok(42));
+            assert_eq!(scalar(&mut c, "SELECT 43::int8").await, Ok(43));
+        } else {
+            for _ in 0..3 {
+                let r = scalar(&mut c, "SELECT 44::int8").await;
+                assert!(r.is_err(), "a later call must not succeed on a lost session: {r:?}");
+            }
+        }
+    }
+}
+
+/// sqlx pools: a pooled connection whose COPY was abandoned is closed, not returned, so the next
+/// user gets a fresh one; eight upserts run at once through one pool.
+mod sqlx_pool {
+    use super::*;
+    use pgbulk::SqlxBulkExt as _;
+    use sqlx::postgres::PgPoolOptions;
+
+    #[tokio::test]
+    async fn abandoned_copy_does_not_reach_the_next_user_and_eight_upserts_share_a_pool() {
+        let db = db().await;
+        db.client().batch_execute(LEDGER).await.unwrap();
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(db.sqlx_options())
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let load = pool.bulk().copy_in_stream(endless(3_000));
+            tokio::select! {
+                r = load => panic!("the load finished: {r:?}"),
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            let mut rows = pool
+                .bulk()
+                .copy_out_query::<Id>("SELECT g::int8 AS id FROM generate_series(1, 100000) g");
+            assert!(rows.next().await.unwrap().is_ok());
+        }
+        // The one pooled connection: its answers are its own.
+        for i in 0..5_i64 {
+            let v: i64 = sqlx::query_scalar("SELECT $1::int8 * 2")
+                .bind(i)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(v, i * 2);
+        }
+        assert_eq!(count(&db, "ledger").await, 0);
+
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(db.sqlx_options())
+            .await
+            .unwrap();
+        let upserts = (0..8_i64).map(|k| {
+            let pool = pool.clone();
+            // Overlapping key ranges: each upsert also rewrites part of its neighbour's.
+            tokio::spawn(async move {
+                pool.bulk()
+                    .upsert_via_staging((k * 1_000..k * 1_000 + 1_500).map(entry))
+                    .await
+            })
+        });
+        let mut total = 0;
+        for r in futures_util::future::join_all(upserts).await {
+            let counts = r.unwrap().unwrap();
+            assert_eq!(counts.inserted + counts.updated + counts.unchanged, 1_500);
+            total += counts.inserted;
+        }
+        assert_eq!(total, 8_500);
+        assert_eq!(count(&db, "ledger").await, 8_500);
+    }
+
+    #[tokio::test]
+    async fn inside_a_sqlx_transaction_upsert_is_part_of_it() {
+        let db = db().await;
+        db.client().batch_execute(LEDGER).await.unwrap();
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(db.sqlx_options())
+            .await
+            .unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        assert_eq!(tx.bulk().copy_in((0..10).map(entry)).await.unwrap(), 10);
+        let counts = tx
+            .bulk()
+            .upsert_via_staging((5..20).map(entry))
+            .await
+            .unwrap();
+        assert_eq!((counts.inserted, counts.unchanged), (10, 5));
+        // A failing upsert rolls back to its savepoint: the transaction goes on.
+        let mut bad: Vec<Entry> = (20..30).map(entry).collect();
+        bad[3].cents = -9_000_000;
+        assert!(tx.bulk().upsert_via_staging(bad).await.is_err());
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(n, 20);
+        assert_eq!(count(&db, "ledger").await, 0, "not committed yet");
+        tx.rollback().await.unwrap();
+        assert_eq!(count(&db, "ledger").await, 0);
+        let mut conn = pool.acquire().await.unwrap();
+        assert_eq!(conn.bulk().copy_in((0..4).map(entry)).await.unwrap(), 4);
+        assert_eq!(count(&db, "ledger").await, 4);
+    }
+
+    #[tokio::test]
+    async fn quarantine_and_replace_all_on_sqlx() {
+        let db = db().await;
+        db.client().batch_execute(LEDGER).await.unwrap();
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect_with(&db.sqlx_options())
+            .await
+            .unwrap();
+        let mut rows: Vec<Entry> = (0..1_000).map(entry).collect();
+        rows[17].cents = -7_000_000;
+        rows[640].cents = -8_000_000;
+        let outcome = conn
+            .bulk()
+            .copy_in_quarantine(Some(10), &rows)
+            .await
+            .unwrap();
+        assert_eq!(outcome.written, 998);
+        let rejected: Vec<usize> = outcome.rejected.iter().map(|r| r.index).collect();
+        assert_eq!(rejected, [17, 640]);
+        assert_eq!(outcome.rejected[0].error.row(), Some(17));
+        assert_eq!(count(&db, "ledger").await, 998);
+
+        // replace_all wants a transaction, and says so on a plain connection.
+        let err = conn
+            .bulk()
+            .replace_all((0..5).map(entry))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), pgbulk::ErrorKind::Usage, "{err}");
+        let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
+        assert_eq!(tx.bulk().replace_all((0..5).map(entry)).await.unwrap(), 5);
+        tx.commit().await.unwrap();
+        assert_eq!(count(&db, "ledger").await, 5);
+    }
+}
