@@ -336,6 +336,7 @@ mod tests {
                 field: "n",
                 rust_type: "i32",
                 key: false,
+                default: false,
                 accepts_encode: <i32 as crate::Encode>::accepts,
             },
             Column {
@@ -343,6 +344,7 @@ mod tests {
                 field: "s",
                 rust_type: "Option<String>",
                 key: false,
+                default: false,
                 accepts_encode: <Option<String> as crate::Encode>::accepts,
             },
         ];

@@ -56,6 +56,15 @@ impl<T: FromCopyRow> Decoder<T> {
         }
     }
 
+    /// Starts the field slots at `slots` (one per field of `T::COLUMNS`) instead of all NULL:
+    /// a slot no column of the data feeds keeps its value for every row, which is how a
+    /// `#[copy(default)]` field the query does not return stays absent.
+    pub(crate) fn with_slots(mut self, slots: Vec<(u32, i32)>) -> Self {
+        debug_assert_eq!(slots.len(), self.slots.len());
+        self.slots = slots;
+        self
+    }
+
     /// Takes the next piece of data (kept without copying when no tuple is pending).
     ///
     /// # Errors

@@ -28,7 +28,8 @@ pub(crate) async fn start<'a, D: Driver, T: FromCopyRow>(
 
 /// The decoder for the COPY data of `plan`.
 pub(crate) fn decoder<T: FromCopyRow>(plan: plan::OutPlan) -> Decoder<T> {
-    Decoder::new(plan.types, plan.map, "the COPY data")
+    let slots = plan.slots();
+    Decoder::new(plan.types, plan.map, "the COPY data").with_slots(slots)
 }
 
 /// A running `copy_out`: the decoder, the driver's data stream and the progress reports.

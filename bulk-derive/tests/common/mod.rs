@@ -141,18 +141,17 @@ impl Encode for Fails {
     }
 }
 
-/// Splits the fields `encode_row` wrote (each an int32 length, -1 for NULL, and the bytes; the
-/// tuple's field count is the engine's framing, not the row's) into `(offset, length)` pairs
-/// for `RawRow::new`, the way the tuple reader does. Returns the number of fields too.
-pub fn split_fields(fields: &[u8]) -> (usize, Vec<(u32, i32)>) {
+/// Splits the fields `encode_row` wrote (without the tuple's int16 field count, which is the
+/// engine's framing) into `(offset, length)` pairs for `RawRow::new`, the way the tuple reader does.
+pub fn split_fields(tuple: &[u8]) -> Vec<(u32, i32)> {
     let mut at = 0;
-    let mut out = Vec::new();
-    while at < fields.len() {
-        let len = i32::from_be_bytes(fields[at..at + 4].try_into().unwrap());
+    let mut fields = Vec::new();
+    while at < tuple.len() {
+        let len = i32::from_be_bytes(tuple[at..at + 4].try_into().unwrap());
         at += 4;
-        out.push((u32::try_from(at).unwrap(), len));
+        fields.push((u32::try_from(at).unwrap(), len));
         at += usize::try_from(len).unwrap_or(0);
     }
-    assert_eq!(at, fields.len(), "a field runs past the end");
-    (out.len(), out)
+    assert_eq!(at, tuple.len(), "a field runs past the end of the tuple");
+    fields
 }
