@@ -13,6 +13,7 @@ mod fidelity;
 mod files;
 mod injection;
 mod parallel;
+mod parallel_read;
 mod pgbouncer;
 mod pgcopy;
 mod progress;
