@@ -44,7 +44,7 @@ fn model(txns: &[Txn], k: usize) -> BTreeMap<i64, Acct> {
         })
         .collect();
     for (i, t) in txns[..k].iter().enumerate() {
-        let ver = i as i64 + 1;
+        let ver = i64::try_from(i).unwrap() + 1;
         let a = rows.get_mut(&t.a).unwrap();
         a.bal -= 1;
         a.ver = ver;
@@ -77,7 +77,7 @@ async fn writer(client: tokio_postgres::Client, log: Arc<Mutex<Vec<Txn>>>, stop:
         (seed >> 33) as usize % n
     };
     while !stop.load(Ordering::Relaxed) {
-        let k = log.lock().unwrap().len() as i64 + 1;
+        let k = i64::try_from(log.lock().unwrap().len()).unwrap() + 1;
         // Spread over the whole table so updated rows move between block ranges.
         let ia = pick(live.len());
         let a = live[ia];
@@ -120,8 +120,7 @@ async fn read_during_writes(split: fn(pgbulk::ParallelRead<'_>) -> pgbulk::Paral
         .batch_execute(&format!(
             "CREATE TABLE accts (id int8 PRIMARY KEY, bal int8 NOT NULL, ver int8 NOT NULL, \
              pad text NOT NULL); \
-             INSERT INTO accts SELECT g, 0, 0, lpad(g::text, 60, '0') FROM generate_series(0, {}) g; \
-             VACUUM ANALYZE accts",
+             INSERT INTO accts SELECT g, 0, 0, lpad(g::text, 60, '0') FROM generate_series(0, {}) g",
             ROWS - 1
         ))
         .await
@@ -166,7 +165,7 @@ async fn read_during_writes(split: fn(pgbulk::ParallelRead<'_>) -> pgbulk::Paral
 
     // The snapshot saw the writer's first `k` transactions, for some k: exactly the table
     // after them, no row twice, none missing, no half of a transaction.
-    let k = rows.iter().map(|r| r.ver).max().unwrap() as usize;
+    let k = usize::try_from(rows.iter().map(|r| r.ver).max().unwrap()).unwrap();
     assert!(k >= before, "the snapshot is newer than the read's start");
     let expect = model(&log.lock().unwrap(), k);
     let mut got = BTreeMap::new();
