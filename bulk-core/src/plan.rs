@@ -144,6 +144,7 @@ pub(crate) async fn plan_copy_in<D: Driver, T: CopyRow + ?Sized>(
 ) -> Result<Plan<T>, Error> {
     let quoted = ident::quote_table(table)?;
     require_fields::<T>()?;
+    crate::trace::described(&quoted);
     let described = driver
         .describe(&format!("SELECT * FROM {quoted} LIMIT 0"))
         .await
@@ -207,6 +208,7 @@ pub(crate) async fn plan_copy_out<D: Driver, T: FromCopyRow>(
 ) -> Result<OutPlan, Error> {
     let query = query.trim().trim_end_matches(';').trim_end();
     require_fields::<T>()?;
+    crate::trace::described(query);
     let described = driver.describe(query).await.map_err(describe_error)?;
     check_copy_out::<T>(query, &described)
 }

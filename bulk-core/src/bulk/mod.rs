@@ -150,7 +150,7 @@ impl<'c> Bulk<'c> {
             mut driver,
             options,
         } = self.clone();
-        let op = Op::start(OpKind::CopyIn, self.table_for::<T>(), false);
+        let op = Op::start(OpKind::CopyIn, self.table_for::<T>());
         trace::traced(op, async move {
             let plan = plan::plan_copy_in::<_, T>(&mut driver, options.table_for::<T>()).await?;
             write_rows(&mut driver, &plan, &options, rows).await
@@ -187,7 +187,7 @@ impl<'c> Bulk<'c> {
         I::Item: Borrow<T>,
     {
         let Bulk { driver, options } = self.clone();
-        let op = Op::start(OpKind::CopyIn, plan.table(), true);
+        let op = Op::start(OpKind::CopyIn, plan.table());
         trace::traced(op, async move {
             let mut driver = TokioClient {
                 prepared: statement,
@@ -240,7 +240,7 @@ impl<'c> Bulk<'c> {
             mut driver,
             options,
         } = self.clone();
-        let op = Op::start(OpKind::CopyInStream, self.table_for::<T>(), false);
+        let op = Op::start(OpKind::CopyInStream, self.table_for::<T>());
         trace::traced(op, async move {
             let plan = plan::plan_copy_in::<_, T>(&mut driver, options.table_for::<T>()).await?;
             write_stream(&mut driver, &plan, &options, rows).await
@@ -281,7 +281,7 @@ impl<'c> Bulk<'c> {
             mut driver,
             options,
         } = self.clone();
-        let mut op = Op::start(OpKind::CopyOut, &query, false);
+        let mut op = Op::start(OpKind::CopyOut, &query);
         let span = op.handle();
         let setup = async move {
             let started = async {
@@ -433,7 +433,7 @@ pub struct CopyOutStream<'c, T> {
 
 impl<'c, T: Send + 'c> CopyOutStream<'c, T> {
     fn failed(e: Error) -> Self {
-        let mut op = Op::start(OpKind::CopyOut, "", false);
+        let mut op = Op::start(OpKind::CopyOut, "");
         op.fail(&e);
         CopyOutStream {
             inner: Box::pin(futures_util::stream::once(async move { Err(e) })),

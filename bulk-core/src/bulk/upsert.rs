@@ -174,7 +174,7 @@ where
     type IntoFuture = BoxFuture<'c, Result<UpsertCounts>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let op = Op::start(OpKind::Upsert, self.bulk.table_for::<T>(), false);
+        let op = Op::start(OpKind::Upsert, self.bulk.table_for::<T>());
         let Bulk {
             mut driver,
             options,
@@ -228,7 +228,7 @@ where
     type IntoFuture = BoxFuture<'c, Result<Vec<R>>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let op = Op::start(OpKind::Upsert, self.upsert.bulk.table_for::<T>(), false);
+        let op = Op::start(OpKind::Upsert, self.upsert.bulk.table_for::<T>());
         let Bulk {
             mut driver,
             options,
@@ -281,7 +281,7 @@ where
     type IntoFuture = BoxFuture<'c, Result<Vec<R>>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let op = Op::start(OpKind::CopyInReturning, self.bulk.table_for::<T>(), false);
+        let op = Op::start(OpKind::CopyInReturning, self.bulk.table_for::<T>());
         let Bulk {
             mut driver,
             options,

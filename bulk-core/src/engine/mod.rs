@@ -15,4 +15,4 @@ mod encoder;
 pub use decoder::{Decoder, Step};
 pub use encoder::Encoder;
 #[cfg(test)]
-pub(crate) use encoder::{HEADER_LEN, SIGNATURE};
+pub(crate) use encoder::{write_header, write_trailer, HEADER_LEN, SIGNATURE};
