@@ -51,7 +51,7 @@ pub use crate::source::{blocking_stream, BlockingStream};
 pub mod __private {
     pub use crate::codec::{put_be, Decode, DecodeError, Encode, EncodeError, ToSqlField};
     /// The sans-IO COPY engine, for the benchmarks and the decoder fuzz test.
-    pub use crate::engine::{Decoder, Encoder, Step};
+    pub use crate::engine::{Decoder, Encoder, Fed, Step};
     pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
     pub use bytes::{BufMut, BytesMut};
     pub use core::default::Default;
