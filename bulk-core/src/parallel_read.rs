@@ -45,7 +45,7 @@ pub struct ParallelRead<'a> {
 /// **Order is not promised**: rows arrive interleaved across parts. Use
 /// [`for_each`](ParallelRead::for_each) (each row with its part index, as it arrives),
 /// [`collect_parts`](ParallelRead::collect_parts) (one `Vec` per part) or
-/// [`collect_vec`](ParallelRead::collect_vec) (every row, parts one after another).
+/// [`collect_vec`](ParallelRead::collect_vec) (every row, as they arrive).
 ///
 /// The connections must be distinct and not inside a transaction. Through a pooler in
 /// transaction mode (PgBouncer) it works as each part runs inside its own transaction; a
@@ -180,15 +180,24 @@ impl<'a> ParallelRead<'a> {
         })
     }
 
-    /// Reads every row into one `Vec`: the parts one after another (within a part, the
-    /// order the server sent).
+    /// Reads every row into one `Vec`, in the order they arrive (interleaved across parts;
+    /// within a part, the order the server sent).
     pub async fn collect_vec<T>(self) -> Result<Vec<T>>
     where
         T: FromCopyRow + Send + 'a,
     {
-        Ok(self.collect_parts().await?.into_iter().flatten().collect())
+        let mut rows = Vec::new();
+        self.for_each(|_, row| rows.push(row)).await?;
+        Ok(rows)
     }
 }
+
+/// How each connection's transaction starts.
+const BEGIN: &str = "BEGIN; SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
+/// The context of an error starting a transaction or importing the snapshot.
+const BEGIN_FAILED: &str = "parallel read: starting a snapshot transaction failed (each \
+     connection must be distinct and outside any transaction)";
 
 /// The transactions of a parallel read: rolled back by [`end`](Open::end), or queued for
 /// rollback when dropped before it (a future dropped mid-read).
@@ -203,11 +212,13 @@ impl Open<'_> {
     async fn begin(&mut self, table: &str, split: &Split, select: &str) -> Result<Vec<String>> {
         let first = self.clients[0];
         let quoted = ident::quote_table(table)?;
-        first
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(|e| Error::pg("parallel read: BEGIN failed", e))?;
+        // `SET TRANSACTION` fails when the connection was already inside a transaction that
+        // ran a query (a plain `BEGIN` would only warn, and the read would not be one snapshot).
         self.begun = 1;
+        first
+            .batch_execute(BEGIN)
+            .await
+            .map_err(|e| Error::pg(BEGIN_FAILED, e))?;
         let sql = format!(
             "SELECT pg_export_snapshot(), current_setting('server_version_num'), \
              pg_relation_size({}::regclass) / current_setting('block_size')::int8",
@@ -240,17 +251,14 @@ impl Open<'_> {
             Split::Blocks => block_queries(select, blocks, self.clients.len()),
             Split::Key { column, bounds } => key_queries(select, &ident::quote(column), bounds),
         };
-        let import = format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
-            ident::literal(snapshot)
-        );
+        let import = format!("{BEGIN}; SET TRANSACTION SNAPSHOT {}", ident::literal(snapshot));
         let others = &self.clients[1..];
         let imported =
             futures_util::future::join_all(others.iter().map(|c| c.batch_execute(&import))).await;
         // Every connection that ran BEGIN has a transaction to end, whatever its import did.
         self.begun = self.clients.len();
         for result in imported {
-            result.map_err(|e| Error::pg("parallel read: importing the snapshot failed", e))?;
+            result.map_err(|e| Error::pg(BEGIN_FAILED, e))?;
         }
         Ok(queries)
     }

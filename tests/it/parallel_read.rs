@@ -225,6 +225,16 @@ async fn parallel_read_errors_end_every_transaction() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Db, "{err}");
     assert!(copy_out_parallel(&[]).collect_vec::<Acct>().await.is_err());
+    // A connection already inside a transaction: an error, not a read of another snapshot.
+    b.batch_execute("BEGIN; SELECT 1").await.unwrap();
+    let err = copy_out_parallel(&clients)
+        .collect_vec::<Acct>()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Db, "{err}");
+    assert!(err.to_string().contains("outside any transaction"), "{err}");
+    let same = [db.client(), db.client()];
+    assert!(copy_out_parallel(&same).collect_vec::<Acct>().await.is_err());
     // Both connections are out of their transactions: a new snapshot sees new rows.
     db.client()
         .batch_execute("UPDATE accts SET bal = 5")
