@@ -251,7 +251,10 @@ impl Open<'_> {
             Split::Blocks => block_queries(select, blocks, self.clients.len()),
             Split::Key { column, bounds } => key_queries(select, &ident::quote(column), bounds),
         };
-        let import = format!("{BEGIN}; SET TRANSACTION SNAPSHOT {}", ident::literal(snapshot));
+        let import = format!(
+            "{BEGIN}; SET TRANSACTION SNAPSHOT {}",
+            ident::literal(snapshot)
+        );
         let others = &self.clients[1..];
         let imported =
             futures_util::future::join_all(others.iter().map(|c| c.batch_execute(&import))).await;

@@ -234,7 +234,10 @@ async fn parallel_read_errors_end_every_transaction() {
     assert_eq!(err.kind(), ErrorKind::Db, "{err}");
     assert!(err.to_string().contains("outside any transaction"), "{err}");
     let same = [db.client(), db.client()];
-    assert!(copy_out_parallel(&same).collect_vec::<Acct>().await.is_err());
+    assert!(copy_out_parallel(&same)
+        .collect_vec::<Acct>()
+        .await
+        .is_err());
     // Both connections are out of their transactions: a new snapshot sees new rows.
     db.client()
         .batch_execute("UPDATE accts SET bal = 5")
