@@ -85,6 +85,7 @@ struct Inner {
     field: Option<String>,
     column: Option<String>,
     mismatches: Vec<Mismatch>,
+    connection_lost: bool,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -98,6 +99,7 @@ impl Error {
             field: None,
             column: None,
             mismatches: Vec::new(),
+            connection_lost: false,
             source: None,
         }))
     }
@@ -132,6 +134,22 @@ impl Error {
     /// COPY error that, in quarantine mode, rejected one row instead of the whole load).
     pub(crate) fn context(mut self, context: impl Into<String>) -> Self {
         self.0.context = Some(context.into());
+        self
+    }
+
+    /// The same error as a [`Usage`](ErrorKind::Usage) error with `message` (the source, and
+    /// so [`code`](Error::code), stay).
+    pub(crate) fn into_usage(mut self, message: impl Into<String>) -> Self {
+        self.0.kind = ErrorKind::Usage;
+        self.0.message = message.into();
+        self
+    }
+
+    /// Marks the error as one after which the connection cannot be used again; `why` is
+    /// appended to the message.
+    pub(crate) fn connection_lost(mut self, why: &str) -> Self {
+        self.0.connection_lost = true;
+        self.0.message = format!("{}; {why}", self.0.message);
         self
     }
 
@@ -255,6 +273,14 @@ impl Error {
         &self.0.mismatches
     }
 
+    /// Whether the connection this error happened on cannot be used again (it is being
+    /// closed), whatever the [`kind`](Error::kind). Errors of kind
+    /// [`Connection`](ErrorKind::Connection) also mean a lost connection. A pooled connection
+    /// is discarded by the pool once closed.
+    pub fn is_connection_lost(&self) -> bool {
+        self.0.connection_lost || self.0.kind == ErrorKind::Connection
+    }
+
     /// The server's error, if the server reported one.
     pub fn as_db_error(&self) -> Option<&DbError> {
         self.0
@@ -280,6 +306,7 @@ impl fmt::Debug for Error {
             .field("field", &self.0.field)
             .field("column", &self.0.column)
             .field("mismatches", &self.0.mismatches)
+            .field("connection_lost", &self.0.connection_lost)
             .field("source", &self.0.source)
             .finish()
     }

@@ -19,6 +19,7 @@ mod ops;
 mod parallel;
 mod parallel_read;
 mod plan;
+mod server;
 mod source;
 mod sql;
 #[cfg(feature = "sync")]

@@ -5,6 +5,7 @@ use crate::client::{DescribedColumn, Driver};
 use crate::codec::accepted_type;
 use crate::error::{Error, ErrorKind, Mismatch};
 use crate::row::{Column, CopyRow, FromCopyRow};
+use crate::server::ServerVersion;
 use crate::sql::ident;
 use postgres_types::{Kind, Type};
 use std::fmt;
@@ -21,6 +22,9 @@ pub struct Plan<T: ?Sized> {
     table: String,
     types: Vec<Type>,
     copy_sql: String,
+    /// The server's version when a column's values must be checked against it
+    /// ([`ServerVersion::needs_checks`]), otherwise unknown.
+    server: ServerVersion,
     _row: PhantomData<fn(&T)>,
 }
 
@@ -30,6 +34,7 @@ impl<T: ?Sized> Clone for Plan<T> {
             table: self.table.clone(),
             types: self.types.clone(),
             copy_sql: self.copy_sql.clone(),
+            server: self.server,
             _row: PhantomData,
         }
     }
@@ -41,6 +46,7 @@ impl<T: ?Sized> fmt::Debug for Plan<T> {
             .field("table", &self.table)
             .field("types", &self.types)
             .field("copy_sql", &self.copy_sql)
+            .field("server", &self.server)
             .finish()
     }
 }
@@ -61,6 +67,19 @@ impl<T: CopyRow + ?Sized> Plan<T> {
         &self.copy_sql
     }
 
+    /// What the server takes, for the [`Encoder`](crate::engine::Encoder)'s checks.
+    pub(crate) fn server(&self) -> ServerVersion {
+        self.server
+    }
+
+    /// This plan, checking values against `server` where its columns need it.
+    pub(crate) fn for_server(mut self, server: ServerVersion) -> Plan<T> {
+        if server.needs_checks(&self.types) {
+            self.server = server;
+        }
+        self
+    }
+
     /// The same field types, copied into another (quoted) table with another COPY statement:
     /// the staging table of `upsert_via_staging`, `replace_all`'s `FREEZE`.
     pub(crate) fn retarget(&self, table: String, copy_sql: String) -> Plan<T> {
@@ -68,6 +87,7 @@ impl<T: CopyRow + ?Sized> Plan<T> {
             table,
             types: self.types.clone(),
             copy_sql,
+            server: self.server,
             _row: PhantomData,
         }
     }
@@ -145,11 +165,17 @@ pub(crate) async fn plan_copy_in<D: Driver, T: CopyRow + ?Sized>(
     let quoted = ident::quote_table(table)?;
     require_fields::<T>()?;
     crate::trace::described(&quoted);
-    let described = driver
-        .describe(&format!("SELECT * FROM {quoted} LIMIT 0"))
+    // The server's version in the same round trip where the driver can pipeline.
+    let (described, server) = driver
+        .describe_target(&describe_table_sql(&quoted))
         .await
         .map_err(|e| e.context(format!("cannot describe table {quoted}")))?;
-    check_copy_in(quoted, &described.columns)
+    Ok(check_copy_in(quoted, &described.columns)?.for_server(server))
+}
+
+/// The statement whose description gives the columns of the (quoted) `table`.
+pub(crate) fn describe_table_sql(quoted: &str) -> String {
+    format!("SELECT * FROM {quoted} LIMIT 0")
 }
 
 /// Checks `T`'s fields against `columns`, the description of the (quoted) table `quoted`.
@@ -181,8 +207,36 @@ fn check_copy_in<T: CopyRow + ?Sized>(
         table: quoted,
         types,
         copy_sql,
+        server: ServerVersion::UNKNOWN,
         _row: PhantomData,
     })
+}
+
+/// For `copy_out` of a whole table whose `SELECT` the server refused with `err`: if fields of
+/// `T` have no column in `columns` (the description of the quoted `table`), the all-mismatches
+/// error `copy_in` gives, rather than the server's complaint about the first one.
+fn missing_columns<T: CopyRow + ?Sized>(
+    table: &str,
+    columns: &[DescribedColumn],
+    err: Error,
+) -> Error {
+    let missing: Vec<Mismatch> = T::COLUMNS
+        .iter()
+        .filter(|col| !columns.iter().any(|(name, _)| name == col.name))
+        .map(|col| mismatch(col, None))
+        .collect();
+    if missing.is_empty() {
+        return err;
+    }
+    Error::mismatch(
+        &format!("`{}` (table {table})", short_type_name::<T>()),
+        missing,
+    )
+}
+
+/// Whether `err` is the server's "column does not exist".
+fn is_undefined_column(err: &Error) -> bool {
+    err.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN)
 }
 
 /// A verified `copy_out` plan: which query column feeds which field, and the field types.
@@ -194,22 +248,35 @@ pub(crate) struct OutPlan {
     pub(crate) map: Vec<usize>,
 }
 
-/// The `SELECT` that reads `T`'s columns from `table`.
-pub(crate) fn select_all<T: CopyRow + ?Sized>(table: &str) -> Result<String, Error> {
+/// The `SELECT` that reads `T`'s columns from `table`, and the quoted table.
+pub(crate) fn select_all<T: CopyRow + ?Sized>(table: &str) -> Result<(String, String), Error> {
     let quoted = ident::quote_table(table)?;
     let columns = crate::sql::column_list(T::COLUMNS.iter().map(|c| c.name));
-    Ok(format!("SELECT {columns} FROM {quoted}"))
+    Ok((format!("SELECT {columns} FROM {quoted}"), quoted))
 }
 
-/// Describes `query` on `driver` and matches its columns to `T`'s fields by name.
+/// Describes `query` on `driver` and matches its columns to `T`'s fields by name. `table`
+/// (quoted) when `query` is `copy_out`'s `SELECT` of a whole table: fields without a column
+/// are then all named at once, as `copy_in` does, rather than the server's first complaint.
 pub(crate) async fn plan_copy_out<D: Driver, T: FromCopyRow>(
     driver: &mut D,
     query: &str,
+    table: Option<&str>,
 ) -> Result<OutPlan, Error> {
     let query = query.trim().trim_end_matches(';').trim_end();
     require_fields::<T>()?;
     crate::trace::described(query);
-    let described = driver.describe(query).await.map_err(describe_error)?;
+    let described = match (driver.describe(query).await, table) {
+        (Err(e), Some(table)) if is_undefined_column(&e) => {
+            let columns = driver
+                .describe(&describe_table_sql(table))
+                .await
+                .map_err(|e| e.context(format!("cannot describe table {table}")))?
+                .columns;
+            return Err(missing_columns::<T>(table, &columns, describe_error(e)));
+        }
+        (described, _) => described.map_err(describe_error)?,
+    };
     check_copy_out::<T>(query, &described)
 }
 

@@ -7,6 +7,7 @@
 mod clients;
 mod copy_in;
 mod copy_out;
+mod edges;
 mod errors;
 mod faults;
 mod fidelity;
@@ -20,11 +21,14 @@ mod progress;
 mod quarantine;
 mod quoting;
 mod ranges;
+mod refused;
 mod returning;
+mod server;
 mod soak;
 mod to_sql_types;
 mod types;
 mod upsert;
+mod upsert_edges;
 
 use pgbulk::testkit::TestDb;
 

@@ -257,7 +257,7 @@ impl<'c> Bulk<'c> {
         T: FromCopyRow + Send + 'c,
     {
         match plan::select_all::<T>(self.table_for::<T>()) {
-            Ok(query) => self.copy_out_owned_query::<T>(query),
+            Ok((query, quoted)) => self.copy_out_owned_query::<T>(query, Some(quoted)),
             Err(e) => CopyOutStream::failed(e),
         }
     }
@@ -270,10 +270,11 @@ impl<'c> Bulk<'c> {
     where
         T: FromCopyRow + Send + 'c,
     {
-        self.copy_out_owned_query::<T>(query.into())
+        self.copy_out_owned_query::<T>(query.into(), None)
     }
 
-    fn copy_out_owned_query<T>(&self, query: String) -> CopyOutStream<'c, T>
+    /// Reads `query`; `table` (quoted) when it is `copy_out`'s `SELECT` of a whole table.
+    fn copy_out_owned_query<T>(&self, query: String, table: Option<String>) -> CopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
     {
@@ -285,7 +286,8 @@ impl<'c> Bulk<'c> {
         let span = op.handle();
         let setup = async move {
             let started = async {
-                let plan = plan::plan_copy_out::<_, T>(&mut driver, &query).await?;
+                let plan =
+                    plan::plan_copy_out::<_, T>(&mut driver, &query, table.as_deref()).await?;
                 driver.copy_out_stream(plan).await
             };
             match started.await {

@@ -26,8 +26,12 @@ impl<'c> Bulk<'c> {
     /// - A row equal to the existing one is not rewritten (no dead tuple, no WAL) and counts
     ///   as unchanged.
     /// - **Duplicate keys in one batch: the last occurrence in input order wins**; the others
-    ///   are dropped before the merge and counted in [`UpsertCounts::duplicates`]. (Rows with a
-    ///   NULL in the key count as one key for this, though a unique index lets them all in.)
+    ///   are dropped before the merge and counted in [`UpsertCounts::duplicates`]. Rows with a
+    ///   NULL in the key follow the unique index, as a plain `INSERT` would: all kept (NULLs
+    ///   are distinct), or one key under `NULLS NOT DISTINCT`. A NULL in a `NOT NULL` key fails
+    ///   the call with an error naming the first such input row.
+    /// - A `GENERATED ALWAYS AS IDENTITY` column among the struct's columns needs
+    ///   [`overriding_system_value`](Upsert::overriding_system_value).
     /// - On a `Client` the merge is one statement inside a short transaction of its own: all or
     ///   nothing. If a transaction block is already open on that client (a `BEGIN` sent as SQL,
     ///   which tokio-postgres does not track), the call refuses with
@@ -58,7 +62,8 @@ impl<'c> Bulk<'c> {
     /// [`upsert_via_staging`](Bulk::upsert_via_staging), handing back one `R` per inserted or
     /// updated row (unchanged rows are not returned) instead of counts. `R`'s fields name
     /// columns of the target (e.g. a generated `id`), and a field `inserted: bool` that is not
-    /// a column reads whether the row was inserted (`xmax = 0`). The rows come back in binary
+    /// a column reads whether the row was inserted (exact on partitioned tables and under
+    /// column-level privileges too: it does not read `xmax`). The rows come back in binary
     /// through `COPY (INSERT .. RETURNING ..) TO STDOUT`; in input order with
     /// [`in_input_order`](UpsertReturning::in_input_order).
     pub fn upsert_via_staging_returning<R, T, I>(&self, rows: I) -> UpsertReturning<'c, T, I, R>
@@ -139,6 +144,12 @@ macro_rules! option_setters {
         /// See [`UpsertOptions::do_nothing`].
         pub fn do_nothing(mut self) -> Self {
             self.$($path).+ = self.$($path).+.do_nothing();
+            self
+        }
+
+        /// See [`UpsertOptions::overriding_system_value`].
+        pub fn overriding_system_value(mut self) -> Self {
+            self.$($path).+ = self.$($path).+.overriding_system_value();
             self
         }
     };

@@ -12,11 +12,13 @@
 //!   each operation for both worlds.
 
 use crate::error::Result;
+use crate::server::ServerVersion;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use postgres_types::Type;
 
+pub(crate) mod copy_start;
 #[cfg(any(feature = "deadpool", feature = "bb8"))]
 mod pools;
 #[cfg(feature = "sync")]
@@ -25,6 +27,14 @@ pub(crate) mod tokio;
 
 /// The rows of a simple query, each value as text (`None` for NULL).
 pub(crate) type TextRows = Vec<Vec<Option<String>>>;
+
+/// What one statement of a simple query returned: its rows (as [`TextRows`]) and its row
+/// count (`INSERT`, `DELETE`, `COPY`, `SELECT` ..; 0 for a statement without one).
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub(crate) rows: TextRows,
+    pub(crate) count: u64,
+}
 
 /// One column of a described query: its name and its resolved type.
 pub(crate) type DescribedColumn = (String, Type);
@@ -39,6 +49,15 @@ pub(crate) struct Described {
     pub(crate) params: usize,
 }
 
+/// A `COPY .. FROM STDIN` to start: its text, and the (quoted) table and the column names it
+/// writes, with which a driver checks whether the server would refuse it at its start (see
+/// [`copy_start`]).
+pub(crate) struct CopyTarget<'s> {
+    pub(crate) sql: &'s str,
+    pub(crate) table: &'s str,
+    pub(crate) columns: Vec<&'s str>,
+}
+
 /// A connection (or transaction) that pgbulk's operations run on.
 ///
 /// # Implementing a driver
@@ -47,11 +66,14 @@ pub(crate) struct Described {
 ///
 /// - [`describe`](Driver::describe) a statement without running it: the result columns'
 ///   names and `postgres_types::Type`s (resolved: enums, composites, domains, arrays of them)
-///   and the parameter count;
+///   and the parameter count; [`describe_target`](Driver::describe_target) also reads the
+///   server's version when a column's values depend on it;
 /// - [`execute`](Driver::execute) one or more `;`-separated statements with the simple query
-///   protocol, and [`query_text`](Driver::query_text) for ones whose rows it needs (as text);
+///   protocol, and [`query_batch`](Driver::query_batch) for ones whose rows or row counts it
+///   needs (as text);
 /// - open a `COPY .. FROM STDIN` ([`copy_in`](Driver::copy_in)) returning a boxed
-///   [`CopySink`], and a `COPY .. TO STDOUT` ([`copy_out`](Driver::copy_out)) returning a boxed
+///   [`CopySink`] — a COPY the server would refuse at its start must be refused in step, so
+///   the connection stays usable (see [`copy_start`]) — and a `COPY .. TO STDOUT` ([`copy_out`](Driver::copy_out)) returning a boxed
 ///   stream of data pieces;
 /// - say whether it runs inside the caller's transaction ([`in_transaction`](Driver::in_transaction)):
 ///   operations then use savepoints, otherwise their own `BEGIN .. COMMIT`;
@@ -74,16 +96,35 @@ pub(crate) trait Driver: Send {
     /// Describes `sql` (prepares it without running it).
     fn describe<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Described>>;
 
+    /// [`describe`](Driver::describe)s `sql`, a table's `SELECT *`, and reads the server's
+    /// version if a column's values are checked against it
+    /// ([`ServerVersion::needs_checks`]; otherwise it may return
+    /// [`ServerVersion::UNKNOWN`]).
+    fn describe_target<'a>(
+        &'a mut self,
+        sql: &'a str,
+    ) -> BoxFuture<'a, Result<(Described, ServerVersion)>>;
+
     /// Runs `sql`, one or more statements, with the simple query protocol.
     fn execute<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<()>>;
 
+    /// Runs `sql` with the simple query protocol; returns each statement's [`Outcome`].
+    fn query_batch<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Vec<Outcome>>>;
+
     /// Runs `sql` with the simple query protocol; returns every row of every statement, each
     /// value as text (`None` for NULL).
-    fn query_text<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<TextRows>>;
+    fn query_text<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<TextRows>> {
+        Box::pin(async move {
+            let outcomes = self.query_batch(sql).await?;
+            Ok(outcomes.into_iter().flat_map(|o| o.rows).collect())
+        })
+    }
 
-    /// Starts `sql`, a `COPY .. FROM STDIN (FORMAT binary)`. (The future owns a copy of `sql`
-    /// if it needs it: the sink may outlive the text.)
-    fn copy_in<'a>(&'a mut self, sql: &str) -> BoxFuture<'a, Result<BoxCopySink<'a>>>;
+    /// Starts `target`'s `COPY .. FROM STDIN (FORMAT binary)`, refusing in step one the server
+    /// would refuse at its start. (The future owns what it needs of `target`: the sink may
+    /// outlive it.)
+    fn copy_in<'a>(&'a mut self, target: &CopyTarget<'_>)
+        -> BoxFuture<'a, Result<BoxCopySink<'a>>>;
 
     /// Starts `sql`, a `COPY .. TO STDOUT (FORMAT binary)`. (The future owns a copy of `sql`
     /// if it needs it.)

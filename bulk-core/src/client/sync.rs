@@ -8,12 +8,15 @@
 //! (The `postgres` crate does not hand out its inner tokio-postgres client, so this cannot be
 //! the async driver run on a runtime.)
 
-use super::{BoxCopySink, CopyOutData, CopySink, Described, Driver, TextRows};
-use crate::error::{Error, Result};
+use super::copy_start::REFUSAL_SQL;
+use super::{BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome};
+use crate::error::{Error, ErrorKind, Result};
+use crate::server::{self, ServerVersion};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::Stream;
 use postgres::{CopyInWriter, CopyOutReader, GenericClient};
+use postgres_types::Type;
 use std::future::Future;
 use std::io::{BufRead, Write};
 use std::pin::Pin;
@@ -58,20 +61,43 @@ impl<C: GenericClient + Send> Driver for SyncClient<'_, C> {
         })
     }
 
+    fn describe_target<'a>(
+        &'a mut self,
+        sql: &'a str,
+    ) -> BoxFuture<'a, Result<(Described, ServerVersion)>> {
+        Box::pin(async move {
+            let stmt = self.client.prepare(sql).map_err(Error::server)?;
+            let described = Described::of(&stmt);
+            // A blocking client cannot pipeline: ask only when a column's values depend on it.
+            let types: Vec<Type> = described.columns.iter().map(|(_, t)| t.clone()).collect();
+            if !server::version_matters(&types) {
+                return Ok((described, ServerVersion::UNKNOWN));
+            }
+            let version = self
+                .client
+                .simple_query(server::VERSION_SQL)
+                .map_err(|e| Error::server(e).context("cannot read the server's version"))?;
+            Ok((described, ServerVersion::from_reply(&version)?))
+        })
+    }
+
     fn execute<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move { self.client.batch_execute(sql).map_err(Error::server) })
     }
 
-    fn query_text<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<TextRows>> {
+    fn query_batch<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Vec<Outcome>>> {
         Box::pin(async move {
             let messages = self.client.simple_query(sql).map_err(Error::server)?;
-            Ok(super::tokio::text_rows(&messages))
+            Ok(super::tokio::outcomes(messages))
         })
     }
 
-    fn copy_in<'a>(&'a mut self, sql: &str) -> BoxFuture<'a, Result<BoxCopySink<'a>>> {
+    fn copy_in<'a>(
+        &'a mut self,
+        target: &CopyTarget<'_>,
+    ) -> BoxFuture<'a, Result<BoxCopySink<'a>>> {
         // Blocking: done before the (ready) future is returned.
-        let writer = self.client.copy_in(sql).map_err(Error::server);
+        let writer = start_copy_in(self.client, target);
         Box::pin(std::future::ready(writer.map(|w| {
             let sink: BoxCopySink<'a> = Box::new(SyncCopyIn(w));
             sink
@@ -92,6 +118,48 @@ impl<C: GenericClient + Send> Driver for SyncClient<'_, C> {
         let _ = self.client.batch_execute(sql);
     }
 }
+
+/// Starts `target`'s COPY; a COPY the server would refuse at its start is refused in step, as
+/// with the async driver (see [`copy_start`](super::copy_start)). The blocking client cannot
+/// pipeline, so the check costs a round trip of its own.
+fn start_copy_in<'c, C: GenericClient>(
+    client: &'c mut C,
+    target: &CopyTarget<'_>,
+) -> Result<CopyInWriter<'c>> {
+    let refused = client
+        .query_typed_one(
+            REFUSAL_SQL,
+            &[
+                (&target.table, Type::TEXT),
+                (&target.columns, Type::TEXT_ARRAY),
+            ],
+        )
+        .map_err(Error::server)?
+        .get::<_, bool>(0);
+    if refused {
+        // Refused as a simple query: one answer, the server's own error.
+        return Err(match client.simple_query(target.sql) {
+            Err(e) if e.as_db_error().is_some() => Error::server(e),
+            Err(e) => Error::server(e).connection_lost(LOST),
+            Ok(_) => Error::protocol("the server started a COPY it was expected to refuse")
+                .connection_lost(LOST),
+        });
+    }
+    client.copy_in(target.sql).map_err(|e| {
+        let err = Error::server(e);
+        // Refused after all (a lock timeout, ..): the server answered the abandoned COPY's
+        // second `Sync` too, and no later answer on this client would be its own.
+        if err.kind() == ErrorKind::Db {
+            err.connection_lost(LOST)
+        } else {
+            err
+        }
+    })
+}
+
+/// Why a sync client cannot be used after some refused COPYs.
+const LOST: &str = "the refused COPY left the connection out of step with the server; drop this \
+                    client and connect again";
 
 /// The error inside an I/O error of the `postgres` crate's COPY reader or writer.
 fn io_error(e: std::io::Error) -> Error {

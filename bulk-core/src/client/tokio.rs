@@ -1,8 +1,9 @@
 //! The tokio-postgres driver: `Client` and `Transaction` (and pooled clients, which
 //! dereference to them).
 
-use super::{BoxCopySink, CopyOutData, CopySink, Described, Driver, TextRows};
+use super::{BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome};
 use crate::error::{Error, Result};
+use crate::server::{ServerVersion, VERSION_SQL};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
@@ -62,25 +63,49 @@ impl Driver for TokioClient<'_> {
         })
     }
 
+    fn describe_target<'a>(
+        &'a mut self,
+        sql: &'a str,
+    ) -> BoxFuture<'a, Result<(Described, ServerVersion)>> {
+        Box::pin(async move {
+            // Both in one round trip: tokio-postgres pipelines requests polled together.
+            let (stmt, version) = futures_util::future::join(
+                self.client.prepare(sql),
+                self.client.simple_query(VERSION_SQL),
+            )
+            .await;
+            let described = Described::of(&stmt.map_err(Error::server)?);
+            let version = version
+                .map_err(|e| Error::server(e).context("cannot read the server's version"))?;
+            Ok((described, ServerVersion::from_reply(&version)?))
+        })
+    }
+
     fn execute<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move { self.client.batch_execute(sql).await.map_err(Error::server) })
     }
 
-    fn query_text<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<TextRows>> {
+    fn query_batch<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Vec<Outcome>>> {
         Box::pin(async move {
             let messages = self.client.simple_query(sql).await.map_err(Error::server)?;
-            Ok(text_rows(&messages))
+            Ok(outcomes(messages))
         })
     }
 
-    fn copy_in<'a>(&'a mut self, sql: &str) -> BoxFuture<'a, Result<BoxCopySink<'a>>> {
-        let sql = sql.to_owned();
+    fn copy_in<'a>(
+        &'a mut self,
+        target: &CopyTarget<'_>,
+    ) -> BoxFuture<'a, Result<BoxCopySink<'a>>> {
+        let (sql, table) = (target.sql.to_owned(), target.table.to_owned());
+        let columns: Vec<String> = target.columns.iter().map(|&c| c.to_owned()).collect();
         Box::pin(async move {
-            let sink = match self.prepared {
-                Some(statement) => self.client.copy_in::<_, Bytes>(statement).await,
-                None => self.client.copy_in::<_, Bytes>(sql.as_str()).await,
-            }
-            .map_err(Error::server)?;
+            let target = CopyTarget {
+                sql: &sql,
+                table: &table,
+                columns: columns.iter().map(String::as_str).collect(),
+            };
+            let sink =
+                super::copy_start::start_copy_in(self.client, &target, self.prepared).await?;
             let sink: BoxCopySink<'a> = Box::new(TokioCopyIn(Box::pin(sink)));
             Ok(sink)
         })
@@ -121,19 +146,26 @@ impl Described {
     }
 }
 
-/// The rows of a simple query's messages, each value as text.
-pub(crate) fn text_rows(messages: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
-    messages
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
+/// Each statement's outcome from a simple query's messages (rows come before their
+/// statement's `CommandComplete`).
+pub(crate) fn outcomes(messages: Vec<SimpleQueryMessage>) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    let mut current = Outcome::default();
+    for m in messages {
+        match m {
+            SimpleQueryMessage::Row(row) => current.rows.push(
                 (0..row.len())
                     .map(|i| row.get(i).map(str::to_owned))
                     .collect(),
             ),
-            _ => None,
-        })
-        .collect()
+            SimpleQueryMessage::CommandComplete(count) => {
+                current.count = count;
+                out.push(std::mem::take(&mut current));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// tokio-postgres' COPY sink. Dropping it unfinished aborts the COPY.

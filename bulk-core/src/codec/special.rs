@@ -121,6 +121,7 @@ macro_rules! infinite {
     )*};
 }
 
+#[allow(unused_imports)] // used by `time_crate` (feature `time`)
 pub(super) use infinite;
 
 infinite!(date_infinity, date_infinity_of: NaiveDate);

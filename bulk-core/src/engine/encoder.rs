@@ -3,6 +3,7 @@
 use crate::codec::put_be;
 use crate::error::Result;
 use crate::row::CopyRow;
+use crate::server::ServerVersion;
 use bytes::{Bytes, BytesMut};
 use postgres_types::Type;
 use std::marker::PhantomData;
@@ -44,6 +45,8 @@ pub struct Encoder<T: ?Sized> {
     field_count: [u8; 2],
     rows: u64,
     bytes: u64,
+    /// What the server takes (numeric infinities only from PostgreSQL 14); unknown for a file.
+    server: ServerVersion,
     _row: PhantomData<fn(&T)>,
 }
 
@@ -61,8 +64,17 @@ impl<T: CopyRow + ?Sized> Encoder<T> {
             field_count: count.to_be_bytes(),
             rows: 0,
             bytes: 0,
+            server: ServerVersion::UNKNOWN,
             _row: PhantomData,
         }
+    }
+
+    /// This encoder, refusing values `server` does not take (a plan's
+    /// [`server`](crate::Plan::server)): each row is checked as it is encoded, and refused
+    /// with an [`Encode`](crate::ErrorKind::Encode) error naming the row, field and column.
+    pub(crate) fn for_server(mut self, server: ServerVersion) -> Self {
+        self.server = server;
+        self
     }
 
     /// Encodes one row; `types[i]` is the type of the column of `T::COLUMNS[i]`, as checked
@@ -70,25 +82,29 @@ impl<T: CopyRow + ?Sized> Encoder<T> {
     /// without it), and the error names the row's index and the field.
     #[inline]
     pub fn push(&mut self, row: &T, types: &[Type]) -> Result<()> {
-        self.push_with(row, types, |_| {})
+        self.push_with(row, types, |_, _| {})
     }
 
     /// [`push`](Encoder::push), then `extra` writes the extra trailing columns (each with its
-    /// length) declared in [`new`](Encoder::new).
+    /// length) declared in [`new`](Encoder::new). `extra` gets the buffer and where the tuple
+    /// starts in it (at its field count), so it can also look at the encoded fields.
     #[inline]
     pub fn push_with(
         &mut self,
         row: &T,
         types: &[Type],
-        extra: impl FnOnce(&mut BytesMut),
+        extra: impl FnOnce(&mut BytesMut, usize),
     ) -> Result<()> {
         let start = self.buf.len();
         put_be(&mut self.buf, self.field_count);
-        if let Err((field, e)) = row.encode_row(types, &mut self.buf) {
+        let encoded = row
+            .encode_row(types, &mut self.buf)
+            .and_then(|()| self.server.check_tuple(types, &self.buf[start..]));
+        if let Err((field, e)) = encoded {
             self.buf.truncate(start);
             return Err(crate::row::encode_error::<T>(self.rows, field, e));
         }
-        extra(&mut self.buf);
+        extra(&mut self.buf, start);
         self.rows += 1;
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! `copy_in`: the one write loop — rows through the engine's [`Encoder`] into a driver's COPY
 //! sink — and the mapping of the server's COPY errors back to input rows.
 
-use crate::client::{BoxCopySink, Driver};
+use crate::client::{BoxCopySink, CopyTarget, Driver};
 use crate::engine::Encoder;
 use crate::error::{Error, Result};
 use crate::ops::Options;
@@ -45,13 +45,18 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
         options: &'a Options<'a>,
     ) -> BoxFuture<'a, Result<Self>> {
         Box::pin(async move {
+            let target = CopyTarget {
+                sql: plan.copy_statement(),
+                table: plan.table(),
+                columns: T::COLUMNS.iter().map(|c| c.name).collect(),
+            };
             let sink = driver
-                .copy_in(plan.copy_statement())
+                .copy_in(&target)
                 .await
                 .map_err(|e| e.context("COPY FROM STDIN failed"))?;
             Ok(CopyWriter {
                 sink,
-                encoder: Encoder::new(options.flush_bytes, extra),
+                encoder: Encoder::new(options.flush_bytes, extra).for_server(plan.server()),
                 types: plan.types(),
                 options,
             })
@@ -68,7 +73,11 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
 
     /// [`push`](CopyWriter::push) with the extra trailing columns written by `extra`.
     #[inline]
-    pub(crate) fn push_with(&mut self, row: &T, extra: impl FnOnce(&mut BytesMut)) -> Result<()> {
+    pub(crate) fn push_with(
+        &mut self,
+        row: &T,
+        extra: impl FnOnce(&mut BytesMut, usize),
+    ) -> Result<()> {
         self.encoder.push_with(row, self.types, extra)
     }
 

@@ -11,12 +11,14 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use std::task::{ready, Context, Poll};
 
-/// Describes `query`, checks it against `T` and starts its `COPY (..) TO STDOUT` on `driver`.
+/// Describes `query`, checks it against `T` and starts its `COPY (..) TO STDOUT` on `driver`;
+/// `table` as in [`plan::plan_copy_out`].
 pub(crate) async fn start<'a, D: Driver, T: FromCopyRow>(
     driver: &'a mut D,
     query: &str,
+    table: Option<&str>,
 ) -> Result<(Decoder<T>, CopyOutData<'a>)> {
-    let plan = plan::plan_copy_out::<D, T>(driver, query).await?;
+    let plan = plan::plan_copy_out::<D, T>(driver, query, table).await?;
     let stream = driver
         .copy_out(&plan.copy_sql)
         .await
@@ -115,7 +117,7 @@ pub(crate) async fn collect<D: Driver, T: FromCopyRow>(
     query: &str,
     options: &Options<'_>,
 ) -> Result<Vec<T>> {
-    let (decoder, stream) = start::<D, T>(driver, query).await?;
+    let (decoder, stream) = start::<D, T>(driver, query, None).await?;
     let mut reading = Reading::new(decoder, stream, options);
     let mut out = Vec::new();
     while let Some(row) = reading.next_row(options).await? {

@@ -1,7 +1,7 @@
 //! The transaction pgbulk opens around a multi-statement write (upsert, quarantine): its own
 //! `BEGIN .. COMMIT` on a plain connection, or a savepoint inside the caller's transaction.
 
-use crate::client::Driver;
+use crate::client::{Driver, Outcome};
 use crate::error::{Error, Result};
 
 /// An open scope on a driver. Every error path rolls it back; dropped while still open (the
@@ -83,13 +83,9 @@ impl<'d, D: Driver> TxScope<'d, D> {
     }
 
     /// Runs `before` (may be empty) and closes the scope — `COMMIT`, or `RELEASE SAVEPOINT` —
-    /// in one round trip; returns the rows `before` returned, as text. On failure the scope is
-    /// rolled back and the error says `context`.
-    pub(crate) async fn close_with(
-        mut self,
-        before: &str,
-        context: &str,
-    ) -> Result<Vec<Vec<Option<String>>>> {
+    /// in one round trip; returns what `before`'s statements returned. On failure the scope
+    /// stays open (and armed): the caller retries or rolls back.
+    pub(crate) async fn try_close_with(&mut self, before: &str) -> Result<Vec<Outcome>> {
         let close = if self.in_tx() {
             format!("RELEASE SAVEPOINT {}", self.savepoint)
         } else {
@@ -100,11 +96,16 @@ impl<'d, D: Driver> TxScope<'d, D> {
         } else {
             format!("{before}; {close}")
         };
-        match self.driver.query_text(&sql).await {
-            Ok(rows) => {
-                self.armed = false;
-                Ok(rows)
-            }
+        let outcomes = self.driver.query_batch(&sql).await?;
+        self.armed = false;
+        Ok(outcomes)
+    }
+
+    /// [`try_close_with`](TxScope::try_close_with); on failure the scope is rolled back and the
+    /// error says `context`.
+    pub(crate) async fn close_with(mut self, before: &str, context: &str) -> Result<Vec<Outcome>> {
+        match self.try_close_with(before).await {
+            Ok(outcomes) => Ok(outcomes),
             Err(e) => {
                 let e = e.context(context);
                 self.rollback().await;

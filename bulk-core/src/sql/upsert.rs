@@ -1,15 +1,19 @@
 //! The SQL text of `upsert_via_staging` and `copy_in_returning`: the staging table, the
 //! merge, the counts and the `RETURNING` lists. Text only: no I/O.
 
+use crate::client::Outcome;
 use crate::codec::put_be;
 use crate::error::{Error, Result};
+use crate::ops::upsert::key_scan::KeyScan;
 use crate::ops::upsert::options::{Action, Conflict, UpsertCounts, UpsertOptions};
 use crate::plan::{self, Plan};
 use crate::row::CopyRow;
 use crate::sql::{column_list, ident};
 use bytes::BytesMut;
 use postgres_types::{Kind, Type};
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tokio_postgres::error::SqlState;
 
 /// Name of the staging table's input-position column.
 pub(crate) const ORD: &str = "__pgbulk_ord";
@@ -108,15 +112,53 @@ pub(crate) fn put_ordinal(buf: &mut BytesMut, ord: u64) {
     );
 }
 
+/// The transaction-local setting the merge counts updated rows in (see [`Merge::insert`]).
+const UPDATED: &str = "pgbulk.updated";
+/// The transaction-local setting `RETURNING .. inserted` compares [`UPDATED`] with.
+const SEEN: &str = "pgbulk.seen";
+/// The transaction-local setting holding the caller's `work_mem` while the merge raises it.
+const SAVED_WORK_MEM: &str = "pgbulk.work_mem";
+/// The savepoint around a merge that may be retried with a stronger dedupe.
+const MERGE_SAVEPOINT: &str = "pgbulk_merge";
+/// Undoes a failed merge attempt (the staging table stays), ready for the next one.
+pub(crate) const MERGE_RETRY_SQL: &str =
+    "ROLLBACK TO SAVEPOINT pgbulk_merge; RELEASE SAVEPOINT pgbulk_merge";
+
+/// How the merge removes in-batch duplicate keys (the last occurrence, by input order, wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dedupe {
+    /// Not at all: the encoder saw no key twice.
+    Skip,
+    /// Rows with a NULL in the key are all kept, as a plain unique index does.
+    NullsDistinct,
+    /// Rows whose keys are NULL in the same places are one key (`NULLS NOT DISTINCT` index).
+    NullsEqual,
+}
+
 /// The merge: conflict target, key columns and the columns to update, resolved against `T`.
 pub(crate) struct Merge {
     target: String,
     columns: Vec<&'static str>,
+    /// Per copied column: its struct field (for errors).
+    fields: Vec<&'static str>,
     /// Per copied column: compare as text (types without an equality operator, such as json).
     as_text: Vec<bool>,
     keys: Vec<&'static str>,
     conflict: String,
     update: Vec<&'static str>,
+    overriding_system_value: bool,
+}
+
+/// The statements of one merge attempt and where their results are.
+pub(crate) struct MergeBatch {
+    /// The statements, `; `-separated.
+    pub(crate) sql: String,
+    /// Statement number of the dedupe `DELETE` (its row count is the duplicates).
+    delete_at: Option<usize>,
+    /// Statement number of the `INSERT` (its row count is inserted + updated).
+    insert_at: usize,
+    /// Statement number of the `SELECT` reading the updated-rows counter.
+    counter_at: usize,
 }
 
 impl Merge {
@@ -217,30 +259,91 @@ impl Merge {
         Ok(Merge {
             target: plan.table().to_owned(),
             columns: T::COLUMNS.iter().map(|c| c.name).collect(),
+            fields: T::COLUMNS.iter().map(|c| c.field).collect(),
             as_text,
             keys,
             conflict,
             update,
+            overriding_system_value: options.overriding_system_value,
         })
     }
 
-    /// The deduplicated rows of the staging table: the last occurrence of each key.
-    /// With `input_order`, sorted by input position (else by key).
-    fn source(&self, stage: &str, input_order: bool) -> String {
-        let cols = column_list(self.columns.iter().copied());
-        let keys = column_list(self.keys.iter().copied());
+    /// Position of each key column among the copied columns.
+    pub(crate) fn key_at(&self) -> impl Iterator<Item = usize> + '_ {
+        self.keys
+            .iter()
+            .map(|k| self.columns.iter().position(|c| c == k).unwrap_or(0))
+    }
+
+    /// The first dedupe to try for a batch the encoder scanned.
+    pub(crate) fn first_dedupe(scan: &KeyScan) -> Dedupe {
+        match (scan.duplicates, scan.has_nulls()) {
+            (false, _) => Dedupe::Skip,
+            (true, true) => Dedupe::NullsDistinct,
+            // No NULL keys: both dedupes are the same; the simpler one.
+            (true, false) => Dedupe::NullsEqual,
+        }
+    }
+
+    /// The dedupe to retry with when the server found a key twice after `tried`.
+    /// `DO NOTHING` never finds one (the later row is just skipped): no retry.
+    pub(crate) fn next_dedupe(&self, tried: Dedupe, scan: &KeyScan) -> Option<Dedupe> {
+        if self.update.is_empty() {
+            return None;
+        }
+        match tried {
+            Dedupe::Skip if scan.has_nulls() => Some(Dedupe::NullsDistinct),
+            Dedupe::Skip | Dedupe::NullsDistinct => Some(Dedupe::NullsEqual),
+            Dedupe::NullsEqual => None,
+        }
+    }
+
+    /// `DELETE`s every staged row whose key occurs again later in the input.
+    fn dedupe_sql(&self, stage: &str, dedupe: Dedupe) -> Option<String> {
         let ord = ident::quote(ORD);
-        let distinct = format!(
-            "SELECT DISTINCT ON ({keys}) {cols}, {ord} FROM {stage} ORDER BY {keys}, {ord} DESC"
-        );
-        if input_order {
-            format!("SELECT {cols} FROM ({distinct}) AS \"pgbulk_source\" ORDER BY {ord}")
+        let mut partition = column_list(self.keys.iter().copied());
+        match dedupe {
+            Dedupe::Skip => return None,
+            Dedupe::NullsEqual => {}
+            Dedupe::NullsDistinct => {
+                // A row with a NULL in its key gets a partition of its own.
+                let any_null = self
+                    .keys
+                    .iter()
+                    .map(|k| format!("{} IS NULL", ident::quote(k)))
+                    .collect::<Vec<_>>()
+                    .join(" OR ");
+                let _ = write!(partition, ", (CASE WHEN {any_null} THEN {ord} END)");
+            }
+        }
+        Some(format!(
+            "DELETE FROM {stage} AS \"pgbulk_d\" USING (SELECT {ord}, row_number() OVER \
+             (PARTITION BY {partition} ORDER BY {ord} DESC) AS n FROM {stage}) AS \"pgbulk_w\" \
+             WHERE \"pgbulk_d\".{ord} = \"pgbulk_w\".{ord} AND \"pgbulk_w\".n > 1"
+        ))
+    }
+
+    /// The staged rows in the order the merge takes them: input order (what a sequential scan
+    /// of the staging table returns), or key order, sorted only if they did not arrive in it.
+    fn source(&self, stage: &str, input_order: bool, scan: &KeyScan) -> String {
+        let cols = column_list(self.columns.iter().copied());
+        if input_order || scan.ordered {
+            format!("SELECT {cols} FROM {stage}")
         } else {
-            format!("SELECT {cols} FROM ({distinct}) AS \"pgbulk_source\" ORDER BY {keys}")
+            let keys = column_list(self.keys.iter().copied());
+            format!("SELECT {cols} FROM {stage} ORDER BY {keys}")
         }
     }
 
     /// `INSERT INTO target (cols) <source> ON CONFLICT .. DO UPDATE .. WHERE changed`.
+    ///
+    /// The `WHERE` also counts the rows it lets through in the transaction-local setting
+    /// [`UPDATED`]: PostgreSQL evaluates it once for each conflicting row, after locking that
+    /// row and only then (`ExecOnConflictUpdate`: a row changed concurrently is not evaluated
+    /// but retried from the start), and every row it passes is updated. The `CASE` makes the
+    /// count happen only after the distinctness test passed. Unlike `RETURNING (xmax = 0)`,
+    /// this reads no system column (refused through partition routing) and needs no
+    /// table-level `SELECT` privilege.
     fn insert(&self, source: &str, returning: &str) -> String {
         let cols = column_list(self.columns.iter().copied());
         let action = if self.update.is_empty() {
@@ -268,35 +371,156 @@ impl Merge {
             };
             // ROW(..) so that a single column compares as a row too.
             format!(
-                "DO UPDATE SET {set} WHERE ROW({}) IS DISTINCT FROM ROW({})",
+                "DO UPDATE SET {set} WHERE CASE WHEN ROW({}) IS DISTINCT FROM ROW({}) THEN \
+                 set_config('{UPDATED}', (current_setting('{UPDATED}')::int8 + 1)::text, true) \
+                 IS NOT NULL ELSE false END",
                 side(TARGET_ALIAS),
                 side("EXCLUDED")
             )
         };
+        let overriding = if self.overriding_system_value {
+            " OVERRIDING SYSTEM VALUE"
+        } else {
+            ""
+        };
         format!(
-            "INSERT INTO {} AS {TARGET_ALIAS} ({cols}) {source} ON CONFLICT {} {action}{returning}",
+            "INSERT INTO {} AS {TARGET_ALIAS} ({cols}){overriding} {source} ON CONFLICT {} \
+             {action}{returning}",
             self.target, self.conflict
         )
     }
 
-    /// The merge that reports `(distinct rows, inserted, updated)` as one row.
-    pub(crate) fn counts_sql(&self, stage: &str) -> String {
-        let insert = self.insert("SELECT * FROM src", " RETURNING (xmax = 0) AS ins");
-        format!(
-            "WITH src AS MATERIALIZED ({}), m AS ({insert}) \
-             SELECT (SELECT count(*) FROM src), count(*) FILTER (WHERE ins), \
-             count(*) FILTER (WHERE NOT ins) FROM m",
-            self.source(stage, false)
-        )
+    /// The statements before the merge: a savepoint if a retry may follow, the counters, a
+    /// larger `work_mem` if the merge sorts (`staged_bytes` sized; never lowered; the caller's
+    /// value saved), and the dedupe.
+    fn prelude(
+        &self,
+        stage: &str,
+        dedupe: Dedupe,
+        scan: &KeyScan,
+        staged_bytes: u64,
+        input_order: bool,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.next_dedupe(dedupe, scan).is_some() {
+            out.push(format!("SAVEPOINT {MERGE_SAVEPOINT}"));
+        }
+        let mut settings =
+            format!("SELECT set_config('{UPDATED}', '0', true), set_config('{SEEN}', '0', true)");
+        if Merge::sorts(dedupe, scan, input_order) {
+            // A sort of the staged rows in memory instead of an external merge on disk: about
+            // twice their size, at least 4 MB, at most 1 GB.
+            let kb = (staged_bytes / 512).clamp(4096, 1 << 20);
+            let _ = write!(
+                settings,
+                ", set_config('{SAVED_WORK_MEM}', current_setting('work_mem'), true), \
+                 set_config('work_mem', greatest(pg_size_bytes(current_setting('work_mem')) \
+                 / 1024, {kb})::text || 'kB', true)"
+            );
+        }
+        out.push(settings);
+        out.extend(self.dedupe_sql(stage, dedupe));
+        out
     }
 
-    /// The merge returning `returning` for each inserted or updated row.
-    pub(crate) fn returning_sql(&self, stage: &str, returning: &str, input_order: bool) -> String {
-        self.insert(
-            &self.source(stage, input_order),
-            &format!(" RETURNING {returning}"),
-        )
+    /// Whether the merge sorts: to dedupe, or to take unordered rows in key order.
+    fn sorts(dedupe: Dedupe, scan: &KeyScan, input_order: bool) -> bool {
+        dedupe != Dedupe::Skip || !(input_order || scan.ordered)
     }
+
+    /// The statements after the merge: `work_mem` restored (inside a caller's transaction a
+    /// `SET LOCAL` would outlive the call), the savepoint released.
+    fn epilogue(&self, dedupe: Dedupe, scan: &KeyScan, input_order: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        if Merge::sorts(dedupe, scan, input_order) {
+            out.push(format!(
+                "SELECT set_config('work_mem', current_setting('{SAVED_WORK_MEM}'), true)"
+            ));
+        }
+        if self.next_dedupe(dedupe, scan).is_some() {
+            out.push(format!("RELEASE SAVEPOINT {MERGE_SAVEPOINT}"));
+        }
+        out
+    }
+
+    /// One attempt of the counting merge, with `dedupe`; read it with [`parse_counts`].
+    pub(crate) fn counts_batch(
+        &self,
+        stage: &str,
+        dedupe: Dedupe,
+        scan: &KeyScan,
+        staged_bytes: u64,
+    ) -> MergeBatch {
+        let mut statements = self.prelude(stage, dedupe, scan, staged_bytes, false);
+        let delete_at = (dedupe != Dedupe::Skip).then(|| statements.len() - 1);
+        let insert_at = statements.len();
+        statements.push(self.insert(&self.source(stage, false, scan), ""));
+        let counter_at = statements.len();
+        statements.push(format!("SELECT current_setting('{UPDATED}')"));
+        statements.extend(self.epilogue(dedupe, scan, false));
+        MergeBatch {
+            sql: statements.join("; "),
+            delete_at,
+            insert_at,
+            counter_at,
+        }
+    }
+
+    /// One attempt of the merge returning `returning` for each inserted or updated row:
+    /// the statements to run first, the `INSERT .. RETURNING`, the statements to run after.
+    pub(crate) fn returning_sql(
+        &self,
+        stage: &str,
+        returning: &str,
+        input_order: bool,
+        dedupe: Dedupe,
+        scan: &KeyScan,
+        staged_bytes: u64,
+    ) -> (String, String, String) {
+        let before = self.prelude(stage, dedupe, scan, staged_bytes, input_order);
+        let insert = self.insert(
+            &self.source(stage, input_order, scan),
+            &format!(" RETURNING {returning}"),
+        );
+        let after = self.epilogue(dedupe, scan, input_order);
+        (before.join("; "), insert, after.join("; "))
+    }
+
+    /// Refines the error of a failed merge: a `GENERATED ALWAYS` identity column says which
+    /// option writes it; a NULL in a `NOT NULL` key names the first input row with one.
+    pub(crate) fn refine_error(&self, scan: &KeyScan, err: Error) -> Error {
+        if err.code() == Some(&SqlState::GENERATED_ALWAYS) {
+            let message = format!(
+                "{err}: {} has a GENERATED ALWAYS identity column among the struct's columns; \
+                 call overriding_system_value() to write the struct's values into it, or leave \
+                 the field out to let the table generate it",
+                self.target
+            );
+            return err.into_usage(message);
+        }
+        if err.code() != Some(&SqlState::NOT_NULL_VIOLATION) {
+            return err;
+        }
+        let Some(k) = err
+            .column()
+            .and_then(|c| self.keys.iter().position(|k| *k == c))
+        else {
+            return err;
+        };
+        match scan.first_null.get(k).copied().flatten() {
+            Some(row) => err
+                .with_row(row)
+                .with_field(self.fields[self.key_at().nth(k).unwrap_or(0)])
+                .with_column(self.keys[k]),
+            None => err,
+        }
+    }
+}
+
+/// Whether `e` is the server finding one key twice in a merge (`ON CONFLICT DO UPDATE command
+/// cannot affect row a second time`): the merge is retried with the next [`Dedupe`].
+pub(crate) fn is_key_twice(code: Option<&SqlState>) -> bool {
+    code == Some(&SqlState::CARDINALITY_VIOLATION)
 }
 
 /// Whether values of `ty` are compared as text (no default equality operator).
@@ -308,37 +532,56 @@ fn compare_as_text(ty: &Type) -> bool {
     }
 }
 
-/// The counts from the merge's one row, given the number of rows staged.
-pub(crate) fn parse_counts(rows: &[Vec<Option<String>>], staged: u64) -> Result<UpsertCounts> {
-    let row = rows
-        .first()
-        .ok_or_else(|| Error::protocol("the upsert merge returned no counts"))?;
-    let get = |i: usize| -> Result<u64> {
-        row.get(i)
-            .and_then(|v| v.as_deref()?.parse::<u64>().ok())
-            .ok_or_else(|| Error::protocol("the upsert merge returned unreadable counts"))
+/// The counts from the outcomes of a [`MergeBatch`]'s statements, given the number of rows
+/// staged.
+pub(crate) fn parse_counts(
+    outcomes: &[Outcome],
+    batch: &MergeBatch,
+    staged: u64,
+) -> Result<UpsertCounts> {
+    let duplicates = batch
+        .delete_at
+        .and_then(|at| outcomes.get(at))
+        .map_or(0, |o| o.count);
+    let affected = outcomes.get(batch.insert_at).map(|o| o.count);
+    let updated = outcomes
+        .get(batch.counter_at)
+        .and_then(|o| o.rows.first()?.first()?.as_deref()?.parse::<u64>().ok());
+    let (Some(affected), Some(updated)) = (affected, updated) else {
+        return Err(Error::protocol("the upsert merge returned no counts"));
     };
-    let (distinct, inserted, updated) = (get(0)?, get(1)?, get(2)?);
+    let distinct = staged.saturating_sub(duplicates);
+    let inserted = affected.saturating_sub(updated);
     Ok(UpsertCounts {
         inserted,
         updated,
-        unchanged: distinct.saturating_sub(inserted + updated),
-        duplicates: staged.saturating_sub(distinct),
+        unchanged: distinct.saturating_sub(affected),
+        duplicates,
     })
 }
 
-/// The `RETURNING` list for `R`: each field's column of the target, or `(xmax = 0) AS
-/// inserted` for a field `inserted` that is not a column of the target.
+/// The `RETURNING` list for `R`: each field's column of the target, or, for a field
+/// `inserted` that is not a column of the target, whether the row was inserted: the merge's
+/// updated-rows counter ([`Merge::insert`]) moved since the previous returned row exactly when
+/// this row was updated (`RETURNING` is evaluated right after each row's insert or update).
+/// After a plain insert (`merged` false) every row was inserted.
 pub(crate) fn returning_list<R: CopyRow + ?Sized>(
     table_columns: &[String],
     target: &str,
+    merged: bool,
 ) -> Result<String> {
     let mut out = Vec::with_capacity(R::COLUMNS.len());
     for c in R::COLUMNS {
         if table_columns.iter().any(|t| t == c.name) {
             out.push(format!("{TARGET_ALIAS}.{}", ident::quote(c.name)));
+        } else if c.name == "inserted" && !merged {
+            out.push("true AS \"inserted\"".to_owned());
         } else if c.name == "inserted" {
-            out.push("(xmax = 0) AS \"inserted\"".to_owned());
+            out.push(format!(
+                "CASE WHEN current_setting('{UPDATED}') = current_setting('{SEEN}') THEN true \
+                 ELSE set_config('{SEEN}', current_setting('{UPDATED}'), true) IS NULL END \
+                 AS \"inserted\""
+            ));
         } else {
             return Err(Error::usage(format!(
                 "field `{}` of `{}` is not a column of {target} (nor `inserted`, which reads \

@@ -153,8 +153,8 @@ impl<'a, C: GenericClient + Send> Bulk<'a, C> {
 
     /// [`copy_out`](Bulk::copy_out) as an iterator: rows are decoded as they arrive.
     pub fn copy_out_iter<T: FromCopyRow>(&mut self) -> Result<CopyOutIter<'_, T>> {
-        let query = plan::select_all::<T>(self.options.table_for::<T>())?;
-        self.copy_out_query_iter(&query)
+        let (query, quoted) = plan::select_all::<T>(self.options.table_for::<T>())?;
+        self.read_iter(&query, Some(&quoted))
     }
 
     /// [`copy_out_query`](Bulk::copy_out_query) as an iterator: rows are decoded as they
@@ -163,7 +163,16 @@ impl<'a, C: GenericClient + Send> Bulk<'a, C> {
         &mut self,
         query: &str,
     ) -> Result<CopyOutIter<'_, T>> {
-        let (decoder, stream) = block_on(copy_out::start::<_, T>(&mut self.driver, query))?;
+        self.read_iter(query, None)
+    }
+
+    /// Reads `query`; `table` (quoted) when it is `copy_out`'s `SELECT` of a whole table.
+    fn read_iter<T: FromCopyRow>(
+        &mut self,
+        query: &str,
+        table: Option<&str>,
+    ) -> Result<CopyOutIter<'_, T>> {
+        let (decoder, stream) = block_on(copy_out::start::<_, T>(&mut self.driver, query, table))?;
         Ok(CopyOutIter {
             reading: Reading::new(decoder, stream, &self.options),
             options: self.options.clone(),

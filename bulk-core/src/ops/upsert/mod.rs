@@ -13,10 +13,17 @@
 //!    inserted. (`LIKE target` would also copy every other column and its `NOT NULL`.)
 //! 4. The rows are sent with one binary `COPY`; each tuple gets its 0-based input position in
 //!    `__pgbulk_ord`.
-//! 5. One statement merges: `INSERT INTO target (cols) SELECT DISTINCT ON (key) cols FROM stage
-//!    ORDER BY key, __pgbulk_ord DESC ON CONFLICT (key) DO UPDATE SET c = EXCLUDED.c, ..
-//!    WHERE (target.c, ..) IS DISTINCT FROM (EXCLUDED.c, ..)`, counting inserted vs updated rows
-//!    with `RETURNING (xmax = 0)`.
+//! 5. One statement merges: `INSERT INTO target (cols) SELECT cols FROM stage [ORDER BY key]
+//!    ON CONFLICT (key) DO UPDATE SET c = EXCLUDED.c, .. WHERE (target.c, ..) IS DISTINCT FROM
+//!    (EXCLUDED.c, ..)`. While encoding, [`KeyScan`] looks at every key: only if one may repeat
+//!    does a `DELETE` first drop the earlier occurrences from the stage (its row count is the
+//!    duplicates), and only keys that did not arrive in ascending order are sorted (rows are
+//!    locked in key order; `work_mem` is raised for that statement and restored). The
+//!    `INSERT`'s row count is inserted + updated; the `WHERE` counts the updated rows in a
+//!    transaction-local setting (see `Merge::insert`), which reads no system column (so
+//!    partitioned tables work) and needs only the column privileges the statement itself needs.
+//!    A key the server finds twice that the encoder could not see (`1.0` and `1.00`, a
+//!    `NULLS NOT DISTINCT` index) undoes the attempt (a savepoint) and retries with the dedupe.
 //! 6. The scope closes: `COMMIT`, or `DROP TABLE` + `RELEASE SAVEPOINT` inside a transaction.
 //!
 //! # Cleanup
@@ -28,17 +35,19 @@
 //! dropped. Inside a caller's transaction a failed call therefore leaves the transaction usable
 //! and unchanged by the call.
 
+pub(crate) mod key_scan;
 pub(crate) mod options;
 
 use crate::client::Driver;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops::copy_in::CopyWriter;
 use crate::ops::scope::TxScope;
 use crate::ops::{copy_out, Options};
 use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow};
-use crate::sql::upsert::{self as sql, Merge, Stage};
+use crate::sql::upsert::{self as sql, Dedupe, Merge, Stage};
 use futures_util::future::BoxFuture;
+use key_scan::KeyScan;
 use options::{UpsertCounts, UpsertOptions};
 
 /// The context of an error in the merge.
@@ -62,10 +71,28 @@ where
     Box::pin(async move {
         let target = plan::plan_copy_in::<D, T>(driver, options.table_for::<T>()).await?;
         let merge = merge(driver, &target, upsert).await?;
-        let (scope, stage, staged) = stage(driver, options, &target, rows).await?;
-        let before = stage.before_close(&merge.counts_sql(&stage.table), scope.in_tx());
-        let rows = scope.close_with(&before, MERGE_FAILED).await?;
-        sql::parse_counts(&rows, staged)
+        let mut scan = KeyScan::new(Some(&merge), target.types());
+        let (mut scope, stage, (staged, bytes)) =
+            stage(driver, options, &target, rows, &mut scan).await?;
+        // Each attempt either finishes the call or, when the server found a key twice that
+        // the encoder could not see (see `KeyScan`), is undone and retried with the next
+        // dedupe.
+        let mut dedupe = Merge::first_dedupe(&scan);
+        loop {
+            let batch = merge.counts_batch(&stage.table, dedupe, &scan, bytes);
+            let before = stage.before_close(&batch.sql, scope.in_tx());
+            let failed = match scope.try_close_with(&before).await {
+                Ok(outcomes) => return sql::parse_counts(&outcomes, &batch, staged),
+                Err(e) => e.context(MERGE_FAILED),
+            };
+            match retry_or_fail(&mut scope, &merge, &scan, dedupe, failed).await {
+                Ok(next) => dedupe = next,
+                Err(e) => {
+                    scope.rollback().await;
+                    return Err(e);
+                }
+            }
+        }
     })
 }
 
@@ -87,10 +114,31 @@ where
     Box::pin(async move {
         let target = plan::plan_copy_in::<D, T>(driver, options.table_for::<T>()).await?;
         let merge = merge(driver, &target, upsert).await?;
-        let list = returning_list::<D, R>(driver, target.table()).await?;
-        let (scope, stage, _) = stage(driver, options, &target, rows).await?;
-        let sql = merge.returning_sql(&stage.table, &list, input_order);
-        read_then_commit(scope, &stage, options, &sql).await
+        let list = returning_list::<D, R>(driver, target.table(), true).await?;
+        let mut scan = KeyScan::new(Some(&merge), target.types());
+        let (mut scope, stage, (_, bytes)) =
+            stage(driver, options, &target, rows, &mut scan).await?;
+        // As in `counts`: retried with the next dedupe when the server finds a key twice.
+        let mut dedupe = Merge::first_dedupe(&scan);
+        loop {
+            let (before, insert, after) =
+                merge.returning_sql(&stage.table, &list, input_order, dedupe, &scan, bytes);
+            let attempt = match scope.driver().execute(&before).await {
+                Ok(()) => copy_out::collect::<D, R>(scope.driver(), &insert, options).await,
+                Err(e) => Err(e.context(MERGE_FAILED)),
+            };
+            let failed = match attempt {
+                Ok(out) => return commit(scope, &stage, &after, out).await,
+                Err(e) => e,
+            };
+            match retry_or_fail(&mut scope, &merge, &scan, dedupe, failed).await {
+                Ok(next) => dedupe = next,
+                Err(e) => {
+                    scope.rollback().await;
+                    return Err(e);
+                }
+            }
+        }
     })
 }
 
@@ -110,11 +158,39 @@ where
 {
     Box::pin(async move {
         let target = plan::plan_copy_in::<D, T>(driver, options.table_for::<T>()).await?;
-        let list = returning_list::<D, R>(driver, target.table()).await?;
-        let (scope, stage, _) = stage(driver, options, &target, rows).await?;
+        let list = returning_list::<D, R>(driver, target.table(), false).await?;
+        let mut scan = KeyScan::new(None, target.types());
+        let (mut scope, stage, _) = stage(driver, options, &target, rows, &mut scan).await?;
         let sql = sql::insert_returning_sql::<T>(target.table(), &stage.table, &list, input_order);
-        read_then_commit(scope, &stage, options, &sql).await
+        match copy_out::collect::<D, R>(scope.driver(), &sql, options).await {
+            Ok(out) => commit(scope, &stage, "", out).await,
+            Err(e) => {
+                scope.rollback().await;
+                Err(e)
+            }
+        }
     })
+}
+
+/// After the merge attempt with `tried` failed with `failed`: undoes the attempt and returns
+/// the dedupe to retry with when the server found a key twice and a stronger dedupe is left;
+/// otherwise the (refined) error, for the caller to roll the scope back.
+async fn retry_or_fail<D: Driver>(
+    scope: &mut TxScope<'_, D>,
+    merge: &Merge,
+    scan: &KeyScan,
+    tried: Dedupe,
+    failed: Error,
+) -> Result<Dedupe> {
+    match merge.next_dedupe(tried, scan) {
+        Some(next) if sql::is_key_twice(failed.code()) => {
+            match scope.driver().execute(sql::MERGE_RETRY_SQL).await {
+                Ok(()) => Ok(next),
+                Err(e) => Err(e.context(MERGE_FAILED)),
+            }
+        }
+        _ => Err(merge.refine_error(scan, failed)),
+    }
 }
 
 /// Resolves the conflict target and update set of `upsert` for `T` (looking up a named
@@ -138,15 +214,20 @@ async fn merge<D: Driver, T: CopyRow>(
     Merge::new(target, upsert, keys)
 }
 
-/// The `RETURNING` list for `R` on the (quoted) `target`.
-async fn returning_list<D: Driver, R: FromCopyRow>(driver: &mut D, target: &str) -> Result<String> {
+/// The `RETURNING` list for `R` on the (quoted) `target`, after a merge or (`merged` false)
+/// a plain insert.
+async fn returning_list<D: Driver, R: FromCopyRow>(
+    driver: &mut D,
+    target: &str,
+    merged: bool,
+) -> Result<String> {
     let columns = column_names(
         driver,
         &sql::table_columns_sql(target),
         &format!("cannot list the columns of {target}"),
     )
     .await?;
-    sql::returning_list::<R>(&columns, target)
+    sql::returning_list::<R>(&columns, target, merged)
 }
 
 /// The first column of every row of `sql`.
@@ -162,14 +243,15 @@ async fn column_names<D: Driver>(driver: &mut D, sql: &str, context: &str) -> Re
 }
 
 /// Opens the scope, creates the staging table for `T` shaped after `target`, and copies
-/// `rows` into it with their input positions. Returns the open scope, the stage and the
-/// number of rows staged; on error the scope is rolled back.
+/// `rows` into it with their input positions, showing their keys to `scan`. Returns the open
+/// scope, the stage and the rows and bytes staged; on error the scope is rolled back.
 async fn stage<'d, D, T, I>(
     driver: &'d mut D,
     options: &Options<'_>,
     target: &Plan<T>,
     rows: I,
-) -> Result<(TxScope<'d, D>, Stage, u64)>
+    scan: &mut KeyScan,
+) -> Result<(TxScope<'d, D>, Stage, (u64, u64))>
 where
     D: Driver,
     T: CopyRow,
@@ -185,7 +267,7 @@ where
     )
     .await?;
     let plan = stage.plan(target);
-    match copy_into_stage(scope.driver(), &plan, options, rows).await {
+    match copy_into_stage(scope.driver(), &plan, options, rows, scan).await {
         Ok(staged) => Ok((scope, stage, staged)),
         Err(e) => {
             scope.rollback().await;
@@ -194,13 +276,15 @@ where
     }
 }
 
-/// Sends `rows` into the staging table, each with its input position; returns the row count.
+/// Sends `rows` into the staging table, each with its input position, showing each tuple's
+/// keys to `scan`; returns the rows and bytes sent.
 async fn copy_into_stage<D, T, I>(
     driver: &mut D,
     plan: &Plan<T>,
     options: &Options<'_>,
     rows: I,
-) -> Result<u64>
+    scan: &mut KeyScan,
+) -> Result<(u64, u64)>
 where
     D: Driver,
     T: CopyRow,
@@ -211,7 +295,10 @@ where
         .map_err(|e| e.context("COPY into the staging table failed"))?;
     for row in rows {
         let ord = writer.rows();
-        let pushed = match writer.push_with(&row, |buf| sql::put_ordinal(buf, ord)) {
+        let pushed = match writer.push_with(&row, |buf, start| {
+            scan.observe(&buf[start..], ord);
+            sql::put_ordinal(buf, ord);
+        }) {
             Ok(()) if writer.is_full() => writer.flush().await,
             other => other,
         };
@@ -220,29 +307,20 @@ where
         }
     }
     let staged = writer.rows();
-    writer.finish().await?;
-    Ok(staged)
+    let (_, bytes) = writer.finish().await?;
+    Ok((staged, bytes))
 }
 
-/// Reads the rows of `sql` (a `RETURNING` statement) through `COPY (..) TO STDOUT`, then
-/// closes the scope.
-async fn read_then_commit<D: Driver, R: FromCopyRow>(
-    mut scope: TxScope<'_, D>,
+/// Runs `after` (may be empty) and closes the scope, handing back `out`, the rows read.
+async fn commit<D: Driver, R>(
+    scope: TxScope<'_, D>,
     stage: &Stage,
-    options: &Options<'_>,
-    sql: &str,
+    after: &str,
+    out: Vec<R>,
 ) -> Result<Vec<R>> {
-    match copy_out::collect::<D, R>(scope.driver(), sql, options).await {
-        Ok(out) => {
-            let before = stage.before_close("", scope.in_tx());
-            scope
-                .close_with(&before, "cannot commit the staged write")
-                .await?;
-            Ok(out)
-        }
-        Err(e) => {
-            scope.rollback().await;
-            Err(e)
-        }
-    }
+    let before = stage.before_close(after, scope.in_tx());
+    scope
+        .close_with(&before, "cannot commit the staged write")
+        .await?;
+    Ok(out)
 }

@@ -72,6 +72,7 @@ pub(crate) enum Action {
 pub struct UpsertOptions {
     pub(crate) conflict: Conflict,
     pub(crate) action: Action,
+    pub(crate) overriding_system_value: bool,
 }
 
 impl UpsertOptions {
@@ -113,6 +114,16 @@ impl UpsertOptions {
     #[must_use]
     pub fn do_nothing(mut self) -> Self {
         self.action = Action::Nothing;
+        self
+    }
+
+    /// Writes the struct's values into `GENERATED ALWAYS AS IDENTITY` columns too
+    /// (`INSERT .. OVERRIDING SYSTEM VALUE`), e.g. when such a column is the conflict key.
+    /// Without it, PostgreSQL refuses any value for such a column, and the call fails with a
+    /// [`Usage`](crate::ErrorKind::Usage) error that names this option.
+    #[must_use]
+    pub fn overriding_system_value(mut self) -> Self {
+        self.overriding_system_value = true;
         self
     }
 
