@@ -117,12 +117,12 @@ impl<'a> ParallelRead<'a> {
             ));
         }
         let table = self.table.as_deref().unwrap_or(T::TABLE).to_owned();
-        let select = plan::select_all::<T>(&table)?;
+        let (select, quoted) = plan::select_all::<T>(&table)?;
         let mut open = Open {
             clients: self.clients,
             begun: 0,
         };
-        let queries = open.begin(&table, &self.split, &select).await?;
+        let queries = open.begin(&quoted, &self.split, &select).await?;
         let streams = queries.iter().enumerate().map(|(part, query)| {
             let client = self.clients[part % self.clients.len()];
             (client.bulk().copy_out_query::<T>(query.clone()), part)
@@ -209,9 +209,9 @@ struct Open<'a> {
 
 impl Open<'_> {
     /// Opens the snapshot on every connection; returns each part's query.
-    async fn begin(&mut self, table: &str, split: &Split, select: &str) -> Result<Vec<String>> {
+    /// `quoted`: the table's quoted name.
+    async fn begin(&mut self, quoted: &str, split: &Split, select: &str) -> Result<Vec<String>> {
         let first = self.clients[0];
-        let quoted = ident::quote_table(table)?;
         // `SET TRANSACTION` fails when the connection was already inside a transaction that
         // ran a query (a plain `BEGIN` would only warn, and the read would not be one snapshot).
         self.begun = 1;
@@ -222,7 +222,7 @@ impl Open<'_> {
         let sql = format!(
             "SELECT pg_export_snapshot(), current_setting('server_version_num'), \
              pg_relation_size({}::regclass) / current_setting('block_size')::int8",
-            ident::literal(&quoted)
+            ident::literal(quoted)
         );
         let row = first
             .simple_query(&sql)
