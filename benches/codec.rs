@@ -31,7 +31,7 @@ mod common;
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{Narrow, Params, User, Wide};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
-use pgbulk::__private::{Decoder, Encoder, Step};
+use pgbulk::__private::{Decoder, Encoder, Fed, Step};
 use pgbulk::{CopyRow, FromCopyRow};
 use std::hint::black_box;
 use std::ops::Range;
@@ -104,21 +104,36 @@ fn messages<T: CopyRow>(rows: &[T], types: &[Type]) -> Vec<Bytes> {
     out
 }
 
-/// pgbulk's `copy_out` loop: the engine's decoder over the arriving messages.
+/// pgbulk's `copy_out` loop (`Reading::poll_row`): the engine's decoder over the arriving
+/// messages, each fed with `feed_step` (a message that is exactly one row is decoded in place
+/// and used up; otherwise `step` until it needs more).
 fn pgbulk_decode<T: FromCopyRow>(messages: &[Bytes], types: &[Type]) -> Vec<T> {
     let map: Vec<usize> = (0..types.len()).collect();
     let mut decoder = Decoder::<T>::new(types.to_vec(), map, "the COPY data");
     let mut out = Vec::with_capacity(messages.len());
-    let mut messages = messages.iter();
-    loop {
-        match decoder.step().unwrap() {
-            Step::Row(row) => out.push(row),
-            // tokio-postgres hands over each message as an owned `Bytes`, which the decoder
-            // keeps and reads in place; the clone (a reference count) stands for that.
-            Step::NeedMore => decoder.feed(messages.next().unwrap().clone()).unwrap(),
-            Step::End => return out,
+    let mut pending = true;
+    // tokio-postgres hands over each message as an owned `Bytes`, which the decoder keeps or
+    // reads in place; the clone (a reference count) stands for that.
+    for message in messages {
+        if pending {
+            while let Step::Row(row) = decoder.step().unwrap() {
+                out.push(row);
+            }
+        }
+        match decoder.feed_step(message.clone()).unwrap() {
+            Fed::Drained(row) => {
+                pending = false;
+                out.push(row);
+            }
+            Fed::Step(Step::Row(row)) => {
+                pending = true;
+                out.push(row);
+            }
+            Fed::Step(Step::NeedMore | Step::End) => pending = false,
         }
     }
+    decoder.end_of_input().unwrap();
+    out
 }
 
 /// One row as `BinaryCopyOutStream` yields it.

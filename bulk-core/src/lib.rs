@@ -17,6 +17,7 @@ mod engine;
 mod error;
 mod ops;
 mod parallel;
+mod parallel_read;
 mod plan;
 mod server;
 mod source;
@@ -43,6 +44,7 @@ pub use crate::ops::quarantine::{QuarantineOutcome, Rejected};
 pub use crate::ops::upsert::options::{UpsertCounts, UpsertOptions};
 pub use crate::ops::{Progress, DEFAULT_FLUSH_BYTES};
 pub use crate::parallel::{copy_in_parallel, ParallelOutcome, ParallelPart};
+pub use crate::parallel_read::{copy_out_parallel, ParallelRead};
 pub use crate::plan::Plan;
 pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
 pub use crate::source::{blocking_stream, BlockingStream};
@@ -54,7 +56,7 @@ pub mod __private {
         put_be, Decode, DecodeError, Encode, EncodeError, JsonField, ToSqlField, TryFromField,
     };
     /// The sans-IO COPY engine, for the benchmarks and the decoder fuzz test.
-    pub use crate::engine::{Decoder, Encoder, Step};
+    pub use crate::engine::{Decoder, Encoder, Fed, Step};
     pub use crate::row::{concat_accepts, concat_columns, Column, CopyRow, FromCopyRow, RawRow};
     pub use bytes::{BufMut, BytesMut};
     pub use core::clone::Clone;

@@ -16,6 +16,7 @@ mod fidelity;
 mod files;
 mod injection;
 mod parallel;
+mod parallel_read;
 mod pgbouncer;
 mod pgcopy;
 mod progress;

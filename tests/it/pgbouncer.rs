@@ -1,5 +1,5 @@
 //! Through PgBouncer in transaction pooling mode: `copy_in`, `copy_out`, `copy_in_returning` and
-//! `upsert_via_staging` on a `Transaction`.
+//! `upsert_via_staging` on a `Transaction`, and `copy_out_parallel` (each part its own transaction).
 //!
 //! The constraint this shows: in transaction pooling mode a client gets a server connection
 //! only for the length of a transaction, and pgbulk's describe step prepares a *named*
@@ -108,6 +108,8 @@ fn run_as() -> Option<(u32, u32)> {
 impl PgBouncer {
     /// Starts PgBouncer in transaction pooling mode in front of the testkit's server.
     fn start() -> PgBouncer {
+        // One directory per PgBouncer: tests in this process may each run their own.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let bin = find_pgbouncer().expect(
             "pgbouncer not found: install it (Debian/Ubuntu: apt-get install pgbouncer; .ci/run \
              does) to run the PgBouncer test",
@@ -128,7 +130,8 @@ impl PgBouncer {
             .map(|p| format!(" password={}", String::from_utf8_lossy(p)))
             .unwrap_or_default();
         let owner = run_as();
-        let dir = std::env::temp_dir().join(format!("pgbulk-pgbouncer-{}", std::process::id()));
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("pgbulk-pgbouncer-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         // A port number only names the socket file: it lives in our own directory.
@@ -288,4 +291,38 @@ async fn copy_and_upsert_on_a_transaction_through_pgbouncer() {
     let dir = bouncer.dir.clone();
     drop(bouncer);
     assert!(!dir.exists(), "the watchdog removes PgBouncer's directory");
+}
+
+/// `copy_out_parallel` through PgBouncer in transaction mode: every part runs inside its own
+/// transaction, so each holds one server connection for the read and the snapshot import
+/// lands where the read runs — the right rows, not a silently different snapshot.
+#[tokio::test]
+async fn parallel_read_through_pgbouncer_reads_one_snapshot() {
+    let db = db().await;
+    db.client()
+        .batch_execute(
+            "CREATE TABLE events (id int8 PRIMARY KEY, kind text NOT NULL, payload bytea); \
+             INSERT INTO events SELECT g, 'kind ' || g % 7, int8send(g) \
+             FROM generate_series(0, 9999) g",
+        )
+        .await
+        .unwrap();
+    let bouncer = tokio::task::spawn_blocking(PgBouncer::start).await.unwrap();
+    // Two clients: the pool has two server connections (`default_pool_size = 2`).
+    let a = bouncer.connect(db.dbname()).await;
+    let b = bouncer.connect(db.dbname()).await;
+    let mut rows = pgbulk::copy_out_parallel(&[&a, &b])
+        .collect_vec::<Event>()
+        .await
+        .unwrap();
+    rows.sort_by_key(|e| e.id);
+    assert_eq!(rows, (0..10_000).map(event).collect::<Vec<_>>());
+    // Both PgBouncer clients are out of their transactions and usable (in a transaction, as
+    // pgbulk's describe step needs through PgBouncer; see the top of this file).
+    for mut c in [a, b] {
+        let tx = c.transaction().await.unwrap();
+        let back = tx.bulk().copy_out::<Event>().collect_vec().await.unwrap();
+        assert_eq!(back.len(), 10_000);
+        tx.commit().await.unwrap();
+    }
 }

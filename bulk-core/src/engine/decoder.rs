@@ -24,6 +24,15 @@ pub enum Step<T> {
     End,
 }
 
+/// What [`Decoder::feed_step`] found.
+#[derive(Debug)]
+pub enum Fed<T> {
+    /// The piece was exactly this row: feed the next piece.
+    Drained(T),
+    /// What [`Decoder::step`] found after feeding the piece; call `step` again after a row.
+    Step(Step<T>),
+}
+
 /// Decodes the rows of one binary COPY stream into `T`.
 pub struct Decoder<T> {
     reader: TupleReader,
@@ -77,6 +86,32 @@ impl<T: FromCopyRow> Decoder<T> {
         self.bytes += piece.len() as u64;
         self.reader.feed_bytes(piece);
         Ok(())
+    }
+
+    /// [`feed`](Self::feed) then [`step`](Self::step) in one call, with a fast path for the
+    /// usual `COPY TO STDOUT` message: exactly one whole tuple, nothing pending before it. It
+    /// is decoded straight from `piece` (no bookkeeping of the piece, no second call to learn
+    /// that the piece is used up); [`Fed::Drained`] says so. Anything else takes the general
+    /// path ([`Fed::Step`]; call [`step`](Self::step) for further rows).
+    ///
+    /// # Errors
+    /// As [`feed`](Self::feed) and [`step`](Self::step).
+    #[inline]
+    pub fn feed_step(&mut self, piece: Bytes) -> Result<Fed<T>> {
+        if self.reader.ready_for_whole() {
+            let parsed = parse_tuple(&piece, self.reader.columns, &self.map, &mut self.slots);
+            if let Ok(Parsed::Tuple(len)) = parsed {
+                if len == piece.len() {
+                    self.bytes += piece.len() as u64;
+                    let raw = RawRow::new(&piece, &self.slots);
+                    let value = crate::row::decode_tuple::<T>(raw, &self.types, self.row)?;
+                    self.row += 1;
+                    return Ok(Fed::Drained(value));
+                }
+            }
+        }
+        self.feed(piece)?;
+        self.step().map(Fed::Step)
     }
 
     /// Takes the next piece of data by copying it.
@@ -277,49 +312,26 @@ impl TupleReader {
             self.header_done = true;
         }
         let data = &self.data()[self.consumed..];
-        if data.len() < 2 {
-            return Ok(Next::NeedMore);
-        }
-        let count = i16::from_be_bytes([data[0], data[1]]);
-        if count == -1 {
-            self.consumed += 2;
-            self.ended = true;
-            return Ok(Next::End);
-        }
-        if usize::try_from(count).ok() != Some(self.columns) {
-            return Err(format!(
-                "tuple has {count} fields, expected {}",
-                self.columns
-            ));
-        }
-        let mut pos = 2usize;
-        for i in 0..self.columns {
-            let Some(len_bytes) = data.get(pos..pos + 4) else {
-                return Ok(Next::NeedMore);
-            };
-            let len = i32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
-            pos += 4;
-            let value_start = pos;
-            if len >= 0 {
-                // `len` is non-negative here, so the cast is lossless.
-                #[allow(clippy::cast_sign_loss)]
-                let n = len as usize;
-                if data.len() - pos < n {
-                    return Ok(Next::NeedMore);
-                }
-                pos += n;
-            } else if len != -1 {
-                return Err(format!("field {i} has invalid length {len}"));
+        match parse_tuple(data, self.columns, map, out)? {
+            Parsed::Tuple(len) => {
+                self.tuple = (self.consumed, self.consumed + len);
+                self.consumed += len;
+                Ok(Next::Tuple)
             }
-            if let Some(slot) = map.get(i).and_then(|&f| out.get_mut(f)) {
-                let off =
-                    u32::try_from(value_start).map_err(|_| "tuple larger than 4 GiB".to_owned())?;
-                *slot = (off, len);
+            Parsed::NeedMore => Ok(Next::NeedMore),
+            Parsed::End => {
+                self.consumed += 2;
+                self.ended = true;
+                Ok(Next::End)
             }
         }
-        self.tuple = (self.consumed, self.consumed + pos);
-        self.consumed += pos;
-        Ok(Next::Tuple)
+    }
+
+    /// Whether the next piece may be read in place as a whole tuple: the header is read, the
+    /// trailer not yet, and nothing is pending.
+    #[inline]
+    fn ready_for_whole(&self) -> bool {
+        self.header_done && !self.ended && !self.has_unread()
     }
 
     /// Parses the header if it is complete; returns its length.
@@ -342,6 +354,63 @@ impl TupleReader {
         }
         Ok(Some(HEADER_LEN + ext))
     }
+}
+
+/// What [`parse_tuple`] found at the start of its data.
+enum Parsed {
+    /// A whole tuple of this many bytes.
+    Tuple(usize),
+    /// The data ends inside the tuple (or before its field count).
+    NeedMore,
+    /// The trailer (2 bytes).
+    End,
+}
+
+/// Parses the tuple (or trailer) at the start of `data`: field `i`'s position is stored at
+/// `out[map[i]]` when that slot exists (see [`TupleReader::next_tuple`]).
+#[inline]
+fn parse_tuple(
+    data: &[u8],
+    columns: usize,
+    map: &[usize],
+    out: &mut [(u32, i32)],
+) -> Result<Parsed, String> {
+    if data.len() < 2 {
+        return Ok(Parsed::NeedMore);
+    }
+    let count = i16::from_be_bytes([data[0], data[1]]);
+    if count == -1 {
+        return Ok(Parsed::End);
+    }
+    if usize::try_from(count).ok() != Some(columns) {
+        return Err(format!("tuple has {count} fields, expected {columns}"));
+    }
+    let mut pos = 2usize;
+    for i in 0..columns {
+        let Some(len_bytes) = data.get(pos..pos + 4) else {
+            return Ok(Parsed::NeedMore);
+        };
+        let len = i32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
+        pos += 4;
+        let value_start = pos;
+        if len >= 0 {
+            // `len` is non-negative here, so the cast is lossless.
+            #[allow(clippy::cast_sign_loss)]
+            let n = len as usize;
+            if data.len() - pos < n {
+                return Ok(Parsed::NeedMore);
+            }
+            pos += n;
+        } else if len != -1 {
+            return Err(format!("field {i} has invalid length {len}"));
+        }
+        if let Some(slot) = map.get(i).and_then(|&f| out.get_mut(f)) {
+            let off =
+                u32::try_from(value_start).map_err(|_| "tuple larger than 4 GiB".to_owned())?;
+            *slot = (off, len);
+        }
+    }
+    Ok(Parsed::Tuple(pos))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 mod decoder;
 mod encoder;
 
-pub use decoder::{Decoder, Step};
+pub use decoder::{Decoder, Fed, Step};
 pub use encoder::Encoder;
 #[cfg(test)]
 pub(crate) use encoder::{write_header, write_trailer, HEADER_LEN, SIGNATURE};

@@ -2,7 +2,7 @@
 //! rows.
 
 use crate::client::{CopyOutData, Driver};
-use crate::engine::{Decoder, Step};
+use crate::engine::{Decoder, Fed, Step};
 use crate::error::Result;
 use crate::ops::Options;
 use crate::plan;
@@ -38,6 +38,9 @@ pub(crate) struct Reading<T, S> {
     stream: S,
     reported: u64,
     report_every: u64,
+    /// Whether the decoder may hold rows not yet returned (false after a piece that was
+    /// exactly one row: then the next row needs the next piece).
+    pending: bool,
 }
 
 impl<T: FromCopyRow, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
@@ -47,6 +50,7 @@ impl<T: FromCopyRow, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
             stream,
             reported: 0,
             report_every: options.flush_bytes as u64,
+            pending: true,
         }
     }
 
@@ -64,18 +68,27 @@ impl<T: FromCopyRow, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
         options: &Options<'_>,
     ) -> Poll<Result<Option<T>>> {
         loop {
-            let ended = match self.decoder.step()? {
-                Step::Row(row) => return Poll::Ready(Ok(Some(row))),
-                Step::NeedMore => false,
-                Step::End => true,
-            };
+            if self.pending {
+                match self.decoder.step()? {
+                    Step::Row(row) => return Poll::Ready(Ok(Some(row))),
+                    Step::NeedMore | Step::End => self.pending = false,
+                }
+            }
             match ready!(self.stream.poll_next_unpin(cx)) {
                 Some(Ok(piece)) => {
-                    self.decoder.feed(piece)?;
+                    let fed = self.decoder.feed_step(piece)?;
                     let bytes = self.decoder.bytes();
                     if bytes - self.reported >= self.report_every {
                         self.reported = bytes;
                         options.report(self.decoder.rows(), bytes);
+                    }
+                    match fed {
+                        Fed::Drained(row) => return Poll::Ready(Ok(Some(row))),
+                        Fed::Step(Step::Row(row)) => {
+                            self.pending = true;
+                            return Poll::Ready(Ok(Some(row)));
+                        }
+                        Fed::Step(Step::NeedMore | Step::End) => {}
                     }
                 }
                 Some(Err(e)) => {
@@ -86,7 +99,6 @@ impl<T: FromCopyRow, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
                 None => {
                     // Before the trailer this is the "ends before its trailer" error.
                     self.decoder.end_of_input()?;
-                    let _ = ended;
                     options.report(self.decoder.rows(), self.decoder.bytes());
                     return Poll::Ready(Ok(None));
                 }
