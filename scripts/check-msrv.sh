@@ -15,10 +15,13 @@ cargo metadata --format-version 1 --all-features --filter-platform "$host" | nod
   const cmp = (a, b) => { for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] - b[i]; return 0; };
   // Only packages in the resolved graph (cargo metadata also lists unused optional ones).
   const used = new Set(meta.resolve.nodes.map(n => n.id));
-  let declared = null, needed = [0, 0, 0], by = [];
+  let declared = null, needed = [0, 0, 0], by = [], sqlx = [];
   for (const p of meta.packages) {
     if (!used.has(p.id) || !p.rust_version) continue;
     if (ours.has(p.id)) { declared = p.rust_version; continue; }
+    // The optional sqlx feature needs what sqlx itself declares; it is stated beside the
+    // MSRV in the README instead of raising it for everyone.
+    if (p.name === "sqlx" || p.name.startsWith("sqlx-")) { sqlx.push(`${p.name} ${p.rust_version}`); continue; }
     const c = cmp(key(p.rust_version), needed);
     if (c > 0) { needed = key(p.rust_version); by = []; }
     if (c >= 0) by.push(`${p.name} ${p.version}`);
@@ -30,4 +33,5 @@ cargo metadata --format-version 1 --all-features --filter-platform "$host" | nod
     process.exit(1);
   }
   console.log(`check-msrv: rust-version = "${declared}"; the highest a dependency declares is ${need} (${by.join(", ")})`);
+  if (sqlx.length) console.log(`check-msrv: the sqlx feature needs what sqlx declares: ${[...new Set(sqlx)].join(", ")}`);
 '
