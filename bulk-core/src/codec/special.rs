@@ -121,6 +121,7 @@ macro_rules! infinite {
     )*};
 }
 
+#[cfg(feature = "time")]
 pub(super) use infinite;
 
 infinite!(date_infinity, date_infinity_of: NaiveDate);
