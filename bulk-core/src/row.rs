@@ -151,11 +151,12 @@ pub const fn concat_columns<const N: usize>(parts: &[&[Column]]) -> [Column; N] 
 /// `ACCEPTS_DECODE` of a struct with `#[copy(flatten)]` fields, built as [`concat_columns`]
 /// builds `COLUMNS`.
 #[doc(hidden)]
-pub const fn concat_accepts<const N: usize>(
-    parts: &[&[fn(&Type) -> bool]],
-) -> [fn(&Type) -> bool; N] {
+pub const fn concat_accepts<const N: usize>(parts: &[&[Accepts]]) -> [Accepts; N] {
     concat(parts, accepts_nothing)
 }
+
+/// Whether a field's codec takes a column of the given type.
+type Accepts = fn(&Type) -> bool;
 
 fn accepts_nothing(_: &Type) -> bool {
     false

@@ -258,12 +258,11 @@ fn unknown_rule(name: &str) -> String {
         .iter()
         .map(|&(rule, _)| rule)
         .find(|rule| rule.eq_ignore_ascii_case(name) || edit_distance(name, rule) <= 2);
-    let help = match near {
-        Some(rule) => format!("help: did you mean `{rule}`?"),
-        None => {
-            let list: Vec<String> = RULES.iter().map(|(rule, _)| format!("`{rule}`")).collect();
-            format!("help: the rules are {}", list.join(", "))
-        }
+    let help = if let Some(rule) = near {
+        format!("help: did you mean `{rule}`?")
+    } else {
+        let list: Vec<String> = RULES.iter().map(|(rule, _)| format!("`{rule}`")).collect();
+        format!("help: the rules are {}", list.join(", "))
     };
     format!("unknown rename rule `{name}` for `rename_all`\n{help}")
 }

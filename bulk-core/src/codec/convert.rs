@@ -16,31 +16,36 @@ use std::marker::PhantomData;
 #[derive(Debug)]
 pub struct TryFromField<F, T>(PhantomData<(F, T)>);
 
-impl<F, T: Encode> TryFromField<F, T> {
+// The bounds are on each function, not on the impl: a field whose types lack one gets
+// "the trait bound `X: Encode` is not satisfied" at the field, not "function exists but its
+// trait bounds were not satisfied".
+impl<F, T> TryFromField<F, T> {
     /// Whether `T` can be written into a column of type `ty`.
     #[inline]
-    pub fn accepts_encode(ty: &Type) -> bool {
+    pub fn accepts_encode(ty: &Type) -> bool
+    where
+        T: Encode,
+    {
         T::accepts(ty)
     }
-}
 
-impl<F, T: Decode> TryFromField<F, T> {
     /// Whether a column of type `ty` can be read into `T`.
     #[inline]
-    pub fn accepts_decode(ty: &Type) -> bool {
+    pub fn accepts_decode(ty: &Type) -> bool
+    where
+        T: Decode,
+    {
         T::accepts(ty)
     }
-}
 
-impl<F, T> TryFromField<F, T>
-where
-    F: Clone,
-    T: Encode + TryFrom<F>,
-    T::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
     /// Converts `v` to `T` and writes it with `T`'s codec.
     #[inline]
-    pub fn encode_field(v: &F, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
+    pub fn encode_field(v: &F, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError>
+    where
+        F: Clone,
+        T: Encode + TryFrom<F>,
+        T::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
         match T::try_from(v.clone()) {
             Ok(value) => value.encode_field(ty, buf),
             Err(e) => Err(EncodeError::Other(Box::new(ConvertError::new::<F, T>(
@@ -48,17 +53,15 @@ where
             )))),
         }
     }
-}
 
-impl<F, T> TryFromField<F, T>
-where
-    T: Decode,
-    F: TryFrom<T>,
-    F::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
     /// Reads the field with `T`'s codec and converts the value to `F`.
     #[inline]
-    pub fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<F, DecodeError> {
+    pub fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<F, DecodeError>
+    where
+        T: Decode,
+        F: TryFrom<T>,
+        F::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
         let value = T::decode(ty, raw)?;
         F::try_from(value)
             .map_err(|e| DecodeError::Other(Box::new(ConvertError::new::<T, F>(e.into()))))

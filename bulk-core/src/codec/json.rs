@@ -143,28 +143,31 @@ impl<T: DeserializeOwned> DecodeElement for Json<T> {}
 #[derive(Debug)]
 pub struct JsonField<T: ?Sized>(PhantomData<T>);
 
+// Bounds per function, as `TryFromField`'s: a missing `Serialize` is reported at the field.
 impl<T: ?Sized> JsonField<T> {
     /// Whether the field can be written to or read from a column of type `ty`: json or jsonb.
     #[inline]
     pub fn accepts(ty: &Type) -> bool {
         is_json(ty)
     }
-}
 
-impl<T: Serialize + ?Sized> JsonField<T> {
     /// Writes `v` serialized as one json or jsonb field. An `Option::None` is JSON `null`, as
     /// with [`Json<T>`].
     #[inline]
-    pub fn encode_field(v: &T, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
+    pub fn encode_field(v: &T, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError>
+    where
+        T: Serialize,
+    {
         json_send(v, ty, buf)
     }
-}
 
-impl<T: DeserializeOwned> JsonField<T> {
     /// Reads a json or jsonb field. SQL NULL reads as JSON `null` would: `None` for an
     /// `Option`, an error ([`DecodeError::UnexpectedNull`]) for a type that cannot be null.
     #[inline]
-    pub fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<T, DecodeError> {
+    pub fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<T, DecodeError>
+    where
+        T: DeserializeOwned + Sized,
+    {
         match raw {
             Some(raw) => json_recv(ty, raw),
             None => {
