@@ -265,6 +265,9 @@
 //! }
 //! ```
 
+// docs.rs builds with `--cfg docsrs`: show which feature each item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[doc(inline)]
 pub use bulk_core::*;
 pub use bulk_derive::CopyRow;

@@ -4,6 +4,9 @@
 //! Most users depend on the `pgbulk` facade crate instead, which re-exports this crate and the
 //! `#[derive(CopyRow)]` macro.
 
+// docs.rs builds with `--cfg docsrs`: show which feature each item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod codec;
 pub mod format;
 pub mod pgcopy;
