@@ -2,8 +2,34 @@
 //! and `try_from`, each written and read back, and each misuse's error naming row and field.
 
 use crate::{count, db};
-use pgbulk::{BulkExt, CopyRow, ErrorKind};
+use pgbulk::testkit::TestDb;
+use pgbulk::{BulkExt, CopyRow, Error, ErrorKind, FromCopyRow};
 use serde::{Deserialize, Serialize};
+
+/// Runs `sql` (one or more statements).
+async fn exec(db: &TestDb, sql: &str) {
+    db.client().batch_execute(sql).await.unwrap();
+}
+
+/// The first column of the one row `sql` returns.
+async fn value<V: for<'a> pgbulk::tokio_postgres::types::FromSql<'a>>(db: &TestDb, sql: &str) -> V {
+    db.client().query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// `copy_out_query::<T>(query)`, all rows.
+async fn read<T: FromCopyRow + Send + 'static>(db: &TestDb, query: &str) -> Vec<T> {
+    let rows = db.client().bulk().copy_out_query::<T>(query).collect_vec();
+    rows.await.unwrap_or_else(|e| panic!("{query}: {e}"))
+}
+
+/// The error `copy_out_query::<T>(query)` ends with.
+async fn read_err<T: FromCopyRow + Send + 'static>(db: &TestDb, query: &str) -> Error {
+    let rows = db.client().bulk().copy_out_query::<T>(query).collect_vec();
+    match rows.await {
+        Ok(rows) => panic!("{query}: read {} rows, expected an error", rows.len()),
+        Err(e) => e,
+    }
+}
 
 // ---- rename_all ------------------------------------------------------------------------------
 
@@ -50,23 +76,13 @@ async fn rename_all_names_the_columns() {
         },
     ];
     assert_eq!(db.client().bulk().copy_in(&profiles).await.unwrap(), 2);
-    let name: String = db
-        .client()
-        .query_one(
-            r#"SELECT "displayName" FROM profiles WHERE "userId" = 2"#,
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let name: String = value(
+        &db,
+        r#"SELECT "displayName" FROM profiles WHERE "userId" = 2"#,
+    )
+    .await;
     assert_eq!(name, "Grace");
-    let back = db
-        .client()
-        .bulk()
-        .copy_out_query::<Profile>(r#"SELECT * FROM profiles ORDER BY "userId""#)
-        .collect_vec()
-        .await
-        .unwrap();
+    let back = read::<Profile>(&db, r#"SELECT * FROM profiles ORDER BY "userId""#).await;
     assert_eq!(back, profiles);
 
     let legacy = vec![Legacy {
@@ -107,10 +123,11 @@ struct Prefs {
 #[tokio::test]
 async fn json_fields_round_trip_through_json_and_jsonb() {
     let db = db().await;
-    db.client()
-        .batch_execute("CREATE TABLE prefs (id int4, settings jsonb, history json, extra jsonb)")
-        .await
-        .unwrap();
+    exec(
+        &db,
+        "CREATE TABLE prefs (id int4, settings jsonb, history json, extra jsonb)",
+    )
+    .await;
     let rows = vec![
         Prefs {
             id: 1,
@@ -149,52 +166,29 @@ async fn json_fields_round_trip_through_json_and_jsonb() {
     assert_eq!(row.get::<_, i32>(1), 14);
     assert_eq!(row.get::<_, String>(2), "b\"c");
     assert_eq!(row.get::<_, String>(3), "object");
-    let back = db
-        .client()
-        .bulk()
-        .copy_out_query::<Prefs>("SELECT * FROM prefs ORDER BY id")
-        .collect_vec()
-        .await
-        .unwrap();
+    let back = read::<Prefs>(&db, "SELECT * FROM prefs ORDER BY id").await;
     assert_eq!(back, rows);
 
     // SQL NULL reads as `None` into an `Option`, and is an error naming the row and field
     // for a type that cannot be null.
-    db.client()
-        .batch_execute(
-            "INSERT INTO prefs VALUES (3, '{\"theme\": \"x\", \"font_size\": 1}', '[]', NULL)",
-        )
-        .await
-        .unwrap();
-    let third = db
-        .client()
-        .bulk()
-        .copy_out_query::<Prefs>("SELECT * FROM prefs WHERE id = 3")
-        .collect_vec()
-        .await
-        .unwrap();
+    exec(
+        &db,
+        "INSERT INTO prefs VALUES (3, '{\"theme\": \"x\", \"font_size\": 1}', '[]', NULL)",
+    )
+    .await;
+    let third = read::<Prefs>(&db, "SELECT * FROM prefs WHERE id = 3").await;
     assert_eq!(third[0].extra, None);
-    db.client()
-        .batch_execute("UPDATE prefs SET settings = NULL WHERE id = 2")
-        .await
-        .unwrap();
-    let err = db
-        .client()
-        .bulk()
-        .copy_out_query::<Prefs>("SELECT * FROM prefs ORDER BY id")
-        .collect_vec()
-        .await
-        .unwrap_err();
+    exec(&db, "UPDATE prefs SET settings = NULL WHERE id = 2").await;
+    let err = read_err::<Prefs>(&db, "SELECT * FROM prefs ORDER BY id").await;
     assert_eq!(err.kind(), ErrorKind::Decode);
     assert_eq!((err.row(), err.field()), (Some(1), Some("settings")));
 
     // A json field against a column of another type is a mismatch before anything is sent.
-    db.client()
-        .batch_execute(
-            "CREATE TABLE prefs_text (id int4, settings text, history json, extra jsonb)",
-        )
-        .await
-        .unwrap();
+    exec(
+        &db,
+        "CREATE TABLE prefs_text (id int4, settings text, history json, extra jsonb)",
+    )
+    .await;
     let err = db
         .client()
         .bulk()
@@ -232,10 +226,7 @@ struct StrictNote {
 #[tokio::test]
 async fn default_fields_fill_in_columns_the_query_does_not_return() {
     let db = db().await;
-    db.client()
-        .batch_execute("CREATE TABLE notes (id int4, body text, score int4)")
-        .await
-        .unwrap();
+    exec(&db, "CREATE TABLE notes (id int4, body text, score int4)").await;
     let notes = vec![
         Note {
             id: 1,
@@ -261,27 +252,16 @@ async fn default_fields_fill_in_columns_the_query_does_not_return() {
     assert_eq!(bodies, ["first", "second"]);
 
     // Every column returned: read as usual.
-    let all = db
-        .client()
-        .bulk()
-        .copy_out_query::<Note>("SELECT * FROM notes ORDER BY id")
-        .collect_vec()
-        .await
-        .unwrap();
+    let all = read::<Note>(&db, "SELECT * FROM notes ORDER BY id").await;
     assert_eq!(all, notes);
 
     // Columns left out: `Default::default()`, over many rows (the absence holds per tuple).
-    db.client()
-        .batch_execute("INSERT INTO notes SELECT g, 'n', g FROM generate_series(3, 2000) g")
-        .await
-        .unwrap();
-    let ids_only = db
-        .client()
-        .bulk()
-        .copy_out_query::<Note>("SELECT id FROM notes ORDER BY id")
-        .collect_vec()
-        .await
-        .unwrap();
+    exec(
+        &db,
+        "INSERT INTO notes SELECT g, 'n', g FROM generate_series(3, 2000) g",
+    )
+    .await;
+    let ids_only = read::<Note>(&db, "SELECT id FROM notes ORDER BY id").await;
     assert_eq!(ids_only.len(), 2000);
     assert!(ids_only
         .iter()
@@ -289,13 +269,7 @@ async fn default_fields_fill_in_columns_the_query_does_not_return() {
         .all(|(i, n)| n.id == i32::try_from(i).unwrap() + 1
             && n.body.is_empty()
             && n.score.is_none()));
-    let with_score = db
-        .client()
-        .bulk()
-        .copy_out_query::<Note>("SELECT score, id FROM notes WHERE id = 1")
-        .collect_vec()
-        .await
-        .unwrap();
+    let with_score = read::<Note>(&db, "SELECT score, id FROM notes WHERE id = 1").await;
     assert_eq!(
         with_score,
         [Note {
@@ -306,23 +280,11 @@ async fn default_fields_fill_in_columns_the_query_does_not_return() {
     );
 
     // A returned column is decoded as usual: NULL into a `String` is still an error.
-    let err = db
-        .client()
-        .bulk()
-        .copy_out_query::<Note>("SELECT id, NULL::text AS body FROM notes WHERE id = 1")
-        .collect_vec()
-        .await
-        .unwrap_err();
+    let err = read_err::<Note>(&db, "SELECT id, NULL::text AS body FROM notes WHERE id = 1").await;
     assert_eq!((err.kind(), err.field()), (ErrorKind::Decode, Some("body")));
 
     // Without the attribute, a missing column is a mismatch.
-    let err = db
-        .client()
-        .bulk()
-        .copy_out_query::<StrictNote>("SELECT id FROM notes")
-        .collect_vec()
-        .await
-        .unwrap_err();
+    let err = read_err::<StrictNote>(&db, "SELECT id FROM notes").await;
     assert_eq!(err.kind(), ErrorKind::TypeMismatch);
     assert_eq!(err.mismatches()[0].field, "body");
 
@@ -413,20 +375,13 @@ async fn flatten_makes_the_nested_fields_columns() {
     };
     let rows: Vec<Customer> = (1..=3).map(|id| customer(id, "Main St")).collect();
     db.client().bulk().copy_in(&rows).await.unwrap();
-    let zip: String = db
-        .client()
-        .query_one("SELECT zip_code FROM customers WHERE id = 3", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let zip: String = value(&db, "SELECT zip_code FROM customers WHERE id = 3").await;
     assert_eq!(zip, "00003");
-    let back = db
-        .client()
-        .bulk()
-        .copy_out_query::<Customer>("SELECT name, zip_code, street, id FROM customers ORDER BY id")
-        .collect_vec()
-        .await
-        .unwrap();
+    let back = read::<Customer>(
+        &db,
+        "SELECT name, zip_code, street, id FROM customers ORDER BY id",
+    )
+    .await;
     assert_eq!(back, rows);
 
     // The outer key drives the upsert; the flattened columns are updated.
@@ -438,12 +393,7 @@ async fn flatten_makes_the_nested_fields_columns() {
         .await
         .unwrap();
     assert_eq!((counts.inserted, counts.updated), (1, 1));
-    let street: String = db
-        .client()
-        .query_one("SELECT street FROM customers WHERE id = 2", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let street: String = value(&db, "SELECT street FROM customers WHERE id = 2").await;
     assert_eq!(street, "Side St");
 
     // Keys inside the flattened struct are the conflict target.
@@ -463,13 +413,7 @@ async fn flatten_makes_the_nested_fields_columns() {
         .await
         .unwrap();
     assert_eq!((counts.inserted, counts.updated), (1, 1));
-    let items = db
-        .client()
-        .bulk()
-        .copy_out_query::<TenantItem>("SELECT * FROM tenant_items ORDER BY tenant, id")
-        .collect_vec()
-        .await
-        .unwrap();
+    let items = read::<TenantItem>(&db, "SELECT * FROM tenant_items ORDER BY tenant, id").await;
     assert_eq!(items, [item(1, 1, "a2"), item(1, 2, "c"), item(2, 1, "b")]);
 
     // A bad value inside the flattened struct names its row, field and column; nothing is
@@ -482,17 +426,8 @@ async fn flatten_makes_the_nested_fields_columns() {
         (Some(1), Some("street"), Some("street"))
     );
     assert_eq!(count(&db, "customers WHERE id >= 10").await, 0);
-    db.client()
-        .batch_execute("UPDATE customers SET zip_code = NULL WHERE id = 3")
-        .await
-        .unwrap();
-    let err = db
-        .client()
-        .bulk()
-        .copy_out_query::<Customer>("SELECT * FROM customers ORDER BY id")
-        .collect_vec()
-        .await
-        .unwrap_err();
+    exec(&db, "UPDATE customers SET zip_code = NULL WHERE id = 3").await;
+    let err = read_err::<Customer>(&db, "SELECT * FROM customers ORDER BY id").await;
     assert_eq!(
         (err.kind(), err.row(), err.field(), err.column()),
         (ErrorKind::Decode, Some(2), Some("zip"), Some("zip_code"))
@@ -510,10 +445,11 @@ struct Clashing {
 #[tokio::test]
 async fn flatten_reports_a_column_named_twice() {
     let db = db().await;
-    db.client()
-        .batch_execute("CREATE TABLE customers (id int8, street text, zip_code text, name text)")
-        .await
-        .unwrap();
+    exec(
+        &db,
+        "CREATE TABLE customers (id int8, street text, zip_code text, name text)",
+    )
+    .await;
     let row = Clashing {
         street: "a".into(),
         address: Address {
@@ -571,10 +507,7 @@ struct Counter {
 #[tokio::test]
 async fn try_from_converts_both_ways_and_names_a_failed_conversion() {
     let db = db().await;
-    db.client()
-        .batch_execute("CREATE TABLE counters (hits int8, owner text)")
-        .await
-        .unwrap();
+    exec(&db, "CREATE TABLE counters (hits int8, owner text)").await;
     let rows = vec![
         Counter {
             hits: 0,
@@ -586,20 +519,9 @@ async fn try_from_converts_both_ways_and_names_a_failed_conversion() {
         },
     ];
     db.client().bulk().copy_in(&rows).await.unwrap();
-    let max: i64 = db
-        .client()
-        .query_one("SELECT max(hits) FROM counters", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let max: i64 = value(&db, "SELECT max(hits) FROM counters").await;
     assert_eq!(max, i64::MAX);
-    let back = db
-        .client()
-        .bulk()
-        .copy_out_query::<Counter>("SELECT * FROM counters ORDER BY hits")
-        .collect_vec()
-        .await
-        .unwrap();
+    let back = read::<Counter>(&db, "SELECT * FROM counters ORDER BY hits").await;
     assert_eq!(back, rows);
 
     // Writing: a value the column's type cannot hold fails the whole COPY, naming row and field.
@@ -626,17 +548,8 @@ async fn try_from_converts_both_ways_and_names_a_failed_conversion() {
     assert_eq!(count(&db, "counters").await, 2);
 
     // Reading: a value the field's type refuses, with the conversion's own message.
-    db.client()
-        .batch_execute("INSERT INTO counters VALUES (5, 'nobody')")
-        .await
-        .unwrap();
-    let err = db
-        .client()
-        .bulk()
-        .copy_out_query::<Counter>("SELECT * FROM counters ORDER BY hits")
-        .collect_vec()
-        .await
-        .unwrap_err();
+    exec(&db, "INSERT INTO counters VALUES (5, 'nobody')").await;
+    let err = read_err::<Counter>(&db, "SELECT * FROM counters ORDER BY hits").await;
     assert_eq!(
         (err.kind(), err.row(), err.field()),
         (ErrorKind::Decode, Some(1), Some("owner"))
@@ -645,27 +558,19 @@ async fn try_from_converts_both_ways_and_names_a_failed_conversion() {
         err.to_string().contains("`nobody` is not an email address"),
         "{err}"
     );
-    db.client()
-        .batch_execute("UPDATE counters SET owner = 'n@x', hits = -1 WHERE owner = 'nobody'")
-        .await
-        .unwrap();
-    let err = db
-        .client()
-        .bulk()
-        .copy_out_query::<Counter>("SELECT * FROM counters ORDER BY hits")
-        .collect_vec()
-        .await
-        .unwrap_err();
+    exec(
+        &db,
+        "UPDATE counters SET owner = 'n@x', hits = -1 WHERE owner = 'nobody'",
+    )
+    .await;
+    let err = read_err::<Counter>(&db, "SELECT * FROM counters ORDER BY hits").await;
     assert_eq!(
         (err.kind(), err.row(), err.field()),
         (ErrorKind::Decode, Some(0), Some("hits"))
     );
 
     // The plan checks the type the field goes through.
-    db.client()
-        .batch_execute("CREATE TABLE counters_narrow (hits int4, owner text)")
-        .await
-        .unwrap();
+    exec(&db, "CREATE TABLE counters_narrow (hits int4, owner text)").await;
     let err = db
         .client()
         .bulk()
