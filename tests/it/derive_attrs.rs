@@ -581,3 +581,87 @@ async fn try_from_converts_both_ways_and_names_a_failed_conversion() {
     assert_eq!(err.kind(), ErrorKind::TypeMismatch);
     assert_eq!(err.mismatches()[0].rust_type, "u64 (as i64)");
 }
+
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+struct Geo {
+    lat: f64,
+    #[copy(default)]
+    lon: f64,
+}
+
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+struct Place {
+    city: String,
+    #[copy(skip)]
+    cached: Option<String>,
+    #[copy(flatten)]
+    geo: Geo,
+}
+
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+#[copy(table = "visits", rename_all = "UPPERCASE")]
+struct Visit {
+    visit_id: i32,
+    #[copy(flatten)]
+    place: Place,
+    #[copy(json)]
+    tags: Vec<String>,
+}
+
+#[tokio::test]
+async fn flatten_nests_and_keeps_the_inner_attributes() {
+    let db = db().await;
+    exec(
+        &db,
+        r#"CREATE TABLE visits ("VISIT_ID" int4, city text, lat float8, lon float8, "TAGS" jsonb)"#,
+    )
+    .await;
+    // `rename_all` names the outer struct's own columns; the flattened ones keep theirs.
+    let names: Vec<_> = Visit::COLUMNS.iter().map(|c| c.name).collect();
+    assert_eq!(names, ["VISIT_ID", "city", "lat", "lon", "TAGS"]);
+    let visit = |id: i32| Visit {
+        visit_id: id,
+        place: Place {
+            city: format!("city {id}"),
+            cached: None,
+            geo: Geo {
+                lat: f64::from(id) / 2.0,
+                lon: -f64::from(id),
+            },
+        },
+        tags: vec![format!("t{id}")],
+    };
+    let rows: Vec<Visit> = (1..=300).map(visit).collect();
+    db.client().bulk().copy_in(&rows).await.unwrap();
+    assert_eq!(
+        read::<Visit>(&db, "SELECT * FROM visits ORDER BY 1").await,
+        rows
+    );
+
+    // A `default` field two levels down, left out of the query.
+    let no_lon = read::<Visit>(
+        &db,
+        r#"SELECT "TAGS", lat, city, "VISIT_ID" FROM visits ORDER BY "VISIT_ID" LIMIT 2"#,
+    )
+    .await;
+    let expected: Vec<Visit> = (1..=2)
+        .map(|id| {
+            let mut v = visit(id);
+            v.place.geo.lon = 0.0;
+            v
+        })
+        .collect();
+    assert_eq!(no_lon, expected);
+
+    // An error two levels down names the innermost field and its column, by its index in the
+    // outer row's columns.
+    let err = read_err::<Visit>(
+        &db,
+        r#"SELECT "VISIT_ID", city, NULL::float8 AS lat, lon, "TAGS" FROM visits"#,
+    )
+    .await;
+    assert_eq!(
+        (err.kind(), err.row(), err.field(), err.column()),
+        (ErrorKind::Decode, Some(0), Some("lat"), Some("lat"))
+    );
+}
