@@ -65,7 +65,7 @@
 //! | `#[copy(skip)]` | field | not copied; `Default::default()` when reading |
 //! | `#[copy(key)]` | field | part of the conflict key (see [`Column::key`]) |
 //! | `#[copy(to_sql)]` | field | encoded and decoded through the type's postgres-types `ToSql`/`FromSql` |
-//! | `#[copy(json)]` | field | any `Serialize + DeserializeOwned` type as `json` / `jsonb` (as [`Json<T>`], without the wrapper); SQL NULL reads as JSON `null` (`None` for an `Option`) |
+//! | `#[copy(json)]` | field | any `Serialize + DeserializeOwned` type as `json` / `jsonb` (as [`Json<T>`], without the wrapper); an `Option`'s `None` is written as JSON `null`, and SQL NULL reads as `None` |
 //! | `#[copy(try_from = "T")]` | field | written as `T::try_from(field.clone())` with `T`'s codec, read as `T` then `TryFrom` (e.g. `u64` through `i64`); a failed conversion is an error naming row and field |
 //! | `#[copy(default)]` | field | when a `copy_out_query` does not return the column, `Default::default()` instead of a mismatch; written as usual |
 //! | `#[copy(flatten)]` | field | a nested `CopyRow` struct: its fields are columns of this one, with their own `rename`, `key`, `default` (not in generic structs) |

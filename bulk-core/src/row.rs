@@ -207,10 +207,7 @@ pub(crate) fn encode_tuple<T: CopyRow + ?Sized>(
     index: u64,
 ) -> Result<(), crate::Error> {
     let start = buf.len();
-    // `check_copy_in` refuses more columns than PostgreSQL allows (1600), so the count fits.
-    let count = i16::try_from(T::COLUMNS.len()).unwrap_or(i16::MAX);
-    crate::codec::put_be(buf, count.to_be_bytes());
-    row.encode_row(types, buf).map_err(|(field, e)| {
+    crate::format::write_tuple(row, types, buf).map_err(|(field, e)| {
         buf.truncate(start);
         let (field, column) = field_names(T::COLUMNS, field);
         crate::Error::encode(index, field, column, e)

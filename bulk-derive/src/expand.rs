@@ -601,6 +601,46 @@ mod tests {
     }
 
     #[test]
+    fn flatten_splices_columns_and_offsets_indexes() {
+        let out = derive(quote! {
+            struct Outer { a: i64, #[copy(flatten)] inner: Inner, b: i32 }
+        })
+        .unwrap()
+        .to_string();
+        // COLUMNS and ACCEPTS_DECODE are put together from the parts at compile time.
+        assert!(out.contains("concat_columns :: < { (2usize + < Inner as :: pgbulk :: __private :: CopyRow > :: COLUMNS . len ()) } >"), "{out}");
+        assert!(
+            out.contains("< Inner as :: pgbulk :: __private :: FromCopyRow > :: ACCEPTS_DECODE"),
+            "{out}"
+        );
+        // The field after the flattened one is at 1 + the inner struct's column count.
+        assert!(out.contains("& __types [(1usize + < Inner as :: pgbulk :: __private :: CopyRow > :: COLUMNS . len ())]"), "{out}");
+        // Without `flatten`, the lists stay plain literals.
+        let plain = derive(quote! { struct Plain { a: i64 } })
+            .unwrap()
+            .to_string();
+        assert!(!plain.contains("concat_"), "{plain}");
+    }
+
+    #[test]
+    fn default_fields_check_for_an_absent_column() {
+        let out = derive(quote! {
+            struct Row { id: i64, #[copy(default)] note: String }
+        })
+        .unwrap()
+        .to_string();
+        assert!(out.contains("default : true"), "{out}");
+        assert!(
+            out.contains("RawRow :: is_absent (& __row , 1usize)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("for < '__de > String : :: pgbulk :: __private :: Default"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn borrowing_struct_gets_no_decode_impl() {
         let out = derive(quote! {
             #[copy(crate = "bulk_core")]

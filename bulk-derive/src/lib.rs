@@ -38,8 +38,9 @@ use proc_macro::TokenStream;
 ///   `Default::default()`.
 /// - `#[copy(to_sql)]`: written and read through the type's postgres-types `ToSql` /
 ///   `FromSql` impls.
-/// - `#[copy(json)]`: any `Serialize + DeserializeOwned` type, as `json` or `jsonb`. SQL NULL
-///   reads as JSON `null` would (`None` for an `Option`).
+/// - `#[copy(json)]`: any `Serialize + DeserializeOwned` type, as `json` or `jsonb`. An
+///   `Option`'s `None` is written as JSON `null`; SQL NULL reads as JSON `null` would (`None`
+///   for an `Option`, an error otherwise).
 /// - `#[copy(try_from = "T")]`: written as `T::try_from(field.clone())` with `T`'s codec, read
 ///   as `T` and converted with `TryFrom`. A failed conversion is an error naming row and field.
 /// - `#[copy(default)]`: when a `copy_out_query` does not return the column, the field is
