@@ -125,16 +125,37 @@
 //! | `chrono::NaiveDateTime` | `timestamp` |
 //! | `chrono::DateTime<Utc>`, `DateTime<FixedOffset>`, `DateTime<Local>` | `timestamptz` |
 //! | [`Infinity<T>`] of the date/time types above | the same, with `±infinity` |
+//! | `time::Date`, `Time`, `PrimitiveDateTime`, `OffsetDateTime` (feature `time`) | `date`, `time`, `timestamp`, `timestamptz` |
 //! | [`Interval`] | `interval` |
 //! | `uuid::Uuid` | `uuid` |
 //! | `rust_decimal::Decimal` | `numeric` (scale kept) |
 //! | [`PgNumeric`] | `numeric`, with `NaN` and `±Infinity` |
 //! | `std::net::IpAddr`, [`Inet`] | `inet`, `cidr` |
+//! | [`PgRange<T>`] of the scalar types above | `int4range`, `int8range`, `numrange`, `tsrange`, `tstzrange`, `daterange` |
 //! | `Option<T>` | NULL |
 //! | `Vec<T>`, `&[T]`, `Vec<Option<T>>` | 1-D arrays of the above (enums included) |
 //! | `Vec<Vec<T>>` … 6 levels | 2-D … 6-D arrays (rectangular) |
 //! | domains | the base type's Rust types |
 //! | `T: ToSql + FromSql` with `#[copy(to_sql)]`, or [`ViaToSql<T>`] | what `T` accepts (derived enums, composites) |
+//!
+//! Types with no codec here go through their postgres-types impls with `#[copy(to_sql)]`:
+//! `cidr::IpCidr` (`cidr`), `HashMap<String, Option<String>>` (`hstore`), `String` (`ltree`),
+//! `bit_vec::BitVec` (`varbit`), `geo_types::Point`/`Rect`/`LineString` (`point`/`box`/`path`),
+//! `pgvector::Vector` (`vector`), each with its crate's postgres-types feature (the README
+//! lists them):
+//!
+//! ```
+//! # use pgbulk::CopyRow;
+//! #[derive(CopyRow)]
+//! #[copy(table = "attrs")]
+//! struct Attrs {
+//!     id: i32,
+//!     #[copy(to_sql)]
+//!     tags: std::collections::HashMap<String, Option<String>>, // an hstore column
+//!     #[copy(to_sql)]
+//!     path: String, // an ltree column
+//! }
+//! ```
 //!
 //! # Upsert
 //!

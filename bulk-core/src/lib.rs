@@ -37,7 +37,7 @@ pub use crate::bulk::{
 };
 pub use crate::codec::{
     Decode, DecodeElement, DecodeError, Encode, EncodeElement, EncodeError, Inet, Infinity,
-    Interval, Json, PgNumeric, ViaToSql,
+    Interval, Json, PgNumeric, PgRange, ViaToSql,
 };
 pub use crate::error::{Error, ErrorKind, Mismatch, Result};
 pub use crate::parallel::{copy_in_parallel, ParallelOutcome, ParallelPart};

@@ -19,8 +19,10 @@ mod pgcopy;
 mod progress;
 mod quarantine;
 mod quoting;
+mod ranges;
 mod returning;
 mod soak;
+mod to_sql_types;
 mod types;
 mod upsert;
 

@@ -42,9 +42,12 @@ mod json;
 mod network;
 mod numeric;
 mod option;
+mod range;
 mod special;
 mod text;
 mod time;
+#[cfg(feature = "time")]
+mod time_crate;
 mod to_sql;
 mod uuid;
 
@@ -54,6 +57,7 @@ pub use self::interval::Interval;
 pub use self::json::{Json, JsonField};
 pub use self::network::Inet;
 pub use self::numeric::PgNumeric;
+pub use self::range::PgRange;
 pub use self::special::{Infinite, Infinity};
 pub use self::to_sql::{ToSqlField, ViaToSql};
 

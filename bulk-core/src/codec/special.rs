@@ -1,4 +1,4 @@
-//! Codec: ±infinity for date, timestamp and timestamptz, values no chrono type can hold, as
+//! Codec: ±infinity for date, timestamp and timestamptz, values no chrono (or `time`) type can hold, as
 //! [`Infinity<T>`]. PostgreSQL stores them as the extreme values of the field:
 //! `date` ±infinity is `i32::MAX`/`i32::MIN` days, `timestamp[tz]` ±infinity is
 //! `i64::MAX`/`i64::MIN` µs. (numeric NaN and ±Infinity are [`PgNumeric`](super::PgNumeric).)
@@ -12,10 +12,12 @@ use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, Utc};
 use postgres_types::Type;
 
 /// A date or timestamp that may also be `-infinity` or `infinity`, which PostgreSQL's date,
-/// timestamp and timestamptz can store and chrono cannot.
+/// timestamp and timestamptz can store and chrono (or the `time` crate) cannot.
 ///
 /// `Infinity<NaiveDate>` reads and writes `date`, `Infinity<NaiveDateTime>` `timestamp`,
-/// `Infinity<DateTime<Utc>>` (or `FixedOffset`, `Local`) `timestamptz`.
+/// `Infinity<DateTime<Utc>>` (or `FixedOffset`, `Local`) `timestamptz`. With the `time`
+/// feature, `Infinity<time::Date>`, `Infinity<time::PrimitiveDateTime>` and
+/// `Infinity<time::OffsetDateTime>` do the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Infinity<T> {
     /// `-infinity`: before every other value.
@@ -62,7 +64,7 @@ pub trait Infinite: Encode + Decode {
 
 /// Writes a date's ±infinity: length 4, then `i32::MAX` or `i32::MIN`.
 #[inline]
-fn date_infinity(positive: bool, buf: &mut BytesMut) {
+pub(super) fn date_infinity(positive: bool, buf: &mut BytesMut) {
     put_be(buf, i32::to_be_bytes(4));
     put_be(
         buf,
@@ -72,7 +74,7 @@ fn date_infinity(positive: bool, buf: &mut BytesMut) {
 
 /// Writes a timestamp's ±infinity: length 8, then `i64::MAX` or `i64::MIN`.
 #[inline]
-fn timestamp_infinity(positive: bool, buf: &mut BytesMut) {
+pub(super) fn timestamp_infinity(positive: bool, buf: &mut BytesMut) {
     put_be(buf, i32::to_be_bytes(8));
     put_be(
         buf,
@@ -80,45 +82,51 @@ fn timestamp_infinity(positive: bool, buf: &mut BytesMut) {
     );
 }
 
-impl Infinite for NaiveDate {
-    #[inline]
-    fn encode_infinity(positive: bool, buf: &mut BytesMut) {
-        date_infinity(positive, buf);
-    }
-
-    #[inline]
-    fn infinity_of(raw: &[u8]) -> Option<bool> {
-        match fixed(raw, "date").map(i32::from_be_bytes) {
-            Ok(i32::MAX) => Some(true),
-            Ok(i32::MIN) => Some(false),
-            _ => None,
-        }
+/// `Some(true)` for a date's `infinity` bytes, `Some(false)` for `-infinity`, `None` otherwise.
+#[inline]
+pub(super) fn date_infinity_of(raw: &[u8]) -> Option<bool> {
+    match fixed(raw, "date").map(i32::from_be_bytes) {
+        Ok(i32::MAX) => Some(true),
+        Ok(i32::MIN) => Some(false),
+        _ => None,
     }
 }
 
-/// Implements `Infinite` for timestamp types.
-macro_rules! timestamp_infinite {
-    ($($ty:ty),*) => {$(
-        impl Infinite for $ty {
+/// `Some(true)` for a timestamp's `infinity` bytes, `Some(false)` for `-infinity`, `None`
+/// otherwise.
+#[inline]
+pub(super) fn timestamp_infinity_of(raw: &[u8]) -> Option<bool> {
+    match fixed(raw, "timestamp").map(i64::from_be_bytes) {
+        Ok(i64::MAX) => Some(true),
+        Ok(i64::MIN) => Some(false),
+        _ => None,
+    }
+}
+
+/// Implements `Infinite` for types whose ±infinity `$write` writes and `$read` recognizes
+/// (chrono's here, the `time` crate's in `time_crate`).
+macro_rules! infinite {
+    ($write:ident, $read:ident: $($ty:ty),*) => {$(
+        impl $crate::codec::Infinite for $ty {
             #[inline]
-            fn encode_infinity(positive: bool, buf: &mut BytesMut) {
-                timestamp_infinity(positive, buf);
+            fn encode_infinity(positive: bool, buf: &mut ::bytes::BytesMut) {
+                $crate::codec::special::$write(positive, buf);
             }
 
             #[inline]
             fn infinity_of(raw: &[u8]) -> Option<bool> {
-                match fixed(raw, "timestamp").map(i64::from_be_bytes) {
-                    Ok(i64::MAX) => Some(true),
-                    Ok(i64::MIN) => Some(false),
-                    _ => None,
-                }
+                $crate::codec::special::$read(raw)
             }
         }
     )*};
 }
 
-timestamp_infinite!(
-    NaiveDateTime,
+pub(super) use infinite;
+
+infinite!(date_infinity, date_infinity_of: NaiveDate);
+infinite!(
+    timestamp_infinity,
+    timestamp_infinity_of: NaiveDateTime,
     DateTime<Utc>,
     DateTime<FixedOffset>,
     DateTime<Local>

@@ -26,13 +26,14 @@ use chrono::{
     DateTime, Datelike, FixedOffset, Local, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc,
 };
 use postgres_types::Type;
+use std::fmt;
 
 /// `NaiveDate::num_days_from_ce` of 2000-01-01, PostgreSQL's epoch.
 const EPOCH_DAYS_FROM_CE: i32 = 730_120;
 /// Microseconds in a day.
-const USECS_PER_DAY: i64 = 86_400_000_000;
+pub(super) const USECS_PER_DAY: i64 = 86_400_000_000;
 /// Microseconds in a second.
-const USECS_PER_SEC: i64 = 1_000_000;
+pub(super) const USECS_PER_SEC: i64 = 1_000_000;
 /// First valid date, in days since 2000-01-01: 4714-11-24 BC (Julian day 0).
 const MIN_DATE: i32 = -2_451_545;
 /// First date past the valid range (5874898-01-01), in days since 2000-01-01.
@@ -42,18 +43,43 @@ const MIN_TIMESTAMP: i64 = -211_813_488_000_000_000;
 /// First timestamp past the valid range (294277-01-01 00:00:00), in µs since 2000-01-01.
 const END_TIMESTAMP: i64 = 9_223_367_961_600_000_000;
 
+/// Checks days since 2000-01-01 against PostgreSQL's date range; `v` shows the value in the
+/// error.
+#[inline]
+pub(super) fn checked_date(days: i64, v: &dyn fmt::Display) -> Result<i32, EncodeError> {
+    match i32::try_from(days) {
+        Ok(days) if (MIN_DATE..END_DATE).contains(&days) => Ok(days),
+        _ => Err(EncodeError::OutOfRange(format!(
+            "date {v} is outside PostgreSQL's date range (4714-11-24 BC to 5874897-12-31)"
+        ))),
+    }
+}
+
+/// µs since 2000-01-01 00:00:00 of `days` since 2000-01-01 and `time_micros` since midnight,
+/// checked against PostgreSQL's timestamp range; `v` shows the value in the error.
+#[inline]
+pub(super) fn checked_timestamp(
+    days: i64,
+    time_micros: i64,
+    pg_type: &str,
+    v: &dyn fmt::Display,
+) -> Result<i64, EncodeError> {
+    let micros = days
+        .checked_mul(USECS_PER_DAY)
+        .and_then(|d| d.checked_add(time_micros))
+        .filter(|us| (MIN_TIMESTAMP..END_TIMESTAMP).contains(us));
+    micros.ok_or_else(|| {
+        EncodeError::OutOfRange(format!(
+            "{pg_type} {v} is outside PostgreSQL's range (4714-11-24 00:00:00 BC to 294276-12-31 23:59:59.999999)"
+        ))
+    })
+}
+
 /// Days since 2000-01-01 of a date, checked against PostgreSQL's date range.
 #[inline]
 fn date_days(v: NaiveDate) -> Result<i32, EncodeError> {
     // chrono's range (about ±262,000 years) keeps this subtraction far from overflow.
-    let days = v.num_days_from_ce() - EPOCH_DAYS_FROM_CE;
-    if (MIN_DATE..END_DATE).contains(&days) {
-        Ok(days)
-    } else {
-        Err(EncodeError::OutOfRange(format!(
-            "date {v} is outside PostgreSQL's date range (4714-11-24 BC to 5874897-12-31)"
-        )))
-    }
+    checked_date(i64::from(v.num_days_from_ce() - EPOCH_DAYS_FROM_CE), &v)
 }
 
 /// µs since midnight of a time of day, counting a leap second (nanos >= 1e9) forward.
@@ -66,15 +92,7 @@ fn time_of_day_micros(v: NaiveTime) -> i64 {
 #[inline]
 fn timestamp_micros(v: NaiveDateTime, pg_type: &str) -> Result<i64, EncodeError> {
     let days = i64::from(v.date().num_days_from_ce() - EPOCH_DAYS_FROM_CE);
-    let micros = days
-        .checked_mul(USECS_PER_DAY)
-        .and_then(|d| d.checked_add(time_of_day_micros(v.time())))
-        .filter(|us| (MIN_TIMESTAMP..END_TIMESTAMP).contains(us));
-    micros.ok_or_else(|| {
-        EncodeError::OutOfRange(format!(
-            "{pg_type} {v} is outside PostgreSQL's range (4714-11-24 00:00:00 BC to 294276-12-31 23:59:59.999999)"
-        ))
-    })
+    checked_timestamp(days, time_of_day_micros(v.time()), pg_type, &v)
 }
 
 /// Writes a DATE field: length 4, then days since 2000-01-01.
@@ -114,23 +132,42 @@ fn infinite(pg_type: &str, value: &str, rust: &str) -> DecodeError {
     ))
 }
 
+/// The error for a date or timestamp outside the Rust type's range.
+pub(super) fn beyond(
+    pg_type: &str,
+    amount: &dyn fmt::Display,
+    rust: &str,
+    range: &str,
+) -> DecodeError {
+    DecodeError::OutOfRange(format!(
+        "{pg_type} {amount} from 2000-01-01 is outside {rust}'s range ({range})"
+    ))
+}
+
+/// Reads a DATE value's days since 2000-01-01; ±infinity is an error naming `rust`.
+#[inline]
+pub(super) fn date_recv_days(raw: &[u8], rust: &str) -> Result<i32, DecodeError> {
+    match fixed(raw, "date").map(i32::from_be_bytes)? {
+        i32::MAX => Err(infinite("date", "infinity", rust)),
+        i32::MIN => Err(infinite("date", "-infinity", rust)),
+        days => Ok(days),
+    }
+}
+
 /// Reads a DATE value.
 #[inline]
 fn date_recv(raw: &[u8]) -> Result<NaiveDate, DecodeError> {
-    let days = fixed(raw, "date").map(i32::from_be_bytes)?;
-    match days {
-        i32::MAX => Err(infinite("date", "infinity", "NaiveDate")),
-        i32::MIN => Err(infinite("date", "-infinity", "NaiveDate")),
-        _ => days
-            .checked_add(EPOCH_DAYS_FROM_CE)
-            .and_then(NaiveDate::from_num_days_from_ce_opt)
-            .ok_or_else(|| {
-                DecodeError::OutOfRange(format!(
-                    "date {days} days from 2000-01-01 is outside NaiveDate's range \
-                     (about 262000 BC to 262000 AD)"
-                ))
-            }),
-    }
+    let days = date_recv_days(raw, "NaiveDate")?;
+    days.checked_add(EPOCH_DAYS_FROM_CE)
+        .and_then(NaiveDate::from_num_days_from_ce_opt)
+        .ok_or_else(|| {
+            beyond(
+                "date",
+                &format_args!("{days} days"),
+                "NaiveDate",
+                "about 262000 BC to 262000 AD",
+            )
+        })
 }
 
 /// Splits µs since midnight (`0..USECS_PER_DAY`) into a `NaiveTime`.
@@ -141,35 +178,52 @@ fn naive_time(micros: i64) -> Option<NaiveTime> {
     NaiveTime::from_num_seconds_from_midnight_opt(secs, nanos)
 }
 
-/// Reads a TIME value.
+/// Reads a TIME value's µs since midnight, `0..USECS_PER_DAY`; `24:00:00` is an error naming
+/// `rust`.
 #[inline]
-fn time_recv(raw: &[u8]) -> Result<NaiveTime, DecodeError> {
+pub(super) fn time_recv_micros(raw: &[u8], rust: &str) -> Result<i64, DecodeError> {
     let micros = fixed(raw, "time").map(i64::from_be_bytes)?;
     if micros == USECS_PER_DAY {
-        return Err(DecodeError::OutOfRange(
-            "time 24:00:00 cannot be held by NaiveTime; map it in the query \
+        return Err(DecodeError::OutOfRange(format!(
+            "time 24:00:00 cannot be held by {rust}; map it in the query \
              (e.g. NULLIF(col, '24:00:00')) and read an Option"
-                .to_owned(),
-        ));
+        )));
     }
     if !(0..USECS_PER_DAY).contains(&micros) {
         return Err(DecodeError::Invalid(format!(
             "time value {micros} µs is outside 00:00:00..=24:00:00"
         )));
     }
+    Ok(micros)
+}
+
+/// Reads a TIME value.
+#[inline]
+fn time_recv(raw: &[u8]) -> Result<NaiveTime, DecodeError> {
+    let micros = time_recv_micros(raw, "NaiveTime")?;
     naive_time(micros)
         .ok_or_else(|| DecodeError::Invalid(format!("time value {micros} µs is not a time")))
+}
+
+/// Reads a TIMESTAMP or TIMESTAMPTZ value's µs since 2000-01-01 00:00:00; ±infinity is an
+/// error naming `rust`.
+#[inline]
+pub(super) fn timestamp_recv_micros(
+    raw: &[u8],
+    pg_type: &str,
+    rust: &str,
+) -> Result<i64, DecodeError> {
+    match fixed(raw, pg_type).map(i64::from_be_bytes)? {
+        i64::MAX => Err(infinite(pg_type, "infinity", rust)),
+        i64::MIN => Err(infinite(pg_type, "-infinity", rust)),
+        micros => Ok(micros),
+    }
 }
 
 /// Reads a TIMESTAMP or TIMESTAMPTZ value as a UTC/naive date and time.
 #[inline]
 fn timestamp_recv(raw: &[u8], pg_type: &str, rust: &str) -> Result<NaiveDateTime, DecodeError> {
-    let micros = fixed(raw, pg_type).map(i64::from_be_bytes)?;
-    match micros {
-        i64::MAX => return Err(infinite(pg_type, "infinity", rust)),
-        i64::MIN => return Err(infinite(pg_type, "-infinity", rust)),
-        _ => {}
-    }
+    let micros = timestamp_recv_micros(raw, pg_type, rust)?;
     let days = micros.div_euclid(USECS_PER_DAY);
     let date = i32::try_from(days)
         .ok()
@@ -178,10 +232,12 @@ fn timestamp_recv(raw: &[u8], pg_type: &str, rust: &str) -> Result<NaiveDateTime
     let time = naive_time(micros.rem_euclid(USECS_PER_DAY));
     match (date, time) {
         (Some(date), Some(time)) => Ok(NaiveDateTime::new(date, time)),
-        _ => Err(DecodeError::OutOfRange(format!(
-            "{pg_type} {micros} µs from 2000-01-01 is outside {rust}'s range \
-             (about 262000 BC to 262000 AD)"
-        ))),
+        _ => Err(beyond(
+            pg_type,
+            &format_args!("{micros} µs"),
+            rust,
+            "about 262000 BC to 262000 AD",
+        )),
     }
 }
 

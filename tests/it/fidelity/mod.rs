@@ -24,9 +24,10 @@
 mod arrays;
 mod int;
 mod json;
-mod numeric;
+pub(crate) mod numeric;
 mod text;
-mod time;
+pub(crate) mod time;
+mod time_crate;
 mod to_sql;
 
 use bytes::BytesMut;
@@ -107,7 +108,7 @@ async fn read<T: Encode + Decode + Send + 'static>(db: &TestDb) -> Result<Vec<T>
 }
 
 /// A deterministic sample of `strategy`: [`BATCH`] values, then `edges`.
-fn sample<T: Clone + Debug, S: Strategy<Value = T>>(strategy: S, edges: &[T]) -> Vec<T> {
+pub fn sample<T: Clone + Debug, S: Strategy<Value = T>>(strategy: S, edges: &[T]) -> Vec<T> {
     let mut runner = TestRunner::deterministic();
     let mut values = vec(strategy, BATCH)
         .new_tree(&mut runner)
@@ -191,17 +192,7 @@ pub fn cross_check<T, R, S>(
             );
         }
         // tokio-postgres → copy_out
-        db.client()
-            .batch_execute("TRUNCATE fidelity")
-            .await
-            .unwrap();
-        let insert = db
-            .client()
-            .prepare(&format!(
-                "INSERT INTO fidelity (id, v) VALUES ($1, {write_expr})"
-            ))
-            .await
-            .unwrap();
+        let insert = rewrite(&db, write_expr).await;
         for (id, v) in (0i32..).zip(&values) {
             db.client()
                 .execute(&insert, &[&id, &theirs(v)])
@@ -217,6 +208,20 @@ pub fn cross_check<T, R, S>(
             );
         }
     });
+}
+
+/// Empties the table and prepares `INSERT INTO fidelity (id, v) VALUES ($1, <value>)`.
+pub async fn rewrite(db: &TestDb, value: &str) -> tokio_postgres::Statement {
+    db.client()
+        .batch_execute("TRUNCATE fidelity")
+        .await
+        .unwrap();
+    db.client()
+        .prepare(&format!(
+            "INSERT INTO fidelity (id, v) VALUES ($1, {value})"
+        ))
+        .await
+        .unwrap()
 }
 
 /// The fields of the one tuple of a binary COPY stream, length prefixes included.

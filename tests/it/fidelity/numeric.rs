@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 /// Any `Decimal`: 96-bit mantissa, either sign, scale 0..=28.
-fn decimal() -> impl Strategy<Value = Decimal> {
+pub fn decimal() -> impl Strategy<Value = Decimal> {
     (
         any::<u32>(),
         any::<u32>(),
@@ -20,7 +20,7 @@ fn decimal() -> impl Strategy<Value = Decimal> {
 }
 
 /// Decimals compare by value and scale: `1.50` must stay `1.50`.
-fn same_decimal(a: &Decimal, b: &Decimal) -> bool {
+pub fn same_decimal(a: &Decimal, b: &Decimal) -> bool {
     a == b && a.scale() == b.scale()
 }
 

@@ -170,8 +170,9 @@ pair! {
     golden: [("'2000-01-01 00:00:00+00'::timestamptz", ts("2000-01-01 00:00:00").and_utc().with_timezone(&Local))];
 }
 
-/// `Infinity<T>` as tokio-postgres' `Date<T>`/`Timestamp<T>`.
-fn date_theirs(v: &Infinity<NaiveDate>) -> Date<NaiveDate> {
+/// `Infinity<T>` as tokio-postgres' `Date<T>`/`Timestamp<T>` (for chrono's types and the
+/// `time` crate's).
+pub fn date_theirs<T: Copy>(v: &Infinity<T>) -> Date<T> {
     match v {
         Infinity::NegInfinity => Date::NegInfinity,
         Infinity::Value(d) => Date::Value(*d),
@@ -179,7 +180,7 @@ fn date_theirs(v: &Infinity<NaiveDate>) -> Date<NaiveDate> {
     }
 }
 
-fn timestamp_theirs<T: Copy>(v: &Infinity<T>) -> Timestamp<T> {
+pub fn timestamp_theirs<T: Copy>(v: &Infinity<T>) -> Timestamp<T> {
     match v {
         Infinity::NegInfinity => Timestamp::NegInfinity,
         Infinity::Value(d) => Timestamp::Value(*d),
@@ -187,7 +188,8 @@ fn timestamp_theirs<T: Copy>(v: &Infinity<T>) -> Timestamp<T> {
     }
 }
 
-fn infinity<T: std::fmt::Debug + Clone + 'static>(
+/// Mostly finite values of `s`, sometimes ±infinity.
+pub fn infinity<T: std::fmt::Debug + Clone + 'static>(
     s: impl Strategy<Value = T> + 'static,
 ) -> impl Strategy<Value = Infinity<T>> {
     prop_oneof![
