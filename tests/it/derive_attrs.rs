@@ -601,7 +601,7 @@ struct Place {
 #[derive(CopyRow, Debug, Clone, PartialEq)]
 #[copy(table = "visits", rename_all = "UPPERCASE")]
 struct Visit {
-    visit_id: i32,
+    seq_no: i32,
     #[copy(flatten)]
     place: Place,
     #[copy(json)]
@@ -613,14 +613,14 @@ async fn flatten_nests_and_keeps_the_inner_attributes() {
     let db = db().await;
     exec(
         &db,
-        r#"CREATE TABLE visits ("VISIT_ID" int4, city text, lat float8, lon float8, "TAGS" jsonb)"#,
+        r#"CREATE TABLE visits ("SEQ_NO" int4, city text, lat float8, lon float8, "TAGS" jsonb)"#,
     )
     .await;
     // `rename_all` names the outer struct's own columns; the flattened ones keep theirs.
     let names: Vec<_> = Visit::COLUMNS.iter().map(|c| c.name).collect();
-    assert_eq!(names, ["VISIT_ID", "city", "lat", "lon", "TAGS"]);
+    assert_eq!(names, ["SEQ_NO", "city", "lat", "lon", "TAGS"]);
     let visit = |id: i32| Visit {
-        visit_id: id,
+        seq_no: id,
         place: Place {
             city: format!("city {id}"),
             cached: None,
@@ -641,7 +641,7 @@ async fn flatten_nests_and_keeps_the_inner_attributes() {
     // A `default` field two levels down, left out of the query.
     let no_lon = read::<Visit>(
         &db,
-        r#"SELECT "TAGS", lat, city, "VISIT_ID" FROM visits ORDER BY "VISIT_ID" LIMIT 2"#,
+        r#"SELECT "TAGS", lat, city, "SEQ_NO" FROM visits ORDER BY "SEQ_NO" LIMIT 2"#,
     )
     .await;
     let expected: Vec<Visit> = (1..=2)
@@ -657,7 +657,7 @@ async fn flatten_nests_and_keeps_the_inner_attributes() {
     // outer row's columns.
     let err = read_err::<Visit>(
         &db,
-        r#"SELECT "VISIT_ID", city, NULL::float8 AS lat, lon, "TAGS" FROM visits"#,
+        r#"SELECT "SEQ_NO", city, NULL::float8 AS lat, lon, "TAGS" FROM visits"#,
     )
     .await;
     assert_eq!(
