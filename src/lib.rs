@@ -197,9 +197,10 @@
 //! once at the end of both. With the default-on `tracing` feature, every operation runs in a
 //! `tracing` span (`pgbulk.copy_in`, `pgbulk.copy_in_stream`, `pgbulk.copy_out`,
 //! `pgbulk.upsert_via_staging`, `pgbulk.copy_in_returning`) carrying the
-//! table (or query), whether a kept [`Plan`] was reused, and at the end the rows, bytes and
-//! elapsed milliseconds, followed by a DEBUG event saying whether it finished, failed or was
-//! dropped. `default-features = false` removes all of it, at no cost.
+//! table (or query), whether a kept [`Plan`] was reused (`plan_reused`, turned `false` by the
+//! describe step itself, which also emits a DEBUG event `described`), and at the end the rows,
+//! bytes and elapsed milliseconds, followed by a DEBUG event saying whether it finished, failed
+//! or was dropped. `default-features = false` removes all of it, at no cost.
 //!
 //! ```no_run
 //! # use pgbulk::{BulkExt, CopyRow};
@@ -263,7 +264,17 @@
 //! the row index and, where the server says, the column), the future dropped or its task
 //! aborted, the row source panicking or failing, a `statement_timeout`, the backend terminated
 //! or the server crashing — no row of that call is visible afterwards, and the client is
-//! usable again unless the server closed the connection. A `copy_out` that loses its
+//! usable again unless the server closed the connection.
+//!
+//! **A COPY the server refuses at its start** (a read-only transaction, no INSERT privilege,
+//! row-level security, a generated column in the struct) returns the server's own error and
+//! leaves the client in step, also inside a transaction and on pooled and sync clients.
+//! tokio-postgres cannot recover from such a refusal once the COPY is sent (its COPY start
+//! leaves an extra `ReadyForQuery` behind), so pgbulk asks the server first, in the round trip
+//! that prepares the COPY, and lets it refuse the statement as a simple query. A refusal it
+//! cannot foresee (a lock timeout, a table dropped since a kept plan, a COPY prepared earlier
+//! with [`Bulk::prepare_copy_in`], which skips the check to keep its round trip) closes the
+//! connection: [`Error::is_connection_lost`] says so, and pools discard closed connections. A `copy_out` that loses its
 //! connection or is cut short ends with an error, never as if it were complete. The tests in
 //! `tests/it/faults.rs` and `tests/restart.rs` prove each of these.
 //!
@@ -271,8 +282,11 @@
 //! `COPY FROM STDIN` only when the copy is finished, so a row the server rejects halfway
 //! through is reported after the client has sent the rest of its input (the server discards
 //! it). A bounded load therefore fails at its end; a load fed from an endless source never
-//! sees the rejection. Bound such loads (batches, or a timeout around the future: dropping it
-//! aborts the COPY). A lost connection is seen at the next chunk sent.
+//! sees the rejection, nor a `statement_timeout` that cancelled the COPY: the server then
+//! discards the data it is sent until the end of the COPY, and tokio-postgres' `CopyInSink`
+//! offers no way to look at the server's answer before `finish`, so pgbulk cannot notice it
+//! between chunks either. Bound such loads (batches, or a timeout around the future: dropping
+//! it aborts the COPY). A lost connection is seen at the next chunk sent.
 //!
 //! When pgbulk aborts a COPY it sends no message text of its own (tokio-postgres' `CopyFail`
 //! is empty), so no server limit on message size can be hit; lengths that do not fit the

@@ -1,7 +1,9 @@
 //! The [`Bulk`] handle: `copy_in`, `copy_in_stream`, `copy_out`, `copy_out_query`.
 
+use crate::copy_start::start_copy_in;
 use crate::error::{Error, Result};
 use crate::format::{self, Next, TupleReader};
+use crate::ident;
 use crate::plan::{self, OutPlan, Plan};
 use crate::row::{CopyRow, FromCopyRow, RawRow};
 use crate::trace::{self, Op, OpKind, SpanHandle};
@@ -160,7 +162,7 @@ impl<'c> Bulk<'c> {
         I: IntoIterator<Item = T>,
     {
         let bulk = self.clone();
-        let op = Op::start(OpKind::CopyIn, self.table_for::<T>(), false);
+        let op = Op::start(OpKind::CopyIn, self.table_for::<T>());
         trace::traced(op, async move {
             let plan = bulk.plan::<T>().await?;
             bulk.write_rows(&plan, None, rows).await
@@ -197,7 +199,7 @@ impl<'c> Bulk<'c> {
         I::Item: Borrow<T>,
     {
         let bulk = self.clone();
-        let op = Op::start(OpKind::CopyIn, plan.table(), true);
+        let op = Op::start(OpKind::CopyIn, plan.table());
         trace::traced(
             op,
             async move { bulk.write_rows(plan, statement, rows).await },
@@ -264,7 +266,7 @@ impl<'c> Bulk<'c> {
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let bulk = self.clone();
-        let op = Op::start(OpKind::CopyInStream, self.table_for::<T>(), false);
+        let op = Op::start(OpKind::CopyInStream, self.table_for::<T>());
         trace::traced(op, async move {
             let plan = bulk.plan::<T>().await?;
             let mut writer = CopyWriter::start(&bulk, &plan, None).await?;
@@ -288,9 +290,10 @@ impl<'c> Bulk<'c> {
     where
         T: FromCopyRow + Send + 'c,
     {
-        match plan::select_all::<T>(self.table_for::<T>()) {
-            Ok(query) => self.copy_out_owned_query::<T>(query),
-            Err(e) => CopyOutStream::failed(e),
+        let table = self.table_for::<T>();
+        match (plan::select_all::<T>(table), ident::quote_table(table)) {
+            (Ok(query), Ok(quoted)) => self.copy_out_owned_query::<T>(query, Some(quoted)),
+            (Err(e), _) | (_, Err(e)) => CopyOutStream::failed(e),
         }
     }
 
@@ -302,21 +305,31 @@ impl<'c> Bulk<'c> {
     where
         T: FromCopyRow + Send + 'c,
     {
-        self.copy_out_owned_query::<T>(query.into())
+        self.copy_out_owned_query::<T>(query.into(), None)
     }
 
-    fn copy_out_owned_query<T>(&self, query: String) -> CopyOutStream<'c, T>
+    /// Reads `query`; `table` (quoted) when it is `copy_out`'s `SELECT` of a whole table.
+    fn copy_out_owned_query<T>(&self, query: String, table: Option<String>) -> CopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
     {
         let client = self.client;
-        let mut op = Op::start(OpKind::CopyOut, &query, false);
+        let mut op = Op::start(OpKind::CopyOut, &query);
         let span = op.handle();
         let progress = self.progress.clone();
         let report_every = self.flush_bytes as u64;
         let setup = async move {
             let started = async {
-                let plan = plan::plan_copy_out::<T>(client, &query).await?;
+                let plan = match (plan::plan_copy_out::<T>(client, &query).await, table) {
+                    (Err(e), Some(table)) if plan::is_undefined_column(&e) => {
+                        let described = client
+                            .prepare(&plan::describe_table_sql(&table))
+                            .await
+                            .map_err(|e| Error::pg(&format!("cannot describe table {table}"), e))?;
+                        return Err(plan::missing_columns::<T>(&table, described.columns(), e));
+                    }
+                    (plan, _) => plan?,
+                };
                 let stream = client
                     .copy_out(plan.copy_sql.as_str())
                     .await
@@ -425,11 +438,7 @@ impl<'a, 'c, T: CopyRow + ?Sized> CopyWriter<'a, 'c, T> {
         plan: &'a Plan<T>,
         statement: Option<&Statement>,
     ) -> Result<Self> {
-        let sink = match statement {
-            Some(statement) => bulk.client.copy_in::<_, Bytes>(statement).await,
-            None => bulk.client.copy_in::<_, Bytes>(plan.copy_statement()).await,
-        }
-        .map_err(|e| Error::pg("COPY FROM STDIN failed", e))?;
+        let sink = start_copy_in(bulk.client, plan, statement, "COPY FROM STDIN failed").await?;
         let mut buf = BytesMut::with_capacity(bulk.flush_bytes + bulk.flush_bytes / 4);
         format::write_header(&mut buf);
         Ok(CopyWriter {
@@ -728,7 +737,7 @@ pub struct CopyOutStream<'c, T> {
 
 impl<'c, T: Send + 'c> CopyOutStream<'c, T> {
     fn failed(e: Error) -> Self {
-        let mut op = Op::start(OpKind::CopyOut, "", false);
+        let mut op = Op::start(OpKind::CopyOut, "");
         op.fail(&e);
         CopyOutStream {
             inner: Box::pin(futures_util::stream::once(async move { Err(e) })),

@@ -95,6 +95,7 @@ struct Inner {
     field: Option<String>,
     column: Option<String>,
     mismatches: Vec<Mismatch>,
+    connection_lost: bool,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -107,6 +108,7 @@ impl Error {
             field: None,
             column: None,
             mismatches: Vec::new(),
+            connection_lost: false,
             source: None,
         }))
     }
@@ -128,6 +130,14 @@ impl Error {
 
     fn with_source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         self.0.source = Some(source.into());
+        self
+    }
+
+    /// Marks the error as one after which the connection cannot be used again; `why` is
+    /// appended to the message.
+    pub(crate) fn connection_lost(mut self, why: &str) -> Self {
+        self.0.connection_lost = true;
+        self.0.message = format!("{}; {why}", self.0.message);
         self
     }
 
@@ -261,6 +271,14 @@ impl Error {
         &self.0.mismatches
     }
 
+    /// Whether the connection this error happened on cannot be used again (it is being
+    /// closed), whatever the [`kind`](Error::kind). Errors of kind
+    /// [`Connection`](ErrorKind::Connection) also mean a lost connection. A pooled connection
+    /// is discarded by the pool once closed.
+    pub fn is_connection_lost(&self) -> bool {
+        self.0.connection_lost || self.0.kind == ErrorKind::Connection
+    }
+
     /// The server's error, if the server reported one.
     pub fn as_db_error(&self) -> Option<&DbError> {
         self.0
@@ -285,6 +303,7 @@ impl fmt::Debug for Error {
             .field("field", &self.0.field)
             .field("column", &self.0.column)
             .field("mismatches", &self.0.mismatches)
+            .field("connection_lost", &self.0.connection_lost)
             .field("source", &self.0.source)
             .finish()
     }

@@ -29,6 +29,14 @@ pub(crate) fn quote_table(name: &str) -> Result<String, Error> {
 /// Splits `schema.table` (with optional double-quoted parts) into its unquoted parts.
 pub(crate) fn split_qualified(name: &str) -> Result<Vec<String>, Error> {
     let bad = |why: &str| Error::usage(format!("invalid table name `{name}`: {why}"));
+    // The server would refuse it too, but only after tokio-postgres failed to encode the
+    // statement, which reads as a connection error.
+    if name.contains('\0') {
+        return Err(Error::usage(format!(
+            "invalid table name `{}`: it contains a NUL byte",
+            name.escape_debug()
+        )));
+    }
     let mut parts = Vec::new();
     let mut chars = name.chars().peekable();
     loop {
@@ -99,5 +107,8 @@ mod tests {
         assert!(quote_table("\"a").is_err());
         assert!(quote_table("\"a\"b").is_err());
         assert!(quote_table("a.b.c.d").is_err());
+        let nul = quote_table("bad\0name").unwrap_err();
+        assert_eq!(nul.kind(), crate::ErrorKind::Usage);
+        assert!(nul.to_string().contains("NUL byte"), "{nul}");
     }
 }

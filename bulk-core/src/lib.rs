@@ -13,6 +13,7 @@ pub mod pgcopy;
 pub mod row;
 
 mod bulk;
+mod copy_start;
 mod error;
 mod ident;
 mod parallel;

@@ -122,7 +122,8 @@ impl<'c> Bulk<'c> {
     /// disappear and the new ones appear when it commits, and readers see one or the other.
     /// `FREEZE` writes the rows already frozen (no later hint-bit or anti-wraparound rewrite),
     /// which PostgreSQL allows only because the table was truncated in the same transaction.
-    /// `TRUNCATE` takes an `ACCESS EXCLUSIVE` lock until commit.
+    /// PostgreSQL refuses `FREEZE` on a partitioned table, so there the `COPY` goes without it
+    /// (the rows are routed to the partitions as in any `copy_in`). `TRUNCATE` takes an `ACCESS EXCLUSIVE` lock until commit.
     ///
     /// Returns the rows written. On a plain client (not a transaction) it fails with
     /// [`ErrorKind::Usage`](crate::ErrorKind) and sends nothing.
@@ -141,6 +142,26 @@ impl<'c> Bulk<'c> {
                 ));
             }
             let plan = bulk.plan::<T>().await?;
+            let table = plan.table();
+            // Pipelined: one round trip for both.
+            let (truncated, partitioned) = futures_util::future::join(
+                bulk.client().batch_execute(&format!("TRUNCATE {table}")),
+                bulk.client().query_typed(
+                    "SELECT relkind = 'p' FROM pg_class WHERE oid = $1::regclass",
+                    &[(&table, postgres_types::Type::TEXT)],
+                ),
+            )
+            .await;
+            truncated.map_err(|e| Error::pg("TRUNCATE failed", e))?;
+            let partitioned = partitioned
+                .map_err(|e| Error::pg("cannot look up the table", e))?
+                .first()
+                .is_some_and(|row| row.get::<_, bool>(0));
+            // PostgreSQL refuses FREEZE on a partitioned table (its rows go to the partitions
+            // through tuple routing): there, a plain COPY.
+            if partitioned {
+                return bulk.copy_in_with_plan(&plan, rows).await;
+            }
             let statement = plan.copy_statement();
             let head = statement
                 .strip_suffix(" (FORMAT binary)")
@@ -149,10 +170,6 @@ impl<'c> Bulk<'c> {
                 plan.table().to_owned(),
                 format!("{head} (FORMAT binary, FREEZE)"),
             );
-            bulk.client()
-                .batch_execute(&format!("TRUNCATE {}", plan.table()))
-                .await
-                .map_err(|e| Error::pg("TRUNCATE failed", e))?;
             bulk.copy_in_with_plan(&freeze, rows).await
         }
     }

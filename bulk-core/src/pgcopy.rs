@@ -497,8 +497,47 @@ mod tests {
             .expect("an error");
         assert!(e.to_string().contains("continues after its trailer"), "{e}");
         assert_eq!(e.row(), Some(100));
-        // A file written for other types is a decode error naming row and field.
+        // Declared types `Pair` cannot read are refused before any row is read.
         let e = Reader::<_, Pair>::new(&bytes[..], [Type::INT4, Type::INT4]);
         assert!(e.is_err(), "Option<String> cannot read int4");
+        // A file whose data was written for other types than the ones declared is a decode
+        // error naming the row and the field: an int8 where `n` is read as int4, non-UTF-8
+        // bytes (a bytea) where `s` is read as text.
+        let raw_file = |rows: &[[&[u8]; 2]]| {
+            let mut out = BytesMut::new();
+            format::write_header(&mut out);
+            for row in rows {
+                out.extend_from_slice(&2i16.to_be_bytes());
+                for field in row {
+                    out.extend_from_slice(&i32::try_from(field.len()).unwrap().to_be_bytes());
+                    out.extend_from_slice(field);
+                }
+            }
+            format::write_trailer(&mut out);
+            out.to_vec()
+        };
+        let good: [&[u8]; 2] = [&7i32.to_be_bytes(), b"ok"];
+        let wide_n: [&[u8]; 2] = [&7i64.to_be_bytes(), b"ok"];
+        let bytea_s: [&[u8]; 2] = [&7i32.to_be_bytes(), &[0xff, 0xfe]];
+        for (rows, at, field) in [
+            (vec![good, wide_n], 1, "n"),
+            (vec![good, good, bytea_s], 2, "s"),
+        ] {
+            let data = raw_file(&rows);
+            let mut r = Reader::<_, Pair>::new(&data[..], TYPES).unwrap();
+            for _ in 0..at {
+                let ok = r.next().unwrap().unwrap();
+                assert_eq!(
+                    ok,
+                    Pair {
+                        n: 7,
+                        s: Some("ok".into())
+                    }
+                );
+            }
+            let e = r.next().unwrap().unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Decode, "{e}");
+            assert_eq!((e.row(), e.field()), (Some(at), Some(field)), "{e}");
+        }
     }
 }

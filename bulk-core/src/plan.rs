@@ -128,6 +128,7 @@ pub(crate) async fn plan_copy_in<T: CopyRow + ?Sized>(
             short_type_name::<T>()
         )));
     }
+    crate::trace::described(&quoted);
     let stmt = client
         .prepare(&describe_table_sql(&quoted))
         .await
@@ -180,6 +181,33 @@ pub(crate) fn check_copy_in<T: CopyRow + ?Sized>(
     })
 }
 
+/// For `copy_out` of a whole table whose `SELECT` the server refused with `err`: if fields of
+/// `T` have no column in `columns` (the description of the quoted `table`), the all-mismatches
+/// error `copy_in` gives, rather than the server's complaint about the first one.
+pub(crate) fn missing_columns<T: CopyRow + ?Sized>(
+    table: &str,
+    columns: &[tokio_postgres::Column],
+    err: Error,
+) -> Error {
+    let missing: Vec<Mismatch> = T::COLUMNS
+        .iter()
+        .filter(|col| !columns.iter().any(|c| c.name() == col.name))
+        .map(|col| Mismatch::of(col, None))
+        .collect();
+    if missing.is_empty() {
+        return err;
+    }
+    Error::mismatch(
+        &format!("`{}` (table {table})", short_type_name::<T>()),
+        missing,
+    )
+}
+
+/// Whether `err` is the server's "column does not exist".
+pub(crate) fn is_undefined_column(err: &Error) -> bool {
+    err.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN)
+}
+
 /// A verified `copy_out` plan: which query column feeds which field, and the field types.
 pub(crate) struct OutPlan {
     pub(crate) copy_sql: String,
@@ -214,6 +242,7 @@ pub(crate) async fn plan_copy_out<T: FromCopyRow>(
             short_type_name::<T>()
         )));
     }
+    crate::trace::described(query);
     let stmt = client.prepare(query).await.map_err(describe_error)?;
     check_copy_out::<T>(query, &stmt)
 }

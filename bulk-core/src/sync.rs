@@ -21,6 +21,7 @@
 //! async code run on a runtime.
 
 use crate::bulk::{server_error, DEFAULT_FLUSH_BYTES};
+use crate::copy_start::{refusal_columns, REFUSAL_SQL};
 use crate::error::{Error, Result};
 use crate::format::{self, Next, TupleReader};
 use crate::ident;
@@ -29,6 +30,7 @@ use crate::row::{CopyRow, FromCopyRow, RawRow};
 use crate::upsert::{self, Merge, Stage, UpsertCounts, UpsertOptions};
 use bytes::BytesMut;
 use postgres::GenericClient;
+use postgres_types::Type;
 use std::borrow::Borrow;
 use std::fmt;
 use std::io::{BufRead, Write};
@@ -138,8 +140,19 @@ impl<'a, C: GenericClient> Bulk<'a, C> {
     /// Reads all of `T`'s table (or the [`table`](Bulk::table) override); see
     /// [`crate::Bulk::copy_out`].
     pub fn copy_out<T: FromCopyRow>(&mut self) -> Result<Vec<T>> {
-        let query = plan::select_all::<T>(self.table_for::<T>())?;
-        self.copy_out_query(&query)
+        let table = self.table_for::<T>();
+        let query = plan::select_all::<T>(table)?;
+        let quoted = ident::quote_table(table)?;
+        match read_copy(&mut *self.client, &query) {
+            Err(e) if plan::is_undefined_column(&e) => {
+                let described = self
+                    .client
+                    .prepare(&plan::describe_table_sql(&quoted))
+                    .map_err(|e| Error::pg(&format!("cannot describe table {quoted}"), e))?;
+                Err(plan::missing_columns::<T>(&quoted, described.columns(), e))
+            }
+            read => read,
+        }
     }
 
     /// Reads the rows of `query` into `T`; see [`crate::Bulk::copy_out_query`].
@@ -228,9 +241,7 @@ where
     T: CopyRow + ?Sized,
     I: IntoIterator,
 {
-    let mut writer = client
-        .copy_in(plan.copy_statement())
-        .map_err(|e| Error::pg("COPY FROM STDIN failed", e))?;
+    let mut writer = start_copy_in(client, plan)?;
     let mut buf = BytesMut::with_capacity(flush + flush / 4);
     format::write_header(&mut buf);
     let mut count = 0u64;
@@ -252,6 +263,51 @@ where
     debug_assert_eq!(written, count);
     Ok(count)
 }
+
+/// Starts `plan`'s COPY; a COPY the server would refuse at its start is refused in step, as
+/// in the async API (see `copy_start`). The sync client cannot pipeline, so the check costs
+/// a round trip of its own.
+fn start_copy_in<'c, C, T>(client: &'c mut C, plan: &Plan<T>) -> Result<postgres::CopyInWriter<'c>>
+where
+    C: GenericClient,
+    T: CopyRow + ?Sized,
+{
+    const FAILED: &str = "COPY FROM STDIN failed";
+    let table = plan.table();
+    let columns = refusal_columns::<T>();
+    let refused = client
+        .query_typed_one(
+            REFUSAL_SQL,
+            &[(&table, Type::TEXT), (&columns, Type::TEXT_ARRAY)],
+        )
+        .map_err(|e| Error::pg(FAILED, e))?
+        .get::<_, bool>(0);
+    if refused {
+        // Refused as a simple query: one answer, the server's own error.
+        return Err(match client.simple_query(plan.copy_statement()) {
+            Err(e) if e.as_db_error().is_some() => Error::pg(FAILED, e),
+            Err(e) => Error::pg(FAILED, e).connection_lost(LOST),
+            Ok(_) => Error::protocol(format!(
+                "{FAILED}: the server started a COPY it was expected to refuse"
+            ))
+            .connection_lost(LOST),
+        });
+    }
+    client.copy_in(plan.copy_statement()).map_err(|e| {
+        let err = Error::pg(FAILED, e);
+        // Refused after all (a lock timeout, ..): the server answered the abandoned COPY's
+        // second `Sync` too, and no later answer on this client would be its own.
+        if err.kind() == crate::ErrorKind::Db {
+            err.connection_lost(LOST)
+        } else {
+            err
+        }
+    })
+}
+
+/// Why a sync client cannot be used after some refused COPYs.
+const LOST: &str = "the refused COPY left the connection out of step with the server; drop this \
+                    client and connect again";
 
 /// The tokio-postgres error inside an I/O error of the `postgres` crate's COPY reader/writer.
 fn pg_error(e: std::io::Error) -> std::result::Result<tokio_postgres::Error, String> {

@@ -3,7 +3,10 @@
 //! Every operation (`copy_in`, `copy_in_stream`, `copy_out`, `upsert_via_staging`,
 //! `copy_in_returning`) runs inside an INFO span named after the
 //! operation (`pgbulk.copy_in`, ...) with the fields `table`, `plan_reused`, and, recorded when
-//! the operation ends, `rows`, `bytes` (where known: not for upserts) and `elapsed_ms`. The end itself is a DEBUG event
+//! the operation ends, `rows`, `bytes` (where known: not for upserts) and `elapsed_ms`.
+//! `plan_reused` is recorded by the describe step itself: it turns `false` when the operation
+//! describes its table or query (a DEBUG event `described`, with the field `what`, marks each
+//! describe round trip) and stays `true` when it ran on a kept plan. The end itself is a DEBUG event
 //! (`copy_in finished`, with the same fields); a failure is a DEBUG event naming the error (the
 //! caller gets the error itself and decides how loud to be), and an operation whose future or
 //! stream is dropped before it finished ends with a DEBUG event saying so.
@@ -56,14 +59,15 @@ mod imp {
 
     impl Op {
         /// Opens the operation's span.
-        pub(crate) fn start(kind: OpKind, table: &str, plan_reused: bool) -> Op {
+        pub(crate) fn start(kind: OpKind, table: &str) -> Op {
             // Span names must be literals, hence one arm per operation; the fields are the same.
             macro_rules! span {
                 ($name:literal, $target:ident) => {
                     tracing::info_span!(
                         $name,
                         $target = table,
-                        plan_reused,
+                        // Until the describe step says otherwise (`described`).
+                        plan_reused = true,
                         rows = Empty,
                         bytes = Empty,
                         elapsed_ms = Empty
@@ -147,6 +151,14 @@ mod imp {
         }
     }
 
+    /// Marks a describe round trip (of a table, or a `copy_out` query): the current
+    /// operation's span records `plan_reused = false`, and a DEBUG event `described` names
+    /// `what`.
+    pub(crate) fn described(what: &str) {
+        tracing::Span::current().record("plan_reused", false);
+        tracing::debug!(what, "described");
+    }
+
     impl Drop for Op {
         fn drop(&mut self) {
             if !self.done {
@@ -174,6 +186,10 @@ mod imp {
     /// Without the `tracing` feature: the guard of no span.
     pub(crate) struct Entered;
 
+    /// Without the `tracing` feature: nothing to mark.
+    #[inline]
+    pub(crate) fn described(_what: &str) {}
+
     #[allow(clippy::unused_self)]
     impl SpanHandle {
         #[inline]
@@ -186,7 +202,7 @@ mod imp {
     #[allow(clippy::unused_self)]
     impl Op {
         #[inline]
-        pub(crate) fn start(_kind: OpKind, _table: &str, _plan_reused: bool) -> Op {
+        pub(crate) fn start(_kind: OpKind, _table: &str) -> Op {
             Op
         }
 
@@ -211,7 +227,7 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{Op, SpanHandle};
+pub(crate) use imp::{described, Op, SpanHandle};
 
 /// Runs `fut` (an operation returning its `(rows, bytes)` totals) inside `op`'s span, records
 /// the outcome, and returns the row count.

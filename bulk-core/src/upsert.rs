@@ -30,6 +30,7 @@
 
 use crate::bulk::{server_error, Bulk, Progress};
 use crate::codec::put_be;
+use crate::copy_start::start_copy_in;
 use crate::error::{Error, Result};
 use crate::format;
 use crate::ident;
@@ -37,7 +38,7 @@ use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow};
 use crate::scope::TxScope;
 use crate::trace::{self, Op, OpKind};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_util::SinkExt;
 use postgres_types::{Kind, Type};
 use std::fmt;
@@ -601,11 +602,13 @@ where
     T: CopyRow,
     I: IntoIterator<Item = T>,
 {
-    let sink = bulk
-        .client
-        .copy_in::<_, Bytes>(plan.copy_statement())
-        .await
-        .map_err(|e| Error::pg("COPY into the staging table failed", e))?;
+    let sink = start_copy_in(
+        bulk.client,
+        plan,
+        None,
+        "COPY into the staging table failed",
+    )
+    .await?;
     let mut sink = Box::pin(sink);
     let flush = bulk.flush_bytes;
     let mut buf = BytesMut::with_capacity(flush + flush / 4);
@@ -900,7 +903,7 @@ where
     type IntoFuture = BoxFuture<'c, Result<UpsertCounts>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let op = Op::start(OpKind::Upsert, self.bulk.table_for::<T>(), false);
+        let op = Op::start(OpKind::Upsert, self.bulk.table_for::<T>());
         Box::pin(trace::traced_rows(
             op,
             async move {
@@ -955,7 +958,7 @@ where
     type IntoFuture = BoxFuture<'c, Result<Vec<R>>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let op = Op::start(OpKind::Upsert, self.upsert.bulk.table_for::<T>(), false);
+        let op = Op::start(OpKind::Upsert, self.upsert.bulk.table_for::<T>());
         Box::pin(trace::traced_rows(
             op,
             async move {
@@ -1008,7 +1011,7 @@ where
     type IntoFuture = BoxFuture<'c, Result<Vec<R>>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let op = Op::start(OpKind::CopyInReturning, self.bulk.table_for::<T>(), false);
+        let op = Op::start(OpKind::CopyInReturning, self.bulk.table_for::<T>());
         Box::pin(trace::traced_rows(
             op,
             async move {

@@ -108,17 +108,48 @@ async fn config_and_connection_string_reach_the_same_database() -> Result {
 
 #[tokio::test]
 async fn server_info_describes_the_server() -> Result {
-    let _db = TestDb::new().await?;
+    let db = TestDb::new().await?;
     let info = tokio::task::spawn_blocking(testkit::server_info).await??;
+    // Its settings reach the very server the `TestDb` is on, on the port it names.
+    let (maintenance, connection) = info.config.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let identity =
+        "SELECT system_identifier::text, current_setting('port') FROM pg_control_system()";
+    let (id, port): (String, String) = {
+        let row = maintenance.query_one(identity, &[]).await?;
+        (row.get(0), row.get(1))
+    };
+    let row = db.client().query_one(identity, &[]).await?;
+    assert_eq!(
+        id,
+        row.get::<_, String>(0),
+        "server_info names another cluster"
+    );
+    assert_eq!(port, info.port.to_string());
+    assert_eq!(port, row.get::<_, String>(1));
+
     if std::env::var_os("DATABASE_URL").is_none() {
         let socket_dir = info.socket_dir.expect("local cluster has a socket dir");
         assert!(socket_dir.join(format!(".s.PGSQL.{}", info.port)).exists());
         assert!(info.bin_dir.expect("bin dir").join("postgres").is_file());
-        assert!(info
-            .data_dir
-            .expect("data dir")
-            .join("PG_VERSION")
-            .is_file());
+        let data_dir = info.data_dir.expect("data dir");
+        assert!(data_dir.join("PG_VERSION").is_file());
+        let data_dir_setting: String = maintenance
+            .query_one("SELECT current_setting('data_directory')", &[])
+            .await?
+            .get(0);
+        assert_eq!(std::path::Path::new(&data_dir_setting), data_dir);
+        assert!(info.log_file.expect("log file").is_file());
+        assert_eq!(info.config.get_dbname(), Some("postgres"));
+    } else {
+        // The given server: nothing local to describe, and its database is the URL's.
+        assert_eq!(
+            (info.socket_dir, info.bin_dir, info.data_dir, info.log_file),
+            (None, None, None, None)
+        );
+        let url = std::env::var("DATABASE_URL")?;
+        let given: tokio_postgres::Config = url.parse()?;
+        assert_eq!(info.config.get_dbname(), given.get_dbname());
     }
     Ok(())
 }

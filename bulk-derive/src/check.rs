@@ -9,6 +9,19 @@ use std::collections::HashMap;
 /// The most columns a table can have (the server's `MaxHeapAttributeNumber`).
 const MAX_COLUMNS: usize = 1600;
 
+/// The longest identifier PostgreSQL keeps, in bytes (`NAMEDATALEN - 1`); longer ones are
+/// truncated, so a longer name would never match the column the server reports.
+const MAX_IDENTIFIER: usize = 63;
+
+/// `name` cut to what PostgreSQL keeps of it: at most 63 bytes, at a character boundary.
+fn truncated(name: &str) -> &str {
+    let mut end = MAX_IDENTIFIER.min(name.len());
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
 /// Records every rule the container breaks.
 pub(crate) fn check(cx: &Ctxt, cont: &Container<'_>) {
     check_table(cx, cont);
@@ -43,6 +56,16 @@ fn check_table(cx: &Ctxt, cont: &Container<'_>) {
         );
     } else if name.contains('\0') {
         cx.error_spanned_by(&table.value, "table name cannot contain a NUL character");
+    } else if let Some(part) = name.split('.').find(|p| p.len() > MAX_IDENTIFIER) {
+        cx.error_spanned_by(
+            &table.value,
+            format!(
+                "`{part}` is {} bytes long, but PostgreSQL truncates names to {MAX_IDENTIFIER} \
+                 bytes: it would be `{}`\nhelp: use the name as PostgreSQL stores it",
+                part.len(),
+                truncated(part),
+            ),
+        );
     }
 }
 
@@ -163,6 +186,19 @@ fn check_columns(cx: &Ctxt, cont: &Container<'_>) {
         let column = field.column();
         if column.is_empty() {
             continue; // reported by `check_rename`
+        }
+        if column.len() > MAX_IDENTIFIER {
+            cx.error_spanned_by(
+                column_tokens(field),
+                format!(
+                    "column name `{column}` is {} bytes long, but PostgreSQL truncates names to \
+                     {MAX_IDENTIFIER} bytes: the column would be `{}`\n\
+                     help: name the column as PostgreSQL stores it with \
+                     `#[copy(rename = \"..\")]`",
+                    column.len(),
+                    truncated(&column),
+                ),
+            );
         }
         if let Some(first) = seen.get(&column) {
             cx.error_spanned_by(

@@ -86,10 +86,17 @@ async fn many_chunks_with_progress_and_bounded_buffer() {
     assert!(max_chunk < 64 * 1024 + 1024, "chunk of {max_chunk} bytes");
 }
 
+/// The describe step itself is observed through the `described` event it emits: `plan`
+/// describes the table once, the batches on its plan never again (and say so in their spans),
+/// while each `copy_in` without a plan describes it anew.
 #[tokio::test]
 async fn plan_is_reused_across_batches() {
     let db = db().await;
     db.client().batch_execute(ITEMS).await.unwrap();
+    #[cfg(feature = "tracing")]
+    let capture = crate::progress::tracing_capture::Capture::default();
+    #[cfg(feature = "tracing")]
+    let _guard = capture.on_this_thread();
     let bulk = db.client().bulk();
     let plan = bulk.plan::<Item>().await.unwrap();
     assert_eq!(plan.table(), "\"items\"");
@@ -102,6 +109,33 @@ async fn plan_is_reused_across_batches() {
         assert_eq!(bulk.copy_in_with_plan(&plan, &rows).await.unwrap(), 10);
     }
     assert_eq!(count(&db, "items").await, 50);
+    #[cfg(feature = "tracing")]
+    {
+        let described = capture.events("described");
+        assert_eq!(described.len(), 1, "{described:?}");
+        assert_eq!(described[0]["what"], "\"items\"");
+        let spans = capture.span("pgbulk.copy_in");
+        assert_eq!(spans.len(), 5);
+        assert!(
+            spans.iter().all(|s| s["plan_reused"] == "true"),
+            "{spans:?}"
+        );
+    }
+
+    // Without a plan: a describe per call, and the span says so.
+    for batch in 5..7 {
+        bulk.copy_in((batch * 10..batch * 10 + 10).map(item))
+            .await
+            .unwrap();
+    }
+    assert_eq!(count(&db, "items").await, 70);
+    #[cfg(feature = "tracing")]
+    {
+        assert_eq!(capture.events("described").len(), 3);
+        let spans = capture.span("pgbulk.copy_in");
+        assert_eq!(spans[5]["plan_reused"], "false");
+        assert_eq!(spans[6]["plan_reused"], "false");
+    }
 }
 
 /// The COPY statements prepared on this session (`pg_prepared_statements`).

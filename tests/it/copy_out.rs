@@ -3,6 +3,7 @@
 use crate::db;
 use futures_util::StreamExt;
 use pgbulk::{BulkExt, CopyRow, ErrorKind};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(CopyRow, Debug, Clone, PartialEq)]
 #[copy(table = "docs")]
@@ -94,15 +95,47 @@ async fn streams_row_by_row_and_can_stop_early() {
         )
         .await
         .unwrap();
-    let mut stream = db.client().bulk().copy_out::<Doc>();
+    // The bytes of COPY data the stream has taken in, as its progress reports say.
+    let taken = AtomicU64::new(0);
+    let mut stream = db
+        .client()
+        .bulk()
+        .flush_bytes(4096)
+        .on_progress(|p| taken.store(p.bytes, Ordering::SeqCst))
+        .copy_out::<Doc>();
+    // The size of one row of binary COPY data, from the raw COPY (less header and trailer).
+    let raw: u64 = db
+        .client()
+        .copy_out("COPY docs TO STDOUT (FORMAT binary)")
+        .await
+        .unwrap()
+        .map(|chunk| chunk.unwrap().len() as u64)
+        .fold(0, |a, b| async move { a + b })
+        .await;
+    let row_bytes = (raw - 21) / 100_000;
+    assert_eq!(raw, 21 + 100_000 * row_bytes);
     let mut seen = 0;
     while let Some(row) = stream.next().await {
         row.unwrap();
         seen += 1;
         if seen == 10 {
+            // Rows come out as they arrive: a handful of kilobytes, not the whole result,
+            // has been read to hand out the first ten.
+            let early = taken.load(Ordering::SeqCst);
+            assert!(early < 64 * 1024, "{early} bytes read for 10 rows");
+        }
+        if seen == 50_000 {
             break;
         }
     }
+    // Reading on reads on, and no further than the rows handed out (give or take the
+    // 4 KiB between reports): the header and 50,000 rows.
+    let half = taken.load(Ordering::SeqCst);
+    let expected = 19 + 50_000 * row_bytes;
+    assert!(
+        half.abs_diff(expected) <= 8 * 1024,
+        "{half} bytes for {expected}"
+    );
     drop(stream);
     // The client is still usable after the stream was dropped mid-way.
     let n: i64 = db

@@ -209,21 +209,43 @@ async fn timeout_mid_stream_and_aborted_task_write_nothing() {
         .flush_bytes(4096)
         .on_progress(|p| sent.store(p.rows, Ordering::SeqCst))
         .copy_in_stream(slow);
-    let timed_out = tokio::time::timeout(Duration::from_millis(400), load).await;
+    // Boxed, so that `drop` below really drops it (and aborts the COPY).
+    let mut load = Box::pin(load);
+    // The timeout is only armed once the COPY has reported more than 1,000 rows sent, so it
+    // fires mid-stream however slow the machine is (the source never ends).
+    let sending = async {
+        while sent.load(Ordering::SeqCst) <= 1_000 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        r = &mut load => panic!("the endless load finished: {r:?}"),
+        () = sending => {}
+    }
+    let timed_out = tokio::time::timeout(Duration::from_millis(50), &mut load).await;
     assert!(timed_out.is_err(), "the endless load finished");
-    assert!(
-        sent.load(Ordering::SeqCst) > 1_000,
-        "the COPY had not started sending"
-    );
+    drop(load);
+    assert!(sent.load(Ordering::SeqCst) > 1_000);
     assert_nothing_written_and_usable(&db).await;
 
-    // The same from a spawned task that is aborted.
+    // The same from a spawned task, aborted once its COPY has reported rows sent.
     let client = Arc::new(db.connect().await.unwrap());
+    let task_sent = Arc::new(AtomicU64::new(0));
     let task = tokio::spawn({
         let client = Arc::clone(&client);
-        async move { client.bulk().copy_in((0..i32::MAX).map(entry)).await }
+        let task_sent = Arc::clone(&task_sent);
+        async move {
+            client
+                .bulk()
+                .on_progress(move |p| task_sent.store(p.rows, Ordering::SeqCst))
+                .copy_in((0..i32::MAX).map(entry))
+                .await
+        }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    while task_sent.load(Ordering::SeqCst) < 10_000 {
+        assert!(!task.is_finished(), "the endless load ended");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
     assert_eq!(count(&db, "ledger").await, 0);

@@ -109,7 +109,16 @@ async fn replace_all_rolls_back_and_needs_a_transaction() {
     // A failing load inside the transaction: the truncate is rolled back with it.
     let tx = db.client_mut().transaction().await.unwrap();
     let bad = vec![load(1), load(1)];
-    assert!(tx.bulk().replace_all::<Load, _>(&bad).await.is_err());
+    let err = tx.bulk().replace_all::<Load, _>(&bad).await.unwrap_err();
+    // The load itself failed, at its second row: so the table had been emptied first (the
+    // first row, id 1, would collide with the old rows otherwise).
+    assert_eq!(err.kind(), ErrorKind::Db, "{err}");
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION),
+        "{err}"
+    );
+    assert_eq!(err.row(), Some(1), "{err}");
     drop(tx);
     assert_eq!(count(&db, "loads").await, 5);
 }

@@ -142,6 +142,7 @@ impl PgBouncer {
              unix_socket_dir = {dir}\n\
              auth_type = trust\n\
              auth_file = {dir}/userlist.txt\n\
+             admin_users = {user}\n\
              pool_mode = transaction\n\
              max_client_conn = 50\n\
              default_pool_size = 2\n\
@@ -226,9 +227,21 @@ async fn copy_and_upsert_on_a_transaction_through_pgbouncer() {
         .unwrap();
     let bouncer = tokio::task::spawn_blocking(PgBouncer::start).await.unwrap();
     let mut client = bouncer.connect(db.dbname()).await;
-    // It really is PgBouncer, in transaction pooling mode.
-    let ini = std::fs::read_to_string(bouncer.dir.join("pgbouncer.ini")).unwrap();
-    assert!(ini.contains("pool_mode = transaction"));
+    // It really is PgBouncer, in transaction pooling mode: ask its admin console.
+    let admin = bouncer.connect("pgbouncer").await;
+    let pool_mode = admin
+        .simple_query("SHOW CONFIG")
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) if r.get("key") == Some("pool_mode") => {
+                r.get("value").map(str::to_owned)
+            }
+            _ => None,
+        });
+    assert_eq!(pool_mode.as_deref(), Some("transaction"));
+    drop(admin);
 
     let rows: Vec<Event> = (0..5000).map(event).collect();
     let tx = client.transaction().await.unwrap();

@@ -108,15 +108,26 @@ async fn copy_out_without_rows_reports_once() {
 }
 
 #[cfg(feature = "tracing")]
-mod tracing_capture {
-    //! A minimal `tracing` subscriber that keeps every span's and event's fields.
+pub mod tracing_capture {
+    //! A minimal `tracing` subscriber that keeps every span's and event's fields, per test.
+    //!
+    //! Not a thread-local default (`tracing::subscriber::set_default`): `tracing` caches each
+    //! callsite's interest globally, and while only one dispatcher is registered, a callsite
+    //! first hit on another test's thread (which has no subscriber) is cached as "never" for
+    //! every thread, so a thread-local capture misses its events. Instead a [`Router`] is
+    //! installed once as the global default; it is interested in every callsite "sometimes"
+    //! and hands each span and event to the capture of the thread it happens on, if any. The
+    //! tokio test runtime is single-threaded, so a test's thread sees all of its operation.
 
+    use std::cell::RefCell;
     use std::collections::BTreeMap;
     use std::fmt;
-    use std::sync::{Arc, Mutex};
+    use std::sync::{Arc, Mutex, Once};
     use tracing::field::{Field, Visit};
     use tracing::span::{Attributes, Id, Record};
+    use tracing::subscriber::Interest;
     use tracing::{Event, Metadata, Subscriber};
+    use tracing_core::span::Current;
 
     pub type Fields = BTreeMap<String, String>;
 
@@ -124,6 +135,23 @@ mod tracing_capture {
     pub struct Capture {
         pub spans: Arc<Mutex<Vec<(String, Fields)>>>,
         pub events: Arc<Mutex<Vec<Fields>>>,
+        /// Each span's metadata, by id - 1, and the spans entered now, innermost last (for
+        /// `Span::current()`, which the library's describe step records on).
+        metadata: Arc<Mutex<Vec<&'static Metadata<'static>>>>,
+        entered: Arc<Mutex<Vec<Id>>>,
+    }
+
+    thread_local! {
+        static CURRENT: RefCell<Option<Capture>> = const { RefCell::new(None) };
+    }
+
+    /// Capturing on this thread until dropped.
+    pub struct Guard(());
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            CURRENT.with(|c| c.borrow_mut().take());
+        }
     }
 
     struct Collect<'a>(&'a mut Fields);
@@ -138,6 +166,20 @@ mod tracing_capture {
     }
 
     impl Capture {
+        /// Captures what happens on this thread until the guard is dropped.
+        pub fn on_this_thread(&self) -> Guard {
+            static ROUTER: Once = Once::new();
+            ROUTER.call_once(|| {
+                tracing::subscriber::set_global_default(Router)
+                    .expect("no other global tracing subscriber in the tests");
+            });
+            CURRENT.with(|c| *c.borrow_mut() = Some(self.clone()));
+            // Forget any "never" cached for a callsite by a thread that registered it while
+            // the router was being installed.
+            tracing::callsite::rebuild_interest_cache();
+            Guard(())
+        }
+
         pub fn span(&self, name: &str) -> Vec<Fields> {
             self.spans
                 .lock()
@@ -156,37 +198,102 @@ mod tracing_capture {
                 .filter_map(|f| f.get("message").cloned())
                 .collect()
         }
-    }
 
-    impl Subscriber for Capture {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
+        /// The events whose message is `message`.
+        pub fn events(&self, message: &str) -> Vec<Fields> {
+            self.events
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|f| f.get("message").is_some_and(|m| m == message))
+                .cloned()
+                .collect()
         }
+
         fn new_span(&self, span: &Attributes<'_>) -> Id {
             let mut fields = Fields::new();
             span.record(&mut Collect(&mut fields));
             let mut spans = self.spans.lock().unwrap();
             spans.push((span.metadata().name().to_owned(), fields));
+            self.metadata.lock().unwrap().push(span.metadata());
             Id::from_u64(spans.len() as u64)
         }
+
+        fn current_span(&self) -> Current {
+            let Some(id) = self.entered.lock().unwrap().last().cloned() else {
+                return Current::none();
+            };
+            let at = usize::try_from(id.into_u64()).unwrap() - 1;
+            Current::new(id, self.metadata.lock().unwrap()[at])
+        }
+
         fn record(&self, span: &Id, values: &Record<'_>) {
             let mut spans = self.spans.lock().unwrap();
             let at = usize::try_from(span.into_u64()).unwrap() - 1;
-            values.record(&mut Collect(&mut spans[at].1));
+            if let Some((_, fields)) = spans.get_mut(at) {
+                values.record(&mut Collect(fields));
+            }
         }
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
+
         fn event(&self, event: &Event<'_>) {
             let mut fields = Fields::new();
             event.record(&mut Collect(&mut fields));
             self.events.lock().unwrap().push(fields);
         }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
+    }
+
+    /// The global subscriber: hands everything to the current thread's [`Capture`].
+    struct Router;
+
+    fn current() -> Option<Capture> {
+        CURRENT.with(|c| c.borrow().clone())
+    }
+
+    impl Subscriber for Router {
+        fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+            // Decided per thread, by `enabled`: never cached for all threads.
+            Interest::sometimes()
+        }
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            CURRENT.with(|c| c.borrow().is_some())
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            // Only called where `enabled` said yes, i.e. on a capturing thread.
+            current().map_or(Id::from_u64(u64::MAX), |c| c.new_span(span))
+        }
+        fn record(&self, span: &Id, values: &Record<'_>) {
+            if let Some(c) = current() {
+                c.record(span, values);
+            }
+        }
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            if let Some(c) = current() {
+                c.event(event);
+            }
+        }
+        fn enter(&self, span: &Id) {
+            if let Some(c) = current() {
+                c.entered.lock().unwrap().push(span.clone());
+            }
+        }
+        fn exit(&self, span: &Id) {
+            if let Some(c) = current() {
+                let mut entered = c.entered.lock().unwrap();
+                if let Some(at) = entered.iter().rposition(|s| s == span) {
+                    entered.remove(at);
+                }
+            }
+        }
+        fn current_span(&self) -> Current {
+            current().map_or_else(Current::none, |c| c.current_span())
+        }
     }
 }
 
 /// Spans carry table, plan reuse, rows, bytes and duration; events say how each operation
-/// ended. The tokio test runtime is single-threaded, so a thread-local subscriber sees it all.
+/// ended. The tokio test runtime is single-threaded, so the capture of the test's thread sees
+/// it all (see `tracing_capture` for why it is not a thread-local default subscriber).
 #[cfg(feature = "tracing")]
 #[tokio::test]
 async fn operations_are_traced() {
@@ -194,7 +301,7 @@ async fn operations_are_traced() {
     let db = db().await;
     db.client().batch_execute(READINGS).await.unwrap();
     let capture = tracing_capture::Capture::default();
-    let _guard = tracing::subscriber::set_default(capture.clone());
+    let _guard = capture.on_this_thread();
 
     let bulk = db.client().bulk();
     assert_eq!(bulk.copy_in((0..1000).map(reading)).await.unwrap(), 1000);
@@ -236,6 +343,7 @@ async fn operations_are_traced() {
     assert!(first["bytes"].parse::<u64>().unwrap() > 1000 * 20);
     assert!(first.contains_key("elapsed_ms"));
     assert_eq!(planned["plan_reused"], "true");
+    assert_eq!(failed["plan_reused"], "false");
     assert_eq!(planned["table"], "\"readings\"");
     assert_eq!(planned["rows"], "500");
     assert_eq!(failed["table"], "missing");
@@ -243,10 +351,12 @@ async fn operations_are_traced() {
     let in_stream = capture.span("pgbulk.copy_in_stream");
     assert_eq!(in_stream.len(), 1);
     assert_eq!(in_stream[0]["rows"], "100");
+    assert_eq!(in_stream[0]["plan_reused"], "false");
     let copy_out = capture.span("pgbulk.copy_out");
     assert_eq!(copy_out.len(), 2);
     assert_eq!(copy_out[0]["rows"], "1600");
     assert!(copy_out[0]["query"].contains("FROM \"readings\""));
+    assert_eq!(copy_out[0]["plan_reused"], "false");
     assert!(!copy_out[1].contains_key("rows"));
 
     let upsert = capture.span("pgbulk.upsert_via_staging");
@@ -254,6 +364,12 @@ async fn operations_are_traced() {
     assert_eq!(upsert[0]["table"], "readings");
     assert_eq!(upsert[0]["rows"], "1700");
     assert!(!upsert[0].contains_key("bytes"));
+    assert_eq!(upsert[0]["plan_reused"], "false");
+    // One describe round trip each: copy_in, plan, copy_in_stream, copy_out, the failed
+    // copy_in, the dropped copy_out, the upsert; none for copy_in_with_plan.
+    let described = capture.events("described");
+    assert_eq!(described.len(), 7, "{described:?}");
+    assert_eq!(described[4]["what"], "\"missing\"");
 
     let messages = capture.messages();
     let has = |m: &str| messages.iter().filter(|x| x.as_str() == m).count();

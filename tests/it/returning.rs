@@ -92,6 +92,16 @@ async fn upsert_returning_marks_inserted_and_updated_rows() {
     let rows: Vec<NewOrder> = (0..100).map(order).collect();
     db.client().bulk().copy_in(&rows).await.unwrap();
 
+    let ids_before: std::collections::HashMap<String, i64> = db
+        .client()
+        .query("SELECT reference, id FROM orders", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(ids_before.len(), 100);
+
     let mut batch: Vec<NewOrder> = rows[..20].to_vec();
     for o in batch.iter_mut().step_by(2) {
         o.amount += 1;
@@ -117,13 +127,16 @@ async fn upsert_returning_marks_inserted_and_updated_rows() {
         .map(|u| (u.reference.as_str(), u.amount, u.inserted))
         .collect();
     assert_eq!(got, expected);
-    // Updated rows keep their id, inserted ones get new ones.
+    // Updated rows keep the id their reference had, inserted ones get new, distinct ones.
+    let mut new_ids = std::collections::HashSet::new();
     for u in &back {
         if u.inserted {
-            assert!(u.id > 100, "{u:?}");
+            assert!(!ids_before.values().any(|&id| id == u.id), "{u:?}");
+            assert!(new_ids.insert(u.id), "{u:?}");
         } else {
-            assert!(u.id <= 100, "{u:?}");
+            assert_eq!(Some(&u.id), ids_before.get(&u.reference), "{u:?}");
         }
     }
+    assert_eq!(new_ids.len(), 5);
     assert_eq!(staging_tables(&db).await, 0);
 }

@@ -243,12 +243,20 @@ async fn values_written_read_back_by_tokio_postgres() {
     let db = db().await;
     db.client().batch_execute(DDL).await.unwrap();
     let input = rows();
-    db.client().bulk().copy_in(&input).await.unwrap();
+    assert!(input.len() > 1);
+    assert!(
+        input.windows(2).all(|w| w[0].id < w[1].id),
+        "input sorted by id"
+    );
+    let written = db.client().bulk().copy_in(&input).await.unwrap();
+    assert_eq!(written, input.len() as u64);
     let rows = db
         .client()
         .query("SELECT id, txt, bp, big, dbl, day, ts, tstz, uid, texts, maybe_ints, amount::text FROM all_types ORDER BY id", &[])
         .await
         .unwrap();
+    // Every row is there (the zip below would stop at the shorter side).
+    assert_eq!(rows.len(), input.len());
     for (row, want) in rows.iter().zip(&input) {
         assert_eq!(row.get::<_, i32>(0), want.id);
         assert_eq!(row.get::<_, String>(1), want.txt);

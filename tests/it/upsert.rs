@@ -5,6 +5,7 @@ use crate::{count, db};
 use pgbulk::testkit::TestDb;
 use pgbulk::{BulkExt, CopyRow, ErrorKind, UpsertCounts};
 use rust_decimal::Decimal;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 
@@ -511,10 +512,29 @@ async fn dropped_future_rolls_back_and_leaves_no_staging_table() {
     let db = db().await;
     db.client().batch_execute(PRODUCTS).await.unwrap();
     let rows: Vec<Product> = (0..400_000).map(product).collect();
-    let upsert = db.client().bulk().upsert_via_staging(&rows);
-    // Dropped while the rows are being sent.
-    let result = tokio::time::timeout(Duration::from_millis(150), upsert).await;
-    assert!(result.is_err(), "the upsert finished before the timeout");
+    // Dropped once the staging COPY has reported rows sent, while rows are still being sent:
+    // gated on observed progress, not on a timer.
+    let sent = AtomicU64::new(0);
+    let upsert = db
+        .client()
+        .bulk()
+        .flush_bytes(64 * 1024)
+        .on_progress(|p| {
+            if p.rows < 400_000 {
+                sent.store(p.rows, Ordering::SeqCst);
+            }
+        })
+        .upsert_via_staging(&rows);
+    let mid_copy = async {
+        while sent.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        r = upsert => panic!("the upsert finished before it was dropped: {r:?}"),
+        () = mid_copy => {}
+    }
+    assert!(sent.load(Ordering::SeqCst) > 0);
     // The connection is usable and not inside a leftover transaction: this commits for real.
     let c = db
         .client()

@@ -83,14 +83,55 @@ fn six_text(v: &Six) -> String {
     })
 }
 
+/// A 6-D array of the given lengths (outermost first), filled from `flat` in row-major order.
+fn six(dims: [usize; 6], flat: &[i16]) -> Six {
+    let mut at = flat.chunks(dims[5]);
+    let mut next = || at.next().unwrap().to_vec();
+    (0..dims[0])
+        .map(|_| {
+            (0..dims[1])
+                .map(|_| {
+                    (0..dims[2])
+                        .map(|_| {
+                            (0..dims[3])
+                                .map(|_| (0..dims[4]).map(|_| next()).collect())
+                                .collect()
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+// Every dimension's length varies, and the elements are drawn one by one, so element order,
+// a swapped dimension or a transposition changes the value.
 pair! {
     vec6_i16_int2_array_6d: Six => "int2[]";
     setup: "";
-    strategy: (1usize..3, 1usize..3, any::<i16>()).prop_map(|(a, b, x)| vec![vec![vec![vec![vec![vec![x; b]; a]; 1]; 2]; 1]; 1]);
-    edges: vec![vec![], vec![vec![vec![vec![vec![vec![i16::MIN, i16::MAX]]]]]]];
+    strategy: proptest::array::uniform6(1usize..4).prop_flat_map(|dims| {
+        let n = dims.iter().product::<usize>();
+        proptest::collection::vec(any::<i16>(), n).prop_map(move |flat| six(dims, &flat))
+    });
+    edges: vec![
+        vec![],
+        vec![vec![vec![vec![vec![vec![i16::MIN, i16::MAX]]]]]],
+        six([2, 1, 3, 1, 2, 1], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+        six([1, 2, 1, 2, 1, 2], &[-1, -2, -3, -4, -5, -6, -7, -8]),
+    ];
     same: eq;
     theirs: String = six_text, read: "v::text", write: "$2::text::int2[]", same: eq;
-    golden: [("'{{{{{{1,2}}}}}}'::int2[]", vec![vec![vec![vec![vec![vec![1, 2]]]]]])];
+    golden: [
+        ("'{{{{{{1,2}}}}}}'::int2[]", vec![vec![vec![vec![vec![vec![1, 2]]]]]]),
+        (
+            "'{{{{{{1,2},{3,4}}}}},{{{{{5,6},{7,8}}}}}}'::int2[]",
+            six([2, 1, 1, 1, 2, 2], &[1, 2, 3, 4, 5, 6, 7, 8])
+        ),
+        (
+            "'{{{{{{1},{2}},{{3},{4}},{{5},{6}}}}}}'::int2[]",
+            six([1, 1, 1, 3, 2, 1], &[1, 2, 3, 4, 5, 6])
+        ),
+    ];
 }
 
 /// A 6-D field reads 6-D arrays only: a 1-D value is an error, not a reshaping.
