@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench e2e            # writes the tables into BENCHMARKS.md
 //! cargo bench --bench e2e -- --quick # 2 repetitions, smaller shapes: a smoke run, no file
+//! cargo bench --bench e2e -- --upsert # the upsert section alone, printed, no file
 //! ```
 //!
 //! Without `DATABASE_URL` it starts the testkit's throwaway cluster. Every measurement is
@@ -27,9 +28,11 @@
 
 #[macro_use]
 mod common;
+#[path = "e2e/upsert.rs"]
+mod upsert;
 
 use common::{Narrow, Params, User, Wide};
-use futures_util::{future::try_join_all, TryStreamExt};
+use futures_util::TryStreamExt;
 use pgbulk::{BulkExt, CopyRow, FromCopyRow, Plan};
 use std::collections::hash_map::{Entry, HashMap};
 use std::fmt::Write as _;
@@ -689,83 +692,7 @@ async fn bench_reads<T: Shape>(
 // Upsert
 // ---------------------------------------------------------------------------------------------
 
-async fn per_row_upsert(env: &Env, rows: &[User]) -> Result<(), BoxError> {
-    let client = &env.client;
-    client.batch_execute("BEGIN").await?;
-    let stmt = client
-        .prepare(
-            "INSERT INTO bench_users (id, name, email, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, \
-             created_at = EXCLUDED.created_at",
-        )
-        .await?;
-    for chunk in rows.chunks(2_000) {
-        let stmt = &stmt;
-        try_join_all(chunk.iter().map(|u| async move {
-            client
-                .execute(stmt, &[&u.id, &u.name, &u.email, &u.created_at])
-                .await
-        }))
-        .await?;
-    }
-    client.batch_execute("COMMIT").await?;
-    Ok(())
-}
-
-async fn bench_upsert(env: &Env, n: i64) -> Result<Vec<(String, Result_)>, BoxError> {
-    // Half the keys exist already (the even ids, with an older name).
-    let existing: Vec<User> = (0..n).step_by(2).map(|i| common::user(i, 0)).collect();
-    let rows = common::users(0..n, 1);
-    let names = [
-        "pgbulk `upsert_via_staging`",
-        "per-row `INSERT .. ON CONFLICT DO UPDATE`, pipelined, one tx",
-        "pgbulk `copy_in` of the same rows into the empty table",
-    ];
-    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); names.len()];
-    for rep in 0..=env.reps {
-        for k in 0..names.len() {
-            let i = (k + rep) % names.len();
-            env.exec("TRUNCATE bench_users").await?;
-            if i < 2 {
-                env.client.bulk().copy_in(&existing).await?;
-            }
-            env.exec("VACUUM ANALYZE bench_users").await?;
-            env.exec("CHECKPOINT").await?;
-            let s = measure(false, || async {
-                match i {
-                    0 => {
-                        let counts = env.client.bulk().upsert_via_staging(&rows).await?;
-                        assert_eq!(counts.total(), rows.len() as u64);
-                    }
-                    1 => per_row_upsert(env, &rows).await?,
-                    _ => {
-                        env.client.bulk().copy_in(&rows).await?;
-                    }
-                }
-                Ok(())
-            })
-            .await?;
-            let updated: i64 = env
-                .client
-                .query_one(
-                    "SELECT count(*) FROM bench_users WHERE name LIKE '% v1'",
-                    &[],
-                )
-                .await?
-                .get(0);
-            assert_eq!(updated, n, "every row has the new version");
-            if rep > 0 {
-                samples[i].push(s);
-            }
-        }
-    }
-    eprintln!("done: upsert");
-    Ok(names
-        .iter()
-        .zip(&samples)
-        .map(|(n, s)| ((*n).to_owned(), summarize(n, s)))
-        .collect())
-}
+// In `e2e/upsert.rs`.
 
 // ---------------------------------------------------------------------------------------------
 // Past one stream: parallel load, replace_all
@@ -1152,12 +1079,13 @@ fn main() -> Result<(), BoxError> {
         return rt.block_on(memory_child(&args[i + 1], n));
     }
     let quick = args.iter().any(|a| a == "--quick");
+    let only_upsert = args.iter().any(|a| a == "--upsert");
     let started = Instant::now();
-    let result = rt.block_on(run(quick));
+    let result = rt.block_on(run(quick, only_upsert));
     pgbulk::testkit::shutdown();
     let report = result?;
     eprintln!("total {:.0} s", started.elapsed().as_secs_f64());
-    if quick {
+    if quick || only_upsert {
         println!("{report}");
     } else {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
@@ -1174,7 +1102,7 @@ fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn run(quick: bool) -> Result<String, BoxError> {
+async fn run(quick: bool, only_upsert: bool) -> Result<String, BoxError> {
     let (client, conninfo, db, bin_dir) = if let Ok(url) = std::env::var("DATABASE_URL") {
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
@@ -1210,6 +1138,14 @@ async fn run(quick: bool) -> Result<String, BoxError> {
         .await?
         .get(0);
 
+    if only_upsert {
+        let (mut tables, mut targets) = (String::new(), String::new());
+        upsert::report(&mut tables, &mut targets, &upsert::bench_all(&env).await?);
+        return Ok(format!(
+            "Machine: {}.\n\n{targets}\n{tables}",
+            machine_line(&pg_version)
+        ));
+    }
     let narrow = common::narrows(1_000_000 / scale);
     let wide = common::wides(200_000 / scale);
     let all = [
@@ -1276,7 +1212,7 @@ async fn run(quick: bool) -> Result<String, BoxError> {
     let reads_narrow =
         bench_reads(&env, &format!("narrow, {} rows", narrow.len()), &narrow).await?;
     let reads_wide = bench_reads(&env, &format!("wide, {} rows", wide.len()), &wide).await?;
-    let upsert = bench_upsert(&env, 50_000 / scale as i64).await?;
+    let upserts = upsert::bench_all(&env).await?;
     let (parallel, per_conn) = bench_parallel(&env, &narrow).await?;
     let replace = bench_replace_all(&mut env, &narrow).await?;
     drop(wide);
@@ -1363,22 +1299,6 @@ async fn run(quick: bool) -> Result<String, BoxError> {
             c <= 0.5,
         );
     }
-    let speedup = ratio(upsert[1].1.wall, upsert[0].1.wall);
-    target(
-        &mut targets,
-        "upsert 50k: speed-up over per-row ON CONFLICT",
-        speedup,
-        "≥ 4",
-        speedup >= 4.0,
-    );
-    let vs_copy = ratio(upsert[0].1.wall, upsert[2].1.wall);
-    target(
-        &mut targets,
-        "upsert 50k: wall × plain copy_in",
-        vs_copy,
-        "≤ 1.60",
-        vs_copy <= 1.6,
-    );
     let extra = peak.saturating_sub(idle) as f64 / 1024.0;
     target(
         &mut targets,
@@ -1395,6 +1315,8 @@ async fn run(quick: bool) -> Result<String, BoxError> {
         "≤ 0.75",
         par <= 0.75,
     );
+    let mut upsert_tables = String::new();
+    upsert::report(&mut upsert_tables, &mut targets, &upserts);
     out.push_str(&targets);
     out.push('\n');
 
@@ -1406,15 +1328,12 @@ async fn run(quick: bool) -> Result<String, BoxError> {
     read_table(&mut out, &reads_narrow.0, reads_narrow.1, &reads_narrow.2);
     read_table(&mut out, &reads_wide.0, reads_wide.1, &reads_wide.2);
     let _ = writeln!(out, "## Upsert\n");
-    simple_table(
-        &mut out,
-        &format!(
-            "users, {} rows, half of the keys already present",
-            50_000 / scale
-        ),
-        50_000 / scale,
-        &upsert,
+    let _ = writeln!(
+        out,
+        "Command: `cargo bench --bench e2e -- --upsert` (this section alone; \
+         `PGBULK_E2E_UPSERT_1M=1` adds the 1,000,000-row batch). What runs: `benches/e2e/upsert.rs`.\n"
     );
+    out.push_str(&upsert_tables);
     let _ = writeln!(out, "## Memory\n");
     let _ = writeln!(
         out,

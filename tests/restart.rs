@@ -38,9 +38,18 @@ fn kill9(pid: i32) {
     assert!(status.success(), "kill -9 {pid} failed");
 }
 
-/// Connects again once the server has recovered (within 60 s).
-async fn reconnect(db: &TestDb) -> tokio_postgres::Client {
+/// Connects again once the server has recovered (within 60 s). `witness`, a connection made
+/// before the crash, must be gone first: the postmaster ends every session once it has seen
+/// the crashed backend exit, and a connection made before that moment would be ended too.
+async fn reconnect(db: &TestDb, witness: &tokio_postgres::Client) -> tokio_postgres::Client {
     let start = Instant::now();
+    while witness.simple_query("SELECT 1").await.is_ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the server did not end the other sessions within 60 s of the crash"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     loop {
         match db.connect().await {
             Ok(c) if c.simple_query("SELECT 1").await.is_ok() => return c,
@@ -74,6 +83,7 @@ async fn server_crash_and_restart_mid_load_is_an_error_and_writes_nothing() {
     // 1. copy_in: crash after 100,000 rows have been handed over.
     let victim = db.connect().await.unwrap();
     let pid = backend_pid(&victim).await;
+    let witness = db.connect().await.unwrap();
     let sent = AtomicU64::new(0);
     let load = victim
         .bulk()
@@ -99,7 +109,7 @@ async fn server_crash_and_restart_mid_load_is_an_error_and_writes_nothing() {
         victim.is_closed(),
         "the crashed backend's connection is gone"
     );
-    let client = reconnect(&db).await;
+    let client = reconnect(&db, &witness).await;
     let n: i64 = client
         .query_one("SELECT count(*) FROM events", &[])
         .await
@@ -120,6 +130,7 @@ async fn server_crash_and_restart_mid_load_is_an_error_and_writes_nothing() {
     );
     let rows: Vec<Event> = (1_000..400_000).map(event).collect();
     let pid = backend_pid(&client).await;
+    let witness = db.connect().await.unwrap();
     let sent = AtomicU64::new(0);
     let load = client
         .bulk()
@@ -138,7 +149,7 @@ async fn server_crash_and_restart_mid_load_is_an_error_and_writes_nothing() {
         matches!(err.kind(), ErrorKind::Connection | ErrorKind::Db),
         "{err:?}"
     );
-    let client = reconnect(&db).await;
+    let client = reconnect(&db, &witness).await;
     let n: i64 = client
         .query_one("SELECT count(*) FROM events", &[])
         .await
@@ -159,6 +170,7 @@ async fn server_crash_and_restart_mid_load_is_an_error_and_writes_nothing() {
         .unwrap();
     let reader = db.connect().await.unwrap();
     let pid = backend_pid(&reader).await;
+    let witness = db.connect().await.unwrap();
     let mut stream = reader.bulk().copy_out::<Event>();
     let mut read = 0u64;
     let mut failure = None;
@@ -177,7 +189,7 @@ async fn server_crash_and_restart_mid_load_is_an_error_and_writes_nothing() {
     let err = failure.unwrap_or_else(|| panic!("copy_out ended quietly after {read} rows"));
     assert!(read < 300_000);
     assert_eq!(err.row(), Some(read), "{err}");
-    let client = reconnect(&db).await;
+    let client = reconnect(&db, &witness).await;
     let n: i64 = client
         .query_one("SELECT count(*) FROM events", &[])
         .await

@@ -456,7 +456,13 @@ impl<'a, 'c, T: CopyRow + ?Sized> CopyWriter<'a, 'c, T> {
     /// error the partial tuple has been removed, so quarantine can skip the row and go on.
     #[inline]
     pub(crate) async fn push(&mut self, row: &T) -> Result<()> {
-        crate::row::encode_tuple(row, self.plan.types(), &mut self.buf, self.rows)?;
+        crate::row::encode_tuple(
+            row,
+            self.plan.types(),
+            self.plan.server(),
+            &mut self.buf,
+            self.rows,
+        )?;
         self.rows += 1;
         if self.buf.len() >= self.bulk.flush_bytes {
             self.flush().await?;

@@ -133,6 +133,14 @@ impl Error {
         self
     }
 
+    /// The same error as a [`Usage`](ErrorKind::Usage) error with `message` (the source, and
+    /// so [`code`](Error::code), stay).
+    pub(crate) fn into_usage(mut self, message: impl Into<String>) -> Self {
+        self.0.kind = ErrorKind::Usage;
+        self.0.message = message.into();
+        self
+    }
+
     /// Marks the error as one after which the connection cannot be used again; `why` is
     /// appended to the message.
     pub(crate) fn connection_lost(mut self, why: &str) -> Self {

@@ -296,7 +296,7 @@ mod tests {
         let copy = match how {
             Feed::Copy => true,
             Feed::InPlace => false,
-            Feed::Mixed => n % 2 == 0,
+            Feed::Mixed => n.is_multiple_of(2),
         };
         if copy {
             r.feed(piece);

@@ -22,6 +22,7 @@ mod plan;
 mod pools;
 mod quarantine;
 mod scope;
+mod server;
 mod session;
 mod upsert;
 

@@ -166,7 +166,14 @@ impl<W: Write, T: CopyRow + ?Sized> Writer<W, T> {
     /// rows written) and the field, nothing of that row is written, and the writer can go on
     /// with the next row.
     pub fn write(&mut self, row: &T) -> Result<()> {
-        crate::row::encode_tuple(row, &self.types, &mut self.buf, self.rows)?;
+        // A file is read later by any server: nothing is refused for a version here.
+        crate::row::encode_tuple(
+            row,
+            &self.types,
+            crate::server::ServerVersion::UNKNOWN,
+            &mut self.buf,
+            self.rows,
+        )?;
         self.rows += 1;
         if self.buf.len() >= CHUNK {
             self.flush_buf()?;

@@ -5,6 +5,7 @@ use crate::codec::accepted_type;
 use crate::error::{Error, Mismatch};
 use crate::ident;
 use crate::row::{CopyRow, FromCopyRow, ABSENT};
+use crate::server::{self, ServerVersion};
 use postgres_types::{Kind, Type};
 use std::fmt;
 use std::marker::PhantomData;
@@ -21,6 +22,9 @@ pub struct Plan<T: ?Sized> {
     table: String,
     types: Vec<Type>,
     copy_sql: String,
+    /// The server's version when a column's values must be checked against it
+    /// ([`ServerVersion::needs_checks`]), otherwise unknown.
+    server: ServerVersion,
     _row: PhantomData<fn(&T)>,
 }
 
@@ -30,6 +34,7 @@ impl<T: ?Sized> Clone for Plan<T> {
             table: self.table.clone(),
             types: self.types.clone(),
             copy_sql: self.copy_sql.clone(),
+            server: self.server,
             _row: PhantomData,
         }
     }
@@ -41,6 +46,7 @@ impl<T: ?Sized> fmt::Debug for Plan<T> {
             .field("table", &self.table)
             .field("types", &self.types)
             .field("copy_sql", &self.copy_sql)
+            .field("server", &self.server)
             .finish()
     }
 }
@@ -61,6 +67,19 @@ impl<T: CopyRow + ?Sized> Plan<T> {
         &self.copy_sql
     }
 
+    /// What the server takes, for [`encode_tuple`](crate::row::encode_tuple).
+    pub(crate) fn server(&self) -> ServerVersion {
+        self.server
+    }
+
+    /// This plan, checking values against `server` where its columns need it.
+    pub(crate) fn for_server(mut self, server: ServerVersion) -> Plan<T> {
+        if server.needs_checks(&self.types) {
+            self.server = server;
+        }
+        self
+    }
+
     /// The same field types, copied into another (quoted) table with another COPY statement:
     /// the staging table of `upsert_via_staging`.
     pub(crate) fn retarget(&self, table: String, copy_sql: String) -> Plan<T> {
@@ -68,6 +87,7 @@ impl<T: CopyRow + ?Sized> Plan<T> {
             table,
             types: self.types.clone(),
             copy_sql,
+            server: self.server,
             _row: PhantomData,
         }
     }
@@ -129,11 +149,16 @@ pub(crate) async fn plan_copy_in<T: CopyRow + ?Sized>(
         )));
     }
     crate::trace::described(&quoted);
-    let stmt = client
-        .prepare(&describe_table_sql(&quoted))
-        .await
-        .map_err(|e| Error::pg(&format!("cannot describe table {quoted}"), e))?;
-    check_copy_in(quoted, stmt.columns())
+    // Both in one round trip: tokio-postgres pipelines requests polled together.
+    let describe = describe_table_sql(&quoted);
+    let (stmt, version) = futures_util::future::join(
+        client.prepare(&describe),
+        client.simple_query(server::VERSION_SQL),
+    )
+    .await;
+    let stmt = stmt.map_err(|e| Error::pg(&format!("cannot describe table {quoted}"), e))?;
+    let version = version.map_err(|e| Error::pg("cannot read the server's version", e))?;
+    Ok(check_copy_in(quoted, stmt.columns())?.for_server(ServerVersion::from_reply(&version)?))
 }
 
 /// The statement whose description gives the columns of the (quoted) `table`.
@@ -177,6 +202,7 @@ pub(crate) fn check_copy_in<T: CopyRow + ?Sized>(
         table: quoted,
         types,
         copy_sql,
+        server: ServerVersion::UNKNOWN,
         _row: PhantomData,
     })
 }

@@ -1,6 +1,7 @@
 //! The [`CopyRow`] trait that `#[derive(CopyRow)]` implements, and column metadata.
 
 use crate::codec::{DecodeError, EncodeError};
+use crate::server::ServerVersion;
 use bytes::BytesMut;
 use postgres_types::Type;
 
@@ -197,21 +198,25 @@ pub trait FromCopyRow: CopyRow + Sized {
     fn decode_row(types: &[Type], row: RawRow<'_>) -> Result<Self, (usize, DecodeError)>;
 }
 
-/// Encodes `row` as one tuple at the end of `buf`. On failure the partial tuple is removed
-/// from `buf`, and the error names the input row `index`, the field and its column.
+/// Encodes `row` as one tuple at the end of `buf`, and checks it against what `server` takes
+/// (numeric infinities before PostgreSQL 14). On failure the partial tuple is removed from
+/// `buf`, and the error names the input row `index`, the field and its column.
 #[inline]
 pub(crate) fn encode_tuple<T: CopyRow + ?Sized>(
     row: &T,
     types: &[Type],
+    server: ServerVersion,
     buf: &mut BytesMut,
     index: u64,
 ) -> Result<(), crate::Error> {
     let start = buf.len();
-    crate::format::write_tuple(row, types, buf).map_err(|(field, e)| {
-        buf.truncate(start);
-        let (field, column) = field_names(T::COLUMNS, field);
-        crate::Error::encode(index, field, column, e)
-    })
+    crate::format::write_tuple(row, types, buf)
+        .and_then(|()| server.check_tuple(types, &buf[start..]))
+        .map_err(|(field, e)| {
+            buf.truncate(start);
+            let (field, column) = field_names(T::COLUMNS, field);
+            crate::Error::encode(index, field, column, e)
+        })
 }
 
 /// Decodes one tuple into `T`; the error names the row `index`, the field and its column.

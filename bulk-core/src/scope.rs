@@ -76,13 +76,12 @@ impl<'c> TxScope<'c> {
     }
 
     /// Runs `before` (may be empty) and closes the scope — `COMMIT`, or `RELEASE SAVEPOINT` —
-    /// in one round trip; returns what `before` returned. On failure the scope is rolled back
-    /// and the error says `context`.
-    pub(crate) async fn close_with(
-        mut self,
+    /// in one round trip; returns what `before` returned. On failure the scope stays open (and
+    /// armed): the caller retries or rolls back.
+    pub(crate) async fn try_close_with(
+        &mut self,
         before: &str,
-        context: &str,
-    ) -> Result<Vec<SimpleQueryMessage>> {
+    ) -> std::result::Result<Vec<SimpleQueryMessage>, tokio_postgres::Error> {
         let close = if self.in_tx {
             format!("RELEASE SAVEPOINT {}", self.savepoint)
         } else {
@@ -93,11 +92,20 @@ impl<'c> TxScope<'c> {
         } else {
             format!("{before}; {close}")
         };
-        match self.client.simple_query(&sql).await {
-            Ok(messages) => {
-                self.armed = false;
-                Ok(messages)
-            }
+        let messages = self.client.simple_query(&sql).await?;
+        self.armed = false;
+        Ok(messages)
+    }
+
+    /// [`try_close_with`](TxScope::try_close_with); on failure the scope is rolled back and the
+    /// error says `context`.
+    pub(crate) async fn close_with(
+        mut self,
+        before: &str,
+        context: &str,
+    ) -> Result<Vec<SimpleQueryMessage>> {
+        match self.try_close_with(before).await {
+            Ok(messages) => Ok(messages),
             Err(e) => {
                 let e = Error::pg(context, e);
                 self.rollback().await;

@@ -27,7 +27,8 @@ use crate::format::{self, Next, TupleReader};
 use crate::ident;
 use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow, RawRow};
-use crate::upsert::{self, Merge, Stage, UpsertCounts, UpsertOptions};
+use crate::server::{self, ServerVersion};
+use crate::upsert::{self, KeyScan, Merge, Stage, UpsertCounts, UpsertOptions};
 use bytes::BytesMut;
 use postgres::GenericClient;
 use postgres_types::Type;
@@ -111,7 +112,16 @@ impl<'a, C: GenericClient> Bulk<'a, C> {
             .client
             .prepare(&plan::describe_table_sql(&quoted))
             .map_err(|e| Error::pg(&format!("cannot describe table {quoted}"), e))?;
-        plan::check_copy_in(quoted, stmt.columns())
+        let plan = plan::check_copy_in::<T>(quoted, stmt.columns())?;
+        // A blocking client cannot pipeline: ask only when a column's values depend on it.
+        if !server::version_matters(plan.types()) {
+            return Ok(plan);
+        }
+        let version = self
+            .client
+            .simple_query(server::VERSION_SQL)
+            .map_err(|e| Error::pg("cannot read the server's version", e))?;
+        Ok(plan.for_server(ServerVersion::from_reply(&version)?))
     }
 
     /// Writes `rows` with one binary `COPY .. FROM STDIN`; see [`crate::Bulk::copy_in`].
@@ -133,7 +143,7 @@ impl<'a, C: GenericClient> Bulk<'a, C> {
     {
         let flush = self.flush_bytes;
         write_copy(&mut *self.client, plan, flush, rows, |row, buf, n| {
-            crate::row::encode_tuple::<T>(row.borrow(), plan.types(), buf, n)
+            crate::row::encode_tuple::<T>(row.borrow(), plan.types(), plan.server(), buf, n)
         })
     }
 
@@ -206,22 +216,33 @@ impl<'a, C: GenericClient> Bulk<'a, C> {
         tx.batch_execute(&stage.create_sql::<T>(&target))
             .map_err(|e| Error::pg("cannot create the staging table", e))?;
         let stage_plan = stage.plan(&target_plan);
+        let mut scan = KeyScan::new(Some(&merge), target_plan.types());
+        let mut bytes = 0u64;
         let staged = write_copy(&mut tx, &stage_plan, flush, rows, |row, buf, n| {
-            upsert::encode_staged(&row, stage_plan.types(), n, buf)
+            let start = buf.len();
+            let encoded = upsert::encode_staged(&row, &stage_plan, n, buf, &mut scan);
+            bytes += (buf.len() - start) as u64;
+            encoded
         })?;
-        let messages = tx
-            .simple_query(&format!(
-                "{}; DROP TABLE {}",
-                merge.counts_sql(&stage.table),
-                stage.table
-            ))
-            .map_err(|e| {
-                Error::pg(
-                    "upsert_via_staging: the merge failed, nothing was written",
-                    e,
-                )
-            })?;
-        let counts = upsert::parse_counts(&messages, staged)?;
+        // As the async driver: retried with the next dedupe when the server finds a key twice.
+        let mut dedupe = Merge::first_dedupe(&scan);
+        let (messages, batch) = loop {
+            let batch = merge.counts_batch(&stage.table, dedupe, &scan, bytes);
+            let sql = format!("{}; DROP TABLE {}", batch.sql, stage.table);
+            let failed = match tx.simple_query(&sql) {
+                Ok(messages) => break (messages, batch),
+                Err(e) => Error::pg(upsert::MERGE_FAILED, e),
+            };
+            match merge.next_dedupe(dedupe, &scan) {
+                Some(next) if upsert::is_key_twice(failed.code()) => {
+                    tx.batch_execute(upsert::MERGE_RETRY_SQL)
+                        .map_err(|e| Error::pg(upsert::MERGE_FAILED, e))?;
+                    dedupe = next;
+                }
+                _ => return Err(merge.refine_error(&scan, failed)),
+            }
+        };
+        let counts = upsert::parse_counts(&messages, &batch, staged)?;
         tx.commit()
             .map_err(|e| Error::pg("cannot commit the upsert", e))?;
         Ok(counts)

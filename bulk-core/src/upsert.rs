@@ -13,10 +13,17 @@
 //!    inserted. (`LIKE target` would also copy every other column and its `NOT NULL`.)
 //! 4. The rows are sent with one binary `COPY`; each tuple gets its 0-based input position in
 //!    `__pgbulk_ord`.
-//! 5. One statement merges: `INSERT INTO target (cols) SELECT DISTINCT ON (key) cols FROM stage
-//!    ORDER BY key, __pgbulk_ord DESC ON CONFLICT (key) DO UPDATE SET c = EXCLUDED.c, ..
-//!    WHERE (target.c, ..) IS DISTINCT FROM (EXCLUDED.c, ..)`, counting inserted vs updated rows
-//!    with `RETURNING (xmax = 0)`.
+//! 5. One statement merges: `INSERT INTO target (cols) SELECT cols FROM stage [ORDER BY key]
+//!    ON CONFLICT (key) DO UPDATE SET c = EXCLUDED.c, .. WHERE (target.c, ..) IS DISTINCT FROM
+//!    (EXCLUDED.c, ..)`. While encoding, [`KeyScan`] looks at every key: only if one may repeat
+//!    does a `DELETE` first drop the earlier occurrences from the stage (its row count is the
+//!    duplicates), and only keys that did not arrive in ascending order are sorted (rows are
+//!    locked in key order; `work_mem` is raised for that statement and restored). The
+//!    `INSERT`'s row count is inserted + updated; the `WHERE` counts the updated rows in a
+//!    transaction-local setting (see `Merge::insert`), which reads no system column (so
+//!    partitioned tables work) and needs only the column privileges the statement itself needs.
+//!    A key the server finds twice that the encoder could not see (`1.0` and `1.00`, a
+//!    `NULLS NOT DISTINCT` index) undoes the attempt (a savepoint) and retries with the dedupe.
 //! 6. The scope closes: `COMMIT`, or `DROP TABLE` + `RELEASE SAVEPOINT` inside a transaction.
 //!
 //! # Cleanup
@@ -41,11 +48,12 @@ use crate::trace::{self, Op, OpKind};
 use bytes::BytesMut;
 use futures_util::SinkExt;
 use postgres_types::{Kind, Type};
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// Name of the staging table's input-position column.
@@ -128,6 +136,7 @@ enum Action {
 pub struct UpsertOptions {
     conflict: Conflict,
     action: Action,
+    overriding_system_value: bool,
 }
 
 impl UpsertOptions {
@@ -169,6 +178,16 @@ impl UpsertOptions {
     #[must_use]
     pub fn do_nothing(mut self) -> Self {
         self.action = Action::Nothing;
+        self
+    }
+
+    /// Writes the struct's values into `GENERATED ALWAYS AS IDENTITY` columns too
+    /// (`INSERT .. OVERRIDING SYSTEM VALUE`), e.g. when such a column is the conflict key.
+    /// Without it, PostgreSQL refuses any value for such a column, and the call fails with a
+    /// [`Usage`](crate::ErrorKind::Usage) error that names this option.
+    #[must_use]
+    pub fn overriding_system_value(mut self) -> Self {
+        self.overriding_system_value = true;
         self
     }
 
@@ -253,17 +272,20 @@ fn column_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
     names.map(ident::quote).collect::<Vec<_>>().join(", ")
 }
 
-/// Encodes `row` as a staging tuple: `T`'s fields, then the int8 ordinal. On failure, returns
-/// the pgbulk error with the row index and field; the buffer then holds a partial tuple.
+/// Encodes `row` as a staging tuple: `T`'s fields, then the int8 ordinal, and shows its keys to
+/// `scan`. On failure, returns the pgbulk error with the row index and field; the buffer then
+/// holds a partial tuple.
 #[inline]
 pub(crate) fn encode_staged<T: CopyRow + ?Sized>(
     row: &T,
-    types: &[Type],
+    plan: &Plan<T>,
     ord: u64,
     buf: &mut BytesMut,
+    scan: &mut KeyScan,
 ) -> Result<()> {
     let start = buf.len();
-    crate::row::encode_tuple(row, types, buf, ord)?;
+    crate::row::encode_tuple(row, plan.types(), plan.server(), buf, ord)?;
+    scan.observe(&buf[start..], ord);
     // `encode_tuple` wrote `T::COLUMNS.len()` as the tuple's field count; one more for the ordinal.
     let count = i16::from_be_bytes([buf[start], buf[start + 1]]);
     buf[start..start + 2].copy_from_slice(&(count + 1).to_be_bytes());
@@ -275,15 +297,225 @@ pub(crate) fn encode_staged<T: CopyRow + ?Sized>(
     Ok(())
 }
 
+/// The transaction-local setting the merge counts updated rows in (see [`Merge::insert`]).
+const UPDATED: &str = "pgbulk.updated";
+/// The transaction-local setting `RETURNING .. inserted` compares [`UPDATED`] with.
+const SEEN: &str = "pgbulk.seen";
+/// The transaction-local setting holding the caller's `work_mem` while the merge raises it.
+const SAVED_WORK_MEM: &str = "pgbulk.work_mem";
+/// The savepoint around a merge that may be retried with a stronger dedupe.
+const MERGE_SAVEPOINT: &str = "pgbulk_merge";
+/// Undoes a failed merge attempt (the staging table stays), ready for the next one.
+pub(crate) const MERGE_RETRY_SQL: &str =
+    "ROLLBACK TO SAVEPOINT pgbulk_merge; RELEASE SAVEPOINT pgbulk_merge";
+/// Distinct keys [`KeyScan`] remembers before it stops looking and assumes duplicates
+/// (bounds its memory: 8 bytes a key).
+const KEY_SCAN_LIMIT: usize = 1 << 21;
+
+/// How the merge removes in-batch duplicate keys (the last occurrence, by input order, wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dedupe {
+    /// Not at all: the encoder saw no key twice.
+    Skip,
+    /// Rows with a NULL in the key are all kept, as a plain unique index does.
+    NullsDistinct,
+    /// Rows whose keys are NULL in the same places are one key (`NULLS NOT DISTINCT` index).
+    NullsEqual,
+}
+
+/// What the encoder learnt about the batch's keys, to choose the merge's plan: whether any key
+/// can repeat (else no dedupe), whether the keys arrive in ascending order (else the merge sorts
+/// them: rows are locked in key order, which avoids deadlocks between concurrent upserts), and
+/// the first input row with a NULL in each key column (named if the column is `NOT NULL`).
+///
+/// Keys are compared by their binary encoding. Equal bytes are equal keys; unequal bytes can
+/// still be equal keys (a case-insensitive collation, numeric `1.0` and `1.00`, a
+/// `NULLS NOT DISTINCT` index): the server then refuses the merge (cardinality violation) and it
+/// is retried, in the same transaction, with the next [`Dedupe`].
+pub(crate) struct KeyScan {
+    /// Per staged column: its key number, if it is a key column.
+    key_of: Vec<Option<usize>>,
+    /// Width of the one integer key column (big-endian, signed), when that is the whole key.
+    int_width: Option<usize>,
+    /// Ascending so far (only tracked for an integer key): the first and the last key.
+    ascending: Option<(i64, i64)>,
+    /// Once the ascending run ended: its range (a later key inside it may repeat one).
+    run: Option<(i64, i64)>,
+    seen: std::collections::HashSet<u64, std::hash::BuildHasherDefault<KeyHasher>>,
+    /// A key may occur twice.
+    pub(crate) duplicates: bool,
+    /// Every key arrived in strictly ascending order (and none was NULL).
+    ordered: bool,
+    first_null: Vec<Option<u64>>,
+}
+
+impl KeyScan {
+    /// A scan for `merge`'s keys over tuples of `types` (the staged columns, ordinal excluded).
+    /// `merge` is `None` for a staged insert: nothing to learn.
+    pub(crate) fn new(merge: Option<&Merge>, types: &[Type]) -> KeyScan {
+        let mut key_of = vec![None; types.len()];
+        let mut first_null = Vec::new();
+        let mut int_width = None;
+        if let Some(merge) = merge {
+            let key_at: Vec<usize> = merge.key_at().collect();
+            for (k, &at) in key_at.iter().enumerate() {
+                key_of[at] = Some(k);
+            }
+            first_null = vec![None; key_at.len()];
+            if let [at] = key_at[..] {
+                int_width = match types[at] {
+                    Type::INT2 => Some(2),
+                    Type::INT4 => Some(4),
+                    Type::INT8 => Some(8),
+                    _ => None,
+                };
+            }
+        }
+        KeyScan {
+            key_of,
+            int_width,
+            ascending: None,
+            run: None,
+            seen: std::collections::HashSet::default(),
+            duplicates: false,
+            ordered: int_width.is_some(),
+            first_null,
+        }
+    }
+
+    /// Looks at the keys of one staged tuple (as [`encode_staged`] wrote it), input row `row`.
+    #[inline]
+    pub(crate) fn observe(&mut self, tuple: &[u8], row: u64) {
+        if self.first_null.is_empty() {
+            return;
+        }
+        let mut hasher = KeyHasher::default();
+        let mut null = false;
+        let mut int = None;
+        let mut at = 2;
+        for key in &self.key_of {
+            let len = i32::from_be_bytes([tuple[at], tuple[at + 1], tuple[at + 2], tuple[at + 3]]);
+            at += 4;
+            let len = usize::try_from(len).ok();
+            if let Some(k) = *key {
+                match len {
+                    None => {
+                        null = true;
+                        self.first_null[k].get_or_insert(row);
+                    }
+                    Some(len) => {
+                        let bytes = &tuple[at..at + len];
+                        if self.int_width == Some(len) {
+                            int = Some(match len {
+                                2 => i64::from(i16::from_be_bytes([bytes[0], bytes[1]])),
+                                4 => i64::from(i32::from_be_bytes([
+                                    bytes[0], bytes[1], bytes[2], bytes[3],
+                                ])),
+                                _ => i64::from_be_bytes(bytes.try_into().unwrap_or([0; 8])),
+                            });
+                        }
+                        std::hash::Hasher::write_usize(&mut hasher, len);
+                        std::hash::Hasher::write(&mut hasher, bytes);
+                    }
+                }
+            }
+            at += len.unwrap_or(0);
+        }
+        if null {
+            // NULLs are distinct in a plain unique index: such a row never repeats a key.
+            self.ordered = false;
+            return;
+        }
+        if self.duplicates {
+            return;
+        }
+        if let Some(v) = int {
+            match self.ascending {
+                _ if !self.ordered => {}
+                None => {
+                    self.ascending = Some((v, v));
+                    return;
+                }
+                Some((first, last)) if v > last => {
+                    self.ascending = Some((first, v));
+                    return;
+                }
+                Some(run) => {
+                    self.ordered = false;
+                    self.run = Some(run);
+                }
+            }
+            if matches!(self.run, Some((first, last)) if (first..=last).contains(&v)) {
+                self.duplicates = true;
+                return;
+            }
+        }
+        self.ordered = false;
+        if !self.seen.insert(std::hash::Hasher::finish(&hasher)) || self.seen.len() > KEY_SCAN_LIMIT
+        {
+            self.duplicates = true;
+            self.seen = std::collections::HashSet::default();
+        }
+    }
+
+    fn has_nulls(&self) -> bool {
+        self.first_null.iter().any(Option::is_some)
+    }
+}
+
+/// `FxHash`'s mixing step: fast, and collisions only cost a dedupe the batch did not need.
+#[derive(Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
+        }
+        let mut last = [0u8; 8];
+        last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        self.write_u64(u64::from_le_bytes(last));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The merge: conflict target, key columns and the columns to update, resolved against `T`.
 pub(crate) struct Merge {
     target: String,
     columns: Vec<&'static str>,
+    /// Per copied column: its struct field (for errors).
+    fields: Vec<&'static str>,
     /// Per copied column: compare as text (types without an equality operator, such as json).
     as_text: Vec<bool>,
     keys: Vec<&'static str>,
     conflict: String,
     update: Vec<&'static str>,
+    overriding_system_value: bool,
+}
+
+/// The statements of one merge attempt and where their results are.
+pub(crate) struct MergeBatch {
+    /// The statements, `; `-separated.
+    pub(crate) sql: String,
+    /// Statement number of the dedupe `DELETE` (its row count is the duplicates).
+    delete_at: Option<usize>,
+    /// Statement number of the `INSERT` (its row count is inserted + updated).
+    insert_at: usize,
+    /// Statement number of the `SELECT` reading the updated-rows counter.
+    counter_at: usize,
 }
 
 impl Merge {
@@ -384,30 +616,91 @@ impl Merge {
         Ok(Merge {
             target: plan.table().to_owned(),
             columns: T::COLUMNS.iter().map(|c| c.name).collect(),
+            fields: T::COLUMNS.iter().map(|c| c.field).collect(),
             as_text,
             keys,
             conflict,
             update,
+            overriding_system_value: options.overriding_system_value,
         })
     }
 
-    /// The deduplicated rows of the staging table: the last occurrence of each key.
-    /// With `input_order`, sorted by input position (else by key).
-    fn source(&self, stage: &str, input_order: bool) -> String {
-        let cols = column_list(self.columns.iter().copied());
-        let keys = column_list(self.keys.iter().copied());
+    /// Position of each key column among the copied columns.
+    fn key_at(&self) -> impl Iterator<Item = usize> + '_ {
+        self.keys
+            .iter()
+            .map(|k| self.columns.iter().position(|c| c == k).unwrap_or(0))
+    }
+
+    /// The first dedupe to try for a batch the encoder scanned.
+    pub(crate) fn first_dedupe(scan: &KeyScan) -> Dedupe {
+        match (scan.duplicates, scan.has_nulls()) {
+            (false, _) => Dedupe::Skip,
+            (true, true) => Dedupe::NullsDistinct,
+            // No NULL keys: both dedupes are the same; the simpler one.
+            (true, false) => Dedupe::NullsEqual,
+        }
+    }
+
+    /// The dedupe to retry with when the server found a key twice after `tried`.
+    /// `DO NOTHING` never finds one (the later row is just skipped): no retry.
+    pub(crate) fn next_dedupe(&self, tried: Dedupe, scan: &KeyScan) -> Option<Dedupe> {
+        if self.update.is_empty() {
+            return None;
+        }
+        match tried {
+            Dedupe::Skip if scan.has_nulls() => Some(Dedupe::NullsDistinct),
+            Dedupe::Skip | Dedupe::NullsDistinct => Some(Dedupe::NullsEqual),
+            Dedupe::NullsEqual => None,
+        }
+    }
+
+    /// `DELETE`s every staged row whose key occurs again later in the input.
+    fn dedupe_sql(&self, stage: &str, dedupe: Dedupe) -> Option<String> {
         let ord = ident::quote(ORD);
-        let distinct = format!(
-            "SELECT DISTINCT ON ({keys}) {cols}, {ord} FROM {stage} ORDER BY {keys}, {ord} DESC"
-        );
-        if input_order {
-            format!("SELECT {cols} FROM ({distinct}) AS \"pgbulk_source\" ORDER BY {ord}")
+        let mut partition = column_list(self.keys.iter().copied());
+        match dedupe {
+            Dedupe::Skip => return None,
+            Dedupe::NullsEqual => {}
+            Dedupe::NullsDistinct => {
+                // A row with a NULL in its key gets a partition of its own.
+                let any_null = self
+                    .keys
+                    .iter()
+                    .map(|k| format!("{} IS NULL", ident::quote(k)))
+                    .collect::<Vec<_>>()
+                    .join(" OR ");
+                let _ = write!(partition, ", (CASE WHEN {any_null} THEN {ord} END)");
+            }
+        }
+        Some(format!(
+            "DELETE FROM {stage} AS \"pgbulk_d\" USING (SELECT {ord}, row_number() OVER \
+             (PARTITION BY {partition} ORDER BY {ord} DESC) AS n FROM {stage}) AS \"pgbulk_w\" \
+             WHERE \"pgbulk_d\".{ord} = \"pgbulk_w\".{ord} AND \"pgbulk_w\".n > 1"
+        ))
+    }
+
+    /// The staged rows in the order the merge takes them: input order (what a sequential scan
+    /// of the staging table returns), or key order, sorted only if they did not arrive in it.
+    fn source(&self, stage: &str, input_order: bool, scan: &KeyScan) -> String {
+        let cols = column_list(self.columns.iter().copied());
+        if input_order || scan.ordered {
+            format!("SELECT {cols} FROM {stage}")
         } else {
-            format!("SELECT {cols} FROM ({distinct}) AS \"pgbulk_source\" ORDER BY {keys}")
+            let keys = column_list(self.keys.iter().copied());
+            format!("SELECT {cols} FROM {stage} ORDER BY {keys}")
         }
     }
 
     /// `INSERT INTO target (cols) <source> ON CONFLICT .. DO UPDATE .. WHERE changed`.
+    ///
+    /// The `WHERE` also counts the rows it lets through in the transaction-local setting
+    /// [`UPDATED`]: PostgreSQL evaluates it once for each conflicting row, after locking that
+    /// row and only then (`ExecOnConflictUpdate`: a row changed concurrently is not evaluated
+    /// but retried from the start), and every row it passes is updated. The `CASE` makes the
+    /// count happen only after the distinctness test passed. Unlike `RETURNING (xmax = 0)`,
+    /// this reads no system column (refused through partition routing) and needs no
+    /// table-level `SELECT` privilege.
     fn insert(&self, source: &str, returning: &str) -> String {
         let cols = column_list(self.columns.iter().copied());
         let action = if self.update.is_empty() {
@@ -435,35 +728,156 @@ impl Merge {
             };
             // ROW(..) so that a single column compares as a row too.
             format!(
-                "DO UPDATE SET {set} WHERE ROW({}) IS DISTINCT FROM ROW({})",
+                "DO UPDATE SET {set} WHERE CASE WHEN ROW({}) IS DISTINCT FROM ROW({}) THEN \
+                 set_config('{UPDATED}', (current_setting('{UPDATED}')::int8 + 1)::text, true) \
+                 IS NOT NULL ELSE false END",
                 side(TARGET_ALIAS),
                 side("EXCLUDED")
             )
         };
+        let overriding = if self.overriding_system_value {
+            " OVERRIDING SYSTEM VALUE"
+        } else {
+            ""
+        };
         format!(
-            "INSERT INTO {} AS {TARGET_ALIAS} ({cols}) {source} ON CONFLICT {} {action}{returning}",
+            "INSERT INTO {} AS {TARGET_ALIAS} ({cols}){overriding} {source} ON CONFLICT {} \
+             {action}{returning}",
             self.target, self.conflict
         )
     }
 
-    /// The merge that reports `(distinct rows, inserted, updated)` as one row.
-    pub(crate) fn counts_sql(&self, stage: &str) -> String {
-        let insert = self.insert("SELECT * FROM src", " RETURNING (xmax = 0) AS ins");
-        format!(
-            "WITH src AS MATERIALIZED ({}), m AS ({insert}) \
-             SELECT (SELECT count(*) FROM src), count(*) FILTER (WHERE ins), \
-             count(*) FILTER (WHERE NOT ins) FROM m",
-            self.source(stage, false)
-        )
+    /// The statements before the merge: a savepoint if a retry may follow, the counters, a
+    /// larger `work_mem` if the merge sorts (`staged_bytes` sized; never lowered; the caller's
+    /// value saved), and the dedupe.
+    fn prelude(
+        &self,
+        stage: &str,
+        dedupe: Dedupe,
+        scan: &KeyScan,
+        staged_bytes: u64,
+        input_order: bool,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.next_dedupe(dedupe, scan).is_some() {
+            out.push(format!("SAVEPOINT {MERGE_SAVEPOINT}"));
+        }
+        let mut settings =
+            format!("SELECT set_config('{UPDATED}', '0', true), set_config('{SEEN}', '0', true)");
+        if Merge::sorts(dedupe, scan, input_order) {
+            // A sort of the staged rows in memory instead of an external merge on disk: about
+            // twice their size, at least 4 MB, at most 1 GB.
+            let kb = (staged_bytes / 512).clamp(4096, 1 << 20);
+            let _ = write!(
+                settings,
+                ", set_config('{SAVED_WORK_MEM}', current_setting('work_mem'), true), \
+                 set_config('work_mem', greatest(pg_size_bytes(current_setting('work_mem')) \
+                 / 1024, {kb})::text || 'kB', true)"
+            );
+        }
+        out.push(settings);
+        out.extend(self.dedupe_sql(stage, dedupe));
+        out
     }
 
-    /// The merge returning `returning` for each inserted or updated row.
-    pub(crate) fn returning_sql(&self, stage: &str, returning: &str, input_order: bool) -> String {
-        self.insert(
-            &self.source(stage, input_order),
-            &format!(" RETURNING {returning}"),
-        )
+    /// Whether the merge sorts: to dedupe, or to take unordered rows in key order.
+    fn sorts(dedupe: Dedupe, scan: &KeyScan, input_order: bool) -> bool {
+        dedupe != Dedupe::Skip || !(input_order || scan.ordered)
     }
+
+    /// The statements after the merge: `work_mem` restored (inside a caller's transaction a
+    /// `SET LOCAL` would outlive the call), the savepoint released.
+    fn epilogue(&self, dedupe: Dedupe, scan: &KeyScan, input_order: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        if Merge::sorts(dedupe, scan, input_order) {
+            out.push(format!(
+                "SELECT set_config('work_mem', current_setting('{SAVED_WORK_MEM}'), true)"
+            ));
+        }
+        if self.next_dedupe(dedupe, scan).is_some() {
+            out.push(format!("RELEASE SAVEPOINT {MERGE_SAVEPOINT}"));
+        }
+        out
+    }
+
+    /// One attempt of the counting merge, with `dedupe`; read it with [`parse_counts`].
+    pub(crate) fn counts_batch(
+        &self,
+        stage: &str,
+        dedupe: Dedupe,
+        scan: &KeyScan,
+        staged_bytes: u64,
+    ) -> MergeBatch {
+        let mut statements = self.prelude(stage, dedupe, scan, staged_bytes, false);
+        let delete_at = (dedupe != Dedupe::Skip).then(|| statements.len() - 1);
+        let insert_at = statements.len();
+        statements.push(self.insert(&self.source(stage, false, scan), ""));
+        let counter_at = statements.len();
+        statements.push(format!("SELECT current_setting('{UPDATED}')"));
+        statements.extend(self.epilogue(dedupe, scan, false));
+        MergeBatch {
+            sql: statements.join("; "),
+            delete_at,
+            insert_at,
+            counter_at,
+        }
+    }
+
+    /// One attempt of the merge returning `returning` for each inserted or updated row:
+    /// the statements to run first, the `INSERT .. RETURNING`, the statements to run after.
+    pub(crate) fn returning_sql(
+        &self,
+        stage: &str,
+        returning: &str,
+        input_order: bool,
+        dedupe: Dedupe,
+        scan: &KeyScan,
+        staged_bytes: u64,
+    ) -> (String, String, String) {
+        let before = self.prelude(stage, dedupe, scan, staged_bytes, input_order);
+        let insert = self.insert(
+            &self.source(stage, input_order, scan),
+            &format!(" RETURNING {returning}"),
+        );
+        let after = self.epilogue(dedupe, scan, input_order);
+        (before.join("; "), insert, after.join("; "))
+    }
+
+    /// Refines the error of a failed merge: a `GENERATED ALWAYS` identity column says which
+    /// option writes it; a NULL in a `NOT NULL` key names the first input row with one.
+    pub(crate) fn refine_error(&self, scan: &KeyScan, err: Error) -> Error {
+        if err.code() == Some(&SqlState::GENERATED_ALWAYS) {
+            let message = format!(
+                "{err}: {} has a GENERATED ALWAYS identity column among the struct's columns; \
+                 call overriding_system_value() to write the struct's values into it, or leave \
+                 the field out to let the table generate it",
+                self.target
+            );
+            return err.into_usage(message);
+        }
+        if err.code() != Some(&SqlState::NOT_NULL_VIOLATION) {
+            return err;
+        }
+        let Some(k) = err
+            .column()
+            .and_then(|c| self.keys.iter().position(|k| *k == c))
+        else {
+            return err;
+        };
+        match scan.first_null.get(k).copied().flatten() {
+            Some(row) => err
+                .with_row(row)
+                .with_field(self.fields[self.key_at().nth(k).unwrap_or(0)])
+                .with_column(self.keys[k]),
+            None => err,
+        }
+    }
+}
+
+/// Whether `e` is the server finding one key twice in a merge (`ON CONFLICT DO UPDATE command
+/// cannot affect row a second time`): the merge is retried with the next [`Dedupe`].
+pub(crate) fn is_key_twice(code: Option<&SqlState>) -> bool {
+    code == Some(&SqlState::CARDINALITY_VIOLATION)
 }
 
 /// Whether values of `ty` are compared as text (no default equality operator).
@@ -475,31 +889,46 @@ fn compare_as_text(ty: &Type) -> bool {
     }
 }
 
-/// The counts from the merge's one row, given the number of rows staged.
-pub(crate) fn parse_counts(messages: &[SimpleQueryMessage], staged: u64) -> Result<UpsertCounts> {
-    let row = messages
-        .iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(row),
-            _ => None,
-        })
-        .ok_or_else(|| Error::protocol("the upsert merge returned no counts"))?;
-    let get = |i: usize| -> Result<u64> {
-        row.get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| Error::protocol("the upsert merge returned unreadable counts"))
+/// The counts from the messages of a [`MergeBatch`], given the number of rows staged.
+pub(crate) fn parse_counts(
+    messages: &[SimpleQueryMessage],
+    batch: &MergeBatch,
+    staged: u64,
+) -> Result<UpsertCounts> {
+    let (mut statement, mut duplicates, mut affected, mut updated) = (0, 0, None, None);
+    for m in messages {
+        match m {
+            SimpleQueryMessage::Row(row) if statement == batch.counter_at => {
+                updated = row.get(0).and_then(|v| v.parse::<u64>().ok());
+            }
+            SimpleQueryMessage::CommandComplete(n) => {
+                if Some(statement) == batch.delete_at {
+                    duplicates = *n;
+                } else if statement == batch.insert_at {
+                    affected = Some(*n);
+                }
+                statement += 1;
+            }
+            _ => {}
+        }
+    }
+    let (Some(affected), Some(updated)) = (affected, updated) else {
+        return Err(Error::protocol("the upsert merge returned no counts"));
     };
-    let (distinct, inserted, updated) = (get(0)?, get(1)?, get(2)?);
+    let distinct = staged.saturating_sub(duplicates);
+    let inserted = affected.saturating_sub(updated);
     Ok(UpsertCounts {
         inserted,
         updated,
-        unchanged: distinct.saturating_sub(inserted + updated),
-        duplicates: staged.saturating_sub(distinct),
+        unchanged: distinct.saturating_sub(affected),
+        duplicates,
     })
 }
 
-/// The `RETURNING` list for `R`: each field's column of the target, or `(xmax = 0) AS
-/// inserted` for a field `inserted` that is not a column of the target.
+/// The `RETURNING` list for `R`: each field's column of the target, or, for a field
+/// `inserted` that is not a column of the target, whether the row was inserted: the merge's
+/// updated-rows counter ([`Merge::insert`]) moved since the previous returned row exactly when
+/// this row was updated (`RETURNING` is evaluated right after each row's insert or update).
 pub(crate) fn returning_list<R: CopyRow + ?Sized>(
     table_columns: &[String],
     target: &str,
@@ -509,7 +938,11 @@ pub(crate) fn returning_list<R: CopyRow + ?Sized>(
         if table_columns.iter().any(|t| t == c.name) {
             out.push(format!("{TARGET_ALIAS}.{}", ident::quote(c.name)));
         } else if c.name == "inserted" {
-            out.push("(xmax = 0) AS \"inserted\"".to_owned());
+            out.push(format!(
+                "CASE WHEN current_setting('{UPDATED}') = current_setting('{SEEN}') THEN true \
+                 ELSE set_config('{SEEN}', current_setting('{UPDATED}'), true) IS NULL END \
+                 AS \"inserted\""
+            ));
         } else {
             return Err(Error::usage(format!(
                 "field `{}` of `{}` is not a column of {target} (nor `inserted`, which reads \
@@ -576,19 +1009,19 @@ impl<'c> Scope<'c> {
         self.tx.rollback().await;
     }
 
-    /// Runs `sql` (the merge) and closes the scope in the same round trip.
-    async fn finish_with(self, sql: &str) -> Result<Vec<SimpleQueryMessage>> {
+    /// Runs `sql` (a merge attempt) and closes the scope in the same round trip. On failure the
+    /// scope stays open, for a retry or a rollback.
+    async fn try_finish_with(
+        &mut self,
+        sql: &str,
+    ) -> std::result::Result<Vec<SimpleQueryMessage>, tokio_postgres::Error> {
         let before = self.stage.before_close(sql, self.tx.in_tx());
-        self.tx
-            .close_with(
-                &before,
-                "upsert_via_staging: the merge failed, nothing was written",
-            )
-            .await
+        self.tx.try_close_with(&before).await
     }
 
-    async fn commit(self) -> Result<()> {
-        let before = self.stage.before_close("", self.tx.in_tx());
+    /// Runs `sql` (may be empty) and commits.
+    async fn commit_with(self, sql: &str) -> Result<()> {
+        let before = self.stage.before_close(sql, self.tx.in_tx());
         self.tx
             .close_with(&before, "cannot commit the staged write")
             .await
@@ -596,8 +1029,14 @@ impl<'c> Scope<'c> {
     }
 }
 
-/// Sends `rows` into the staging table with their input positions; returns the row count.
-async fn copy_into_stage<T, I>(bulk: &Bulk<'_>, plan: &Plan<T>, rows: I) -> Result<u64>
+/// Sends `rows` into the staging table with their input positions, showing their keys to
+/// `scan`; returns the row count and the bytes sent.
+async fn copy_into_stage<T, I>(
+    bulk: &Bulk<'_>,
+    plan: &Plan<T>,
+    rows: I,
+    scan: &mut KeyScan,
+) -> Result<(u64, u64)>
 where
     T: CopyRow,
     I: IntoIterator<Item = T>,
@@ -615,7 +1054,7 @@ where
     format::write_header(&mut buf);
     let (mut n, mut bytes) = (0u64, 0u64);
     for row in rows {
-        encode_staged(&row, plan.types(), n, &mut buf)?;
+        encode_staged(&row, plan, n, &mut buf, scan)?;
         n += 1;
         if buf.len() >= flush {
             bytes += buf.len() as u64;
@@ -637,7 +1076,7 @@ where
     if let Some(progress) = &bulk.progress {
         progress(Progress { rows: n, bytes });
     }
-    Ok(n)
+    Ok((n, bytes))
 }
 
 /// The columns of `constraint` on the (quoted) `table`, in key order.
@@ -666,6 +1105,9 @@ enum Finish<R> {
     Upsert(UpsertOptions, bool, PhantomData<fn() -> R>),
     Insert(bool),
 }
+
+/// The context of a failed merge's error.
+pub(crate) const MERGE_FAILED: &str = "upsert_via_staging: the merge failed, nothing was written";
 
 /// The whole staged call; `Out` is `UpsertCounts` or `Vec<R>`.
 async fn run_staged<'c, T, I, R>(
@@ -698,9 +1140,10 @@ where
             &target,
         )?),
     };
-    let scope = Scope::open::<T>(client, bulk.in_transaction, &target).await?;
+    let mut scan = KeyScan::new(merge.as_ref(), target_plan.types());
+    let mut scope = Scope::open::<T>(client, bulk.in_transaction, &target).await?;
     let stage_plan = scope.stage.plan(&target_plan);
-    let staged = match copy_into_stage(&bulk, &stage_plan, rows).await {
+    let (staged, bytes) = match copy_into_stage(&bulk, &stage_plan, rows, &mut scan).await {
         Ok(n) => n,
         Err(e) => {
             scope.rollback().await;
@@ -708,20 +1151,59 @@ where
         }
     };
     let stage = scope.stage.table.clone();
-    match (finish, merge, returning) {
-        (Finish::Counts(_), Some(merge), _) => {
-            let messages = scope.finish_with(&merge.counts_sql(&stage)).await?;
-            Ok((Some(parse_counts(&messages, staged)?), Vec::new()))
-        }
-        (Finish::Upsert(_, order, _), Some(merge), Some(returning)) => {
-            let sql = merge.returning_sql(&stage, &returning, order);
-            read_then_commit(&bulk, scope, sql).await
-        }
+    let (merge, order) = match (finish, merge, returning) {
         (Finish::Insert(order), _, Some(returning)) => {
             let sql = insert_returning_sql::<T>(&target, &stage, &returning, order);
-            read_then_commit(&bulk, scope, sql).await
+            return read_then_commit(&bulk, scope, sql, String::new()).await;
+        }
+        (Finish::Counts(_), Some(merge), _) => (merge, None),
+        (Finish::Upsert(_, order, _), Some(merge), Some(returning)) => {
+            (merge, Some((order, returning)))
         }
         _ => unreachable!("merge and returning are made for the finish that needs them"),
+    };
+    // Each attempt either finishes the call or, when the server found a key twice that the
+    // encoder could not see (see `KeyScan`), is undone and retried with the next dedupe.
+    let mut dedupe = Merge::first_dedupe(&scan);
+    loop {
+        let failed = match &order {
+            None => {
+                let batch = merge.counts_batch(&stage, dedupe, &scan, bytes);
+                match scope.try_finish_with(&batch.sql).await {
+                    Ok(messages) => {
+                        return Ok((Some(parse_counts(&messages, &batch, staged)?), Vec::new()))
+                    }
+                    Err(e) => Error::pg(MERGE_FAILED, e),
+                }
+            }
+            Some((order, returning)) => {
+                let (before, insert, after) =
+                    merge.returning_sql(&stage, returning, *order, dedupe, &scan, bytes);
+                match client.batch_execute(&before).await {
+                    Err(e) => Error::pg(MERGE_FAILED, e),
+                    Ok(()) => match bulk.copy_out_query::<R>(insert).collect_vec().await {
+                        Ok(out) => {
+                            scope.commit_with(&after).await?;
+                            return Ok((None, out));
+                        }
+                        Err(e) => e,
+                    },
+                }
+            }
+        };
+        match merge.next_dedupe(dedupe, &scan) {
+            Some(next) if is_key_twice(failed.code()) => {
+                if let Err(e) = client.batch_execute(MERGE_RETRY_SQL).await {
+                    scope.rollback().await;
+                    return Err(Error::pg(MERGE_FAILED, e));
+                }
+                dedupe = next;
+            }
+            _ => {
+                scope.rollback().await;
+                return Err(merge.refine_error(&scan, failed));
+            }
+        }
     }
 }
 
@@ -729,10 +1211,11 @@ async fn read_then_commit<'c, R: FromCopyRow + Send + 'c>(
     bulk: &Bulk<'c>,
     scope: Scope<'c>,
     sql: String,
+    after: String,
 ) -> Result<(Option<UpsertCounts>, Vec<R>)> {
     match bulk.copy_out_query::<R>(sql).collect_vec().await {
         Ok(out) => {
-            scope.commit().await?;
+            scope.commit_with(&after).await?;
             Ok((None, out))
         }
         Err(e) => {
@@ -755,8 +1238,12 @@ impl<'c> Bulk<'c> {
     /// - A row equal to the existing one is not rewritten (no dead tuple, no WAL) and counts
     ///   as unchanged.
     /// - **Duplicate keys in one batch: the last occurrence in input order wins**; the others
-    ///   are dropped before the merge and counted in [`UpsertCounts::duplicates`]. (Rows with a
-    ///   NULL in the key count as one key for this, though a unique index lets them all in.)
+    ///   are dropped before the merge and counted in [`UpsertCounts::duplicates`]. Rows with a
+    ///   NULL in the key follow the unique index, as a plain `INSERT` would: all kept (NULLs
+    ///   are distinct), or one key under `NULLS NOT DISTINCT`. A NULL in a `NOT NULL` key fails
+    ///   the call with an error naming the first such input row.
+    /// - A `GENERATED ALWAYS AS IDENTITY` column among the struct's columns needs
+    ///   [`overriding_system_value`](Upsert::overriding_system_value).
     /// - On a `Client` the merge is one statement inside a short transaction of its own: all or
     ///   nothing. If a transaction block is already open on that client (a `BEGIN` sent as SQL,
     ///   which tokio-postgres does not track), the call refuses with
@@ -787,7 +1274,8 @@ impl<'c> Bulk<'c> {
     /// [`upsert_via_staging`](Bulk::upsert_via_staging), handing back one `R` per inserted or
     /// updated row (unchanged rows are not returned) instead of counts. `R`'s fields name
     /// columns of the target (e.g. a generated `id`), and a field `inserted: bool` that is not
-    /// a column reads whether the row was inserted (`xmax = 0`). The rows come back in binary
+    /// a column reads whether the row was inserted (exact on partitioned tables and under
+    /// column-level privileges too: it does not read `xmax`). The rows come back in binary
     /// through `COPY (INSERT .. RETURNING ..) TO STDOUT`; in input order with
     /// [`in_input_order`](UpsertReturning::in_input_order).
     pub fn upsert_via_staging_returning<R, T, I>(&self, rows: I) -> UpsertReturning<'c, T, I, R>
@@ -868,6 +1356,12 @@ macro_rules! option_setters {
         /// See [`UpsertOptions::do_nothing`].
         pub fn do_nothing(mut self) -> Self {
             self.$($path).+ = self.$($path).+.do_nothing();
+            self
+        }
+
+        /// See [`UpsertOptions::overriding_system_value`].
+        pub fn overriding_system_value(mut self) -> Self {
+            self.$($path).+ = self.$($path).+.overriding_system_value();
             self
         }
     };

@@ -23,10 +23,12 @@ mod quoting;
 mod ranges;
 mod refused;
 mod returning;
+mod server;
 mod soak;
 mod to_sql_types;
 mod types;
 mod upsert;
+mod upsert_edges;
 
 use pgbulk::testkit::TestDb;
 

@@ -66,7 +66,7 @@ async fn xmins(db: &TestDb) -> Vec<(i64, String)> {
         .collect()
 }
 
-fn counts(inserted: u64, updated: u64, unchanged: u64, duplicates: u64) -> UpsertCounts {
+pub fn counts(inserted: u64, updated: u64, unchanged: u64, duplicates: u64) -> UpsertCounts {
     let mut c = UpsertCounts::default();
     c.inserted = inserted;
     c.updated = updated;

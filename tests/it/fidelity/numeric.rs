@@ -78,25 +78,77 @@ fn pg_numeric_text(v: &PgNumeric) -> String {
     }
 }
 
+/// Whether the server's numeric holds ±Infinity (PostgreSQL 14 and later; before, pgbulk
+/// refuses them on the client: `server::numeric_infinity_is_refused_before_14_and_written_from_14`).
+fn numeric_infinity() -> bool {
+    crate::server::version_num() >= 140_000
+}
+
+/// Any `PgNumeric` the server holds.
+fn pg_numeric() -> BoxedStrategy<PgNumeric> {
+    let infinity = u32::from(numeric_infinity());
+    prop_oneof![
+        1 => Just(PgNumeric::NaN),
+        infinity => Just(PgNumeric::PosInfinity),
+        infinity => Just(PgNumeric::NegInfinity),
+        6 => decimal().prop_map(PgNumeric::Value),
+    ]
+    .boxed()
+}
+
+fn pg_numeric_edges() -> Vec<PgNumeric> {
+    let mut edges = vec![PgNumeric::NaN, PgNumeric::Value(dec("-1.50"))];
+    if numeric_infinity() {
+        edges.extend([PgNumeric::PosInfinity, PgNumeric::NegInfinity]);
+    }
+    edges
+}
+
 pair! {
     pg_numeric_numeric: PgNumeric => "numeric";
     setup: "";
-    strategy: prop_oneof![
-        1 => Just(PgNumeric::NaN),
-        1 => Just(PgNumeric::PosInfinity),
-        1 => Just(PgNumeric::NegInfinity),
-        6 => decimal().prop_map(PgNumeric::Value),
-    ];
-    edges: vec![PgNumeric::NaN, PgNumeric::PosInfinity, PgNumeric::NegInfinity, PgNumeric::Value(dec("-1.50"))];
+    strategy: pg_numeric();
+    edges: pg_numeric_edges();
     same: same_pg_numeric;
     // rust_decimal's FromSql cannot read NaN/±Infinity: the server's text I/O is the other side
     theirs: String = pg_numeric_text, read: "v::text", write: "$2::text::numeric", same: eq;
     golden: [
         ("'NaN'::numeric", PgNumeric::NaN),
-        ("'Infinity'::numeric", PgNumeric::PosInfinity),
-        ("'-Infinity'::numeric", PgNumeric::NegInfinity),
         ("12.345::numeric", PgNumeric::Value(dec("12.345"))),
     ];
+}
+
+/// The server's bytes for ±Infinity equal ours, from PostgreSQL 14; before, the server has no
+/// numeric infinity at all (the floor the README states).
+#[test]
+fn pg_numeric_infinity_golden_bytes() {
+    let pair = super::Pair {
+        pg: "numeric",
+        setup: "",
+    };
+    if numeric_infinity() {
+        super::golden_bytes::<PgNumeric>(
+            &pair,
+            &[
+                ("'Infinity'::numeric", PgNumeric::PosInfinity),
+                ("'-Infinity'::numeric", PgNumeric::NegInfinity),
+            ],
+            same_pg_numeric,
+        );
+    } else {
+        super::runtime().block_on(async {
+            let db = crate::db().await;
+            let err = db
+                .client()
+                .query_one("SELECT 'Infinity'::numeric", &[])
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.code(),
+                Some(&tokio_postgres::error::SqlState::INVALID_TEXT_REPRESENTATION)
+            );
+        });
+    }
 }
 
 /// Any IP address.
