@@ -48,7 +48,7 @@ fn pgbulk_encode<T: CopyRow>(rows: &[T], types: &[Type]) -> usize {
     let mut sent = 0;
     format::write_header(&mut buf);
     for row in rows {
-        row.encode_row(types, &mut buf).unwrap();
+        format::write_tuple(row, types, &mut buf).unwrap();
         if buf.len() >= flush {
             let chunk = buf.split().freeze();
             sent += chunk.len();
@@ -97,7 +97,7 @@ fn messages<T: CopyRow>(rows: &[T], types: &[Type]) -> Vec<Bytes> {
     let mut buf = BytesMut::new();
     format::write_header(&mut buf);
     for row in rows {
-        row.encode_row(types, &mut buf).unwrap();
+        format::write_tuple(row, types, &mut buf).unwrap();
         out.push(buf.split().freeze());
     }
     format::write_trailer(&mut buf);

@@ -59,14 +59,54 @@
 //! | attribute | on | meaning |
 //! |---|---|---|
 //! | `#[copy(table = "schema.table")]` | struct | target table (default: the struct name in snake_case) |
+//! | `#[copy(rename_all = "camelCase")]` | struct | column names from field names by a serde case rule: `lowercase`, `UPPERCASE`, `PascalCase`, `camelCase`, `snake_case`, `SCREAMING_SNAKE_CASE`, `kebab-case`, `SCREAMING-KEBAB-CASE` (`rename` wins) |
 //! | `#[copy(crate = "path")]` | struct | path to pgbulk (default `::pgbulk`) |
 //! | `#[copy(rename = "col")]` | field | column name (default: the field name) |
 //! | `#[copy(skip)]` | field | not copied; `Default::default()` when reading |
 //! | `#[copy(key)]` | field | part of the conflict key (see [`Column::key`]) |
 //! | `#[copy(to_sql)]` | field | encoded and decoded through the type's postgres-types `ToSql`/`FromSql` |
+//! | `#[copy(json)]` | field | any `Serialize + DeserializeOwned` type as `json` / `jsonb` (as [`Json<T>`], without the wrapper); an `Option`'s `None` is written as JSON `null`, and SQL NULL reads as `None` |
+//! | `#[copy(try_from = "T")]` | field | written as `T::try_from(field.clone())` with `T`'s codec, read as `T` then `TryFrom` (e.g. `u64` through `i64`); a failed conversion is an error naming row and field |
+//! | `#[copy(default)]` | field | when a `copy_out_query` does not return the column, `Default::default()` instead of a mismatch; written as usual |
+//! | `#[copy(flatten)]` | field | a nested `CopyRow` struct: its fields are columns of this one, with their own `rename`, `key`, `default` (not in generic structs) |
 //!
 //! Table and column names are taken literally and always quoted: `Users` is the table
 //! `"Users"`, not `users`.
+//!
+//! ```
+//! use pgbulk::CopyRow;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Settings { theme: String }
+//!
+//! #[derive(CopyRow)]
+//! struct Address {
+//!     street: String,
+//!     #[copy(rename = "zip")]
+//!     postal_code: String,
+//! }
+//!
+//! #[derive(CopyRow)]
+//! #[copy(table = "customers", rename_all = "camelCase")]
+//! struct Customer {
+//!     #[copy(key, try_from = "i64")]
+//!     customer_id: u64,            // column "customerId", int8
+//!     #[copy(json)]
+//!     settings: Settings,          // json or jsonb
+//!     #[copy(default)]
+//!     last_seen: Option<i64>,      // None when a query leaves "lastSeen" out
+//!     #[copy(flatten)]
+//!     address: Address,            // columns "street" and "zip"
+//! }
+//!
+//! let columns: Vec<_> = Customer::COLUMNS.iter().map(|c| c.name).collect();
+//! assert_eq!(columns, ["customerId", "settings", "lastSeen", "street", "zip"]);
+//! ```
+//!
+//! A field type pgbulk has no codec for is a compile error at the field that names these
+//! routes: `#[copy(to_sql)]`, `#[copy(json)]`, `#[copy(try_from = "..")]`, or an
+//! [`Encode`] / [`Decode`] impl of your own.
 //!
 //! # Supported types
 //!

@@ -347,7 +347,7 @@ impl<'c> Bulk<'c> {
             Ok(OutState::<T> {
                 stream: Box::pin(stream),
                 reader: TupleReader::new(columns),
-                slots: vec![(0, -1); plan.types.len()],
+                slots: plan.slots(),
                 plan,
                 row: 0,
                 bytes: 0,

@@ -6,13 +6,15 @@
 //! trailer: int16 -1
 //! ```
 //!
-//! Writing is a few `put_*` calls (see [`write_header`], [`write_trailer`]; tuples are written
-//! by the derive's `encode_row`). Reading is [`TupleReader`], which takes the COPY data in
+//! Writing is a few `put_*` calls (see [`write_header`], [`write_trailer`]); a tuple is
+//! [`write_tuple`]: the field count, then the derive's `encode_row` writes the fields. Reading is [`TupleReader`], which takes the COPY data in
 //! whatever pieces the server sends it (one tuple may span several messages, one message may
 //! hold several tuples) and yields whole tuples.
 
-use crate::codec::put_be;
+use crate::codec::{put_be, EncodeError};
+use crate::row::CopyRow;
 use bytes::{Buf, Bytes, BytesMut};
+use postgres_types::Type;
 
 /// The 11-byte signature that starts every binary COPY stream.
 pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -26,6 +28,21 @@ pub fn write_header(buf: &mut BytesMut) {
     buf.extend_from_slice(SIGNATURE);
     put_be(buf, i32::to_be_bytes(0));
     put_be(buf, i32::to_be_bytes(0));
+}
+
+/// Writes `row` as one tuple: the `int16` field count (`T::COLUMNS.len()`), then the fields
+/// (`encode_row`). `types[i]` is the column type of `T::COLUMNS[i]`. On failure returns the
+/// index into `T::COLUMNS` of the field that failed; `buf` may then hold a partial tuple.
+#[inline]
+pub fn write_tuple<T: CopyRow + ?Sized>(
+    row: &T,
+    types: &[Type],
+    buf: &mut BytesMut,
+) -> Result<(), (usize, EncodeError)> {
+    // The plan refuses more columns than PostgreSQL allows (1600), so the count fits.
+    let count = i16::try_from(T::COLUMNS.len()).unwrap_or(i16::MAX);
+    put_be(buf, count.to_be_bytes());
+    row.encode_row(types, buf)
 }
 
 /// Writes the binary COPY trailer (a field count of -1).

@@ -52,10 +52,18 @@ pub use crate::upsert::{CopyInReturning, Upsert, UpsertCounts, UpsertOptions, Up
 /// Items used by the code `#[derive(CopyRow)]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::codec::{put_be, Decode, DecodeError, Encode, EncodeError, ToSqlField};
-    pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
+    pub use crate::codec::{
+        put_be, Decode, DecodeError, Encode, EncodeError, JsonField, ToSqlField, TryFromField,
+    };
+    pub use crate::row::{concat_accepts, concat_columns, Column, CopyRow, FromCopyRow, RawRow};
     pub use bytes::{BufMut, BytesMut};
+    pub use core::clone::Clone;
+    pub use core::convert::{Into, TryFrom};
     pub use core::default::Default;
     pub use core::result::Result;
+
+    /// The error a `#[copy(try_from = "..")]` conversion may fail with, boxed.
+    pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
     pub use postgres_types::{FromSqlOwned, ToSql, Type};
+    pub use serde::{de::DeserializeOwned, Serialize};
 }

@@ -374,6 +374,7 @@ mod tests {
                 field: "n",
                 rust_type: "i32",
                 key: false,
+                default: false,
                 accepts_encode: <i32 as crate::Encode>::accepts,
             },
             Column {
@@ -381,6 +382,7 @@ mod tests {
                 field: "s",
                 rust_type: "Option<String>",
                 key: false,
+                default: false,
                 accepts_encode: <Option<String> as crate::Encode>::accepts,
             },
         ];
@@ -390,7 +392,6 @@ mod tests {
             types: &[Type],
             buf: &mut BytesMut,
         ) -> std::result::Result<(), (usize, EncodeError)> {
-            crate::codec::put_be(buf, i16::to_be_bytes(2));
             crate::Encode::encode_field(&self.n, &types[0], buf).map_err(|e| (0, e))?;
             crate::Encode::encode_field(&self.s, &types[1], buf).map_err(|e| (1, e))
         }

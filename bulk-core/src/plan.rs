@@ -4,7 +4,7 @@
 use crate::codec::accepted_type;
 use crate::error::{Error, Mismatch};
 use crate::ident;
-use crate::row::{CopyRow, FromCopyRow};
+use crate::row::{CopyRow, FromCopyRow, ABSENT};
 use crate::server::{self, ServerVersion};
 use postgres_types::{Kind, Type};
 use std::fmt;
@@ -172,6 +172,7 @@ pub(crate) fn check_copy_in<T: CopyRow + ?Sized>(
     quoted: String,
     columns: &[tokio_postgres::Column],
 ) -> Result<Plan<T>, Error> {
+    check_column_names::<T>()?;
     let mut types = Vec::with_capacity(T::COLUMNS.len());
     let mut mismatches = Vec::new();
     for col in T::COLUMNS {
@@ -240,6 +241,8 @@ pub(crate) struct OutPlan {
     pub(crate) types: Vec<Type>,
     /// Per query column: the index of the field it feeds, or `usize::MAX` when none does.
     pub(crate) map: Vec<usize>,
+    /// The `#[copy(default)]` fields the query does not return (indexes into `T::COLUMNS`).
+    pub(crate) absent: Vec<usize>,
 }
 
 /// The `SELECT` that reads `T`'s columns from `table`.
@@ -309,12 +312,20 @@ pub(crate) fn check_copy_out<T: FromCopyRow>(
     let mut map = vec![usize::MAX; cols.len()];
     let mut types = Vec::with_capacity(T::COLUMNS.len());
     let mut mismatches = Vec::new();
+    let mut absent = Vec::new();
+    check_column_names::<T>()?;
     for (i, col) in T::COLUMNS.iter().enumerate() {
         let mut found = cols
             .iter()
             .enumerate()
             .filter(|(_, c)| c.name() == col.name);
         match (found.next(), found.next()) {
+            (None, _) if col.default => {
+                // No slot of the reader is ever set for it, so it stays `ABSENT`; the type is
+                // never read.
+                absent.push(i);
+                types.push(Type::UNKNOWN);
+            }
             (None, _) => mismatches.push(Mismatch::of(col, None)),
             (Some(_), Some(_)) => {
                 return Err(Error::usage(format!(
@@ -346,5 +357,46 @@ pub(crate) fn check_copy_out<T: FromCopyRow>(
         copy_sql: format!("COPY (\n{query}\n) TO STDOUT (FORMAT binary)"),
         types,
         map,
+        absent,
     })
 }
+
+impl OutPlan {
+    /// Fresh field slots for the tuple reader: NULL, or `ABSENT` for a `#[copy(default)]`
+    /// field the query does not return (no query column maps to it, so it stays so).
+    pub(crate) fn slots(&self) -> Vec<(u32, i32)> {
+        let mut slots = vec![(0, -1); self.types.len()];
+        for &i in &self.absent {
+            slots[i].1 = ABSENT;
+        }
+        slots
+    }
+}
+
+/// Refuses a row type whose columns PostgreSQL could not take: a column named twice (two
+/// `#[copy(flatten)]` structs, or one and the outer struct, both have it) or more than 1600.
+fn check_column_names<T: CopyRow + ?Sized>() -> Result<(), Error> {
+    if T::COLUMNS.len() > MAX_COLUMNS {
+        return Err(Error::usage(format!(
+            "`{}` has {} columns, more than PostgreSQL's limit of {MAX_COLUMNS}",
+            short_type_name::<T>(),
+            T::COLUMNS.len()
+        )));
+    }
+    for (i, col) in T::COLUMNS.iter().enumerate() {
+        if let Some(other) = T::COLUMNS[..i].iter().find(|c| c.name == col.name) {
+            return Err(Error::usage(format!(
+                "`{}` maps fields `{}` and `{}` to the same column \"{}\"; rename one of them \
+                 (`#[copy(rename = \"..\")]`)",
+                short_type_name::<T>(),
+                other.field,
+                col.field,
+                col.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The most columns a table can have (the server's `MaxHeapAttributeNumber`).
+const MAX_COLUMNS: usize = 1600;

@@ -16,6 +16,9 @@ pub struct Column {
     pub rust_type: &'static str,
     /// Whether the field is marked `#[copy(key)]` (part of the conflict key for upserts).
     pub key: bool,
+    /// Whether the field is marked `#[copy(default)]`: when a `copy_out` query does not return
+    /// the column, the field is `Default::default()` instead of a mismatch.
+    pub default: bool,
     /// Whether the field's type can be written into a column of the given type.
     pub accepts_encode: fn(&Type) -> bool,
 }
@@ -32,7 +35,8 @@ pub trait CopyRow {
     /// The copied fields, in struct order.
     const COLUMNS: &'static [Column];
 
-    /// Writes this row as one binary COPY tuple: the `int16` field count, then each field.
+    /// Writes this row's fields, one per entry of `COLUMNS`, each as its `int32` length and
+    /// bytes (the caller writes the tuple's `int16` field count, `COLUMNS.len()`).
     /// `types[i]` is the PostgreSQL type of `COLUMNS[i]`'s column, as checked by the plan.
     ///
     /// On failure returns the index into `COLUMNS` of the field that failed; the buffer may then
@@ -98,6 +102,85 @@ impl<'a> RawRow<'a> {
         let off = off as usize;
         Some(&self.buf[off..off + len])
     }
+
+    /// Whether field `i` has no column in the query at all (a `#[copy(default)]` field the
+    /// query does not return), as opposed to a NULL value.
+    ///
+    /// # Panics
+    /// If `i` is out of range.
+    #[inline]
+    pub fn is_absent(&self, i: usize) -> bool {
+        self.fields[i].1 == ABSENT
+    }
+
+    /// The `len` fields starting at `start`, as a row of their own: what a
+    /// `#[copy(flatten)]` field's own `decode_row` reads.
+    ///
+    /// # Panics
+    /// If the range is out of bounds.
+    #[inline]
+    #[must_use]
+    pub fn columns(&self, start: usize, len: usize) -> RawRow<'a> {
+        RawRow {
+            buf: self.buf,
+            fields: &self.fields[start..start + len],
+        }
+    }
+}
+
+/// The length a field slot holds when its column is absent from the query (NULL is `-1`).
+pub(crate) const ABSENT: i32 = i32::MIN;
+
+/// `COLUMNS` of a struct with `#[copy(flatten)]` fields: its own entries and each flattened
+/// struct's, in field order, as one array (`N` is their total length).
+///
+/// # Panics
+/// At compile time (the derive calls it in a `const`), if the parts do not add up to `N`.
+#[doc(hidden)]
+pub const fn concat_columns<const N: usize>(parts: &[&[Column]]) -> [Column; N] {
+    const FILL: Column = Column {
+        name: "",
+        field: "",
+        rust_type: "",
+        key: false,
+        default: false,
+        accepts_encode: accepts_nothing,
+    };
+    concat(parts, FILL)
+}
+
+/// `ACCEPTS_DECODE` of a struct with `#[copy(flatten)]` fields, built as [`concat_columns`]
+/// builds `COLUMNS`.
+#[doc(hidden)]
+pub const fn concat_accepts<const N: usize>(parts: &[&[Accepts]]) -> [Accepts; N] {
+    concat(parts, accepts_nothing)
+}
+
+/// Whether a field's codec takes a column of the given type.
+type Accepts = fn(&Type) -> bool;
+
+fn accepts_nothing(_: &Type) -> bool {
+    false
+}
+
+/// The elements of `parts`, in order, as one array of exactly `N`.
+const fn concat<T: Copy, const N: usize>(parts: &[&[T]], fill: T) -> [T; N] {
+    let mut out = [fill; N];
+    let mut at = 0;
+    let mut p = 0;
+    while p < parts.len() {
+        let part = parts[p];
+        let mut i = 0;
+        while i < part.len() {
+            assert!(at < N, "flattened columns do not add up");
+            out[at] = part[i];
+            at += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    assert!(at == N, "flattened columns do not add up");
+    out
 }
 
 /// A struct that can be read from binary `COPY .. TO STDOUT`, field by field.
@@ -127,7 +210,7 @@ pub(crate) fn encode_tuple<T: CopyRow + ?Sized>(
     index: u64,
 ) -> Result<(), crate::Error> {
     let start = buf.len();
-    row.encode_row(types, buf)
+    crate::format::write_tuple(row, types, buf)
         .and_then(|()| server.check_tuple(types, &buf[start..]))
         .map_err(|(field, e)| {
             buf.truncate(start);

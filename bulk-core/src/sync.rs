@@ -358,7 +358,7 @@ fn read_copy<C: GenericClient, T: FromCopyRow>(client: &mut C, query: &str) -> R
         .copy_out(plan.copy_sql.as_str())
         .map_err(|e| Error::pg("COPY TO STDOUT failed", e))?;
     let mut tuples = TupleReader::new(plan.map.len());
-    let mut slots = vec![(0u32, -1i32); plan.types.len()];
+    let mut slots = plan.slots();
     let mut out = Vec::new();
     loop {
         let row = out.len() as u64;

@@ -286,7 +286,7 @@ pub(crate) fn encode_staged<T: CopyRow + ?Sized>(
     let start = buf.len();
     crate::row::encode_tuple(row, plan.types(), plan.server(), buf, ord)?;
     scan.observe(&buf[start..], ord);
-    // The derive wrote `T::COLUMNS.len()` as the tuple's field count; one more for the ordinal.
+    // `encode_tuple` wrote `T::COLUMNS.len()` as the tuple's field count; one more for the ordinal.
     let count = i16::from_be_bytes([buf[start], buf[start + 1]]);
     buf[start..start + 2].copy_from_slice(&(count + 1).to_be_bytes());
     put_be(buf, i32::to_be_bytes(8));

@@ -103,7 +103,7 @@ fn encode(rows: &[Fuzzed], types: &[Type]) -> Vec<u8> {
     let mut buf = BytesMut::new();
     format::write_header(&mut buf);
     for r in rows {
-        r.encode_row(types, &mut buf).unwrap();
+        format::write_tuple(r, types, &mut buf).unwrap();
     }
     format::write_trailer(&mut buf);
     buf.to_vec()

@@ -3,7 +3,7 @@
 //! user's own tokens.
 
 use crate::attr;
-use crate::case::to_snake_case;
+use crate::case::{to_snake_case, RenameRule};
 use crate::ctxt::Ctxt;
 use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, Fields, Generics, Ident, Type};
@@ -22,6 +22,22 @@ pub(crate) struct Field<'a> {
     pub(crate) ident: &'a Ident,
     pub(crate) ty: &'a Type,
     pub(crate) attrs: attr::Field,
+    /// The struct's `rename_all` rule, which names the column unless `rename` does.
+    rename_all: Option<RenameRule>,
+}
+
+/// How a field's value is written and read.
+pub(crate) enum Via<'a> {
+    /// pgbulk's own `Encode` / `Decode` for the field's type.
+    Native,
+    /// `#[copy(to_sql)]`: postgres-types' `ToSql` / `FromSql`.
+    ToSql,
+    /// `#[copy(json)]`: serde, as json or jsonb.
+    Json,
+    /// `#[copy(try_from = "T")]`: `T`'s codec, converted with `TryFrom` both ways.
+    TryFrom(&'a Type),
+    /// `#[copy(flatten)]`: the field's own `CopyRow` impl, whose columns are spliced in.
+    Flatten,
 }
 
 impl<'a> Container<'a> {
@@ -30,6 +46,7 @@ impl<'a> Container<'a> {
     pub(crate) fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
         // Read the container attributes whatever the shape, so their errors are reported too.
         let attrs = attr::Container::from_ast(cx, &input.attrs);
+        let rename_all = attrs.rename_all.as_ref().map(|rule| rule.value);
 
         let fields = match &input.data {
             Data::Struct(data) => match &data.fields {
@@ -61,6 +78,7 @@ impl<'a> Container<'a> {
                     ident: field.ident.as_ref()?,
                     ty: &field.ty,
                     attrs: attr::Field::from_ast(cx, &field.attrs),
+                    rename_all,
                 })
             })
             .collect();
@@ -110,17 +128,41 @@ impl Field<'_> {
         self.ident.unraw().to_string()
     }
 
-    /// The column the field maps to: `#[copy(rename = "..")]` or the field's name.
+    /// The column the field maps to: `#[copy(rename = "..")]`, or the field's name under the
+    /// struct's `rename_all` rule, or the field's name.
     pub(crate) fn column(&self) -> String {
-        match &self.attrs.rename {
-            Some(rename) => rename.value.value(),
-            None => self.name(),
+        match (&self.attrs.rename, self.rename_all) {
+            (Some(rename), _) => rename.value.value(),
+            (None, Some(rule)) => rule.apply(&self.name()),
+            (None, None) => self.name(),
         }
     }
 
-    /// Whether the field is marked `#[copy(to_sql)]` (coded through postgres-types).
-    pub(crate) fn is_to_sql(&self) -> bool {
-        self.attrs.to_sql.is_some()
+    /// How the field is written and read. `check` allows at most one of `to_sql`, `json`,
+    /// `try_from` and `flatten`.
+    pub(crate) fn via(&self) -> Via<'_> {
+        let attrs = &self.attrs;
+        if attrs.flatten.is_some() {
+            Via::Flatten
+        } else if attrs.to_sql.is_some() {
+            Via::ToSql
+        } else if attrs.json.is_some() {
+            Via::Json
+        } else if let Some(target) = &attrs.try_from {
+            Via::TryFrom(&target.value)
+        } else {
+            Via::Native
+        }
+    }
+
+    /// Whether the field is `#[copy(flatten)]`: it stands for its type's columns.
+    pub(crate) fn is_flatten(&self) -> bool {
+        self.attrs.flatten.is_some()
+    }
+
+    /// Whether the field is marked `#[copy(default)]`.
+    pub(crate) fn is_default(&self) -> bool {
+        self.attrs.default.is_some()
     }
 
     /// Whether the field is marked `#[copy(key)]`.

@@ -4,6 +4,7 @@
 //! attributes of a derive at once. Rules that involve more than one attribute (`skip` with
 //! `rename`, duplicate column names, ...) live in `check.rs`.
 
+use crate::case::{RenameRule, RULES};
 use crate::ctxt::Ctxt;
 use proc_macro2::TokenStream;
 use quote::ToTokens;
@@ -56,12 +57,15 @@ pub(crate) struct Container {
     pub(crate) table: Option<Attr<LitStr>>,
     /// `#[copy(crate = "path")]`
     pub(crate) crate_path: Option<Attr<syn::Path>>,
+    /// `#[copy(rename_all = "camelCase")]`
+    pub(crate) rename_all: Option<Attr<RenameRule>>,
 }
 
 impl Container {
     pub(crate) fn from_ast(cx: &Ctxt, attrs: &[Attribute]) -> Self {
         let mut table = Slot::new(cx, "table");
         let mut crate_path = Slot::new(cx, "crate");
+        let mut rename_all = Slot::new(cx, "rename_all");
 
         for attr in attrs.iter().filter(|attr| attr.path().is_ident("copy")) {
             let result = attr.parse_nested_meta(|meta| {
@@ -85,10 +89,18 @@ impl Container {
                             ),
                         }
                     }
+                } else if meta.path.is_ident("rename_all") {
+                    // #[copy(rename_all = "camelCase")]
+                    if let Some(lit) = string_value(cx, &meta, r#"rename_all = "camelCase""#)? {
+                        match RenameRule::from_name(&lit.value()) {
+                            Some(rule) => rename_all.set(&meta.path, rule),
+                            None => cx.error_spanned_by(&lit, unknown_rule(&lit.value())),
+                        }
+                    }
                 } else {
                     cx.error_spanned_by(
                         &meta.path,
-                        unknown_key(&meta.path, "container", &["table", "crate"]),
+                        unknown_key(&meta.path, "container", &["table", "crate", "rename_all"]),
                     );
                     skip_value(&meta)?;
                 }
@@ -102,6 +114,7 @@ impl Container {
         Container {
             table: table.get(),
             crate_path: crate_path.get(),
+            rename_all: rename_all.get(),
         }
     }
 }
@@ -117,7 +130,20 @@ pub(crate) struct Field {
     /// `#[copy(to_sql)]`: encode and decode through the field type's postgres-types
     /// `ToSql`/`FromSql` impls instead of pgbulk's own codecs.
     pub(crate) to_sql: Option<Attr<()>>,
+    /// `#[copy(json)]`: the value is stored as json or jsonb through serde.
+    pub(crate) json: Option<Attr<()>>,
+    /// `#[copy(default)]`: reading, a column the query does not return is `Default::default()`.
+    pub(crate) default: Option<Attr<()>>,
+    /// `#[copy(flatten)]`: the field is a `CopyRow` struct whose columns are this struct's.
+    pub(crate) flatten: Option<Attr<()>>,
+    /// `#[copy(try_from = "i64")]`: written and read as that type, converted with `TryFrom`.
+    pub(crate) try_from: Option<Attr<syn::Type>>,
 }
+
+/// The keys a field attribute may have, for "unknown attribute" help.
+const FIELD_KEYS: &[&str] = &[
+    "rename", "skip", "key", "to_sql", "json", "default", "flatten", "try_from",
+];
 
 impl Field {
     pub(crate) fn from_ast(cx: &Ctxt, attrs: &[Attribute]) -> Self {
@@ -125,6 +151,10 @@ impl Field {
         let mut skip = Slot::new(cx, "skip");
         let mut key = Slot::new(cx, "key");
         let mut to_sql = Slot::new(cx, "to_sql");
+        let mut json = Slot::new(cx, "json");
+        let mut default = Slot::new(cx, "default");
+        let mut flatten = Slot::new(cx, "flatten");
+        let mut try_from = Slot::new(cx, "try_from");
 
         for attr in attrs.iter().filter(|attr| attr.path().is_ident("copy")) {
             let result = attr.parse_nested_meta(|meta| {
@@ -148,11 +178,38 @@ impl Field {
                     if flag(cx, &meta, "to_sql")? {
                         to_sql.set(&meta.path, ());
                     }
+                } else if meta.path.is_ident("json") {
+                    // #[copy(json)]
+                    if flag(cx, &meta, "json")? {
+                        json.set(&meta.path, ());
+                    }
+                } else if meta.path.is_ident("default") {
+                    // #[copy(default)]
+                    if flag(cx, &meta, "default")? {
+                        default.set(&meta.path, ());
+                    }
+                } else if meta.path.is_ident("flatten") {
+                    // #[copy(flatten)]
+                    if flag(cx, &meta, "flatten")? {
+                        flatten.set(&meta.path, ());
+                    }
+                } else if meta.path.is_ident("try_from") {
+                    // #[copy(try_from = "i64")]
+                    if let Some(lit) = string_value(cx, &meta, r#"try_from = "i64""#)? {
+                        match lit.parse::<syn::Type>() {
+                            Ok(ty) => try_from.set(&meta.path, ty),
+                            Err(_) => cx.error_spanned_by(
+                                &lit,
+                                format!(
+                                    "expected a type for `try_from`, found `{}`\n{}",
+                                    lit.value(),
+                                    help(r#"try_from = "i64""#)
+                                ),
+                            ),
+                        }
+                    }
                 } else {
-                    cx.error_spanned_by(
-                        &meta.path,
-                        unknown_key(&meta.path, "field", &["rename", "skip", "key", "to_sql"]),
-                    );
+                    cx.error_spanned_by(&meta.path, unknown_key(&meta.path, "field", FIELD_KEYS));
                     skip_value(&meta)?;
                 }
                 Ok(())
@@ -167,6 +224,10 @@ impl Field {
             skip: skip.get(),
             key: key.get(),
             to_sql: to_sql.get(),
+            json: json.get(),
+            default: default.get(),
+            flatten: flatten.get(),
+            try_from: try_from.get(),
         }
     }
 }
@@ -189,6 +250,21 @@ fn unknown_key(path: &syn::Path, place: &str, known: &[&str]) -> String {
         )
     };
     format!("unknown copy {place} attribute `{name}`\n{help}")
+}
+
+/// "unknown rename rule `camelcase`", with the likely meant rule or the list of rules.
+fn unknown_rule(name: &str) -> String {
+    let near = RULES
+        .iter()
+        .map(|&(rule, _)| rule)
+        .find(|rule| rule.eq_ignore_ascii_case(name) || edit_distance(name, rule) <= 2);
+    let help = if let Some(rule) = near {
+        format!("help: did you mean `{rule}`?")
+    } else {
+        let list: Vec<String> = RULES.iter().map(|(rule, _)| format!("`{rule}`")).collect();
+        format!("help: the rules are {}", list.join(", "))
+    };
+    format!("unknown rename rule `{name}` for `rename_all`\n{help}")
 }
 
 /// The Levenshtein distance between two short strings.

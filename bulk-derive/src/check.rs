@@ -28,6 +28,8 @@ pub(crate) fn check(cx: &Ctxt, cont: &Container<'_>) {
     for field in &cont.fields {
         check_skip(cx, field);
         check_rename(cx, field);
+        check_via(cx, field);
+        check_flatten(cx, cont, field);
     }
     check_columns(cx, cont);
 }
@@ -67,30 +69,89 @@ fn check_table(cx: &Ctxt, cont: &Container<'_>) {
     }
 }
 
-/// A skipped field is not a column, so `rename` and `key` on it mean nothing.
+/// The attributes of a field that say something about its column, as written, each with its
+/// form for messages (`rename = \"..\"`).
+fn column_attrs<'f>(field: &'f Field<'_>) -> Vec<(&'f syn::Path, &'static str)> {
+    let attrs = &field.attrs;
+    [
+        attrs.rename.as_ref().map(|a| (&a.path, "rename = \"..\"")),
+        attrs.key.as_ref().map(|a| (&a.path, "key")),
+        attrs.to_sql.as_ref().map(|a| (&a.path, "to_sql")),
+        attrs.json.as_ref().map(|a| (&a.path, "json")),
+        attrs.default.as_ref().map(|a| (&a.path, "default")),
+        attrs.flatten.as_ref().map(|a| (&a.path, "flatten")),
+        attrs
+            .try_from
+            .as_ref()
+            .map(|a| (&a.path, "try_from = \"..\"")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// A skipped field is not a column, so the attributes that describe a column mean nothing on
+/// it.
 fn check_skip(cx: &Ctxt, field: &Field<'_>) {
     if field.attrs.skip.is_none() {
         return;
     }
-    if let Some(rename) = &field.attrs.rename {
+    for (path, form) in column_attrs(field) {
         cx.error_spanned_by(
-            &rename.path,
-            "`#[copy(skip)]` cannot be combined with `#[copy(rename = \"..\")]`: \
-             a skipped field is not a column",
+            path,
+            format!(
+                "`#[copy(skip)]` cannot be combined with `#[copy({form})]`: \
+                 a skipped field is not a column"
+            ),
         );
     }
-    if let Some(key) = &field.attrs.key {
-        cx.error_spanned_by(
-            &key.path,
-            "`#[copy(skip)]` cannot be combined with `#[copy(key)]`: \
-             a skipped field is not a column",
-        );
+}
+
+/// A field is written one way: at most one of `to_sql`, `json`, `try_from` and `flatten`.
+fn check_via(cx: &Ctxt, field: &Field<'_>) {
+    let ways: Vec<_> = column_attrs(field)
+        .into_iter()
+        .filter(|(_, form)| {
+            matches!(*form, "to_sql" | "json" | "flatten") || form.starts_with("try_from")
+        })
+        .collect();
+    if let [(_, first), rest @ ..] = ways.as_slice() {
+        for (path, form) in rest {
+            cx.error_spanned_by(
+                path,
+                format!(
+                    "`#[copy({form})]` cannot be combined with `#[copy({first})]`: \
+                     a field is written and read one way"
+                ),
+            );
+        }
     }
-    if let Some(to_sql) = &field.attrs.to_sql {
+}
+
+/// A flattened field stands for its struct's columns: it has no column of its own to rename,
+/// key or default (its struct's fields can be), and the columns of a generic struct cannot be
+/// spliced together at compile time.
+fn check_flatten(cx: &Ctxt, cont: &Container<'_>, field: &Field<'_>) {
+    let Some(flatten) = &field.attrs.flatten else {
+        return;
+    };
+    for (path, form) in column_attrs(field) {
+        if matches!(form, "rename = \"..\"" | "key" | "default") {
+            cx.error_spanned_by(
+                path,
+                format!(
+                    "`#[copy(flatten)]` cannot be combined with `#[copy({form})]`: \
+                     a flattened field is not one column\n\
+                     help: put `#[copy({form})]` on the fields of the flattened struct"
+                ),
+            );
+        }
+    }
+    if !cont.generics.params.is_empty() {
         cx.error_spanned_by(
-            &to_sql.path,
-            "`#[copy(skip)]` cannot be combined with `#[copy(to_sql)]`: \
-             a skipped field is not a column",
+            &flatten.path,
+            "`#[copy(flatten)]` cannot be used in a struct with generic parameters: \
+             its columns are put together at compile time",
         );
     }
 }
@@ -118,6 +179,10 @@ fn check_columns(cx: &Ctxt, cont: &Container<'_>) {
     let mut count = 0;
     for field in cont.copied_fields() {
         count += 1;
+        if field.is_flatten() {
+            // Its struct's columns; a name it shares with another is reported by the plan.
+            continue;
+        }
         let column = field.column();
         if column.is_empty() {
             continue; // reported by `check_rename`

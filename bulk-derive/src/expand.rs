@@ -1,9 +1,9 @@
 //! Code generation: the `CopyRow` impl and, for owned structs, the `FromCopyRow` impl.
 
-use crate::ast::{Container, Field};
+use crate::ast::{Container, Field, Via};
 use crate::check;
 use crate::ctxt::Ctxt;
-use proc_macro2::{Delimiter, Literal, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use std::collections::HashSet;
 use syn::spanned::Spanned;
@@ -48,51 +48,176 @@ fn expand(cont: &Container<'_>) -> TokenStream {
     }
 }
 
+/// The functions that write and read one (non-flattened) field, spanned on its type so a
+/// missing trait impl is reported at the field. Each path starts with a `<` spanned on the
+/// field's type (`<JsonField<T>>::decode`), as the compiler reports an unmet bound of a
+/// function at the path's first token.
+struct Codec {
+    /// `fn(&Type) -> bool`: whether the value can be written into a column of that type.
+    accepts_encode: TokenStream,
+    /// `fn(&FieldTy, &Type, &mut BytesMut) -> Result<(), EncodeError>`
+    encode: TokenStream,
+    /// `fn(&Type) -> bool`: whether a column of that type can be read into the field.
+    accepts_decode: TokenStream,
+    /// `fn(&Type, Option<&[u8]>) -> Result<FieldTy, DecodeError>`
+    decode: TokenStream,
+}
+
+/// The codec functions of a field, by how it is written and read.
+fn codec(field: &Field<'_>, private: &TokenStream) -> Codec {
+    let ty = field.ty;
+    let span = ty.span();
+    let (encode_path, decode_path) = match field.via() {
+        Via::Native | Via::Flatten => (
+            quote_spanned!(span=> <#ty as #private::Encode>),
+            quote_spanned!(span=> <#ty as #private::Decode>),
+        ),
+        Via::ToSql => {
+            let path = quote_spanned!(span=> <#private::ToSqlField<#ty>>);
+            return Codec {
+                accepts_encode: quote_spanned!(span=> #path::accepts_encode),
+                encode: quote_spanned!(span=> #path::encode_field),
+                accepts_decode: quote_spanned!(span=> #path::accepts_decode),
+                decode: quote_spanned!(span=> #path::decode),
+            };
+        }
+        Via::Json => {
+            let path = quote_spanned!(span=> <#private::JsonField<#ty>>);
+            (path.clone(), path)
+        }
+        Via::TryFrom(target) => {
+            let path = quote_spanned!(span=> <#private::TryFromField<#ty, #target>>);
+            return Codec {
+                accepts_encode: quote_spanned!(span=> #path::accepts_encode),
+                encode: quote_spanned!(span=> #path::encode_field),
+                accepts_decode: quote_spanned!(span=> #path::accepts_decode),
+                decode: quote_spanned!(span=> #path::decode),
+            };
+        }
+    };
+    Codec {
+        accepts_encode: quote_spanned!(span=> #encode_path::accepts),
+        encode: quote_spanned!(span=> #encode_path::encode_field),
+        accepts_decode: quote_spanned!(span=> #decode_path::accepts),
+        decode: quote_spanned!(span=> #decode_path::decode),
+    }
+}
+
+/// Where each copied field's columns start in `COLUMNS`, as an expression: a literal, or a
+/// sum with the column counts of the `#[copy(flatten)]` fields before it. The last entry is
+/// the total.
+fn positions(copied: &[&Field<'_>], private: &TokenStream) -> Vec<TokenStream> {
+    let mut fixed = 0_usize;
+    let mut flattened: Vec<&syn::Type> = Vec::new();
+    let mut out = Vec::with_capacity(copied.len() + 1);
+    let at = |fixed: usize, flattened: &[&syn::Type]| {
+        if flattened.is_empty() {
+            quote!(#fixed)
+        } else {
+            quote!((#fixed #(+ <#flattened as #private::CopyRow>::COLUMNS.len())*))
+        }
+    };
+    for field in copied {
+        out.push(at(fixed, &flattened));
+        if field.is_flatten() {
+            flattened.push(field.ty);
+        } else {
+            fixed += 1;
+        }
+    }
+    out.push(at(fixed, &flattened));
+    out
+}
+
+/// An array of per-column entries as a `&'static [T]`: the entries themselves, or, with
+/// `#[copy(flatten)]` fields, `concat` of the parts (each field's entry, or its struct's list).
+fn spliced(
+    parts: Vec<(TokenStream, bool)>,
+    total: &TokenStream,
+    concat: &TokenStream,
+) -> TokenStream {
+    if parts.iter().any(|(_, flattened)| *flattened) {
+        let parts = parts.into_iter().map(
+            |(part, flattened)| {
+                if flattened {
+                    part
+                } else {
+                    quote!(&[#part])
+                }
+            },
+        );
+        quote!(&#concat::<{ #total }>(&[#(#parts),*]))
+    } else {
+        let parts = parts.into_iter().map(|(part, _)| part);
+        quote!(&[#(#parts),*])
+    }
+}
+
 fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
     let ident = cont.ident;
     let (impl_generics, ty_generics, _) = cont.generics.split_for_impl();
     let where_clause = where_clause(
         cont,
         cont.copied_fields()
-            .filter_map(|field| bound(cont, field, &encode_trait(field, private))),
+            .filter(|field| mentions_params(cont, field))
+            .flat_map(|field| encode_predicates(field, private)),
     );
     let table = cont.table();
     let copied: Vec<&Field<'_>> = cont.copied_fields().collect();
-    // `check` limits the count to 1600 columns, which fits.
-    let count = Literal::i16_suffixed(i16::try_from(copied.len()).unwrap_or(i16::MAX));
+    let at = positions(&copied, private);
 
-    let columns = copied.iter().map(|field| {
-        let ty = field.ty;
-        let name = field.column();
-        let field_name = field.name();
-        let rust_type = type_string(ty);
-        let key = field.is_key();
-        let accepts = if field.is_to_sql() {
-            quote_spanned!(ty.span()=> #private::ToSqlField::<#ty>::accepts_encode)
-        } else {
-            quote_spanned!(ty.span()=> <#ty as #private::Encode>::accepts)
-        };
-        quote! {
-            #private::Column {
-                name: #name,
-                field: #field_name,
-                rust_type: #rust_type,
-                key: #key,
-                accepts_encode: #accepts,
+    let columns = copied
+        .iter()
+        .map(|field| {
+            if field.is_flatten() {
+                let ty = field.ty;
+                return (quote!(<#ty as #private::CopyRow>::COLUMNS), true);
             }
-        }
-    });
+            let name = field.column();
+            let field_name = field.name();
+            let rust_type = rust_type(field);
+            let key = field.is_key();
+            let default = field.is_default();
+            let accepts = codec(field, private).accepts_encode;
+            let column = quote! {
+                #private::Column {
+                    name: #name,
+                    field: #field_name,
+                    rust_type: #rust_type,
+                    key: #key,
+                    default: #default,
+                    accepts_encode: #accepts,
+                }
+            };
+            (column, false)
+        })
+        .collect();
+    let columns = spliced(
+        columns,
+        &at[copied.len()],
+        &quote!(#private::concat_columns),
+    );
 
-    let encodes = copied.iter().enumerate().map(|(i, field)| {
+    let encodes = copied.iter().zip(&at).map(|(field, i)| {
         let ty = field.ty;
         let member = field.ident;
-        let encode = if field.is_to_sql() {
-            quote_spanned!(ty.span()=> #private::ToSqlField::<#ty>::encode_field)
-        } else {
-            quote_spanned!(ty.span()=> <#ty as #private::Encode>::encode_field)
-        };
+        if field.is_flatten() {
+            let copy_row = quote_spanned!(ty.span()=> <#ty as #private::CopyRow>);
+            return quote! {
+                if let ::core::result::Result::Err((__j, __e)) = #copy_row::encode_row(
+                    &self.#member,
+                    &__types[#i..#i + #copy_row::COLUMNS.len()],
+                    __buf,
+                ) {
+                    return ::core::result::Result::Err((#i + __j, __e));
+                }
+            };
+        }
+        let encode = codec(field, private).encode;
+        // The whole call on the field, so an unmet bound of the codec function is reported there.
+        let call = quote_spanned!(ty.span()=> #encode(&self.#member, &__types[#i], __buf));
         quote! {
-            if let ::core::result::Result::Err(__e) = #encode(&self.#member, &__types[#i], __buf) {
+            if let ::core::result::Result::Err(__e) = #call {
                 return ::core::result::Result::Err((#i, __e));
             }
         }
@@ -103,7 +228,7 @@ fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
         impl #impl_generics #private::CopyRow for #ident #ty_generics #where_clause {
             const TABLE: &'static ::core::primitive::str = #table;
 
-            const COLUMNS: &'static [#private::Column] = &[#(#columns),*];
+            const COLUMNS: &'static [#private::Column] = #columns;
 
             #[inline]
             fn encode_row(
@@ -111,7 +236,6 @@ fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
                 __types: &[#private::Type],
                 __buf: &mut #private::BytesMut,
             ) -> #private::Result<(), (::core::primitive::usize, #private::EncodeError)> {
-                #private::put_be(__buf, #count.to_be_bytes());
                 #(#encodes)*
                 ::core::result::Result::Ok(())
             }
@@ -122,53 +246,86 @@ fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
 fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
     let ident = cont.ident;
     let (impl_generics, ty_generics, _) = cont.generics.split_for_impl();
-    let default = quote!(#private::Default);
     // `FromCopyRow: CopyRow`, so the `CopyRow` impl's bounds come first. The rest are lenient:
     // a struct whose field type can be encoded but not decoded still derives, and only
     // `copy_out` of it is an error, one that names the field.
     let bounds = cont
         .copied_fields()
-        .filter_map(|field| bound(cont, field, &encode_trait(field, private)))
-        .chain(cont.fields.iter().map(|field| {
-            let trait_path = if field.is_copied() {
-                decode_trait(field, private)
-            } else {
-                default.clone()
-            };
-            lenient_bound(field, &trait_path)
-        }));
+        .filter(|field| mentions_params(cont, field))
+        .flat_map(|field| encode_predicates(field, private))
+        .chain(
+            cont.fields
+                .iter()
+                .flat_map(|field| decode_predicates(field, private))
+                .map(|predicate| quote!(for<'__de> #predicate)),
+        );
     let where_clause = where_clause(cont, bounds);
+    let copied: Vec<&Field<'_>> = cont.copied_fields().collect();
+    let at = positions(&copied, private);
 
-    let accepts = cont.copied_fields().map(|field| {
-        let ty = field.ty;
-        if field.is_to_sql() {
-            quote_spanned!(ty.span()=> #private::ToSqlField::<#ty>::accepts_decode)
-        } else {
-            quote_spanned!(ty.span()=> <#ty as #private::Decode>::accepts)
-        }
-    });
+    let accepts = copied
+        .iter()
+        .map(|field| {
+            let ty = field.ty;
+            if field.is_flatten() {
+                (quote!(<#ty as #private::FromCopyRow>::ACCEPTS_DECODE), true)
+            } else {
+                (codec(field, private).accepts_decode, false)
+            }
+        })
+        .collect();
+    let accepts = spliced(
+        accepts,
+        &at[copied.len()],
+        &quote!(#private::concat_accepts),
+    );
 
-    let mut index = 0_usize;
+    let mut copied_at = at.iter();
     let inits = cont.fields.iter().map(|field| {
         let ty = field.ty;
         let member = field.ident;
-        if field.is_copied() {
-            let i = index;
-            index += 1;
-            let decode = if field.is_to_sql() {
-                quote_spanned!(ty.span()=> #private::ToSqlField::<#ty>::decode)
-            } else {
-                quote_spanned!(ty.span()=> <#ty as #private::Decode>::decode)
-            };
+        let i = if field.is_copied() {
+            copied_at.next()
+        } else {
+            None
+        };
+        let Some(i) = i else {
+            let default = quote_spanned!(ty.span()=> <#ty as #private::Default>::default);
+            return quote!(#member: #default());
+        };
+        let value = if field.is_flatten() {
+            let from_copy_row = quote_spanned!(ty.span()=> <#ty as #private::FromCopyRow>);
+            let len = quote!(<#ty as #private::CopyRow>::COLUMNS.len());
             quote! {
-                #member: match #decode(&__types[#i], #private::RawRow::get(&__row, #i)) {
+                match #from_copy_row::decode_row(
+                    &__types[#i..#i + #len],
+                    #private::RawRow::columns(&__row, #i, #len),
+                ) {
+                    ::core::result::Result::Ok(__value) => __value,
+                    ::core::result::Result::Err((__j, __e)) => {
+                        return ::core::result::Result::Err((#i + __j, __e))
+                    }
+                }
+            }
+        } else {
+            let decode = codec(field, private).decode;
+            let call = quote_spanned!(ty.span()=>
+                #decode(&__types[#i], #private::RawRow::get(&__row, #i))
+            );
+            quote! {
+                match #call {
                     ::core::result::Result::Ok(__value) => __value,
                     ::core::result::Result::Err(__e) => return ::core::result::Result::Err((#i, __e)),
                 }
             }
-        } else {
+        };
+        if field.is_default() {
             let default = quote_spanned!(ty.span()=> <#ty as #private::Default>::default);
-            quote!(#member: #default())
+            quote! {
+                #member: if #private::RawRow::is_absent(&__row, #i) { #default() } else { #value }
+            }
+        } else {
+            quote!(#member: #value)
         }
     });
 
@@ -176,7 +333,7 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
         #[automatically_derived]
         impl #impl_generics #private::FromCopyRow for #ident #ty_generics #where_clause {
             const ACCEPTS_DECODE: &'static [fn(&#private::Type) -> ::core::primitive::bool] =
-                &[#(#accepts),*];
+                #accepts;
 
             #[inline]
             fn decode_row(
@@ -189,24 +346,73 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
     }
 }
 
-/// The trait a field's type needs for `copy_in`: pgbulk's `Encode`, or postgres-types' `ToSql`
-/// for a `#[copy(to_sql)]` field.
-fn encode_trait(field: &Field<'_>, private: &TokenStream) -> TokenStream {
-    if field.is_to_sql() {
-        quote!(#private::ToSql)
-    } else {
-        quote!(#private::Encode)
+/// The field's type for messages: as written, and the type it goes through where that is not
+/// the field's own codec (`u64 (as i64)`, `Settings (as json)`).
+fn rust_type(field: &Field<'_>) -> String {
+    let ty = type_string(field.ty);
+    match field.via() {
+        Via::Native | Via::Flatten => ty,
+        Via::ToSql => format!("{ty} (as ToSql)"),
+        Via::Json => format!("{ty} (as json)"),
+        Via::TryFrom(target) => format!("{ty} (as {})", type_string(target)),
     }
 }
 
-/// The trait a field's type needs for `copy_out`: pgbulk's `Decode`, or postgres-types'
-/// `FromSqlOwned` for a `#[copy(to_sql)]` field.
-fn decode_trait(field: &Field<'_>, private: &TokenStream) -> TokenStream {
-    if field.is_to_sql() {
-        quote!(#private::FromSqlOwned)
-    } else {
-        quote!(#private::Decode)
+/// What a copied field's types need for `copy_in`, one predicate each, spanned on the field's
+/// type: pgbulk's `Encode`, postgres-types' `ToSql` (`to_sql`), serde's `Serialize` (`json`),
+/// the conversion to the `try_from` type and its `Encode`, or `CopyRow` (`flatten`).
+fn encode_predicates(field: &Field<'_>, private: &TokenStream) -> Vec<TokenStream> {
+    let ty = field.ty;
+    match field.via() {
+        Via::Native => vec![predicate(ty, &quote!(#private::Encode))],
+        Via::ToSql => vec![predicate(ty, &quote!(#private::ToSql))],
+        Via::Json => vec![predicate(ty, &quote!(#private::Serialize))],
+        Via::Flatten => vec![predicate(ty, &quote!(#private::CopyRow))],
+        Via::TryFrom(target) => vec![
+            predicate(ty, &quote!(#private::Clone)),
+            predicate(target, &quote!(#private::Encode + #private::TryFrom<#ty>)),
+            predicate(
+                &syn::parse_quote!(<#target as #private::TryFrom<#ty>>::Error),
+                &quote!(#private::Into<#private::BoxError>),
+            ),
+        ],
     }
+}
+
+/// What a field's types need for `copy_out`: as [`encode_predicates`], the reading side
+/// (`Decode`, `FromSqlOwned`, `DeserializeOwned`, `FromCopyRow`), plus `Default` for a field
+/// that is skipped or `#[copy(default)]`.
+fn decode_predicates(field: &Field<'_>, private: &TokenStream) -> Vec<TokenStream> {
+    let ty = field.ty;
+    let default = predicate(ty, &quote!(#private::Default));
+    if !field.is_copied() {
+        return vec![default];
+    }
+    let mut predicates = match field.via() {
+        Via::Native => vec![predicate(ty, &quote!(#private::Decode))],
+        Via::ToSql => vec![predicate(ty, &quote!(#private::FromSqlOwned))],
+        Via::Json => vec![predicate(ty, &quote!(#private::DeserializeOwned))],
+        Via::Flatten => vec![predicate(ty, &quote!(#private::FromCopyRow))],
+        Via::TryFrom(target) => vec![
+            predicate(target, &quote!(#private::Decode)),
+            predicate(ty, &quote!(#private::TryFrom<#target>)),
+            predicate(
+                &syn::parse_quote!(<#ty as #private::TryFrom<#target>>::Error),
+                &quote!(#private::Into<#private::BoxError>),
+            ),
+        ],
+    };
+    if field.is_default() {
+        predicates.push(default);
+    }
+    predicates
+}
+
+/// `ty: bounds`, the `:` spanned on `ty` so an unmet bound is reported at the field. The bounds
+/// keep the macro's span: lints about where clauses (`type_repetition_in_bounds`) then see
+/// generated code and stay quiet.
+fn predicate(ty: &syn::Type, bounds: &TokenStream) -> TokenStream {
+    quote_spanned!(ty.span()=> #ty: #bounds)
 }
 
 /// Whether to implement `FromCopyRow`: decoding builds an owned value, so not for a struct that
@@ -225,28 +431,26 @@ fn where_clause(cont: &Container<'_>, extra: impl Iterator<Item = TokenStream>) 
     quote!(where #(#own,)* #(#extra,)*)
 }
 
-/// `FieldTy: Trait`, spanned on the field's type, if the type mentions a type parameter of the
-/// struct. Other field types need no bound: the trait is checked where the impl uses it, with
-/// the error on the field.
-fn bound(cont: &Container<'_>, field: &Field<'_>, trait_path: &TokenStream) -> Option<TokenStream> {
+/// Whether the field's type (or the type it converts through) mentions a type parameter of
+/// the struct: only then does the `CopyRow` impl carry its predicates. Other field types need
+/// no bound: the trait is checked where the impl uses it, with the error on the field.
+///
+/// `FromCopyRow`'s predicates are all written under a `for<..>` binder instead: a bound on a
+/// type without parameters (`Fails: Decode`) must hold where it is written, or the impl does
+/// not compile; under the binder it is checked where the impl is used, so the impl exists
+/// exactly when every field type has the trait (`&'static str` has no `Decode`: such a struct
+/// is `CopyRow` only).
+fn mentions_params(cont: &Container<'_>, field: &Field<'_>) -> bool {
     let params: HashSet<&Ident> = cont
         .generics
         .type_params()
         .map(|param| &param.ident)
         .collect();
-    let ty = field.ty;
-    mentions(ty.to_token_stream(), &params).then(|| quote_spanned!(ty.span()=> #ty: #trait_path))
-}
-
-/// `for<'__de> FieldTy: Trait`, spanned on the field's type, for every field.
-///
-/// A bound on a type without parameters (`Fails: Decode`) must hold where it is written, or the
-/// impl does not compile; under a `for<..>` binder it is checked where the impl is used instead,
-/// so the impl exists exactly when every field type has the trait (`&'static str` has no
-/// `Decode`: such a struct is `CopyRow` only).
-fn lenient_bound(field: &Field<'_>, trait_path: &TokenStream) -> TokenStream {
-    let ty = field.ty;
-    quote_spanned!(ty.span()=> for<'__de> #ty: #trait_path)
+    let mut tokens = field.ty.to_token_stream();
+    if let Via::TryFrom(target) = field.via() {
+        target.to_tokens(&mut tokens);
+    }
+    mentions(tokens, &params)
 }
 
 /// Whether `tokens` name one of `params`.
@@ -391,11 +595,49 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("const TABLE : & 'static :: core :: primitive :: str = \"user\""));
+        // The tuple's field count is the runtime's to write, not the row's.
+        assert!(!out.contains("put_be"), "{out}");
+        assert!(out.contains("cache : < u8 as :: pgbulk :: __private :: Default > :: default ()"));
+    }
+
+    #[test]
+    fn flatten_splices_columns_and_offsets_indexes() {
+        let out = derive(quote! {
+            struct Outer { a: i64, #[copy(flatten)] inner: Inner, b: i32 }
+        })
+        .unwrap()
+        .to_string();
+        // COLUMNS and ACCEPTS_DECODE are put together from the parts at compile time.
+        assert!(out.contains("concat_columns :: < { (2usize + < Inner as :: pgbulk :: __private :: CopyRow > :: COLUMNS . len ()) } >"), "{out}");
         assert!(
-            out.contains("put_be (__buf , 1i16 . to_be_bytes ())"),
+            out.contains("< Inner as :: pgbulk :: __private :: FromCopyRow > :: ACCEPTS_DECODE"),
             "{out}"
         );
-        assert!(out.contains("cache : < u8 as :: pgbulk :: __private :: Default > :: default ()"));
+        // The field after the flattened one is at 1 + the inner struct's column count.
+        assert!(out.contains("& __types [(1usize + < Inner as :: pgbulk :: __private :: CopyRow > :: COLUMNS . len ())]"), "{out}");
+        // Without `flatten`, the lists stay plain literals.
+        let plain = derive(quote! { struct Plain { a: i64 } })
+            .unwrap()
+            .to_string();
+        assert!(!plain.contains("concat_"), "{plain}");
+    }
+
+    #[test]
+    fn default_fields_check_for_an_absent_column() {
+        let out = derive(quote! {
+            struct Row { id: i64, #[copy(default)] note: String }
+        })
+        .unwrap()
+        .to_string();
+        assert!(out.contains("default : true"), "{out}");
+        assert!(
+            out.contains("RawRow :: is_absent (& __row , 1usize)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("for < '__de > String : :: pgbulk :: __private :: Default"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -24,6 +24,9 @@ use proc_macro::TokenStream;
 ///
 /// - `#[copy(table = "schema.table")]`: the target table, as written (unquoted, possibly
 ///   schema-qualified). Default: the struct name in snake case (`UserAccount` -> `user_account`).
+/// - `#[copy(rename_all = "camelCase")]`: every column is named from its field by a serde case
+///   rule: `lowercase`, `UPPERCASE`, `PascalCase`, `camelCase`, `snake_case`,
+///   `SCREAMING_SNAKE_CASE`, `kebab-case`, `SCREAMING-KEBAB-CASE`. A field's `rename` wins.
 /// - `#[copy(crate = "path")]`: where the runtime is, for code that depends on `bulk_core`
 ///   directly or re-exports pgbulk. Default: `::pgbulk`.
 ///
@@ -33,6 +36,20 @@ use proc_macro::TokenStream;
 /// - `#[copy(key)]`: the column is part of the conflict key of `upsert_via_staging`.
 /// - `#[copy(skip)]`: the field is not a column. `copy_out` fills it with
 ///   `Default::default()`.
+/// - `#[copy(to_sql)]`: written and read through the type's postgres-types `ToSql` /
+///   `FromSql` impls.
+/// - `#[copy(json)]`: any `Serialize + DeserializeOwned` type, as `json` or `jsonb`. An
+///   `Option`'s `None` is written as JSON `null`; SQL NULL reads as JSON `null` would (`None`
+///   for an `Option`, an error otherwise).
+/// - `#[copy(try_from = "T")]`: written as `T::try_from(field.clone())` with `T`'s codec, read
+///   as `T` and converted with `TryFrom`. A failed conversion is an error naming row and field.
+/// - `#[copy(default)]`: when a `copy_out_query` does not return the column, the field is
+///   `Default::default()` instead of a mismatch. Written as usual.
+/// - `#[copy(flatten)]`: the field's type derives `CopyRow` too, and its columns (with their
+///   own `rename`, `key`, `default`) are this struct's, in place of the field. Not in a
+///   struct with generic parameters: the columns are put together at compile time.
+///
+/// At most one of `to_sql`, `json`, `try_from` and `flatten` per field.
 ///
 /// `FromCopyRow` (reading rows back) is implemented only when the struct has no lifetime
 /// parameters and no copied field is a reference: decoding builds an owned value.

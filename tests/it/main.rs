@@ -7,6 +7,7 @@
 mod clients;
 mod copy_in;
 mod copy_out;
+mod derive_attrs;
 mod edges;
 mod errors;
 mod faults;

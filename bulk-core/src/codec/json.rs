@@ -18,6 +18,7 @@ use bytes::BytesMut;
 use postgres_types::Type;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::marker::PhantomData;
 
 /// A value stored as `json` or `jsonb` through serde: `Json(my_struct)`.
 ///
@@ -134,3 +135,44 @@ impl<T: DeserializeOwned> Decode for Json<T> {
 
 impl<T: Serialize> EncodeElement for Json<T> {}
 impl<T: DeserializeOwned> DecodeElement for Json<T> {}
+
+/// The functions the derive calls for a `#[copy(json)]` field of type `T`: the [`Json<T>`]
+/// codec, without the wrapper in the struct.
+///
+/// Not constructed: `JsonField::<T>::encode_field(&value, ty, buf)`.
+#[derive(Debug)]
+pub struct JsonField<T: ?Sized>(PhantomData<T>);
+
+// Bounds per function, as `TryFromField`'s: a missing `Serialize` is reported at the field.
+impl<T: ?Sized> JsonField<T> {
+    /// Whether the field can be written to or read from a column of type `ty`: json or jsonb.
+    #[inline]
+    pub fn accepts(ty: &Type) -> bool {
+        is_json(ty)
+    }
+
+    /// Writes `v` serialized as one json or jsonb field. An `Option::None` is JSON `null`, as
+    /// with [`Json<T>`].
+    #[inline]
+    pub fn encode_field(v: &T, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError>
+    where
+        T: Serialize,
+    {
+        json_send(v, ty, buf)
+    }
+
+    /// Reads a json or jsonb field. SQL NULL reads as JSON `null` would: `None` for an
+    /// `Option`, an error ([`DecodeError::UnexpectedNull`]) for a type that cannot be null.
+    #[inline]
+    pub fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<T, DecodeError>
+    where
+        T: DeserializeOwned + Sized,
+    {
+        match raw {
+            Some(raw) => json_recv(ty, raw),
+            None => {
+                T::deserialize(serde_json::Value::Null).map_err(|_| DecodeError::UnexpectedNull)
+            }
+        }
+    }
+}

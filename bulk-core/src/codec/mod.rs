@@ -34,6 +34,7 @@ macro_rules! for_pointers {
 mod array;
 mod bool;
 mod bytea;
+mod convert;
 mod float;
 mod int;
 mod interval;
@@ -51,8 +52,9 @@ mod to_sql;
 mod uuid;
 
 pub use self::array::{DecodeElement, ElementReader, EncodeElement};
+pub use self::convert::TryFromField;
 pub use self::interval::Interval;
-pub use self::json::Json;
+pub use self::json::{Json, JsonField};
 pub use self::network::Inet;
 pub use self::numeric::PgNumeric;
 pub use self::range::PgRange;
@@ -66,6 +68,14 @@ mod tests;
 ///
 /// Unsized types (`str`, `[u8]`, `[T]`) implement it too, so `&str`, `Box<str>`, `&[T]` and
 /// friends all encode through one impl each.
+#[diagnostic::on_unimplemented(
+    message = "pgbulk cannot write `{Self}` to a PostgreSQL column: `{Self}` does not implement `Encode`",
+    label = "no pgbulk codec for `{Self}`",
+    note = "for a type with a postgres-types `ToSql` impl, mark the field `#[copy(to_sql)]`",
+    note = "for a serde type stored as json or jsonb, mark the field `#[copy(json)]`",
+    note = "to go through a type pgbulk knows, mark the field `#[copy(try_from = \"T\")]` (e.g. `T` = `i64`)",
+    note = "or implement `pgbulk::Encode` for it"
+)]
 pub trait Encode {
     /// Whether values of this type can be written into a column of PostgreSQL type `ty`.
     fn accepts(ty: &Type) -> bool;
@@ -84,6 +94,14 @@ pub trait Encode {
 }
 
 /// Reads one field of a binary COPY tuple into this Rust type.
+#[diagnostic::on_unimplemented(
+    message = "pgbulk cannot read `{Self}` from a PostgreSQL column: `{Self}` does not implement `Decode`",
+    label = "no pgbulk codec for `{Self}`",
+    note = "for a type with a postgres-types `FromSql` impl, mark the field `#[copy(to_sql)]`",
+    note = "for a serde type stored as json or jsonb, mark the field `#[copy(json)]`",
+    note = "to go through a type pgbulk knows, mark the field `#[copy(try_from = \"T\")]` (e.g. `T` = `i64`)",
+    note = "or implement `pgbulk::Decode` for it"
+)]
 pub trait Decode: Sized {
     /// Whether a column of PostgreSQL type `ty` can be read into this type.
     fn accepts(ty: &Type) -> bool;

@@ -28,16 +28,24 @@ pub struct ViaToSql<T>(pub T);
 #[derive(Debug)]
 pub struct ToSqlField<T: ?Sized>(PhantomData<T>);
 
-impl<T: ToSql> ToSqlField<T> {
+// The bounds are on each function, not on the impl: a field whose type lacks `ToSql` gets
+// "the trait bound `X: ToSql` is not satisfied" at the field.
+impl<T> ToSqlField<T> {
     /// Whether `T::to_sql` can write a column of type `ty` (its `ToSql::accepts`).
     #[inline]
-    pub fn accepts_encode(ty: &Type) -> bool {
+    pub fn accepts_encode(ty: &Type) -> bool
+    where
+        T: ToSql,
+    {
         T::accepts(ty)
     }
 
     /// Writes `v` as one field: its length (`-1` when `to_sql` says NULL), then its bytes.
     #[inline]
-    pub fn encode_field(v: &T, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
+    pub fn encode_field(v: &T, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError>
+    where
+        T: ToSql,
+    {
         let at = begin_len(buf);
         match v.to_sql(ty, buf) {
             Ok(IsNull::No) => finish_len(buf, at),
@@ -52,18 +60,22 @@ impl<T: ToSql> ToSqlField<T> {
             }
         }
     }
-}
 
-impl<T: for<'a> FromSql<'a>> ToSqlField<T> {
     /// Whether `T::from_sql` can read a column of type `ty` (its `FromSql::accepts`).
     #[inline]
-    pub fn accepts_decode(ty: &Type) -> bool {
+    pub fn accepts_decode(ty: &Type) -> bool
+    where
+        T: for<'a> FromSql<'a>,
+    {
         <T as FromSql<'_>>::accepts(ty)
     }
 
     /// Reads a field with `FromSql::from_sql` (`from_sql_null` for NULL).
     #[inline]
-    pub fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<T, DecodeError> {
+    pub fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<T, DecodeError>
+    where
+        T: for<'a> FromSql<'a>,
+    {
         match raw {
             Some(raw) => T::from_sql(ty, raw),
             None => T::from_sql_null(ty),

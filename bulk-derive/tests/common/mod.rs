@@ -141,18 +141,17 @@ impl Encode for Fails {
     }
 }
 
-/// Splits the fields of one encoded tuple (after its int16 count) into `(offset, length)`
-/// pairs for `RawRow::new`, the way the tuple reader does.
-pub fn split_fields(tuple: &[u8]) -> (usize, Vec<(u32, i32)>) {
-    let count = usize::try_from(i16::from_be_bytes([tuple[0], tuple[1]])).unwrap();
-    let mut at = 2;
-    let mut fields = Vec::with_capacity(count);
-    for _ in 0..count {
+/// Splits the fields `encode_row` wrote (a tuple without its int16 count, which the runtime
+/// writes) into `(offset, length)` pairs for `RawRow::new`, the way the tuple reader does.
+pub fn split_fields(tuple: &[u8]) -> Vec<(u32, i32)> {
+    let mut at = 0;
+    let mut fields = Vec::new();
+    while at < tuple.len() {
         let len = i32::from_be_bytes(tuple[at..at + 4].try_into().unwrap());
         at += 4;
         fields.push((u32::try_from(at).unwrap(), len));
         at += usize::try_from(len).unwrap_or(0);
     }
-    assert_eq!(at, tuple.len(), "trailing bytes after the tuple");
-    (count, fields)
+    assert_eq!(at, tuple.len(), "a field runs past the end of the tuple");
+    fields
 }

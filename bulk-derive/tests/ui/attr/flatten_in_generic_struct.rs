@@ -1,0 +1,15 @@
+use pgbulk::CopyRow;
+
+#[derive(CopyRow)]
+struct Address {
+    street: String,
+}
+
+#[derive(CopyRow)]
+struct User<T> {
+    id: T,
+    #[copy(flatten)]
+    address: Address,
+}
+
+fn main() {}
