@@ -322,34 +322,37 @@ async fn null_keys_follow_the_unique_index() {
     assert_eq!(c, counts(3, 1, 1, 1));
     assert_eq!(crate::count(&db, "codes WHERE code IS NULL").await, 6);
 
-    // NULLS NOT DISTINCT: the NULL rows are one key.
-    db.client()
-        .batch_execute(
-            "DROP TABLE codes; CREATE TABLE codes (code text, n int8); \
-             CREATE UNIQUE INDEX codes_code ON codes (code) NULLS NOT DISTINCT",
-        )
-        .await
-        .unwrap();
-    let c = db
-        .client()
-        .bulk()
-        .upsert_via_staging(&batch)
-        .conflict_columns(["code"])
-        .await
-        .unwrap();
-    assert_eq!(c, counts(3, 0, 0, 2));
-    assert_eq!(
-        rows_of(&db, "SELECT n, code FROM codes ORDER BY n").await,
-        [(1, Some("a".into())), (3, Some("b".into())), (5, None)]
-    );
-    let c = db
-        .client()
-        .bulk()
-        .upsert_via_staging(vec![code(None, 6), code(Some("a"), 1)])
-        .await
-        .unwrap();
-    assert_eq!(c, counts(0, 1, 1, 0));
-    assert_eq!(staging_tables(&db).await, 0);
+    // NULLS NOT DISTINCT (PostgreSQL 15+; older servers refuse the index, and every NULL key
+    // is a new row, as above): the NULL rows are one key.
+    if crate::server::version_num_of(&db).await >= 150_000 {
+        db.client()
+            .batch_execute(
+                "DROP TABLE codes; CREATE TABLE codes (code text, n int8); \
+                 CREATE UNIQUE INDEX codes_code ON codes (code) NULLS NOT DISTINCT",
+            )
+            .await
+            .unwrap();
+        let c = db
+            .client()
+            .bulk()
+            .upsert_via_staging(&batch)
+            .conflict_columns(["code"])
+            .await
+            .unwrap();
+        assert_eq!(c, counts(3, 0, 0, 2));
+        assert_eq!(
+            rows_of(&db, "SELECT n, code FROM codes ORDER BY n").await,
+            [(1, Some("a".into())), (3, Some("b".into())), (5, None)]
+        );
+        let c = db
+            .client()
+            .bulk()
+            .upsert_via_staging(vec![code(None, 6), code(Some("a"), 1)])
+            .await
+            .unwrap();
+        assert_eq!(c, counts(0, 1, 1, 0));
+        assert_eq!(staging_tables(&db).await, 0);
+    }
 
     // A NOT NULL key: the error names the first input row with a NULL, its field and column.
     db.client()
