@@ -248,6 +248,7 @@ async fn parallel_read_errors_end_every_transaction() {
     // A connection already inside a transaction: an error, not a read of another snapshot.
     b.batch_execute("BEGIN; SELECT 1").await.unwrap();
     let err = copy_out_parallel(&clients)
+        .key_ranges("id", [2])
         .collect_vec::<Acct>()
         .await
         .unwrap_err();
@@ -255,6 +256,7 @@ async fn parallel_read_errors_end_every_transaction() {
     assert!(err.to_string().contains("outside any transaction"), "{err}");
     let same = [db.client(), db.client()];
     assert!(copy_out_parallel(&same)
+        .key_ranges("id", [2])
         .collect_vec::<Acct>()
         .await
         .is_err());
