@@ -266,6 +266,7 @@ async fn parallel_read_errors_end_every_transaction() {
         .await
         .unwrap();
     let rows = copy_out_parallel(&clients)
+        .key_ranges("id", [2])
         .collect_vec::<Acct>()
         .await
         .unwrap();
@@ -274,6 +275,7 @@ async fn parallel_read_errors_end_every_transaction() {
     // An empty table: every part empty, still one per connection.
     db.client().batch_execute("TRUNCATE accts").await.unwrap();
     let parts = copy_out_parallel(&clients)
+        .key_ranges("id", [2])
         .collect_parts::<Acct>()
         .await
         .unwrap();
