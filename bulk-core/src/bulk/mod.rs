@@ -91,7 +91,7 @@ impl<'c> Bulk<'c> {
     /// Hands COPY data to the server in chunks of about `bytes` (default 256 KiB, at least
     /// 4 KiB). Memory use of `copy_in` is bounded by a few chunks, whatever the row count.
     pub fn flush_bytes(mut self, bytes: usize) -> Self {
-        self.options.flush_bytes = bytes.max(4096);
+        self.options.set_flush_bytes(bytes);
         self
     }
 

@@ -121,7 +121,7 @@ impl<'c> SqlxBulk<'c> {
     /// Chunk size of the COPY data (default 256 KiB, at least 4 KiB); see
     /// [`Bulk::flush_bytes`](crate::Bulk::flush_bytes).
     pub fn flush_bytes(mut self, bytes: usize) -> Self {
-        self.options.flush_bytes = bytes.max(4096);
+        self.options.set_flush_bytes(bytes);
         self
     }
 

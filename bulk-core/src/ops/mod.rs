@@ -37,6 +37,17 @@ pub(crate) struct Options<'c> {
     pub(crate) progress: Option<ProgressFn<'c>>,
 }
 
+impl Options<'_> {
+    /// The smallest chunk a handle's `flush_bytes` accepts: below it, per-message overhead
+    /// dominates. One rule for every client's handle.
+    const MIN_FLUSH_BYTES: usize = 4096;
+
+    /// Sets the chunk size, at least [`MIN_FLUSH_BYTES`](Self::MIN_FLUSH_BYTES).
+    pub(crate) fn set_flush_bytes(&mut self, bytes: usize) {
+        self.flush_bytes = bytes.max(Self::MIN_FLUSH_BYTES);
+    }
+}
+
 impl Default for Options<'_> {
     fn default() -> Self {
         Options {

@@ -96,7 +96,7 @@ impl<'a, C: GenericClient + Send> Bulk<'a, C> {
     /// Hands COPY data to the server in chunks of about `bytes` (default 256 KiB, at least
     /// 4 KiB).
     pub fn flush_bytes(mut self, bytes: usize) -> Self {
-        self.options.flush_bytes = bytes.max(4096);
+        self.options.set_flush_bytes(bytes);
         self
     }
 
