@@ -77,6 +77,12 @@ impl<'d, D: Driver> TxScope<'d, D> {
 
     /// Undoes the scope (best effort: the error being returned matters more).
     pub(crate) async fn rollback(mut self) {
+        self.roll_back().await;
+    }
+
+    /// [`rollback`](TxScope::rollback) through a borrow: the scope is closed afterwards, and
+    /// only dropping it is left.
+    pub(crate) async fn roll_back(&mut self) {
         self.armed = false;
         let sql = self.rollback_sql();
         let _ = self.driver.execute(&sql).await;

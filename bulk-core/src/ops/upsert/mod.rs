@@ -85,13 +85,7 @@ where
                 Ok(outcomes) => return sql::parse_counts(&outcomes, &batch, staged),
                 Err(e) => e.context(MERGE_FAILED),
             };
-            match retry_or_fail(&mut scope, &merge, &scan, dedupe, failed).await {
-                Ok(next) => dedupe = next,
-                Err(e) => {
-                    scope.rollback().await;
-                    return Err(e);
-                }
-            }
+            dedupe = retry_or_fail(&mut scope, &merge, &scan, dedupe, failed).await?;
         }
     })
 }
@@ -131,13 +125,7 @@ where
                 Ok(out) => return commit(scope, &stage, &after, out).await,
                 Err(e) => e,
             };
-            match retry_or_fail(&mut scope, &merge, &scan, dedupe, failed).await {
-                Ok(next) => dedupe = next,
-                Err(e) => {
-                    scope.rollback().await;
-                    return Err(e);
-                }
-            }
+            dedupe = retry_or_fail(&mut scope, &merge, &scan, dedupe, failed).await?;
         }
     })
 }
@@ -174,7 +162,7 @@ where
 
 /// After the merge attempt with `tried` failed with `failed`: undoes the attempt and returns
 /// the dedupe to retry with when the server found a key twice and a stronger dedupe is left;
-/// otherwise the (refined) error, for the caller to roll the scope back.
+/// otherwise rolls the scope back and returns the (refined) error.
 async fn retry_or_fail<D: Driver>(
     scope: &mut TxScope<'_, D>,
     merge: &Merge,
@@ -182,15 +170,17 @@ async fn retry_or_fail<D: Driver>(
     tried: Dedupe,
     failed: Error,
 ) -> Result<Dedupe> {
-    match merge.next_dedupe(tried, scan) {
+    let failed = match merge.next_dedupe(tried, scan) {
         Some(next) if sql::is_key_twice(failed.code()) => {
             match scope.driver().execute(sql::MERGE_RETRY_SQL).await {
-                Ok(()) => Ok(next),
-                Err(e) => Err(e.context(MERGE_FAILED)),
+                Ok(()) => return Ok(next),
+                Err(e) => e.context(MERGE_FAILED),
             }
         }
-        _ => Err(merge.refine_error(scan, failed)),
-    }
+        _ => merge.refine_error(scan, failed),
+    };
+    scope.roll_back().await;
+    Err(failed)
 }
 
 /// Resolves the conflict target and update set of `upsert` for `T` (looking up a named
