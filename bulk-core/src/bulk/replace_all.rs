@@ -4,6 +4,7 @@ use crate::bulk::Bulk;
 use crate::error::Result;
 use crate::ops::replace_all;
 use crate::row::CopyRow;
+use crate::trace::{self, Op, OpKind};
 use std::borrow::Borrow;
 use std::future::Future;
 
@@ -15,7 +16,9 @@ impl<'c> Bulk<'c> {
     /// disappear and the new ones appear when it commits, and readers see one or the other.
     /// `FREEZE` writes the rows already frozen (no later hint-bit or anti-wraparound rewrite),
     /// which PostgreSQL allows only because the table was truncated in the same transaction.
-    /// `TRUNCATE` takes an `ACCESS EXCLUSIVE` lock until commit.
+    /// PostgreSQL refuses `FREEZE` on a partitioned table, so there the `COPY` goes without it
+    /// (the rows are routed to the partitions as in any `copy_in`). `TRUNCATE` takes an
+    /// `ACCESS EXCLUSIVE` lock until commit.
     ///
     /// Returns the rows written. On a plain client (not a transaction) it fails with
     /// [`ErrorKind::Usage`](crate::ErrorKind) and sends nothing.
@@ -29,6 +32,10 @@ impl<'c> Bulk<'c> {
             mut driver,
             options,
         } = self.clone();
-        async move { replace_all::run(&mut driver, &options, rows).await }
+        // Traced as the COPY it is (the `pgbulk.copy_in` span, rows and bytes).
+        let op = Op::start(OpKind::CopyIn, self.table_for::<T>());
+        trace::traced(op, async move {
+            replace_all::run(&mut driver, &options, rows).await
+        })
     }
 }

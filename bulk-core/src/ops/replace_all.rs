@@ -10,8 +10,13 @@ use crate::row::CopyRow;
 use crate::sql::ident;
 use std::borrow::Borrow;
 
-/// Replaces the contents of `T`'s table with `rows`; returns the rows written.
-pub(crate) async fn run<D, T, I>(driver: &mut D, options: &Options<'_>, rows: I) -> Result<u64>
+/// Replaces the contents of `T`'s table with `rows`; returns the rows written and the bytes
+/// sent.
+pub(crate) async fn run<D, T, I>(
+    driver: &mut D,
+    options: &Options<'_>,
+    rows: I,
+) -> Result<(u64, u64)>
 where
     D: Driver,
     T: CopyRow,
@@ -49,6 +54,5 @@ where
         );
         &freeze
     };
-    let (written, _) = write_rows(driver, plan, options, rows).await?;
-    Ok(written)
+    write_rows(driver, plan, options, rows).await
 }

@@ -290,6 +290,7 @@ impl<'a, C: GenericClient + Send> Bulk<'a, C> {
             &self.options,
             rows,
         ))
+        .map(|(rows, _)| rows)
     }
 }
 
