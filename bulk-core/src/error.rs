@@ -1,6 +1,6 @@
-//! The one error type of pgbulk, with row / field / column context.
+//! The one error type of pgbulk, with row / field / column context, and the codecs' own
+//! [`EncodeError`] / [`DecodeError`]. A leaf: it depends on no other module of the crate.
 
-use crate::codec::{DecodeError, EncodeError};
 use std::fmt;
 use tokio_postgres::error::{DbError, SqlState};
 
@@ -444,3 +444,92 @@ impl std::error::Error for Error {
 
 /// Result with pgbulk's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a value could not be encoded.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// Text contained a NUL byte, which PostgreSQL text types cannot store.
+    NulInText {
+        /// Byte offset of the first NUL in the string.
+        offset: usize,
+    },
+    /// A value's encoded length does not fit in the `int32` length field.
+    TooLarge {
+        /// The length that did not fit.
+        len: usize,
+    },
+    /// A value cannot be represented in the column's PostgreSQL type.
+    OutOfRange(String),
+    /// Any other failure, described for the person reading it.
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::NulInText { offset } => write!(
+                f,
+                "text contains a NUL byte (0x00) at byte {offset}; PostgreSQL text cannot store it"
+            ),
+            EncodeError::TooLarge { len } => write!(
+                f,
+                "value of {len} bytes is too large to transmit (the limit is {} bytes)",
+                i32::MAX
+            ),
+            EncodeError::OutOfRange(msg) => f.write_str(msg),
+            EncodeError::Other(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            EncodeError::Other(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+/// Why a field's bytes could not be decoded.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The column was NULL but the Rust type cannot hold NULL (use `Option<T>`).
+    UnexpectedNull,
+    /// The bytes are not a valid value of the type (truncated, wrong length, bad header).
+    Invalid(String),
+    /// The value is valid in PostgreSQL but cannot be held by the Rust type.
+    OutOfRange(String),
+    /// Any other failure, described for the person reading it.
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl DecodeError {
+    /// A `DecodeError::Invalid` with the given message.
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        DecodeError::Invalid(msg.into())
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::UnexpectedNull => {
+                f.write_str("column is NULL but the field's type cannot hold NULL (use Option<T>)")
+            }
+            DecodeError::Invalid(msg) | DecodeError::OutOfRange(msg) => f.write_str(msg),
+            DecodeError::Other(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DecodeError::Other(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}

@@ -36,10 +36,10 @@ pub use crate::bulk::{
 #[cfg(feature = "sqlx")]
 pub use crate::bulk::{SqlxBulk, SqlxBulkExt, SqlxCopyOutStream};
 pub use crate::codec::{
-    Decode, DecodeElement, DecodeError, Encode, EncodeElement, EncodeError, Inet, Infinity,
-    Interval, Json, PgNumeric, PgRange, ViaToSql,
+    Decode, DecodeElement, Encode, EncodeElement, Inet, Infinity, Interval, Json, PgNumeric,
+    PgRange, ViaToSql,
 };
-pub use crate::error::{Error, ErrorKind, Mismatch, Result};
+pub use crate::error::{DecodeError, EncodeError, Error, ErrorKind, Mismatch, Result};
 pub use crate::ops::quarantine::{QuarantineOutcome, Rejected};
 pub use crate::ops::upsert::options::{UpsertCounts, UpsertOptions};
 pub use crate::ops::{Progress, DEFAULT_FLUSH_BYTES};
@@ -52,11 +52,10 @@ pub use crate::source::{blocking_stream, BlockingStream};
 /// Items used by the code `#[derive(CopyRow)]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::codec::{
-        put_be, Decode, DecodeError, Encode, EncodeError, JsonField, ToSqlField, TryFromField,
-    };
+    pub use crate::codec::{put_be, Decode, Encode, JsonField, ToSqlField, TryFromField};
     /// The sans-IO COPY engine, for the benchmarks and the decoder fuzz test.
     pub use crate::engine::{Decoder, Encoder, Fed, Step};
+    pub use crate::error::{DecodeError, EncodeError};
     pub use crate::row::{concat_accepts, concat_columns, Column, CopyRow, FromCopyRow, RawRow};
     pub use bytes::{BufMut, BytesMut};
     pub use core::clone::Clone;

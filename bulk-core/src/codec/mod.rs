@@ -10,7 +10,6 @@
 
 use bytes::BytesMut;
 use postgres_types::{Kind, Type};
-use std::fmt;
 
 /// Implements a codec trait for `&P`, `Box<P>` and `Cow<P>` with the given items, which hand
 /// every call to the pointee `P`: each trait is written once for values and works through any
@@ -52,6 +51,8 @@ mod to_sql;
 mod uuid;
 
 pub use self::array::{DecodeElement, ElementReader, EncodeElement};
+// Defined in `error` (a leaf module: it depends on nothing of the codecs); public as
+// `pgbulk::EncodeError` / `pgbulk::DecodeError`.
 pub use self::convert::TryFromField;
 pub use self::interval::Interval;
 pub use self::json::{Json, JsonField};
@@ -60,6 +61,7 @@ pub use self::numeric::PgNumeric;
 pub use self::range::PgRange;
 pub use self::special::{Infinite, Infinity};
 pub use self::to_sql::{ToSqlField, ViaToSql};
+pub(crate) use crate::error::{DecodeError, EncodeError};
 
 #[cfg(test)]
 mod tests;
@@ -109,95 +111,6 @@ pub trait Decode: Sized {
     /// Reads the field's value; `raw` is `None` for SQL NULL and otherwise exactly the value's
     /// bytes (the length prefix already removed). `ty` is the column's type.
     fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Self, DecodeError>;
-}
-
-/// Why a value could not be encoded.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum EncodeError {
-    /// Text contained a NUL byte, which PostgreSQL text types cannot store.
-    NulInText {
-        /// Byte offset of the first NUL in the string.
-        offset: usize,
-    },
-    /// A value's encoded length does not fit in the `int32` length field.
-    TooLarge {
-        /// The length that did not fit.
-        len: usize,
-    },
-    /// A value cannot be represented in the column's PostgreSQL type.
-    OutOfRange(String),
-    /// Any other failure, described for the person reading it.
-    Other(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl fmt::Display for EncodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EncodeError::NulInText { offset } => write!(
-                f,
-                "text contains a NUL byte (0x00) at byte {offset}; PostgreSQL text cannot store it"
-            ),
-            EncodeError::TooLarge { len } => write!(
-                f,
-                "value of {len} bytes is too large to transmit (the limit is {} bytes)",
-                i32::MAX
-            ),
-            EncodeError::OutOfRange(msg) => f.write_str(msg),
-            EncodeError::Other(e) => fmt::Display::fmt(e, f),
-        }
-    }
-}
-
-impl std::error::Error for EncodeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            EncodeError::Other(e) => Some(&**e),
-            _ => None,
-        }
-    }
-}
-
-/// Why a field's bytes could not be decoded.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The column was NULL but the Rust type cannot hold NULL (use `Option<T>`).
-    UnexpectedNull,
-    /// The bytes are not a valid value of the type (truncated, wrong length, bad header).
-    Invalid(String),
-    /// The value is valid in PostgreSQL but cannot be held by the Rust type.
-    OutOfRange(String),
-    /// Any other failure, described for the person reading it.
-    Other(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl DecodeError {
-    /// A `DecodeError::Invalid` with the given message.
-    pub fn invalid(msg: impl Into<String>) -> Self {
-        DecodeError::Invalid(msg.into())
-    }
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DecodeError::UnexpectedNull => {
-                f.write_str("column is NULL but the field's type cannot hold NULL (use Option<T>)")
-            }
-            DecodeError::Invalid(msg) | DecodeError::OutOfRange(msg) => f.write_str(msg),
-            DecodeError::Other(e) => fmt::Display::fmt(e, f),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DecodeError::Other(e) => Some(&**e),
-            _ => None,
-        }
-    }
 }
 
 /// The type a domain is based on, through any number of domains; `ty` itself otherwise.
