@@ -38,6 +38,7 @@ pub enum ErrorKind {
 
 /// A field whose Rust type does not match its column, as found by the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Mismatch {
     /// The struct field's name.
     pub field: &'static str,

@@ -26,6 +26,7 @@ pub struct ParallelPart {
 
 /// What a [`copy_in_parallel`] load did, per connection.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ParallelOutcome {
     parts: Vec<ParallelPart>,
 }
