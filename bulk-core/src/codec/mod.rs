@@ -70,6 +70,47 @@ mod tests;
 ///
 /// Unsized types (`str`, `[u8]`, `[T]`) implement it too, so `&str`, `Box<str>`, `&[T]` and
 /// friends all encode through one impl each.
+///
+/// # Your own type
+///
+/// A newtype usually hands each call to the type it wraps; its fields then derive as any
+/// other (with `#[derive(CopyRow)]`, a field `price: Cents` reads and writes a `bigint`):
+///
+/// ```
+/// use bulk_core::{Decode, DecodeError, Encode, EncodeError};
+/// use bytes::BytesMut;
+/// use postgres_types::Type;
+///
+/// /// An amount in cents, stored as `bigint`.
+/// #[derive(Debug, PartialEq)]
+/// struct Cents(i64);
+///
+/// impl Encode for Cents {
+///     fn accepts(ty: &Type) -> bool {
+///         *ty == Type::INT8
+///     }
+///
+///     fn encode_field(&self, ty: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
+///         self.0.encode_field(ty, buf)
+///     }
+/// }
+///
+/// impl Decode for Cents {
+///     fn accepts(ty: &Type) -> bool {
+///         *ty == Type::INT8
+///     }
+///
+///     fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Self, DecodeError> {
+///         i64::decode(ty, raw).map(Cents)
+///     }
+/// }
+///
+/// let mut buf = BytesMut::new();
+/// Cents(1999).encode_field(&Type::INT8, &mut buf).unwrap();
+/// // One field: the int32 length, then the value.
+/// assert_eq!(&buf[..4], &8_i32.to_be_bytes());
+/// assert_eq!(Cents::decode(&Type::INT8, Some(&buf[4..])).unwrap(), Cents(1999));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "pgbulk cannot write `{Self}` to a PostgreSQL column: `{Self}` does not implement `Encode`",
     label = "no pgbulk codec for `{Self}`",
