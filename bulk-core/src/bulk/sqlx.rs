@@ -350,7 +350,14 @@ impl SqlxBulk<'_> {
         I: IntoIterator,
         I::Item: Borrow<T>,
     {
-        replace_all::run(&mut self.driver, &self.options, rows).await
+        // Traced as the COPY it is (the `pgbulk.copy_in` span, rows and bytes), as on tokio-postgres.
+        let op = Op::start(OpKind::CopyIn, self.options.table_for::<T>());
+        let (driver, options) = (&mut self.driver, &self.options);
+        trace::traced(
+            op,
+            async move { replace_all::run(driver, options, rows).await },
+        )
+        .await
     }
 }
 
