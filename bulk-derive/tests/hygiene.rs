@@ -189,3 +189,43 @@ fn shadowing_names_does_not_break_the_derive() {
     assert_eq!(buf.len(), 8 + 5);
     assert_eq!(borrowed.skipped.0, "b");
 }
+
+/// A user's own trait with the associated items a row-metadata trait would naturally have: a
+/// generic function bounded by both that trait and `CopyRow` reads `S::TABLE` / `S::COLUMNS`
+/// without "multiple applicable items" (E0034), because the derive's items have other names.
+mod own_trait {
+    pub trait Meta {
+        const TABLE: &'static str;
+        const COLUMNS: &'static [&'static str];
+        const ACCEPTS_DECODE: bool;
+    }
+
+    #[derive(bulk_derive::CopyRow)]
+    #[copy(crate = "bulk_core", table = "derived_name")]
+    pub struct Row {
+        pub id: i64,
+    }
+
+    impl Meta for Row {
+        const TABLE: &'static str = "own_name";
+        const COLUMNS: &'static [&'static str] = &["own"];
+        const ACCEPTS_DECODE: bool = true;
+    }
+
+    pub fn names<S: Meta + bulk_core::FromCopyRow>() -> (&'static str, &'static str, usize, bool) {
+        (
+            S::TABLE,
+            bulk_core::table_of::<S>(),
+            S::COLUMNS.len() + bulk_core::columns_of::<S>().len(),
+            S::ACCEPTS_DECODE,
+        )
+    }
+}
+
+#[test]
+fn the_derives_items_cannot_clash_with_a_users_trait() {
+    assert_eq!(
+        own_trait::names::<own_trait::Row>(),
+        ("own_name", "derived_name", 2, true)
+    );
+}
