@@ -34,7 +34,10 @@ pub use crate::bulk::{
     UpsertReturning,
 };
 #[cfg(feature = "sqlx")]
-pub use crate::bulk::{SqlxBulk, SqlxBulkExt, SqlxCopyOutStream};
+pub use crate::bulk::{
+    SqlxBulk, SqlxBulkExt, SqlxCopyInReturning, SqlxCopyOutStream, SqlxQuarantine, SqlxUpsert,
+    SqlxUpsertReturning,
+};
 pub use crate::codec::{
     Decode, DecodeElement, Encode, EncodeElement, Inet, Infinite, Infinity, Interval, Json,
     PgNumeric, PgRange, ViaToSql,

@@ -1,4 +1,6 @@
-//! `copy_in`: inputs of every shape, plans, streams, transactions, progress, cancellation.
+//! `copy_in`: inputs of every shape, plans, streams, transactions, progress, cancellation — on
+//! every async client (`on_every_client!`), except the prepared COPY statement, which is
+//! tokio-postgres' own (sqlx cannot run a prepared COPY).
 
 use crate::{count, db};
 use futures_util::stream;
@@ -29,118 +31,6 @@ fn item(id: i64) -> Item {
 
 const ITEMS: &str = "CREATE TABLE items (id int8 PRIMARY KEY, name text NOT NULL, qty int4, note text DEFAULT 'n/a')";
 
-#[tokio::test]
-async fn accepts_vec_ref_vec_and_lazy_iterators() {
-    let db = db().await;
-    db.client().batch_execute(ITEMS).await.unwrap();
-    let rows: Vec<Item> = (0..100).map(item).collect();
-    let bulk = db.client().bulk();
-    assert_eq!(bulk.copy_in(&rows).await.unwrap(), 100);
-    assert_eq!(bulk.copy_in((100..200).map(item)).await.unwrap(), 100);
-    assert_eq!(bulk.copy_in(vec![item(200)]).await.unwrap(), 1);
-    assert_eq!(bulk.copy_in(std::iter::empty::<Item>()).await.unwrap(), 0);
-    assert_eq!(count(&db, "items").await, 201);
-    // Columns the struct does not carry get their defaults; skipped fields are not columns.
-    let note: String = db
-        .client()
-        .query_one("SELECT note FROM items WHERE id = 5", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(note, "n/a");
-    let columns: Vec<&str> = pgbulk::columns_of::<Item>()
-        .iter()
-        .map(pgbulk::Column::name)
-        .collect();
-    assert_eq!(columns, ["id", "name", "qty"]);
-    assert!(pgbulk::columns_of::<Item>()[0].is_key() && !pgbulk::columns_of::<Item>()[1].is_key());
-}
-
-#[tokio::test]
-async fn many_chunks_with_progress_and_bounded_buffer() {
-    let db = db().await;
-    db.client().batch_execute(ITEMS).await.unwrap();
-    let seen = Mutex::new(Vec::<Progress>::new());
-    let n = 200_000;
-    let written = db
-        .client()
-        .bulk()
-        .flush_bytes(64 * 1024)
-        .on_progress(|p| seen.lock().unwrap().push(p))
-        .copy_in((0..n).map(item))
-        .await
-        .unwrap();
-    assert_eq!(written, 200_000);
-    assert_eq!(count(&db, "items").await, 200_000);
-    let seen = seen.into_inner().unwrap();
-    // ~30 bytes a row: several dozen chunks, rows and bytes only ever growing, the last one
-    // reporting every row.
-    assert!(seen.len() > 50, "only {} progress reports", seen.len());
-    assert!(seen
-        .windows(2)
-        .all(|w| w[0].rows <= w[1].rows && w[0].bytes < w[1].bytes));
-    assert_eq!(seen.last().unwrap().rows, 200_000);
-    // Each chunk is about flush_bytes: the buffer is flushed, not grown.
-    let max_chunk = seen
-        .windows(2)
-        .map(|w| w[1].bytes - w[0].bytes)
-        .max()
-        .unwrap();
-    assert!(max_chunk < 64 * 1024 + 1024, "chunk of {max_chunk} bytes");
-}
-
-/// The describe step itself is observed through the `described` event it emits: `plan`
-/// describes the table once, the batches on its plan never again (and say so in their spans),
-/// while each `copy_in` without a plan describes it anew.
-#[tokio::test]
-async fn plan_is_reused_across_batches() {
-    let db = db().await;
-    db.client().batch_execute(ITEMS).await.unwrap();
-    #[cfg(feature = "tracing")]
-    let capture = crate::progress::tracing_capture::Capture::default();
-    #[cfg(feature = "tracing")]
-    let _guard = capture.on_this_thread();
-    let bulk = db.client().bulk();
-    let plan = bulk.plan::<Item>().await.unwrap();
-    assert_eq!(plan.table(), "\"items\"");
-    assert_eq!(
-        plan.copy_statement(),
-        "COPY \"items\" (\"id\", \"name\", \"qty\") FROM STDIN (FORMAT binary)"
-    );
-    for batch in 0..5 {
-        let rows: Vec<Item> = (batch * 10..batch * 10 + 10).map(item).collect();
-        assert_eq!(bulk.copy_in_with_plan(&plan, &rows).await.unwrap(), 10);
-    }
-    assert_eq!(count(&db, "items").await, 50);
-    #[cfg(feature = "tracing")]
-    {
-        let described = capture.events("described");
-        assert_eq!(described.len(), 1, "{described:?}");
-        assert_eq!(described[0]["what"], "\"items\"");
-        let spans = capture.span("pgbulk.copy_in");
-        assert_eq!(spans.len(), 5);
-        assert!(
-            spans.iter().all(|s| s["plan_reused"] == "true"),
-            "{spans:?}"
-        );
-    }
-
-    // Without a plan: a describe per call, and the span says so.
-    for batch in 5..7 {
-        bulk.copy_in((batch * 10..batch * 10 + 10).map(item))
-            .await
-            .unwrap();
-    }
-    assert_eq!(count(&db, "items").await, 70);
-    #[cfg(feature = "tracing")]
-    {
-        assert_eq!(capture.events("described").len(), 3);
-        let spans = capture.span("pgbulk.copy_in");
-        assert_eq!(spans[5]["plan_reused"], "false");
-        assert_eq!(spans[6]["plan_reused"], "false");
-    }
-}
-
 /// The COPY statements prepared on this session (`pg_prepared_statements`).
 async fn prepared_copies(client: &tokio_postgres::Client) -> i64 {
     client
@@ -153,6 +43,7 @@ async fn prepared_copies(client: &tokio_postgres::Client) -> i64 {
         .get(0)
 }
 
+/// tokio-postgres only: sqlx cannot run a prepared COPY statement.
 #[tokio::test]
 async fn prepared_copy_in_keeps_one_statement_and_stays_all_or_nothing() {
     let mut db = db().await;
@@ -194,92 +85,190 @@ async fn prepared_copy_in_keeps_one_statement_and_stays_all_or_nothing() {
     tx.rollback().await.unwrap();
     assert_eq!(count(&db, "items").await, 64);
 }
-
-#[tokio::test]
-async fn stream_input_and_stream_errors() {
-    let db = db().await;
-    db.client().batch_execute(ITEMS).await.unwrap();
-    let ok = stream::iter((0..1000).map(|i| Ok::<_, std::io::Error>(item(i))));
-    assert_eq!(db.client().bulk().copy_in_stream(ok).await.unwrap(), 1000);
-
-    db.client().batch_execute("TRUNCATE items").await.unwrap();
-    let failing = stream::iter((0..1000).map(|i| {
-        if i == 700 {
-            Err(std::io::Error::other("upstream went away"))
-        } else {
-            Ok(item(i))
-        }
-    }));
-    let err = db
-        .client()
-        .bulk()
-        .copy_in_stream(failing)
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), pgbulk::ErrorKind::Input);
-    assert_eq!(err.row(), Some(700));
-    assert!(err.to_string().contains("upstream went away"), "{err}");
-    assert_eq!(count(&db, "items").await, 0);
-}
-
-#[tokio::test]
-async fn table_override_and_transactions() {
-    let mut db = db().await;
-    db.client()
-        .batch_execute(&format!(
-            "{ITEMS}; CREATE SCHEMA archive; CREATE TABLE archive.items (LIKE items)"
-        ))
-        .await
-        .unwrap();
-    let rows: Vec<Item> = (0..10).map(item).collect();
-    db.client()
-        .bulk()
-        .table("archive.items")
-        .copy_in(&rows)
-        .await
-        .unwrap();
-    assert_eq!(count(&db, "archive.items").await, 10);
-    assert_eq!(count(&db, "items").await, 0);
-
-    let tx = db.client_mut().transaction().await.unwrap();
-    assert!(tx.bulk().in_transaction());
-    tx.bulk().copy_in(&rows).await.unwrap();
-    tx.rollback().await.unwrap();
-    assert_eq!(count(&db, "items").await, 0);
-
-    let tx = db.client_mut().transaction().await.unwrap();
-    tx.bulk().copy_in(&rows).await.unwrap();
-    let inside = tx.bulk().copy_out::<Item>().collect_vec().await.unwrap();
-    assert_eq!(inside.len(), 10);
-    tx.commit().await.unwrap();
-    assert_eq!(count(&db, "items").await, 10);
-}
-
-#[tokio::test]
-async fn dropping_the_future_halfway_leaves_nothing_and_the_client_usable() {
-    let db = db().await;
-    db.client().batch_execute(ITEMS).await.unwrap();
-    let sent = AtomicU64::new(0);
-    let load = db
-        .client()
-        .bulk()
-        .on_progress(|p| sent.store(p.rows, Ordering::SeqCst))
-        .copy_in((0..5_000_000).map(item));
-    let stop = async {
-        while sent.load(Ordering::SeqCst) < 300_000 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    };
-    tokio::select! {
-        r = load => panic!("the load finished before it was dropped: {r:?}"),
-        () = stop => {}
+on_every_client! {
+    async fn accepts_vec_ref_vec_and_lazy_iterators(db, c) {
+        db.client().batch_execute(ITEMS).await.unwrap();
+        let rows: Vec<Item> = (0..100).map(item).collect();
+        assert_eq!(c.bulk().copy_in(&rows).await.unwrap(), 100);
+        assert_eq!(c.bulk().copy_in((100..200).map(item)).await.unwrap(), 100);
+        assert_eq!(c.bulk().copy_in(vec![item(200)]).await.unwrap(), 1);
+        assert_eq!(c.bulk().copy_in(std::iter::empty::<Item>()).await.unwrap(), 0);
+        assert_eq!(count(&db, "items").await, 201);
+        // Columns the struct does not carry get their defaults; skipped fields are not columns.
+        let note: String = db
+            .client()
+            .query_one("SELECT note FROM items WHERE id = 5", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(note, "n/a");
+        let columns: Vec<&str> = pgbulk::columns_of::<Item>()
+            .iter()
+            .map(pgbulk::Column::name)
+            .collect();
+        assert_eq!(columns, ["id", "name", "qty"]);
+        assert!(pgbulk::columns_of::<Item>()[0].is_key() && !pgbulk::columns_of::<Item>()[1].is_key());
     }
-    assert!(sent.load(Ordering::SeqCst) >= 300_000);
-    // The COPY was aborted: nothing is visible, and the same client works.
-    assert_eq!(count(&db, "items").await, 0);
-    assert_eq!(
-        db.client().bulk().copy_in((0..10).map(item)).await.unwrap(),
-        10
-    );
-    assert_eq!(count(&db, "items").await, 10);
+
+    async fn many_chunks_with_progress_and_bounded_buffer(db, c) {
+        db.client().batch_execute(ITEMS).await.unwrap();
+        let seen = Mutex::new(Vec::<Progress>::new());
+        let n = 200_000;
+        let written = c
+            .bulk()
+            .flush_bytes(64 * 1024)
+            .on_progress(|p| seen.lock().unwrap().push(p))
+            .copy_in((0..n).map(item))
+            .await
+            .unwrap();
+        assert_eq!(written, 200_000);
+        assert_eq!(count(&db, "items").await, 200_000);
+        let seen = seen.into_inner().unwrap();
+        // ~30 bytes a row: several dozen chunks, rows and bytes only ever growing, the last one
+        // reporting every row.
+        assert!(seen.len() > 50, "only {} progress reports", seen.len());
+        assert!(seen
+            .windows(2)
+            .all(|w| w[0].rows <= w[1].rows && w[0].bytes < w[1].bytes));
+        assert_eq!(seen.last().unwrap().rows, 200_000);
+        // Each chunk is about flush_bytes: the buffer is flushed, not grown.
+        let max_chunk = seen
+            .windows(2)
+            .map(|w| w[1].bytes - w[0].bytes)
+            .max()
+            .unwrap();
+        assert!(max_chunk < 64 * 1024 + 1024, "chunk of {max_chunk} bytes");
+    }
+
+    /// The describe step itself is observed through the `described` event it emits: `plan`
+    /// describes the table once, the batches on its plan never again (and say so in their spans),
+    /// while each `copy_in` without a plan describes it anew.
+    async fn plan_is_reused_across_batches(db, c) {
+        db.client().batch_execute(ITEMS).await.unwrap();
+        #[cfg(feature = "tracing")]
+        let capture = crate::progress::tracing_capture::Capture::default();
+        #[cfg(feature = "tracing")]
+        let _guard = capture.on_this_thread();
+        let plan = c.bulk().plan::<Item>().await.unwrap();
+        assert_eq!(plan.table(), "\"items\"");
+        assert_eq!(
+            plan.copy_statement(),
+            "COPY \"items\" (\"id\", \"name\", \"qty\") FROM STDIN (FORMAT binary)"
+        );
+        for batch in 0..5 {
+            let rows: Vec<Item> = (batch * 10..batch * 10 + 10).map(item).collect();
+            assert_eq!(c.bulk().copy_in_with_plan(&plan, &rows).await.unwrap(), 10);
+        }
+        assert_eq!(count(&db, "items").await, 50);
+        #[cfg(feature = "tracing")]
+        {
+            let described = capture.events("described");
+            assert_eq!(described.len(), 1, "{described:?}");
+            assert_eq!(described[0]["what"], "\"items\"");
+            let spans = capture.span("pgbulk.copy_in");
+            assert_eq!(spans.len(), 5);
+            assert!(
+                spans.iter().all(|s| s["plan_reused"] == "true"),
+                "{spans:?}"
+            );
+        }
+
+        // Without a plan: a describe per call, and the span says so.
+        for batch in 5..7 {
+            c.bulk()
+                .copy_in((batch * 10..batch * 10 + 10).map(item))
+                .await
+                .unwrap();
+        }
+        assert_eq!(count(&db, "items").await, 70);
+        #[cfg(feature = "tracing")]
+        {
+            assert_eq!(capture.events("described").len(), 3);
+            let spans = capture.span("pgbulk.copy_in");
+            assert_eq!(spans[5]["plan_reused"], "false");
+            assert_eq!(spans[6]["plan_reused"], "false");
+        }
+    }
+
+    async fn stream_input_and_stream_errors(db, c) {
+        db.client().batch_execute(ITEMS).await.unwrap();
+        let ok = stream::iter((0..1000).map(|i| Ok::<_, std::io::Error>(item(i))));
+        assert_eq!(c.bulk().copy_in_stream(ok).await.unwrap(), 1000);
+
+        db.client().batch_execute("TRUNCATE items").await.unwrap();
+        let failing = stream::iter((0..1000).map(|i| {
+            if i == 700 {
+                Err(std::io::Error::other("upstream went away"))
+            } else {
+                Ok(item(i))
+            }
+        }));
+        let err = c
+            .bulk()
+            .copy_in_stream(failing)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), pgbulk::ErrorKind::Input);
+        assert_eq!(err.row(), Some(700));
+        assert!(err.to_string().contains("upstream went away"), "{err}");
+        assert_eq!(count(&db, "items").await, 0);
+    }
+
+    async fn table_override_and_transactions(db, c) {
+        db.client()
+            .batch_execute(&format!(
+                "{ITEMS}; CREATE SCHEMA archive; CREATE TABLE archive.items (LIKE items)"
+            ))
+            .await
+            .unwrap();
+        let rows: Vec<Item> = (0..10).map(item).collect();
+        c.bulk()
+            .table("archive.items")
+            .copy_in(&rows)
+            .await
+            .unwrap();
+        assert_eq!(count(&db, "archive.items").await, 10);
+        assert_eq!(count(&db, "items").await, 0);
+
+        let mut tx = begin(&mut c).await;
+        assert!(tx.bulk().in_transaction());
+        tx.bulk().copy_in(&rows).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(count(&db, "items").await, 0);
+
+        let mut tx = begin(&mut c).await;
+        tx.bulk().copy_in(&rows).await.unwrap();
+        let inside = tx.bulk().copy_out::<Item>().collect_vec().await.unwrap();
+        assert_eq!(inside.len(), 10);
+        tx.commit().await.unwrap();
+        assert_eq!(count(&db, "items").await, 10);
+    }
+
+    async fn dropping_the_future_halfway_leaves_nothing(db, c) {
+        db.client().batch_execute(ITEMS).await.unwrap();
+        let sent = AtomicU64::new(0);
+        let load = c
+            .bulk()
+            .on_progress(|p| sent.store(p.rows, Ordering::SeqCst))
+            .copy_in((0..5_000_000).map(item));
+        let stop = async {
+            while sent.load(Ordering::SeqCst) < 300_000 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        tokio::select! {
+            r = load => panic!("the load finished before it was dropped: {r:?}"),
+            () = stop => {}
+        }
+        assert!(sent.load(Ordering::SeqCst) >= 300_000);
+        // The COPY was aborted: nothing is visible, and the same client works (sqlx: it reports
+        // the lost session; see `conn.rs`).
+        assert_eq!(count(&db, "items").await, 0);
+        after_abandoned_copy(&mut c, &db).await;
+        assert_eq!(
+            c.bulk().copy_in((0..10).map(item)).await.unwrap(),
+            10
+        );
+        assert_eq!(count(&db, "items").await, 10);
+    }
 }

@@ -4,7 +4,53 @@
 // Test code: long fixtures and unwraps are the point, not a smell.
 #![allow(clippy::too_many_lines, clippy::missing_panics_doc)]
 
+/// Defines each test body once and runs it on every async client: the bodies become tests in
+/// the modules `tokio_postgres_client` and `sqlx_client`, each with a fresh test database as
+/// `db` and a connection of that client to it as `c` (see `conn.rs` for what else a body can
+/// call). Where the clients must differ (a COPY dropped half-way), a body asks
+/// `KEEPS_SESSION` or calls `after_abandoned_copy`.
+macro_rules! on_every_client {
+    ($($(#[doc = $doc:literal])* async fn $name:ident($db:ident, $c:ident) $body:block)*) => {
+        mod tokio_postgres_client {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use crate::conn::tokio_postgres::*;
+
+            $(
+                $(#[doc = $doc])*
+                #[tokio::test]
+                #[allow(unused_mut, unused_variables)]
+                async fn $name() {
+                    let $db = crate::db().await;
+                    let mut $c = connect(&$db).await;
+                    $body
+                }
+            )*
+        }
+
+        mod sqlx_client {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use crate::conn::sqlx::*;
+
+            $(
+                $(#[doc = $doc])*
+                #[tokio::test]
+                #[allow(unused_mut, unused_variables)]
+                async fn $name() {
+                    let $db = crate::db().await;
+                    let mut $c = connect(&$db).await;
+                    $body
+                }
+            )*
+        }
+    };
+}
+
 mod clients;
+mod conn;
 mod copy_in;
 mod copy_out;
 mod derive_attrs;

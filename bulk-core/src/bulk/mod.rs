@@ -9,7 +9,10 @@ mod upsert;
 
 pub use quarantine::Quarantine;
 #[cfg(feature = "sqlx")]
-pub use sqlx::{SqlxBulk, SqlxBulkExt, SqlxCopyOutStream};
+pub use sqlx::{
+    SqlxBulk, SqlxBulkExt, SqlxCopyInReturning, SqlxCopyOutStream, SqlxQuarantine, SqlxUpsert,
+    SqlxUpsertReturning,
+};
 pub use upsert::{CopyInReturning, Upsert, UpsertReturning};
 
 use crate::client::tokio::{TokioClient, TokioCopyOut};

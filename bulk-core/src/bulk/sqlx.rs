@@ -2,7 +2,9 @@
 //! `Transaction<'_, Postgres>`, a `PoolConnection<Postgres>` or a `&PgPool`, with the same
 //! operations, checks and errors as on tokio-postgres, through the same code (`ops`).
 
+use crate::bulk::upsert::option_setters;
 use crate::client::sqlx::{Conn, SqlxConn};
+use crate::client::Driver as _;
 use crate::error::Result;
 use crate::ops::copy_in::{write_rows, write_stream};
 use crate::ops::copy_out::{self, Reading};
@@ -18,7 +20,8 @@ use ::sqlx::postgres::{PgConnection, PgPool, Postgres};
 use ::sqlx::Transaction;
 use futures_util::Stream;
 use std::borrow::Borrow;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -109,6 +112,12 @@ impl<'c> SqlxBulk<'c> {
             driver: SqlxConn::new(conn, in_transaction),
             options: Options::default(),
         }
+    }
+
+    /// Whether this handle runs inside a caller's transaction (it is a sqlx `Transaction`'s):
+    /// operations then use savepoints instead of their own `BEGIN .. COMMIT`.
+    pub fn in_transaction(&self) -> bool {
+        self.driver.in_transaction()
     }
 
     /// Uses `table` instead of the row type's `#[copy(table = "..")]`; see
@@ -249,98 +258,64 @@ impl<'c> SqlxBulk<'c> {
     /// [`Bulk::upsert_via_staging`](crate::Bulk::upsert_via_staging). On a plain connection it
     /// runs in a transaction of its own (and refuses to run inside a `BEGIN` sent as SQL); on a
     /// `Transaction`, in a savepoint.
-    pub async fn upsert_via_staging<T, I>(self, rows: I) -> Result<UpsertCounts>
+    ///
+    /// `.await` it for the counts; set another conflict target, a narrower update set or
+    /// `DO NOTHING` on it first, as on tokio-postgres
+    /// (`.conflict_constraint("users_email_key").update_columns(["name"])`), or ask for rows
+    /// back with [`returning`](SqlxUpsert::returning).
+    pub fn upsert_via_staging<T, I>(self, rows: I) -> SqlxUpsert<'c, T, I>
     where
-        T: CopyRow + Send,
-        I: IntoIterator<Item = T> + Send,
-        I::IntoIter: Send,
+        T: CopyRow,
+        I: IntoIterator<Item = T>,
     {
-        self.upsert_with(&UpsertOptions::default(), rows).await
-    }
-
-    /// [`upsert_via_staging`](SqlxBulk::upsert_via_staging) with options (conflict target,
-    /// update set, `DO NOTHING`).
-    pub async fn upsert_with<T, I>(
-        mut self,
-        upsert: &UpsertOptions,
-        rows: I,
-    ) -> Result<UpsertCounts>
-    where
-        T: CopyRow + Send,
-        I: IntoIterator<Item = T> + Send,
-        I::IntoIter: Send,
-    {
-        let op = Op::start(OpKind::Upsert, self.options.table_for::<T>());
-        let fut = upsert::counts(&mut self.driver, &self.options, upsert, rows);
-        trace::traced_rows(op, fut, |c: &UpsertCounts| c.inserted + c.updated).await
-    }
-
-    /// [`upsert_with`](SqlxBulk::upsert_with), handing back one `R` per inserted or updated
-    /// row; see [`Bulk::upsert_via_staging_returning`](crate::Bulk::upsert_via_staging_returning).
-    pub async fn upsert_returning<R, T, I>(
-        mut self,
-        upsert: &UpsertOptions,
-        input_order: bool,
-        rows: I,
-    ) -> Result<Vec<R>>
-    where
-        R: FromCopyRow + Send,
-        T: CopyRow + Send,
-        I: IntoIterator<Item = T> + Send,
-        I::IntoIter: Send,
-    {
-        let op = Op::start(OpKind::Upsert, self.options.table_for::<T>());
-        let fut = upsert::returning(&mut self.driver, &self.options, upsert, input_order, rows);
-        trace::traced_rows(op, fut, |r: &Vec<R>| r.len() as u64).await
+        SqlxUpsert {
+            bulk: self,
+            rows,
+            options: UpsertOptions::default(),
+            _row: PhantomData,
+        }
     }
 
     /// [`upsert_via_staging`](SqlxBulk::upsert_via_staging), handing back one `R` per inserted
-    /// or updated row.
-    pub async fn upsert_via_staging_returning<R, T, I>(self, rows: I) -> Result<Vec<R>>
+    /// or updated row; see
+    /// [`Bulk::upsert_via_staging_returning`](crate::Bulk::upsert_via_staging_returning).
+    pub fn upsert_via_staging_returning<R, T, I>(self, rows: I) -> SqlxUpsertReturning<'c, T, I, R>
     where
-        R: FromCopyRow + Send,
-        T: CopyRow + Send,
-        I: IntoIterator<Item = T> + Send,
-        I::IntoIter: Send,
+        R: FromCopyRow,
+        T: CopyRow,
+        I: IntoIterator<Item = T>,
     {
-        self.upsert_returning(&UpsertOptions::default(), false, rows)
-            .await
+        self.upsert_via_staging(rows).returning::<R>()
     }
 
     /// Inserts `rows` through a staging table and hands back one `R` per row (in input order
-    /// with `input_order`); see [`Bulk::copy_in_returning`](crate::Bulk::copy_in_returning).
-    pub async fn copy_in_returning<R, T, I>(mut self, input_order: bool, rows: I) -> Result<Vec<R>>
+    /// with [`in_input_order`](SqlxCopyInReturning::in_input_order)); see
+    /// [`Bulk::copy_in_returning`](crate::Bulk::copy_in_returning).
+    pub fn copy_in_returning<R, T, I>(self, rows: I) -> SqlxCopyInReturning<'c, T, I, R>
     where
-        R: FromCopyRow + Send,
-        T: CopyRow + Send,
-        I: IntoIterator<Item = T> + Send,
-        I::IntoIter: Send,
+        R: FromCopyRow,
+        T: CopyRow,
+        I: IntoIterator<Item = T>,
     {
-        let op = Op::start(OpKind::CopyInReturning, self.options.table_for::<T>());
-        let fut = upsert::insert_returning(&mut self.driver, &self.options, input_order, rows);
-        trace::traced_rows(op, fut, |r: &Vec<R>| r.len() as u64).await
+        SqlxCopyInReturning {
+            bulk: self,
+            rows,
+            input_order: false,
+            _row: PhantomData,
+        }
+    }
+
+    /// Quarantine mode: loads rows, setting aside the rows the server or the encoder refuses
+    /// instead of failing the whole load; see [`Bulk::quarantine`](crate::Bulk::quarantine).
+    pub fn quarantine(self) -> SqlxQuarantine<'c> {
+        SqlxQuarantine {
+            bulk: self,
+            max_rejected: None,
+        }
     }
 }
 
 impl SqlxBulk<'_> {
-    /// Quarantine mode: loads `rows`, setting aside the rows the server or the encoder refuses
-    /// (at most `max_rejected` of them, if given) instead of failing the whole load; see
-    /// [`Quarantine::copy_in`](crate::Quarantine::copy_in).
-    pub async fn copy_in_quarantine<T, I>(
-        mut self,
-        max_rejected: Option<usize>,
-        rows: I,
-    ) -> Result<QuarantineOutcome>
-    where
-        T: CopyRow + Send,
-        I: IntoIterator<Item = T> + Clone + Send + Sync,
-        I::IntoIter: Send,
-    {
-        let (driver, options) = (&mut self.driver, &self.options);
-        let plan = plan::plan_copy_in::<_, T>(driver, options.table_for::<T>()).await?;
-        quarantine::run(driver, &plan, options, rows, max_rejected).await
-    }
-
     /// Replaces the whole contents of `T`'s table with `rows` (`TRUNCATE`, then one
     /// `COPY .. FREEZE`); only on a `Transaction`, see
     /// [`Bulk::replace_all`](crate::Bulk::replace_all).
@@ -358,6 +333,208 @@ impl SqlxBulk<'_> {
             async move { replace_all::run(driver, options, rows).await },
         )
         .await
+    }
+}
+
+type BoxFuture<'c, O> = Pin<Box<dyn Future<Output = O> + Send + 'c>>;
+
+/// A sqlx [`upsert_via_staging`](SqlxBulk::upsert_via_staging) call being set up; `.await` it
+/// for the [`UpsertCounts`]. The same builder as tokio-postgres' [`Upsert`](crate::Upsert).
+#[must_use = "an upsert does nothing until it is awaited"]
+pub struct SqlxUpsert<'c, T, I> {
+    bulk: SqlxBulk<'c>,
+    rows: I,
+    options: UpsertOptions,
+    _row: PhantomData<fn() -> T>,
+}
+
+impl<T, I> std::fmt::Debug for SqlxUpsert<'_, T, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlxUpsert")
+            .field("bulk", &self.bulk)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'c, T, I> SqlxUpsert<'c, T, I> {
+    option_setters!(options);
+
+    /// Replaces all options at once.
+    pub fn options(mut self, options: UpsertOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Hands back one `R` per inserted or updated row instead of counts.
+    pub fn returning<R: FromCopyRow>(self) -> SqlxUpsertReturning<'c, T, I, R> {
+        SqlxUpsertReturning {
+            upsert: self,
+            input_order: false,
+            _row: PhantomData,
+        }
+    }
+}
+
+impl<'c, T, I> IntoFuture for SqlxUpsert<'c, T, I>
+where
+    T: CopyRow + Send + 'c,
+    I: IntoIterator<Item = T> + Send + 'c,
+    I::IntoIter: Send,
+{
+    type Output = Result<UpsertCounts>;
+    type IntoFuture = BoxFuture<'c, Result<UpsertCounts>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let op = Op::start(OpKind::Upsert, self.bulk.options.table_for::<T>());
+        let SqlxBulk {
+            mut driver,
+            options,
+        } = self.bulk;
+        let (upsert, rows) = (self.options, self.rows);
+        Box::pin(trace::traced_rows(
+            op,
+            async move { upsert::counts(&mut driver, &options, &upsert, rows).await },
+            UpsertCounts::total,
+        ))
+    }
+}
+
+/// A sqlx upsert that hands back rows; `.await` it for the `Vec<R>`. The same builder as
+/// tokio-postgres' [`UpsertReturning`](crate::UpsertReturning).
+#[must_use = "an upsert does nothing until it is awaited"]
+pub struct SqlxUpsertReturning<'c, T, I, R> {
+    upsert: SqlxUpsert<'c, T, I>,
+    input_order: bool,
+    _row: PhantomData<fn() -> R>,
+}
+
+impl<T, I, R> std::fmt::Debug for SqlxUpsertReturning<'_, T, I, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlxUpsertReturning")
+            .field("upsert", &self.upsert)
+            .field("input_order", &self.input_order)
+            .finish()
+    }
+}
+
+impl<T, I, R> SqlxUpsertReturning<'_, T, I, R> {
+    /// Returns the rows in the order of the input (the inserted and updated ones).
+    pub fn in_input_order(mut self) -> Self {
+        self.input_order = true;
+        self
+    }
+
+    option_setters!(upsert.options);
+}
+
+impl<'c, T, I, R> IntoFuture for SqlxUpsertReturning<'c, T, I, R>
+where
+    T: CopyRow + Send + 'c,
+    I: IntoIterator<Item = T> + Send + 'c,
+    I::IntoIter: Send,
+    R: FromCopyRow + Send + 'c,
+{
+    type Output = Result<Vec<R>>;
+    type IntoFuture = BoxFuture<'c, Result<Vec<R>>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let op = Op::start(OpKind::Upsert, self.upsert.bulk.options.table_for::<T>());
+        let SqlxBulk {
+            mut driver,
+            options,
+        } = self.upsert.bulk;
+        let (upsert, rows, input_order) = (self.upsert.options, self.upsert.rows, self.input_order);
+        Box::pin(trace::traced_rows(
+            op,
+            async move { upsert::returning(&mut driver, &options, &upsert, input_order, rows).await },
+            |rows: &Vec<R>| rows.len() as u64,
+        ))
+    }
+}
+
+/// A sqlx [`copy_in_returning`](SqlxBulk::copy_in_returning) call being set up; `.await` it
+/// for the `Vec<R>`. The same builder as tokio-postgres' [`CopyInReturning`](crate::CopyInReturning).
+#[must_use = "copy_in_returning does nothing until it is awaited"]
+pub struct SqlxCopyInReturning<'c, T, I, R> {
+    bulk: SqlxBulk<'c>,
+    rows: I,
+    input_order: bool,
+    _row: PhantomData<fn() -> (T, R)>,
+}
+
+impl<T, I, R> std::fmt::Debug for SqlxCopyInReturning<'_, T, I, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlxCopyInReturning")
+            .field("bulk", &self.bulk)
+            .field("input_order", &self.input_order)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, I, R> SqlxCopyInReturning<'_, T, I, R> {
+    /// Inserts and returns the rows in the order of the input.
+    pub fn in_input_order(mut self) -> Self {
+        self.input_order = true;
+        self
+    }
+}
+
+impl<'c, T, I, R> IntoFuture for SqlxCopyInReturning<'c, T, I, R>
+where
+    T: CopyRow + Send + 'c,
+    I: IntoIterator<Item = T> + Send + 'c,
+    I::IntoIter: Send,
+    R: FromCopyRow + Send + 'c,
+{
+    type Output = Result<Vec<R>>;
+    type IntoFuture = BoxFuture<'c, Result<Vec<R>>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let op = Op::start(OpKind::CopyInReturning, self.bulk.options.table_for::<T>());
+        let SqlxBulk {
+            mut driver,
+            options,
+        } = self.bulk;
+        let (rows, input_order) = (self.rows, self.input_order);
+        Box::pin(trace::traced_rows(
+            op,
+            async move { upsert::insert_returning(&mut driver, &options, input_order, rows).await },
+            |rows: &Vec<R>| rows.len() as u64,
+        ))
+    }
+}
+
+/// Quarantine mode on sqlx ([`SqlxBulk::quarantine`]): the same as tokio-postgres'
+/// [`Quarantine`](crate::Quarantine).
+#[must_use = "a SqlxQuarantine does nothing until you call copy_in on it"]
+#[derive(Debug)]
+pub struct SqlxQuarantine<'c> {
+    bulk: SqlxBulk<'c>,
+    max_rejected: Option<usize>,
+}
+
+impl SqlxQuarantine<'_> {
+    /// Fails the load (nothing written) once more than `n` rows are rejected.
+    pub fn max_rejected(mut self, n: usize) -> Self {
+        self.max_rejected = Some(n);
+        self
+    }
+
+    /// Loads `rows`, setting the refused ones aside; see
+    /// [`Quarantine::copy_in`](crate::Quarantine::copy_in).
+    pub async fn copy_in<T, I>(self, rows: I) -> Result<QuarantineOutcome>
+    where
+        T: CopyRow + Send,
+        I: IntoIterator<Item = T> + Clone + Send + Sync,
+        I::IntoIter: Send,
+    {
+        let SqlxBulk {
+            mut driver,
+            options,
+        } = self.bulk;
+        let plan = plan::plan_copy_in::<_, T>(&mut driver, options.table_for::<T>()).await?;
+        quarantine::run(&mut driver, &plan, &options, rows, self.max_rejected).await
     }
 }
 

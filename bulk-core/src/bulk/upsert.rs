@@ -154,6 +154,9 @@ macro_rules! option_setters {
         }
     };
 }
+// The sqlx handle's builders have the same setters.
+#[cfg(feature = "sqlx")]
+pub(crate) use option_setters;
 
 impl<'c, T, I> Upsert<'c, T, I> {
     option_setters!(options);

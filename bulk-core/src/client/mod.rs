@@ -95,6 +95,11 @@ pub(crate) trait Driver: Send {
     /// Whether this driver runs inside a caller's transaction.
     fn in_transaction(&self) -> bool;
 
+    /// How a caller opens a transaction on this client, as error messages name it.
+    fn begin_hint(&self) -> &'static str {
+        "`client.transaction()`"
+    }
+
     /// Describes `sql` (prepares it without running it).
     fn describe<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Described>>;
 

@@ -146,8 +146,9 @@ pub(crate) async fn refuse_open_transaction<D: Driver>(driver: &mut D, what: &st
         Some(Some("t")) => Ok(()),
         Some(Some(_)) => Err(Error::usage(format!(
             "{what}: a transaction is already open on this client (a BEGIN sent as SQL); its \
-             own COMMIT would commit yours. Use `client.transaction()` and call `bulk()` on the \
-             Transaction, or COMMIT/ROLLBACK first"
+             own COMMIT would commit yours. Use {} and call `bulk()` on the Transaction, or \
+             COMMIT/ROLLBACK first",
+            driver.begin_hint()
         ))),
         _ => Err(Error::protocol(format!(
             "{what}: the session check returned no row"

@@ -122,6 +122,10 @@ impl Driver for SqlxConn<'_> {
         self.in_transaction
     }
 
+    fn begin_hint(&self) -> &'static str {
+        "`conn.begin()` (or `pool.begin()`)"
+    }
+
     fn describe<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Described>> {
         Box::pin(async move {
             let conn = self.conn().await?;
