@@ -1,7 +1,7 @@
 //! The connection a shared test body runs on: one module per async client, with the same names,
 //! so that `on_every_client!` (in `main.rs`) can instantiate each body once per client.
 //!
-//! A body sees its client as `c` and calls `c.bulk()` — the one API both clients share — and
+//! A body sees its client as `conn` and calls `conn.bulk()` — the one API both clients share — and
 //! reaches the few other calls it needs through these functions, on the same connection:
 //! `scalar` / `text` (a one-value query), `execute` (statements, simple query protocol),
 //! `begin` (a transaction whose `.bulk()`, `.commit()` and `.rollback()` it then calls),
@@ -38,7 +38,7 @@ pub mod tokio_postgres {
         db.connect().await.unwrap()
     }
 
-    /// A transaction on `c`.
+    /// A transaction on `conn`.
     pub async fn begin(c: &mut Conn) -> tokio_postgres::Transaction<'_> {
         c.transaction().await.unwrap()
     }
@@ -76,13 +76,13 @@ pub mod tokio_postgres {
         pool.get().await.unwrap()
     }
 
-    /// After a COPY on `c` was dropped half-way: the same connection answers at once.
+    /// After a COPY on `conn` was dropped half-way: the same connection answers at once.
     pub async fn after_abandoned_copy(c: &mut Conn, _db: &TestDb) {
         assert_eq!(scalar(c, "SELECT 41::int8 + 1").await.unwrap(), 42);
         assert_eq!(scalar(c, "SELECT 43::int8").await.unwrap(), 43);
     }
 
-    /// Whether `c`'s connection is gone (its backend ended).
+    /// Whether `conn`'s connection is gone (its backend ended).
     pub async fn is_gone(c: &mut Conn) -> bool {
         c.is_closed()
     }
@@ -115,7 +115,7 @@ pub mod sqlx {
             .unwrap()
     }
 
-    /// A transaction on `c`.
+    /// A transaction on `conn`.
     pub async fn begin(c: &mut Conn) -> sqlx::Transaction<'_, sqlx::Postgres> {
         c.begin().await.unwrap()
     }
@@ -156,8 +156,8 @@ pub mod sqlx {
         pool.acquire().await.unwrap()
     }
 
-    /// After a COPY on `c` was dropped half-way: pgbulk ended the session, so the next call
-    /// fails, and no later call gets another query's reply; then `c` is replaced by a new
+    /// After a COPY on `conn` was dropped half-way: pgbulk ended the session, so the next call
+    /// fails, and no later call gets another query's reply; then `conn` is replaced by a new
     /// connection for the rest of the test.
     pub async fn after_abandoned_copy(c: &mut Conn, db: &TestDb) {
         let next = scalar(c, "SELECT 41::int8 + 1").await;
@@ -173,7 +173,7 @@ pub mod sqlx {
         *c = connect(db).await;
     }
 
-    /// Whether `c`'s connection is gone (its backend ended): a query on it fails.
+    /// Whether `conn`'s connection is gone (its backend ended): a query on it fails.
     pub async fn is_gone(c: &mut Conn) -> bool {
         scalar(c, "SELECT 1::int8").await.is_err()
     }

@@ -86,13 +86,13 @@ async fn prepared_copy_in_keeps_one_statement_and_stays_all_or_nothing() {
     assert_eq!(count(&db, "items").await, 64);
 }
 on_every_client! {
-    async fn accepts_vec_ref_vec_and_lazy_iterators(db, c) {
+    async fn accepts_vec_ref_vec_and_lazy_iterators(db, conn) {
         db.client().batch_execute(ITEMS).await.unwrap();
         let rows: Vec<Item> = (0..100).map(item).collect();
-        assert_eq!(c.bulk().copy_in(&rows).await.unwrap(), 100);
-        assert_eq!(c.bulk().copy_in((100..200).map(item)).await.unwrap(), 100);
-        assert_eq!(c.bulk().copy_in(vec![item(200)]).await.unwrap(), 1);
-        assert_eq!(c.bulk().copy_in(std::iter::empty::<Item>()).await.unwrap(), 0);
+        assert_eq!(conn.bulk().copy_in(&rows).await.unwrap(), 100);
+        assert_eq!(conn.bulk().copy_in((100..200).map(item)).await.unwrap(), 100);
+        assert_eq!(conn.bulk().copy_in(vec![item(200)]).await.unwrap(), 1);
+        assert_eq!(conn.bulk().copy_in(std::iter::empty::<Item>()).await.unwrap(), 0);
         assert_eq!(count(&db, "items").await, 201);
         // Columns the struct does not carry get their defaults; skipped fields are not columns.
         let note: String = db
@@ -110,11 +110,11 @@ on_every_client! {
         assert!(pgbulk::columns_of::<Item>()[0].is_key() && !pgbulk::columns_of::<Item>()[1].is_key());
     }
 
-    async fn many_chunks_with_progress_and_bounded_buffer(db, c) {
+    async fn many_chunks_with_progress_and_bounded_buffer(db, conn) {
         db.client().batch_execute(ITEMS).await.unwrap();
         let seen = Mutex::new(Vec::<Progress>::new());
         let n = 200_000;
-        let written = c
+        let written = conn
             .bulk()
             .flush_bytes(64 * 1024)
             .on_progress(|p| seen.lock().unwrap().push(p))
@@ -143,13 +143,13 @@ on_every_client! {
     /// The describe step itself is observed through the `described` event it emits: `plan`
     /// describes the table once, the batches on its plan never again (and say so in their spans),
     /// while each `copy_in` without a plan describes it anew.
-    async fn plan_is_reused_across_batches(db, c) {
+    async fn plan_is_reused_across_batches(db, conn) {
         db.client().batch_execute(ITEMS).await.unwrap();
         #[cfg(feature = "tracing")]
         let capture = crate::progress::tracing_capture::Capture::default();
         #[cfg(feature = "tracing")]
         let _guard = capture.on_this_thread();
-        let plan = c.bulk().plan::<Item>().await.unwrap();
+        let plan = conn.bulk().plan::<Item>().await.unwrap();
         assert_eq!(plan.table(), "\"items\"");
         assert_eq!(
             plan.copy_statement(),
@@ -157,7 +157,7 @@ on_every_client! {
         );
         for batch in 0..5 {
             let rows: Vec<Item> = (batch * 10..batch * 10 + 10).map(item).collect();
-            assert_eq!(c.bulk().copy_in_with_plan(&plan, &rows).await.unwrap(), 10);
+            assert_eq!(conn.bulk().copy_in_with_plan(&plan, &rows).await.unwrap(), 10);
         }
         assert_eq!(count(&db, "items").await, 50);
         #[cfg(feature = "tracing")]
@@ -175,7 +175,7 @@ on_every_client! {
 
         // Without a plan: a describe per call, and the span says so.
         for batch in 5..7 {
-            c.bulk()
+            conn.bulk()
                 .copy_in((batch * 10..batch * 10 + 10).map(item))
                 .await
                 .unwrap();
@@ -190,10 +190,10 @@ on_every_client! {
         }
     }
 
-    async fn stream_input_and_stream_errors(db, c) {
+    async fn stream_input_and_stream_errors(db, conn) {
         db.client().batch_execute(ITEMS).await.unwrap();
         let ok = stream::iter((0..1000).map(|i| Ok::<_, std::io::Error>(item(i))));
-        assert_eq!(c.bulk().copy_in_stream(ok).await.unwrap(), 1000);
+        assert_eq!(conn.bulk().copy_in_stream(ok).await.unwrap(), 1000);
 
         db.client().batch_execute("TRUNCATE items").await.unwrap();
         let failing = stream::iter((0..1000).map(|i| {
@@ -203,7 +203,7 @@ on_every_client! {
                 Ok(item(i))
             }
         }));
-        let err = c
+        let err = conn
             .bulk()
             .copy_in_stream(failing)
             .await
@@ -214,7 +214,7 @@ on_every_client! {
         assert_eq!(count(&db, "items").await, 0);
     }
 
-    async fn table_override_and_transactions(db, c) {
+    async fn table_override_and_transactions(db, conn) {
         db.client()
             .batch_execute(&format!(
                 "{ITEMS}; CREATE SCHEMA archive; CREATE TABLE archive.items (LIKE items)"
@@ -222,7 +222,7 @@ on_every_client! {
             .await
             .unwrap();
         let rows: Vec<Item> = (0..10).map(item).collect();
-        c.bulk()
+        conn.bulk()
             .table("archive.items")
             .copy_in(&rows)
             .await
@@ -230,13 +230,13 @@ on_every_client! {
         assert_eq!(count(&db, "archive.items").await, 10);
         assert_eq!(count(&db, "items").await, 0);
 
-        let mut tx = begin(&mut c).await;
+        let mut tx = begin(&mut conn).await;
         assert!(tx.bulk().in_transaction());
         tx.bulk().copy_in(&rows).await.unwrap();
         tx.rollback().await.unwrap();
         assert_eq!(count(&db, "items").await, 0);
 
-        let mut tx = begin(&mut c).await;
+        let mut tx = begin(&mut conn).await;
         tx.bulk().copy_in(&rows).await.unwrap();
         let inside = tx.bulk().copy_out::<Item>().collect_vec().await.unwrap();
         assert_eq!(inside.len(), 10);
@@ -244,10 +244,10 @@ on_every_client! {
         assert_eq!(count(&db, "items").await, 10);
     }
 
-    async fn dropping_the_future_halfway_leaves_nothing(db, c) {
+    async fn dropping_the_future_halfway_leaves_nothing(db, conn) {
         db.client().batch_execute(ITEMS).await.unwrap();
         let sent = AtomicU64::new(0);
-        let load = c
+        let load = conn
             .bulk()
             .on_progress(|p| sent.store(p.rows, Ordering::SeqCst))
             .copy_in((0..5_000_000).map(item));
@@ -264,9 +264,9 @@ on_every_client! {
         // The COPY was aborted: nothing is visible, and the same client works (sqlx: it reports
         // the lost session; see `conn.rs`).
         assert_eq!(count(&db, "items").await, 0);
-        after_abandoned_copy(&mut c, &db).await;
+        after_abandoned_copy(&mut conn, &db).await;
         assert_eq!(
-            c.bulk().copy_in((0..10).map(item)).await.unwrap(),
+            conn.bulk().copy_in((0..10).map(item)).await.unwrap(),
             10
         );
         assert_eq!(count(&db, "items").await, 10);

@@ -43,17 +43,17 @@ fn endless(n: i64) -> impl futures_util::Stream<Item = Result<Entry, std::io::Er
 }
 
 on_every_client! {
-    async fn copy_in_and_copy_out_round_trip(db, c) {
+    async fn copy_in_and_copy_out_round_trip(db, conn) {
         db.client().batch_execute(LEDGER).await.unwrap();
         let rows: Vec<Entry> = (0..10_000).map(entry).collect();
-        assert_eq!(c.bulk().flush_bytes(4096).copy_in(&rows).await.unwrap(), 10_000);
-        let plan = c.bulk().plan::<Entry>().await.unwrap();
-        assert_eq!(c.bulk().copy_in_with_plan(&plan, (10_000..10_005).map(entry)).await.unwrap(), 5);
-        let mut back: Vec<Entry> = c.bulk().copy_out::<Entry>().collect_vec().await.unwrap();
+        assert_eq!(conn.bulk().flush_bytes(4096).copy_in(&rows).await.unwrap(), 10_000);
+        let plan = conn.bulk().plan::<Entry>().await.unwrap();
+        assert_eq!(conn.bulk().copy_in_with_plan(&plan, (10_000..10_005).map(entry)).await.unwrap(), 5);
+        let mut back: Vec<Entry> = conn.bulk().copy_out::<Entry>().collect_vec().await.unwrap();
         back.sort_by_key(|e| e.id);
         assert_eq!(back.len(), 10_005);
         assert_eq!(&back[..10_000], &rows[..]);
-        let ids: Vec<Id> = c
+        let ids: Vec<Id> = conn
             .bulk()
             .copy_out_query::<Id>("SELECT id FROM ledger WHERE id % 1000 = 0 ORDER BY id")
             .collect_vec()
@@ -61,32 +61,32 @@ on_every_client! {
             .unwrap();
         assert_eq!(ids.iter().map(|i| i.id).collect::<Vec<_>>(), (0..=10).map(|i| i * 1000).collect::<Vec<_>>());
         let streamed = stream::iter((20_000..20_100).map(|i| Ok::<_, std::io::Error>(entry(i))));
-        assert_eq!(c.bulk().copy_in_stream(streamed).await.unwrap(), 100);
-        assert_eq!(scalar(&mut c, "SELECT count(*) FROM ledger").await.unwrap(), 10_105);
+        assert_eq!(conn.bulk().copy_in_stream(streamed).await.unwrap(), 100);
+        assert_eq!(scalar(&mut conn, "SELECT count(*) FROM ledger").await.unwrap(), 10_105);
     }
 
-    async fn unique_violation_names_row_4999_writes_nothing_and_the_connection_is_reused(db, c) {
+    async fn unique_violation_names_row_4999_writes_nothing_and_the_connection_is_reused(db, conn) {
         db.client().batch_execute(LEDGER).await.unwrap();
         let mut rows: Vec<Entry> = (0..10_000).map(entry).collect();
         rows[4_999].id = 10; // the same key as row 10
-        let err = c.bulk().copy_in(&rows).await.unwrap_err();
+        let err = conn.bulk().copy_in(&rows).await.unwrap_err();
         assert_eq!(err.kind(), pgbulk::ErrorKind::Db, "{err}");
         assert_eq!(err.row(), Some(4_999), "{err}");
         assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION));
         assert!(std::error::Error::source(&err).is_some());
         assert_eq!(count(&db, "ledger").await, 0);
         // The same connection, right away.
-        assert_eq!(scalar(&mut c, "SELECT count(*) FROM ledger").await.unwrap(), 0);
-        assert_eq!(c.bulk().copy_in((0..3).map(entry)).await.unwrap(), 3);
+        assert_eq!(scalar(&mut conn, "SELECT count(*) FROM ledger").await.unwrap(), 0);
+        assert_eq!(conn.bulk().copy_in((0..3).map(entry)).await.unwrap(), 3);
         // A check constraint: the row and the column are named.
         let mut bad: Vec<Entry> = (100..200).map(entry).collect();
         bad[42].cents = -5_000_000;
-        let err = c.bulk().copy_in(&bad).await.unwrap_err();
+        let err = conn.bulk().copy_in(&bad).await.unwrap_err();
         assert_eq!(err.row(), Some(42), "{err}");
         assert_eq!(count(&db, "ledger").await, 3);
     }
 
-    async fn all_mismatches_at_once_and_nothing_sent(db, c) {
+    async fn all_mismatches_at_once_and_nothing_sent(db, conn) {
         db.client().batch_execute(LEDGER).await.unwrap();
         #[derive(CopyRow, Debug)]
         #[copy(table = "ledger")]
@@ -96,29 +96,29 @@ on_every_client! {
             cents: i64,
             missing: String,
         }
-        let err = c.bulk().copy_in([Wrong { id: 1, account: 2, cents: 3, missing: String::new() }]).await.unwrap_err();
+        let err = conn.bulk().copy_in([Wrong { id: 1, account: 2, cents: 3, missing: String::new() }]).await.unwrap_err();
         assert_eq!(err.kind(), pgbulk::ErrorKind::TypeMismatch, "{err}");
         let fields: Vec<&str> = err.mismatches().iter().map(|m| m.field).collect();
         assert_eq!(fields, ["id", "account", "missing"], "{err}");
-        assert_eq!(scalar(&mut c, "SELECT count(*) FROM ledger").await.unwrap(), 0);
+        assert_eq!(scalar(&mut conn, "SELECT count(*) FROM ledger").await.unwrap(), 0);
     }
 
-    async fn upsert_counts_and_returning(db, c) {
+    async fn upsert_counts_and_returning(db, conn) {
         db.client().batch_execute(LEDGER).await.unwrap();
         let first: Vec<Entry> = (0..100).map(entry).collect();
-        let counts = c.bulk().upsert_via_staging(first.clone()).await.unwrap();
+        let counts = conn.bulk().upsert_via_staging(first.clone()).await.unwrap();
         assert_eq!((counts.inserted, counts.updated, counts.unchanged), (100, 0, 0));
         let mut second: Vec<Entry> = (50..150).map(entry).collect();
         for e in &mut second[..10] {
             e.cents += 1;
         }
         second.push(entry(149)); // a duplicate key: the last one wins
-        let counts = c.bulk().upsert_via_staging(second).await.unwrap();
+        let counts = conn.bulk().upsert_via_staging(second).await.unwrap();
         assert_eq!(
             (counts.inserted, counts.updated, counts.unchanged, counts.duplicates),
             (50, 10, 40, 1)
         );
-        let changed: Vec<Id> = c
+        let changed: Vec<Id> = conn
             .bulk()
             .upsert_via_staging_returning::<Id, _, _>((0..3).map(|i| Entry { cents: 7, ..entry(i) }))
             .await
@@ -126,53 +126,53 @@ on_every_client! {
         let mut ids: Vec<i64> = changed.iter().map(|i| i.id).collect();
         ids.sort_unstable();
         assert_eq!(ids, [0, 1, 2]);
-        assert_eq!(scalar(&mut c, "SELECT count(*) FROM ledger").await.unwrap(), 150);
-        assert_eq!(scalar(&mut c, "SELECT sum(cents)::int8 FROM ledger WHERE id < 3").await.unwrap(), 21);
+        assert_eq!(scalar(&mut conn, "SELECT count(*) FROM ledger").await.unwrap(), 150);
+        assert_eq!(scalar(&mut conn, "SELECT sum(cents)::int8 FROM ledger WHERE id < 3").await.unwrap(), 21);
         // No staging table is left behind.
         assert_eq!(
-            scalar(&mut c, "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgbulk%' AND relpersistence = 't'").await.unwrap(),
+            scalar(&mut conn, "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgbulk%' AND relpersistence = 't'").await.unwrap(),
             0
         );
     }
 
-    async fn upsert_refuses_a_raw_begin_and_leaves_it_alone(db, c) {
+    async fn upsert_refuses_a_raw_begin_and_leaves_it_alone(db, conn) {
         db.client().batch_execute(LEDGER).await.unwrap();
-        execute(&mut c, "BEGIN; INSERT INTO ledger VALUES (999, 'caller', 1)").await.unwrap();
-        let err = c.bulk().upsert_via_staging((0..10).map(entry)).await.unwrap_err();
+        execute(&mut conn, "BEGIN; INSERT INTO ledger VALUES (999, 'caller', 1)").await.unwrap();
+        let err = conn.bulk().upsert_via_staging((0..10).map(entry)).await.unwrap_err();
         assert_eq!(err.kind(), pgbulk::ErrorKind::Usage, "{err}");
         // The hint names this client's way to open a transaction.
         assert!(err.to_string().contains(BEGIN_HINT), "{err}");
         // The caller's transaction is untouched and still theirs to end.
-        assert_eq!(scalar(&mut c, "SELECT count(*) FROM ledger").await.unwrap(), 1);
-        execute(&mut c, "ROLLBACK").await.unwrap();
-        assert_eq!(scalar(&mut c, "SELECT count(*) FROM ledger").await.unwrap(), 0);
+        assert_eq!(scalar(&mut conn, "SELECT count(*) FROM ledger").await.unwrap(), 1);
+        execute(&mut conn, "ROLLBACK").await.unwrap();
+        assert_eq!(scalar(&mut conn, "SELECT count(*) FROM ledger").await.unwrap(), 0);
         assert_eq!(count(&db, "ledger").await, 0);
     }
 
-    async fn a_copy_in_dropped_half_way_writes_nothing(db, c) {
+    async fn a_copy_in_dropped_half_way_writes_nothing(db, conn) {
         db.client().batch_execute(LEDGER).await.unwrap();
-        let load = c.bulk().flush_bytes(4096).copy_in_stream(endless(5_000));
+        let load = conn.bulk().flush_bytes(4096).copy_in_stream(endless(5_000));
         tokio::select! {
             r = load => panic!("the load finished: {r:?}"),
             () = tokio::time::sleep(Duration::from_millis(300)) => {}
         }
         assert_eq!(count(&db, "ledger").await, 0);
         // A query on the same connection (sqlx: it reports the lost session; see `conn.rs`).
-        after_abandoned_copy(&mut c, &db).await;
-        assert_eq!(c.bulk().copy_in((0..3).map(entry)).await.unwrap(), 3);
+        after_abandoned_copy(&mut conn, &db).await;
+        assert_eq!(conn.bulk().copy_in((0..3).map(entry)).await.unwrap(), 3);
         assert_eq!(count(&db, "ledger").await, 3);
     }
 
-    async fn a_copy_out_stream_dropped_early_never_hands_back_wrong_rows(db, c) {
+    async fn a_copy_out_stream_dropped_early_never_hands_back_wrong_rows(db, conn) {
         db.client().batch_execute(LEDGER).await.unwrap();
         db.client().batch_execute("INSERT INTO ledger SELECT g, 'a', g FROM generate_series(1, 200000) g").await.unwrap();
         {
-            let mut rows = c.bulk().copy_out::<Entry>();
+            let mut rows = conn.bulk().copy_out::<Entry>();
             assert!(rows.next().await.unwrap().is_ok());
         }
         // A query on the same connection (sqlx: it reports the lost session; see `conn.rs`).
-        after_abandoned_copy(&mut c, &db).await;
-        assert_eq!(scalar(&mut c, "SELECT count(*) FROM ledger").await.unwrap(), 200_000);
+        after_abandoned_copy(&mut conn, &db).await;
+        assert_eq!(scalar(&mut conn, "SELECT count(*) FROM ledger").await.unwrap(), 200_000);
     }
 }
 

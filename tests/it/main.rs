@@ -6,7 +6,7 @@
 
 /// Defines each test body once and runs it on every async client: the bodies become tests in
 /// the modules `tokio_postgres_client` and `sqlx_client`, each with a fresh test database as
-/// `db` and a connection of that client to it as `c` (see `conn.rs` for what else a body can
+/// `db` and a connection of that client to it as `conn` (see `conn.rs` for what else a body can
 /// call). Where the clients must differ (a COPY dropped half-way), a body asks
 /// `KEEPS_SESSION` or calls `after_abandoned_copy`.
 macro_rules! on_every_client {
