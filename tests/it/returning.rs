@@ -1,6 +1,5 @@
 //! RETURNING at COPY speed: `copy_in_returning` and `upsert_via_staging_returning`.
 
-use crate::db;
 use crate::upsert::staging_tables;
 use pgbulk::{BulkExt, CopyRow, ErrorKind};
 
@@ -40,103 +39,98 @@ fn order(n: usize) -> NewOrder {
     }
 }
 
-#[tokio::test]
-async fn copy_in_returning_ten_thousand_ids_in_input_order() {
-    let db = db().await;
-    db.client().batch_execute(ORDERS).await.unwrap();
-    // Some ids are taken already, so the new ones do not start at 1.
-    db.client()
-        .batch_execute("SELECT setval('orders_id_seq', 41)")
-        .await
-        .unwrap();
-    let rows: Vec<NewOrder> = (0..10_000).map(order).collect();
-    let back: Vec<Inserted> = db
-        .client()
-        .bulk()
-        .copy_in_returning::<Inserted, _, _>(&rows)
-        .in_input_order()
-        .await
-        .unwrap();
-    assert_eq!(back.len(), rows.len());
-    for (i, (got, sent)) in back.iter().zip(&rows).enumerate() {
-        assert_eq!(got.reference, sent.reference, "row {i} is out of order");
-        assert_eq!(got.id, 42 + i64::try_from(i).unwrap(), "row {i}");
-    }
-    // The ids handed back are the ones stored.
-    let stored: Vec<Inserted> = db
-        .client()
-        .bulk()
-        .copy_out_query::<Inserted>("SELECT id, reference FROM orders ORDER BY id")
-        .collect_vec()
-        .await
-        .unwrap();
-    assert_eq!(stored, back);
-    assert_eq!(staging_tables(&db).await, 0);
-
-    // A rejected row (duplicate reference) returns nothing and writes nothing.
-    let err = db
-        .client()
-        .bulk()
-        .copy_in_returning::<Inserted, _, _>(&rows[..10])
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Db);
-    assert_eq!(crate::count(&db, "orders").await, 10_000);
-    assert_eq!(staging_tables(&db).await, 0);
-}
-
-#[tokio::test]
-async fn upsert_returning_marks_inserted_and_updated_rows() {
-    let mut db = db().await;
-    db.client().batch_execute(ORDERS).await.unwrap();
-    let rows: Vec<NewOrder> = (0..100).map(order).collect();
-    db.client().bulk().copy_in(&rows).await.unwrap();
-
-    let ids_before: std::collections::HashMap<String, i64> = db
-        .client()
-        .query("SELECT reference, id FROM orders", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    assert_eq!(ids_before.len(), 100);
-
-    let mut batch: Vec<NewOrder> = rows[..20].to_vec();
-    for o in batch.iter_mut().step_by(2) {
-        o.amount += 1;
-    }
-    batch.extend((100..105).map(order));
-    let tx = db.client_mut().transaction().await.unwrap();
-    let back: Vec<Upserted> = tx
-        .bulk()
-        .upsert_via_staging_returning::<Upserted, _, _>(&batch)
-        .in_input_order()
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    // Unchanged rows are not returned; the rest come back in input order.
-    let expected: Vec<(&str, i64, bool)> = batch
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i >= 20 || i % 2 == 0)
-        .map(|(i, o)| (o.reference.as_str(), o.amount, i >= 20))
-        .collect();
-    let got: Vec<(&str, i64, bool)> = back
-        .iter()
-        .map(|u| (u.reference.as_str(), u.amount, u.inserted))
-        .collect();
-    assert_eq!(got, expected);
-    // Updated rows keep the id their reference had, inserted ones get new, distinct ones.
-    let mut new_ids = std::collections::HashSet::new();
-    for u in &back {
-        if u.inserted {
-            assert!(!ids_before.values().any(|&id| id == u.id), "{u:?}");
-            assert!(new_ids.insert(u.id), "{u:?}");
-        } else {
-            assert_eq!(Some(&u.id), ids_before.get(&u.reference), "{u:?}");
+on_every_client! {
+    async fn copy_in_returning_ten_thousand_ids_in_input_order(db, conn) {
+        db.client().batch_execute(ORDERS).await.unwrap();
+        // Some ids are taken already, so the new ones do not start at 1.
+        db.client()
+            .batch_execute("SELECT setval('orders_id_seq', 41)")
+            .await
+            .unwrap();
+        let rows: Vec<NewOrder> = (0..10_000).map(order).collect();
+        let back: Vec<Inserted> = conn
+            .bulk()
+            .copy_in_returning::<Inserted, _, _>(&rows)
+            .in_input_order()
+            .await
+            .unwrap();
+        assert_eq!(back.len(), rows.len());
+        for (i, (got, sent)) in back.iter().zip(&rows).enumerate() {
+            assert_eq!(got.reference, sent.reference, "row {i} is out of order");
+            assert_eq!(got.id, 42 + i64::try_from(i).unwrap(), "row {i}");
         }
+        // The ids handed back are the ones stored.
+        let stored: Vec<Inserted> = conn
+            .bulk()
+            .copy_out_query::<Inserted>("SELECT id, reference FROM orders ORDER BY id")
+            .collect_vec()
+            .await
+            .unwrap();
+        assert_eq!(stored, back);
+        assert_eq!(staging_tables(&db).await, 0);
+
+        // A rejected row (duplicate reference) returns nothing and writes nothing.
+        let err = conn
+            .bulk()
+            .copy_in_returning::<Inserted, _, _>(&rows[..10])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Db);
+        assert_eq!(crate::count(&db, "orders").await, 10_000);
+        assert_eq!(staging_tables(&db).await, 0);
     }
-    assert_eq!(new_ids.len(), 5);
-    assert_eq!(staging_tables(&db).await, 0);
+
+    async fn upsert_returning_marks_inserted_and_updated_rows(db, conn) {
+        db.client().batch_execute(ORDERS).await.unwrap();
+        let rows: Vec<NewOrder> = (0..100).map(order).collect();
+        conn.bulk().copy_in(&rows).await.unwrap();
+
+        let ids_before: std::collections::HashMap<String, i64> = db
+            .client()
+            .query("SELECT reference, id FROM orders", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(ids_before.len(), 100);
+
+        let mut batch: Vec<NewOrder> = rows[..20].to_vec();
+        for o in batch.iter_mut().step_by(2) {
+            o.amount += 1;
+        }
+        batch.extend((100..105).map(order));
+        let mut tx = begin(&mut conn).await;
+        let back: Vec<Upserted> = tx
+            .bulk()
+            .upsert_via_staging_returning::<Upserted, _, _>(&batch)
+            .in_input_order()
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        // Unchanged rows are not returned; the rest come back in input order.
+        let expected: Vec<(&str, i64, bool)> = batch
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i >= 20 || i % 2 == 0)
+            .map(|(i, o)| (o.reference.as_str(), o.amount, i >= 20))
+            .collect();
+        let got: Vec<(&str, i64, bool)> = back
+            .iter()
+            .map(|u| (u.reference.as_str(), u.amount, u.inserted))
+            .collect();
+        assert_eq!(got, expected);
+        // Updated rows keep the id their reference had, inserted ones get new, distinct ones.
+        let mut new_ids = std::collections::HashSet::new();
+        for u in &back {
+            if u.inserted {
+                assert!(!ids_before.values().any(|&id| id == u.id), "{u:?}");
+                assert!(new_ids.insert(u.id), "{u:?}");
+            } else {
+                assert_eq!(Some(&u.id), ids_before.get(&u.reference), "{u:?}");
+            }
+        }
+        assert_eq!(new_ids.len(), 5);
+        assert_eq!(staging_tables(&db).await, 0);
+    }
 }
