@@ -239,8 +239,9 @@
 //!   `PgConnection` you hold reports the lost session on its next call (reconnect). Errors
 //!   never leave a COPY open; only a drop does.
 //!
-#![cfg_attr(feature = "sqlx", doc = "```no_run")]
-#![cfg_attr(not(feature = "sqlx"), doc = "```ignore")]
+// Compiled by `cargo test` without this crate's `sqlx` feature too: the test build turns on
+// bulk-core's `sqlx` (root dev-dependencies) and the facade re-exports bulk-core's items.
+//! ```no_run
 //! use pgbulk::{CopyRow, SqlxBulkExt};
 //!
 //! #[derive(CopyRow)]

@@ -59,6 +59,7 @@ pub mod tokio_postgres {
     }
 
     /// A pool of at most `size` connections to the test database.
+    #[allow(clippy::unused_async)] // async as the sqlx twin is: the bodies call both alike
     pub async fn pool(db: &TestDb, size: usize) -> Pool {
         use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
         let manager = Manager::from_config(
@@ -83,6 +84,7 @@ pub mod tokio_postgres {
     }
 
     /// Whether `conn`'s connection is gone (its backend ended).
+    #[allow(clippy::unused_async)] // async as the sqlx twin is: the bodies call both alike
     pub async fn is_gone(c: &mut Conn) -> bool {
         c.is_closed()
     }

@@ -87,7 +87,6 @@ on_every_client! {
     }
 
     async fn all_mismatches_at_once_and_nothing_sent(db, conn) {
-        db.client().batch_execute(LEDGER).await.unwrap();
         #[derive(CopyRow, Debug)]
         #[copy(table = "ledger")]
         struct Wrong {
@@ -96,6 +95,7 @@ on_every_client! {
             cents: i64,
             missing: String,
         }
+        db.client().batch_execute(LEDGER).await.unwrap();
         let err = conn.bulk().copy_in([Wrong { id: 1, account: 2, cents: 3, missing: String::new() }]).await.unwrap_err();
         assert_eq!(err.kind(), pgbulk::ErrorKind::TypeMismatch, "{err}");
         let fields: Vec<&str> = err.mismatches().iter().map(|m| m.field).collect();
