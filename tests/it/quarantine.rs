@@ -1,6 +1,7 @@
-//! Quarantine mode: every good row is loaded, the bad ones come back with index and reason.
+//! Quarantine mode: every good row is loaded, the bad ones come back with index and reason — on
+//! every async client (`on_every_client!`).
 
-use crate::{count, db};
+use crate::count;
 use pgbulk::{BulkExt, CopyRow, ErrorKind};
 use rust_decimal::Decimal;
 use tokio_postgres::error::SqlState;
@@ -126,16 +127,6 @@ fn check_rejections(rejected: &[pgbulk::Rejected]) {
     }
 }
 
-/// Whether the client is outside a transaction that wrote something (a transaction left open by
-/// a load would have an id).
-pub async fn not_in_transaction(client: &tokio_postgres::Client) -> bool {
-    client
-        .query_one("SELECT pg_current_xact_id_if_assigned() IS NULL", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 async fn loaded_ids(db: &pgbulk::testkit::TestDb) -> Vec<i32> {
     db.client()
         .query("SELECT id FROM items ORDER BY id", &[])
@@ -154,223 +145,194 @@ fn expected_ids(n: i32) -> Vec<i32> {
     (0..n).filter(|i| !bad.contains(i)).collect()
 }
 
-#[tokio::test]
-async fn thousand_rows_seven_bad_loads_993_and_returns_the_7() {
-    let db = db().await;
-    db.client().batch_execute(ITEMS).await.unwrap();
-    let rows = rows_with_bad(1_000);
+on_every_client! {
+    async fn thousand_rows_seven_bad_loads_993_and_returns_the_7(db, conn) {
+        db.client().batch_execute(ITEMS).await.unwrap();
+        let rows = rows_with_bad(1_000);
 
-    // Without quarantine the load fails as a whole.
-    let err = db.client().bulk().copy_in(&rows).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Encode, "{err}");
-    assert_eq!(count(&db, "items").await, 0);
+        // Without quarantine the load fails as a whole.
+        let err = conn.bulk().copy_in(&rows).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Encode, "{err}");
+        assert_eq!(count(&db, "items").await, 0);
 
-    let outcome = db
-        .client()
-        .bulk()
-        .quarantine()
-        .copy_in(&rows)
-        .await
-        .unwrap();
-    assert_eq!(outcome.written, 993);
-    check_rejections(&outcome.rejected);
-    assert_eq!(loaded_ids(&db).await, expected_ids(1_000));
-    // The loaded rows are the good input rows, unchanged.
-    let back = db
-        .client()
-        .bulk()
-        .copy_out_query::<Item>("SELECT * FROM items ORDER BY id")
-        .collect_vec()
-        .await
-        .unwrap();
-    let good: Vec<Item> = rows
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !bad_rows().iter().any(|b| b.index == *i))
-        .map(|(_, r)| r.clone())
-        .collect();
-    assert_eq!(back, good);
-    // The connection is not left in a transaction: this statement starts its own.
-    assert!(not_in_transaction(db.client()).await);
-    // and the rows are committed: another session sees them.
-    let other = db.connect().await.unwrap();
-    let seen: i64 = other
-        .query_one("SELECT count(*) FROM items", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(seen, 993);
-}
+        let outcome = conn
+            .bulk()
+            .quarantine()
+            .copy_in(&rows)
+            .await
+            .unwrap();
+        assert_eq!(outcome.written, 993);
+        check_rejections(&outcome.rejected);
+        assert_eq!(loaded_ids(&db).await, expected_ids(1_000));
+        // The loaded rows are the good input rows, unchanged.
+        let back = conn
+            .bulk()
+            .copy_out_query::<Item>("SELECT * FROM items ORDER BY id")
+            .collect_vec()
+            .await
+            .unwrap();
+        let good: Vec<Item> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !bad_rows().iter().any(|b| b.index == *i))
+            .map(|(_, r)| r.clone())
+            .collect();
+        assert_eq!(back, good);
+        // The connection is not left in a transaction: this statement starts its own.
+        // (A transaction left open by the load would have an id.)
+        let open = "SELECT (pg_current_xact_id_if_assigned() IS NOT NULL)::int4::int8";
+        assert_eq!(scalar(&mut conn, open).await.unwrap(), 0);
+        // and the rows are committed: another session sees them.
+        let mut other = connect(&db).await;
+        let seen = scalar(&mut other, "SELECT count(*) FROM items").await.unwrap();
+        assert_eq!(seen, 993);
+    }
 
-#[tokio::test]
-async fn no_bad_rows_is_one_plain_copy() {
-    let db = db().await;
-    db.client().batch_execute(ITEMS).await.unwrap();
-    let rows: Vec<Item> = (0..5_000).map(item).collect();
-    let outcome = db
-        .client()
-        .bulk()
-        .quarantine()
-        .copy_in(&rows)
-        .await
-        .unwrap();
-    assert_eq!(outcome.written, 5_000);
-    assert!(outcome.rejected.is_empty());
-    assert_eq!(count(&db, "items").await, 5_000);
-    // Rows as an owned, replayable iterator (not a slice) work too.
-    db.client().batch_execute("TRUNCATE items").await.unwrap();
-    let outcome = db
-        .client()
-        .bulk()
-        .quarantine()
-        .copy_in((0..3_000).map(|i| {
-            let mut r = item(i);
-            if i == 2_999 {
-                r.account = 42;
-            }
-            r
-        }))
-        .await
-        .unwrap();
-    assert_eq!(outcome.written, 2_999);
-    assert_eq!(outcome.rejected.len(), 1);
-    assert_eq!(outcome.rejected[0].index, 2_999);
-}
+    async fn no_bad_rows_is_one_plain_copy(db, conn) {
+        db.client().batch_execute(ITEMS).await.unwrap();
+        let rows: Vec<Item> = (0..5_000).map(item).collect();
+        let outcome = conn
+            .bulk()
+            .quarantine()
+            .copy_in(&rows)
+            .await
+            .unwrap();
+        assert_eq!(outcome.written, 5_000);
+        assert!(outcome.rejected.is_empty());
+        assert_eq!(count(&db, "items").await, 5_000);
+        // Rows as an owned, replayable iterator (not a slice) work too.
+        db.client().batch_execute("TRUNCATE items").await.unwrap();
+        let outcome = conn
+            .bulk()
+            .quarantine()
+            .copy_in((0..3_000).map(|i| {
+                let mut r = item(i);
+                if i == 2_999 {
+                    r.account = 42;
+                }
+                r
+            }))
+            .await
+            .unwrap();
+        assert_eq!(outcome.written, 2_999);
+        assert_eq!(outcome.rejected.len(), 1);
+        assert_eq!(outcome.rejected[0].index, 2_999);
+    }
 
-#[tokio::test]
-async fn inside_a_callers_transaction_uses_savepoints_and_keeps_its_modes() {
-    let db = db().await;
-    db.client().batch_execute(ITEMS).await.unwrap();
-    let mut client = db.connect().await.unwrap();
-    let rows = rows_with_bad(1_000);
+    async fn inside_a_callers_transaction_uses_savepoints_and_keeps_its_modes(db, conn) {
+        db.client().batch_execute(ITEMS).await.unwrap();
+        let rows = rows_with_bad(1_000);
 
-    let tx = client.transaction().await.unwrap();
-    tx.batch_execute("INSERT INTO items VALUES (5000, 1, 1, 'mine', '{}')")
-        .await
-        .unwrap();
-    let outcome = tx.bulk().quarantine().copy_in(&rows).await.unwrap();
-    assert_eq!(outcome.written, 993);
-    check_rejections(&outcome.rejected);
-    // The caller's own row is still there, and its foreign key is still deferred: a bad
-    // account is accepted until commit.
-    tx.batch_execute("INSERT INTO items VALUES (5001, 77, 1, 'later', '{}')")
-        .await
-        .unwrap();
-    tx.batch_execute("DELETE FROM items WHERE id = 5001")
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    let mut expect = expected_ids(1_000);
-    expect.push(5000);
-    assert_eq!(loaded_ids(&db).await, expect);
+        let mut tx = begin(&mut conn).await;
+        execute(&mut tx, "INSERT INTO items VALUES (5000, 1, 1, 'mine', '{}')").await.unwrap();
+        let outcome = tx.bulk().quarantine().copy_in(&rows).await.unwrap();
+        assert_eq!(outcome.written, 993);
+        check_rejections(&outcome.rejected);
+        // The caller's own row is still there, and its foreign key is still deferred: a bad
+        // account is accepted until commit.
+        execute(&mut tx, "INSERT INTO items VALUES (5001, 77, 1, 'later', '{}')").await.unwrap();
+        execute(&mut tx, "DELETE FROM items WHERE id = 5001").await.unwrap();
+        tx.commit().await.unwrap();
+        let mut expect = expected_ids(1_000);
+        expect.push(5000);
+        assert_eq!(loaded_ids(&db).await, expect);
 
-    // A caller's rollback undoes the quarantined load.
-    db.client().batch_execute("TRUNCATE items").await.unwrap();
-    let tx = client.transaction().await.unwrap();
-    let outcome = tx.bulk().quarantine().copy_in(&rows).await.unwrap();
-    assert_eq!(outcome.written, 993);
-    tx.rollback().await.unwrap();
-    assert_eq!(count(&db, "items").await, 0);
+        // A caller's rollback undoes the quarantined load.
+        db.client().batch_execute("TRUNCATE items").await.unwrap();
+        let mut tx = begin(&mut conn).await;
+        let outcome = tx.bulk().quarantine().copy_in(&rows).await.unwrap();
+        assert_eq!(outcome.written, 993);
+        tx.rollback().await.unwrap();
+        assert_eq!(count(&db, "items").await, 0);
 
-    // The caller's transaction already violates a deferred constraint: an error, not 1,000
-    // rejected rows.
-    let tx = client.transaction().await.unwrap();
-    tx.batch_execute("INSERT INTO items VALUES (6000, 77, 1, 'orphan', '{}')")
-        .await
-        .unwrap();
-    let err = tx.bulk().quarantine().copy_in(&rows).await.unwrap_err();
-    assert_eq!(err.code(), Some(&SqlState::FOREIGN_KEY_VIOLATION), "{err}");
-    assert!(err.to_string().contains("already holds rows"), "{err}");
-    // The transaction is still usable (the error was contained in a savepoint).
-    tx.batch_execute("DELETE FROM items WHERE id = 6000")
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    assert_eq!(count(&db, "items").await, 0);
-}
+        // The caller's transaction already violates a deferred constraint: an error, not 1,000
+        // rejected rows.
+        let mut tx = begin(&mut conn).await;
+        execute(&mut tx, "INSERT INTO items VALUES (6000, 77, 1, 'orphan', '{}')").await.unwrap();
+        let err = tx.bulk().quarantine().copy_in(&rows).await.unwrap_err();
+        assert_eq!(err.code(), Some(&SqlState::FOREIGN_KEY_VIOLATION), "{err}");
+        assert!(err.to_string().contains("already holds rows"), "{err}");
+        // The transaction is still usable (the error was contained in a savepoint).
+        execute(&mut tx, "DELETE FROM items WHERE id = 6000").await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(count(&db, "items").await, 0);
+    }
 
-#[tokio::test]
-async fn too_many_rejected_writes_nothing() {
-    let db = db().await;
-    db.client().batch_execute(ITEMS).await.unwrap();
-    let rows = rows_with_bad(1_000);
-    let err = db
-        .client()
-        .bulk()
-        .quarantine()
-        .max_rejected(3)
-        .copy_in(&rows)
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::TooManyRejected, "{err}");
-    assert!(err.to_string().contains("more than 3 rows"), "{err}");
-    assert_eq!(count(&db, "items").await, 0);
-    // Exactly at the limit is fine.
-    let outcome = db
-        .client()
-        .bulk()
-        .quarantine()
-        .max_rejected(7)
-        .copy_in(&rows)
-        .await
-        .unwrap();
-    assert_eq!(outcome.written, 993);
-}
+    async fn too_many_rejected_writes_nothing(db, conn) {
+        db.client().batch_execute(ITEMS).await.unwrap();
+        let rows = rows_with_bad(1_000);
+        let err = conn
+            .bulk()
+            .quarantine()
+            .max_rejected(3)
+            .copy_in(&rows)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TooManyRejected, "{err}");
+        assert!(err.to_string().contains("more than 3 rows"), "{err}");
+        assert_eq!(count(&db, "items").await, 0);
+        // Exactly at the limit is fine.
+        let outcome = conn
+            .bulk()
+            .quarantine()
+            .max_rejected(7)
+            .copy_in(&rows)
+            .await
+            .unwrap();
+        assert_eq!(outcome.written, 993);
+    }
 
-#[tokio::test]
-async fn errors_not_about_a_row_fail_the_whole_load() {
-    let db = db().await;
-    db.client().batch_execute(ITEMS).await.unwrap();
-    // A trigger that fails with a non-data error (insufficient privilege class 42) on one row:
-    // not a bad row, so the whole load fails and nothing is written.
-    db.client()
-        .batch_execute(
-            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN
-               IF NEW.id = 700 THEN
-                 RAISE EXCEPTION 'no' USING ERRCODE = 'insufficient_privilege';
-               END IF;
-               RETURN NEW;
-             END $$;
-             CREATE TRIGGER refuse BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION refuse();",
-        )
-        .await
-        .unwrap();
-    let rows: Vec<Item> = (0..1_000).map(item).collect();
-    let err = db
-        .client()
-        .bulk()
-        .quarantine()
-        .copy_in(&rows)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
-    assert_eq!(count(&db, "items").await, 0);
-    // A trigger's data error (RAISE, class P0) is a bad row.
-    db.client()
-        .batch_execute(
-            "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN
-               IF NEW.id % 100 = 42 THEN RAISE EXCEPTION 'id % is unlucky', NEW.id; END IF;
-               RETURN NEW;
-             END $$;",
-        )
-        .await
-        .unwrap();
-    let outcome = db
-        .client()
-        .bulk()
-        .quarantine()
-        .copy_in(&rows)
-        .await
-        .unwrap();
-    assert_eq!(outcome.written, 990);
-    let idx: Vec<usize> = outcome.rejected.iter().map(|r| r.index).collect();
-    assert_eq!(idx, (0..10).map(|i| i * 100 + 42).collect::<Vec<_>>());
-    let reason = outcome.rejected[3].error.to_string();
-    assert!(reason.contains("id 342 is unlucky"), "{reason}");
-    assert!(
-        reason.starts_with("row 342: row rejected by the server"),
-        "{reason}"
-    );
+    async fn errors_not_about_a_row_fail_the_whole_load(db, conn) {
+        db.client().batch_execute(ITEMS).await.unwrap();
+        // A trigger that fails with a non-data error (insufficient privilege class 42) on one row:
+        // not a bad row, so the whole load fails and nothing is written.
+        db.client()
+            .batch_execute(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                   IF NEW.id = 700 THEN
+                     RAISE EXCEPTION 'no' USING ERRCODE = 'insufficient_privilege';
+                   END IF;
+                   RETURN NEW;
+                 END $$;
+                 CREATE TRIGGER refuse BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION refuse();",
+            )
+            .await
+            .unwrap();
+        let rows: Vec<Item> = (0..1_000).map(item).collect();
+        let err = conn
+            .bulk()
+            .quarantine()
+            .copy_in(&rows)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
+        assert_eq!(count(&db, "items").await, 0);
+        // A trigger's data error (RAISE, class P0) is a bad row.
+        db.client()
+            .batch_execute(
+                "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                   IF NEW.id % 100 = 42 THEN RAISE EXCEPTION 'id % is unlucky', NEW.id; END IF;
+                   RETURN NEW;
+                 END $$;",
+            )
+            .await
+            .unwrap();
+        let outcome = conn
+            .bulk()
+            .quarantine()
+            .copy_in(&rows)
+            .await
+            .unwrap();
+        assert_eq!(outcome.written, 990);
+        let idx: Vec<usize> = outcome.rejected.iter().map(|r| r.index).collect();
+        assert_eq!(idx, (0..10).map(|i| i * 100 + 42).collect::<Vec<_>>());
+        let reason = outcome.rejected[3].error.to_string();
+        assert!(reason.contains("id 342 is unlucky"), "{reason}");
+        assert!(
+            reason.starts_with("row 342: row rejected by the server"),
+            "{reason}"
+        );
+    }
 }
