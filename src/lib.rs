@@ -237,7 +237,10 @@
 //!   then read the replies of the queries before them. pgbulk ends such a connection's session
 //!   instead: a pooled connection is closed rather than returned to the pool, and a
 //!   `PgConnection` you hold reports the lost session on its next call (reconnect). Errors
-//!   never leave a COPY open; only a drop does.
+//!   never leave a COPY open; only a drop does — and one refusal: a `copy_out_query` the server
+//!   refuses at the start of its COPY (a missing privilege, a write in a read-only session),
+//!   whose answer sqlx reads only in part. That session is ended the same way, and the error
+//!   says so ([`Error::is_connection_lost`]).
 //!
 // Compiled by `cargo test` without this crate's `sqlx` feature too: the test build turns on
 // bulk-core's `sqlx` (root dev-dependencies) and the facade re-exports bulk-core's items.

@@ -24,7 +24,8 @@ pub mod tokio_postgres {
     /// The client's name, for messages.
     pub const CLIENT: &str = "tokio-postgres";
 
-    /// A connection stays usable after a COPY dropped half-way (tokio-postgres aborts it).
+    /// A connection stays usable after a COPY dropped half-way (tokio-postgres aborts it) or a
+    /// `COPY .. TO STDOUT` refused at its start.
     pub const KEEPS_SESSION: bool = true;
 
     /// What pgbulk's usage errors tell a caller to open a transaction with.
@@ -100,8 +101,9 @@ pub mod sqlx {
     /// The client's name, for messages.
     pub const CLIENT: &str = "sqlx";
 
-    /// sqlx cannot end a COPY dropped half-way in step with the server, so pgbulk ends that
-    /// session instead (crate docs, "With sqlx"): the connection reports the lost session.
+    /// sqlx cannot end a COPY dropped half-way, or take back a `COPY .. TO STDOUT` refused at
+    /// its start, in step with the server, so pgbulk ends that session instead (crate docs,
+    /// "With sqlx"): the connection reports the lost session.
     pub const KEEPS_SESSION: bool = false;
 
     /// What pgbulk's usage errors tell a caller to open a transaction with.

@@ -20,6 +20,11 @@
 //! after it with a closed connection, never with another query's rows; a connection checked out
 //! of a pool is closed instead of being returned, so the pool's next user gets a fresh one.
 //!
+//! A `COPY .. TO STDOUT` the server refuses at its start (a missing privilege, a write in a
+//! read-only session: errors its describe step cannot see) is the same case: sqlx's
+//! `copy_out_raw` returns the error but leaves the `ReadyForQuery` after it unread. The session
+//! is ended the same way, and the error says so (`Error::is_connection_lost`).
+//!
 //! A future dropped while its own transaction or savepoint is open, outside a COPY, queues the
 //! rollback (a counted query): the connection stays usable.
 
@@ -217,7 +222,22 @@ impl Driver for SqlxConn<'_> {
         let abandoned = Arc::clone(&self.abandoned);
         Box::pin(async move {
             let conn = self.conn().await?;
-            let stream = conn.copy_out_raw(&sql).await.map_err(Error::sqlx)?;
+            let stream = match conn.copy_out_raw(&sql).await {
+                Ok(stream) => stream,
+                // Refused at its start (a missing privilege, a write in a read-only session):
+                // sqlx reads the server's error but not the `ReadyForQuery` after it, which the
+                // connection's next call would then take for its own answer. As for a COPY
+                // abandoned half-way (module docs), the session is ended instead, and the error
+                // says so. (tokio-postgres stays in step here.)
+                Err(e @ ::sqlx::Error::Database(_)) => {
+                    abandoned.store(true, Ordering::Release);
+                    return Err(Error::sqlx(e).connection_lost(
+                        "sqlx cannot take a refused COPY .. TO STDOUT back in step, so pgbulk \
+                         ends this connection's session; use another connection",
+                    ));
+                }
+                Err(e) => return Err(Error::sqlx(e)),
+            };
             let data: CopyOutData<'a> = Box::pin(SqlxCopyOut {
                 stream: Some(stream),
                 abandoned,
