@@ -1,4 +1,5 @@
-//! Progress reports of `copy_out`, and the `tracing` spans and events of every operation.
+//! Progress reports of `copy_out` (on every async client, `on_every_client!`), and the
+//! `tracing` spans and events of every operation.
 
 use crate::db;
 use futures_util::StreamExt;
@@ -22,89 +23,6 @@ fn reading(id: i64) -> Reading {
         // Exact in binary, so the sum below does not depend on the order of addition.
         value: f64::from(i32::try_from(id % 1000).unwrap()) / 4.0,
     }
-}
-
-#[tokio::test]
-async fn copy_out_reports_rows_and_bytes() {
-    let db = db().await;
-    db.client().batch_execute(READINGS).await.unwrap();
-    let n = 200_000;
-    db.client()
-        .bulk()
-        .copy_in((0..n).map(reading))
-        .await
-        .unwrap();
-
-    // The exact size of the binary COPY data, read raw.
-    let raw = db
-        .client()
-        .copy_out("COPY (SELECT id, sensor, value FROM readings) TO STDOUT (FORMAT binary)")
-        .await
-        .unwrap();
-    let raw_bytes: u64 = raw
-        .map(|chunk| chunk.unwrap().len() as u64)
-        .fold(0, |a, b| async move { a + b })
-        .await;
-
-    let seen = Mutex::new(Vec::<Progress>::new());
-    let mut rows = 0u64;
-    let mut sum = 0f64;
-    let mut stream = db
-        .client()
-        .bulk()
-        .flush_bytes(64 * 1024)
-        .on_progress(|p| seen.lock().unwrap().push(p))
-        .copy_out::<Reading>();
-    while let Some(row) = stream.next().await {
-        let row = row.unwrap();
-        // Reports never run ahead of the rows handed out.
-        let last = seen.lock().unwrap().last().copied();
-        if let Some(last) = last {
-            assert!(last.rows <= rows + 1, "{last:?} after {rows} rows");
-        }
-        rows += 1;
-        sum += row.value;
-    }
-    drop(stream);
-    let seen = seen.into_inner().unwrap();
-    assert_eq!(rows, n.unsigned_abs());
-    let expected: f64 = (0..n).map(|i| reading(i).value).sum();
-    assert!((sum - expected).abs() < f64::EPSILON, "{sum} vs {expected}");
-
-    // About one report per 64 KiB received, then the totals.
-    let last = *seen.last().unwrap();
-    assert_eq!(last.rows, rows);
-    assert_eq!(last.bytes, raw_bytes);
-    let expected_reports = raw_bytes / (64 * 1024);
-    assert!(
-        (seen.len() as u64) >= expected_reports && (seen.len() as u64) <= expected_reports + 2,
-        "{} reports for {raw_bytes} bytes",
-        seen.len()
-    );
-    for pair in seen.windows(2) {
-        assert!(pair[0].rows <= pair[1].rows && pair[0].bytes < pair[1].bytes);
-        assert!(pair[1].bytes - pair[0].bytes >= 64 * 1024 || pair[1] == last);
-    }
-}
-
-#[tokio::test]
-async fn copy_out_without_rows_reports_once() {
-    let db = db().await;
-    db.client().batch_execute(READINGS).await.unwrap();
-    let seen = Mutex::new(Vec::<Progress>::new());
-    let rows = db
-        .client()
-        .bulk()
-        .on_progress(|p| seen.lock().unwrap().push(p))
-        .copy_out::<Reading>()
-        .collect_vec()
-        .await
-        .unwrap();
-    assert!(rows.is_empty());
-    let seen = seen.into_inner().unwrap();
-    assert_eq!(seen.len(), 1);
-    // Header (19 bytes) and trailer (2 bytes).
-    assert_eq!((seen[0].rows, seen[0].bytes), (0, 21));
 }
 
 #[cfg(feature = "tracing")]
@@ -383,4 +301,83 @@ async fn operations_are_traced() {
         1,
         "{messages:?}"
     );
+}
+
+on_every_client! {
+    async fn copy_out_reports_rows_and_bytes(db, conn) {
+        db.client().batch_execute(READINGS).await.unwrap();
+        let n = 200_000;
+        db.client()
+            .bulk()
+            .copy_in((0..n).map(reading))
+            .await
+            .unwrap();
+
+        // The exact size of the binary COPY data, read raw.
+        let raw = db
+            .client()
+            .copy_out("COPY (SELECT id, sensor, value FROM readings) TO STDOUT (FORMAT binary)")
+            .await
+            .unwrap();
+        let raw_bytes: u64 = raw
+            .map(|chunk| chunk.unwrap().len() as u64)
+            .fold(0, |a, b| async move { a + b })
+            .await;
+
+        let seen = Mutex::new(Vec::<Progress>::new());
+        let mut rows = 0u64;
+        let mut sum = 0f64;
+        let mut stream = conn
+            .bulk()
+            .flush_bytes(64 * 1024)
+            .on_progress(|p| seen.lock().unwrap().push(p))
+            .copy_out::<Reading>();
+        while let Some(row) = stream.next().await {
+            let row = row.unwrap();
+            // Reports never run ahead of the rows handed out.
+            let last = seen.lock().unwrap().last().copied();
+            if let Some(last) = last {
+                assert!(last.rows <= rows + 1, "{last:?} after {rows} rows");
+            }
+            rows += 1;
+            sum += row.value;
+        }
+        drop(stream);
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(rows, n.unsigned_abs());
+        let expected: f64 = (0..n).map(|i| reading(i).value).sum();
+        assert!((sum - expected).abs() < f64::EPSILON, "{sum} vs {expected}");
+
+        // About one report per 64 KiB received, then the totals.
+        let last = *seen.last().unwrap();
+        assert_eq!(last.rows, rows);
+        assert_eq!(last.bytes, raw_bytes);
+        let expected_reports = raw_bytes / (64 * 1024);
+        assert!(
+            (seen.len() as u64) >= expected_reports && (seen.len() as u64) <= expected_reports + 2,
+            "{} reports for {raw_bytes} bytes",
+            seen.len()
+        );
+        for pair in seen.windows(2) {
+            assert!(pair[0].rows <= pair[1].rows && pair[0].bytes < pair[1].bytes);
+            assert!(pair[1].bytes - pair[0].bytes >= 64 * 1024 || pair[1] == last);
+        }
+    }
+
+    async fn copy_out_without_rows_reports_once(db, conn) {
+        db.client().batch_execute(READINGS).await.unwrap();
+        let seen = Mutex::new(Vec::<Progress>::new());
+        let rows = conn
+            .bulk()
+            .on_progress(|p| seen.lock().unwrap().push(p))
+            .copy_out::<Reading>()
+            .collect_vec()
+            .await
+            .unwrap();
+        assert!(rows.is_empty());
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen.len(), 1);
+        // Header (19 bytes) and trailer (2 bytes).
+        assert_eq!((seen[0].rows, seen[0].bytes), (0, 21));
+    }
 }

@@ -11,7 +11,7 @@ use crate::ops::copy_out::{self, Reading};
 use crate::ops::quarantine::{self, QuarantineOutcome};
 use crate::ops::replace_all;
 use crate::ops::upsert::{self, options::UpsertCounts, options::UpsertOptions};
-use crate::ops::{Options, Progress};
+use crate::ops::{Options, Progress, ProgressFn};
 use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow};
 use crate::trace::{self, Op, OpKind};
@@ -23,7 +23,7 @@ use std::borrow::Borrow;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 /// Adds [`bulk`](SqlxBulkExt::bulk) to sqlx: `conn.bulk()` on a `PgConnection`, a
@@ -227,14 +227,35 @@ impl<'c> SqlxBulk<'c> {
         // hands them over a small channel; dropping the stream drops that future, whose COPY
         // stream and driver then end the session as described on `SqlxBulk`.
         let (tx, rx) = tokio::sync::mpsc::channel(64);
+        // The reader runs up to the channel's size ahead of the rows handed out, so it does not
+        // report progress itself: it queues each report with the rows, and the stream makes the
+        // call when it gets there — reports never run ahead of the rows, as on tokio-postgres.
+        let progress = options.progress.clone();
+        let reports: Arc<Mutex<Vec<Progress>>> = Arc::default();
+        let reader_options = Options {
+            progress: progress.as_ref().map(|_| {
+                let reports = Arc::clone(&reports);
+                Arc::new(move |p| lock(&reports).push(p)) as ProgressFn<'c>
+            }),
+            ..options
+        };
         let reader = async move {
+            let options = reader_options;
             let mut op = Op::start(OpKind::CopyOut, &query);
             let read = async {
                 let (decoder, stream) =
                     copy_out::start::<_, T>(&mut driver, &query, table.as_deref()).await?;
                 let mut reading = Reading::new(decoder, stream, &options);
-                while let Some(row) = reading.next_row(&options).await? {
-                    if tx.send(Ok(row)).await.is_err() {
+                loop {
+                    let row = reading.next_row(&options).await;
+                    let queued = std::mem::take(&mut *lock(&reports));
+                    for p in queued {
+                        if tx.send(Item::Progress(p)).await.is_err() {
+                            return Ok(reading.totals());
+                        }
+                    }
+                    let Some(row) = row? else { break };
+                    if tx.send(Item::Row(Ok(row))).await.is_err() {
                         break;
                     }
                 }
@@ -244,13 +265,14 @@ impl<'c> SqlxBulk<'c> {
                 Ok((rows, bytes)) => op.finish(rows, bytes),
                 Err(e) => {
                     op.fail(&e);
-                    let _ = tx.send(Err(e)).await;
+                    let _ = tx.send(Item::Row(Err(e))).await;
                 }
             }
         };
         SqlxCopyOutStream {
             reader: Some(Box::pin(reader)),
             rx,
+            progress,
         }
     }
 
@@ -540,6 +562,20 @@ impl SqlxQuarantine<'_> {
 
 type Reader<'c> = Pin<Box<dyn Future<Output = ()> + Send + 'c>>;
 
+/// What the reader of a [`SqlxCopyOutStream`] hands over, in order.
+enum Item<T> {
+    Row(Result<T>),
+    Progress(Progress),
+}
+
+/// The reader's queue of progress reports (a report made while the lock was poisoned is kept:
+/// the queue is only ever pushed to and taken whole).
+fn lock(reports: &Mutex<Vec<Progress>>) -> std::sync::MutexGuard<'_, Vec<Progress>> {
+    reports
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The rows of [`SqlxBulk::copy_out`] / [`copy_out_query`](SqlxBulk::copy_out_query).
 ///
 /// Nothing happens until it is polled. Dropped before its end, it ends the connection's
@@ -547,7 +583,8 @@ type Reader<'c> = Pin<Box<dyn Future<Output = ()> + Send + 'c>>;
 #[must_use = "a stream does nothing until polled"]
 pub struct SqlxCopyOutStream<'c, T> {
     reader: Option<Reader<'c>>,
-    rx: tokio::sync::mpsc::Receiver<Result<T>>,
+    rx: tokio::sync::mpsc::Receiver<Item<T>>,
+    progress: Option<ProgressFn<'c>>,
 }
 
 impl<T> std::fmt::Debug for SqlxCopyOutStream<'_, T> {
@@ -559,13 +596,33 @@ impl<T> std::fmt::Debug for SqlxCopyOutStream<'_, T> {
 impl<'c, T: Send + 'c> SqlxCopyOutStream<'c, T> {
     fn failed(e: crate::Error) -> Self {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let _ = tx.try_send(Err(e));
-        SqlxCopyOutStream { reader: None, rx }
+        let _ = tx.try_send(Item::Row(Err(e)));
+        SqlxCopyOutStream {
+            reader: None,
+            rx,
+            progress: None,
+        }
     }
 
     /// Reads every row into a `Vec`.
     pub async fn collect_vec(self) -> Result<Vec<T>> {
         futures_util::TryStreamExt::try_collect(self).await
+    }
+}
+
+impl<T> SqlxCopyOutStream<'_, T> {
+    /// Takes one item the reader sent: a row is handed out, a progress report is made now.
+    fn take(&self, item: Option<Item<T>>) -> Option<Poll<Option<Result<T>>>> {
+        match item {
+            Some(Item::Progress(p)) => {
+                if let Some(progress) = &self.progress {
+                    progress(p);
+                }
+                None
+            }
+            Some(Item::Row(row)) => Some(Poll::Ready(Some(row))),
+            None => Some(Poll::Ready(None)),
+        }
     }
 }
 
@@ -576,21 +633,29 @@ impl<T> Stream for SqlxCopyOutStream<'_, T> {
         let this = &mut *self;
         loop {
             if let Poll::Ready(item) = this.rx.poll_recv(cx) {
-                return Poll::Ready(item);
+                match this.take(item) {
+                    Some(poll) => return poll,
+                    None => continue,
+                }
             }
-            // Nothing buffered: let the reader run until it sends a row or ends.
+            // Nothing buffered: let the reader run until it sends something or ends.
             match this.reader.as_mut() {
                 Some(reader) => match reader.as_mut().poll(cx) {
                     Poll::Ready(()) => this.reader = None,
                     Poll::Pending => {
                         // It may have sent before pending (the channel had room).
-                        return match this.rx.poll_recv(cx) {
-                            Poll::Ready(item) => Poll::Ready(item),
-                            Poll::Pending => Poll::Pending,
-                        };
+                        match this.rx.poll_recv(cx) {
+                            Poll::Ready(item) => {
+                                if let Some(poll) = this.take(item) {
+                                    return poll;
+                                }
+                            }
+                            Poll::Pending => return Poll::Pending,
+                        }
                     }
                 },
-                None => return this.rx.poll_recv(cx),
+                // The reader has ended and dropped its sender: the channel ends too.
+                None => return Poll::Pending,
             }
         }
     }
