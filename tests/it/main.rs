@@ -10,7 +10,7 @@
 /// call). Where the clients must differ (a COPY dropped half-way), a body asks
 /// `KEEPS_SESSION` or calls `after_abandoned_copy`.
 macro_rules! on_every_client {
-    ($($(#[doc = $doc:literal])* async fn $name:ident($db:ident, $c:ident) $body:block)*) => {
+    ($($(#[$attr:meta])* async fn $name:ident($db:ident, $c:ident) $body:block)*) => {
         mod tokio_postgres_client {
             #[allow(unused_imports)]
             use super::*;
@@ -18,7 +18,7 @@ macro_rules! on_every_client {
             use crate::conn::tokio_postgres::*;
 
             $(
-                $(#[doc = $doc])*
+                $(#[$attr])*
                 #[tokio::test]
                 #[allow(unused_mut, unused_variables)]
                 async fn $name() {
@@ -36,7 +36,7 @@ macro_rules! on_every_client {
             use crate::conn::sqlx::*;
 
             $(
-                $(#[doc = $doc])*
+                $(#[$attr])*
                 #[tokio::test]
                 #[allow(unused_mut, unused_variables)]
                 async fn $name() {

@@ -1,7 +1,6 @@
 //! Progress reports of `copy_out` (on every async client, `on_every_client!`), and the
 //! `tracing` spans and events of every operation.
 
-use crate::db;
 use futures_util::StreamExt;
 use pgbulk::{BulkExt, CopyRow, Progress};
 use std::sync::Mutex;
@@ -209,101 +208,102 @@ pub mod tracing_capture {
     }
 }
 
-/// Spans carry table, plan reuse, rows, bytes and duration; events say how each operation
-/// ended. The tokio test runtime is single-threaded, so the capture of the test's thread sees
-/// it all (see `tracing_capture` for why it is not a thread-local default subscriber).
-#[cfg(feature = "tracing")]
-#[tokio::test]
-async fn operations_are_traced() {
-    use futures_util::stream;
-    let db = db().await;
-    db.client().batch_execute(READINGS).await.unwrap();
-    let capture = tracing_capture::Capture::default();
-    let _guard = capture.on_this_thread();
-
-    let bulk = db.client().bulk();
-    assert_eq!(bulk.copy_in((0..1000).map(reading)).await.unwrap(), 1000);
-    let plan = bulk.plan::<Reading>().await.unwrap();
-    bulk.copy_in_with_plan(&plan, (1000..1500).map(reading))
-        .await
-        .unwrap();
-    bulk.copy_in_stream(stream::iter(
-        (1500..1600).map(|i| Ok::<_, std::io::Error>(reading(i))),
-    ))
-    .await
-    .unwrap();
-    let back = bulk.copy_out::<Reading>().collect_vec().await.unwrap();
-    assert_eq!(back.len(), 1600);
-    // Fails: no such table.
-    bulk.clone()
-        .table("missing")
-        .copy_in((0..3).map(reading))
-        .await
-        .unwrap_err();
-    // Dropped after the first row.
-    let mut partial = bulk.copy_out::<Reading>();
-    partial.next().await.unwrap().unwrap();
-    drop(partial);
-    // 1,600 rows already there and unchanged, 100 new.
-    let counts = bulk
-        .upsert_via_staging((0..1700).map(reading))
-        .conflict_columns(["id"])
-        .await
-        .unwrap();
-    assert_eq!((counts.inserted, counts.unchanged), (100, 1600));
-
-    let copy_in = capture.span("pgbulk.copy_in");
-    assert_eq!(copy_in.len(), 3, "{copy_in:?}");
-    let (first, planned, failed) = (&copy_in[0], &copy_in[1], &copy_in[2]);
-    assert_eq!(first["table"], "readings");
-    assert_eq!(first["plan_reused"], "false");
-    assert_eq!(first["rows"], "1000");
-    assert!(first["bytes"].parse::<u64>().unwrap() > 1000 * 20);
-    assert!(first.contains_key("elapsed_ms"));
-    assert_eq!(planned["plan_reused"], "true");
-    assert_eq!(failed["plan_reused"], "false");
-    assert_eq!(planned["table"], "\"readings\"");
-    assert_eq!(planned["rows"], "500");
-    assert_eq!(failed["table"], "missing");
-    assert!(!failed.contains_key("rows"));
-    let in_stream = capture.span("pgbulk.copy_in_stream");
-    assert_eq!(in_stream.len(), 1);
-    assert_eq!(in_stream[0]["rows"], "100");
-    assert_eq!(in_stream[0]["plan_reused"], "false");
-    let copy_out = capture.span("pgbulk.copy_out");
-    assert_eq!(copy_out.len(), 2);
-    assert_eq!(copy_out[0]["rows"], "1600");
-    assert!(copy_out[0]["query"].contains("FROM \"readings\""));
-    assert_eq!(copy_out[0]["plan_reused"], "false");
-    assert!(!copy_out[1].contains_key("rows"));
-
-    let upsert = capture.span("pgbulk.upsert_via_staging");
-    assert_eq!(upsert.len(), 1, "{upsert:?}");
-    assert_eq!(upsert[0]["table"], "readings");
-    assert_eq!(upsert[0]["rows"], "1700");
-    assert!(!upsert[0].contains_key("bytes"));
-    assert_eq!(upsert[0]["plan_reused"], "false");
-    // One describe round trip each: copy_in, plan, copy_in_stream, copy_out, the failed
-    // copy_in, the dropped copy_out, the upsert; none for copy_in_with_plan.
-    let described = capture.events("described");
-    assert_eq!(described.len(), 7, "{described:?}");
-    assert_eq!(described[4]["what"], "\"missing\"");
-
-    let messages = capture.messages();
-    let has = |m: &str| messages.iter().filter(|x| x.as_str() == m).count();
-    assert_eq!(has("copy_in finished"), 2, "{messages:?}");
-    assert_eq!(has("copy_in failed"), 1, "{messages:?}");
-    assert_eq!(has("copy_in_stream finished"), 1, "{messages:?}");
-    assert_eq!(has("copy_out finished"), 1, "{messages:?}");
-    assert_eq!(has("upsert_via_staging finished"), 1, "{messages:?}");
-    assert_eq!(
-        has("copy_out dropped before it finished"),
-        1,
-        "{messages:?}"
-    );
-}
-
 on_every_client! {
+    /// Spans carry table, plan reuse, rows, bytes and duration; events say how each operation
+    /// ended. The tokio test runtime is single-threaded, so the capture of the test's thread sees
+    /// it all (see `tracing_capture` for why it is not a thread-local default subscriber).
+    #[cfg(feature = "tracing")]
+    async fn operations_are_traced(db, conn) {
+        use futures_util::stream;
+        db.client().batch_execute(READINGS).await.unwrap();
+        let capture = tracing_capture::Capture::default();
+        let _guard = capture.on_this_thread();
+
+        assert_eq!(conn.bulk().copy_in((0..1000).map(reading)).await.unwrap(), 1000);
+        let plan = conn.bulk().plan::<Reading>().await.unwrap();
+        conn.bulk()
+            .copy_in_with_plan(&plan, (1000..1500).map(reading))
+            .await
+            .unwrap();
+        conn.bulk().copy_in_stream(stream::iter(
+            (1500..1600).map(|i| Ok::<_, std::io::Error>(reading(i))),
+        ))
+        .await
+        .unwrap();
+        let back = conn.bulk().copy_out::<Reading>().collect_vec().await.unwrap();
+        assert_eq!(back.len(), 1600);
+        // Fails: no such table.
+        conn.bulk()
+            .table("missing")
+            .copy_in((0..3).map(reading))
+            .await
+            .unwrap_err();
+        // Dropped after the first row.
+        let mut partial = conn.bulk().copy_out::<Reading>();
+        partial.next().await.unwrap().unwrap();
+        drop(partial);
+        // sqlx: that ended the session; a new connection goes on (see `conn.rs`).
+        after_abandoned_copy(&mut conn, &db).await;
+        // 1,600 rows already there and unchanged, 100 new.
+        let counts = conn
+            .bulk()
+            .upsert_via_staging((0..1700).map(reading))
+            .conflict_columns(["id"])
+            .await
+            .unwrap();
+        assert_eq!((counts.inserted, counts.unchanged), (100, 1600));
+
+        let copy_in = capture.span("pgbulk.copy_in");
+        assert_eq!(copy_in.len(), 3, "{copy_in:?}");
+        let (first, planned, failed) = (&copy_in[0], &copy_in[1], &copy_in[2]);
+        assert_eq!(first["table"], "readings");
+        assert_eq!(first["plan_reused"], "false");
+        assert_eq!(first["rows"], "1000");
+        assert!(first["bytes"].parse::<u64>().unwrap() > 1000 * 20);
+        assert!(first.contains_key("elapsed_ms"));
+        assert_eq!(planned["plan_reused"], "true");
+        assert_eq!(failed["plan_reused"], "false");
+        assert_eq!(planned["table"], "\"readings\"");
+        assert_eq!(planned["rows"], "500");
+        assert_eq!(failed["table"], "missing");
+        assert!(!failed.contains_key("rows"));
+        let in_stream = capture.span("pgbulk.copy_in_stream");
+        assert_eq!(in_stream.len(), 1);
+        assert_eq!(in_stream[0]["rows"], "100");
+        assert_eq!(in_stream[0]["plan_reused"], "false");
+        let copy_out = capture.span("pgbulk.copy_out");
+        assert_eq!(copy_out.len(), 2);
+        assert_eq!(copy_out[0]["rows"], "1600");
+        assert!(copy_out[0]["query"].contains("FROM \"readings\""));
+        assert_eq!(copy_out[0]["plan_reused"], "false");
+        assert!(!copy_out[1].contains_key("rows"));
+
+        let upsert = capture.span("pgbulk.upsert_via_staging");
+        assert_eq!(upsert.len(), 1, "{upsert:?}");
+        assert_eq!(upsert[0]["table"], "readings");
+        assert_eq!(upsert[0]["rows"], "1700");
+        assert!(!upsert[0].contains_key("bytes"));
+        assert_eq!(upsert[0]["plan_reused"], "false");
+        // One describe round trip each: copy_in, plan, copy_in_stream, copy_out, the failed
+        // copy_in, the dropped copy_out, the upsert; none for copy_in_with_plan.
+        let described = capture.events("described");
+        assert_eq!(described.len(), 7, "{described:?}");
+        assert_eq!(described[4]["what"], "\"missing\"");
+
+        let messages = capture.messages();
+        let has = |m: &str| messages.iter().filter(|x| x.as_str() == m).count();
+        assert_eq!(has("copy_in finished"), 2, "{messages:?}");
+        assert_eq!(has("copy_in failed"), 1, "{messages:?}");
+        assert_eq!(has("copy_in_stream finished"), 1, "{messages:?}");
+        assert_eq!(has("copy_out finished"), 1, "{messages:?}");
+        assert_eq!(has("upsert_via_staging finished"), 1, "{messages:?}");
+        assert_eq!(
+            has("copy_out dropped before it finished"),
+            1,
+            "{messages:?}"
+        );
+    }
+
     async fn copy_out_reports_rows_and_bytes(db, conn) {
         db.client().batch_execute(READINGS).await.unwrap();
         let n = 200_000;
