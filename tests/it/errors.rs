@@ -47,6 +47,45 @@ async fn tokio_postgres_errors_convert_with_question_mark() {
     assert_eq!(count(&db, "notes").await, 3);
 }
 
+/// The sqlx twin of `tokio_postgres_errors_convert_with_question_mark`: the client's own error
+/// type differs, so the body does too.
+#[tokio::test]
+async fn sqlx_errors_convert_with_question_mark() {
+    use pgbulk::SqlxBulkExt as _;
+    use sqlx::Connection as _;
+    async fn mixed(conn: &mut sqlx::PgConnection) -> pgbulk::Result<u64> {
+        sqlx::raw_sql("CREATE TABLE notes (id int4, body text)")
+            .execute(&mut *conn)
+            .await?;
+        let n = conn
+            .bulk()
+            .copy_in((0..3).map(|id| Note {
+                id,
+                body: String::new(),
+            }))
+            .await?;
+        sqlx::raw_sql("SELECT * FROM no_such_table")
+            .execute(&mut *conn)
+            .await?;
+        Ok(n)
+    }
+    let db = db().await;
+    let mut conn = sqlx::PgConnection::connect_with(&db.sqlx_options())
+        .await
+        .unwrap();
+    let err = mixed(&mut conn).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Db);
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE)
+    );
+    assert!(err.to_string().contains("no_such_table"), "{err}");
+    assert!(
+        std::error::Error::source(&err).is_some_and(|s| s.downcast_ref::<sqlx::Error>().is_some())
+    );
+    assert_eq!(count(&db, "notes").await, 3);
+}
+
 on_every_client! {
     async fn every_mismatch_is_reported_at_once_and_nothing_is_sent(db, conn) {
         db.client()
