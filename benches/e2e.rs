@@ -738,8 +738,11 @@ async fn bench_parallel(
                         env.client.bulk().copy_in_with_plan(&plan, rows).await?;
                     }
                     2 => {
-                        let outcome =
-                            pgbulk::copy_in_parallel(&[&env.client, &c2], &plan, rows).await;
+                        let outcome = env
+                            .client
+                            .bulk()
+                            .copy_in_parallel_with_plan(&plan, &[&c2], rows)
+                            .await?;
                         if rep == env.reps {
                             per_conn = outcome
                                 .parts()
