@@ -414,7 +414,7 @@ async fn write_batches<T: Shape>(
         Writer::PgbulkPrepared => {
             let prepared = client.bulk().prepare_copy_in(plan).await?;
             for b in batches {
-                prepared.copy_in(*b).await?;
+                client.bulk().copy_in_prepared(&prepared, *b).await?;
             }
         }
         Writer::BinaryCopyIn => {

@@ -1,12 +1,14 @@
 //! The [`Bulk`] handle on a tokio-postgres client: `copy_in`, `copy_in_stream`, `copy_out`,
 //! `copy_out_query`, and the entry points of the other operations.
 
+mod prepared;
 mod quarantine;
 mod replace_all;
 #[cfg(feature = "sqlx")]
 mod sqlx;
 mod upsert;
 
+pub use prepared::PreparedCopyIn;
 pub use quarantine::Quarantine;
 #[cfg(feature = "sqlx")]
 pub use sqlx::{SqlxBulk, SqlxBulkExt, SqlxCopyOutStream};
@@ -71,7 +73,7 @@ impl fmt::Debug for Bulk<'_> {
 }
 
 impl<'c> Bulk<'c> {
-    fn new(driver: TokioClient<'c>) -> Self {
+    pub(crate) fn new(driver: TokioClient<'c>) -> Self {
         Bulk {
             driver,
             options: Options::default(),
@@ -201,33 +203,6 @@ impl<'c> Bulk<'c> {
         })
     }
 
-    /// Prepares `plan`'s COPY statement on this connection, for many small batches: each
-    /// [`PreparedCopyIn::copy_in`] then takes one round trip fewer than
-    /// [`copy_in_with_plan`](Bulk::copy_in_with_plan) (tokio-postgres prepares a COPY given as
-    /// text on every call, then runs it).
-    ///
-    /// The result borrows this handle's client (or transaction), so it can only be used on the
-    /// connection the statement was prepared on; dropping it closes the statement.
-    pub fn prepare_copy_in<T: CopyRow + ?Sized>(
-        &self,
-        plan: &Plan<T>,
-    ) -> impl Future<Output = Result<PreparedCopyIn<'c, T>>> + use<'c, T> {
-        let bulk = self.clone();
-        let plan = plan.clone();
-        async move {
-            let statement = bulk
-                .client()
-                .prepare(plan.copy_statement())
-                .await
-                .map_err(|e| Error::pg("could not prepare the COPY statement", e))?;
-            Ok(PreparedCopyIn {
-                bulk,
-                plan,
-                statement,
-            })
-        }
-    }
-
     /// Like [`copy_in`](Bulk::copy_in), for an asynchronous source of rows. An `Err` from the
     /// stream aborts the COPY (no row is written) and is returned as
     /// [`ErrorKind::Input`](crate::ErrorKind::Input) with the row index.
@@ -311,60 +286,6 @@ impl<'c> Bulk<'c> {
             inner: Box::pin(rows),
             span,
         }
-    }
-}
-
-/// A plan's COPY statement prepared on one connection, from
-/// [`Bulk::prepare_copy_in`]: for many small batches into the same table.
-///
-/// ```no_run
-/// # extern crate bulk_core as pgbulk;
-/// # use bulk_derive::CopyRow;
-/// use pgbulk::BulkExt;
-///
-/// #[derive(CopyRow)]
-/// struct Event { id: i64, kind: String }
-///
-/// # async fn f(client: &tokio_postgres::Client, batches: Vec<Vec<Event>>) -> pgbulk::Result<()> {
-/// let plan = client.bulk().plan::<Event>().await?;
-/// let events = client.bulk().prepare_copy_in(&plan).await?;
-/// for batch in &batches {
-///     events.copy_in(batch).await?; // one round trip fewer than copy_in_with_plan
-/// }
-/// # Ok(()) }
-/// ```
-pub struct PreparedCopyIn<'c, T: ?Sized> {
-    bulk: Bulk<'c>,
-    plan: Plan<T>,
-    statement: Statement,
-}
-
-impl<'c, T: CopyRow + ?Sized> PreparedCopyIn<'c, T> {
-    /// [`Bulk::copy_in_with_plan`] through the prepared statement: the same checks, errors and
-    /// all-or-nothing behaviour, one round trip fewer. `rows` may yield `T` or `&T`.
-    pub fn copy_in<'s, I>(
-        &'s self,
-        rows: I,
-    ) -> impl Future<Output = Result<u64>> + use<'s, 'c, T, I>
-    where
-        I: IntoIterator,
-        I::Item: Borrow<T>,
-    {
-        self.bulk
-            .copy_in_traced(&self.plan, Some(&self.statement), rows)
-    }
-
-    /// The plan the statement was prepared from.
-    pub fn plan(&self) -> &Plan<T> {
-        &self.plan
-    }
-}
-
-impl<T: ?Sized> fmt::Debug for PreparedCopyIn<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PreparedCopyIn")
-            .field("plan", &self.plan)
-            .finish_non_exhaustive()
     }
 }
 
