@@ -310,8 +310,8 @@ fn check_copy_out<T: FromCopyRow>(
 ) -> Result<OutPlan, Error> {
     if described.params > 0 {
         return Err(Error::usage(
-            "the copy_out query has $n parameters, which COPY cannot take; write the values into \
-             the query or read from a view",
+            "the copy_out query has $n parameters, which COPY cannot bind: pass their values \
+             with copy_out_query_params",
         ));
     }
     let cols = &described.columns;

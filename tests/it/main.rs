@@ -21,6 +21,7 @@ mod pgbouncer;
 mod pgcopy;
 mod progress;
 mod quarantine;
+mod query_params;
 mod quoting;
 mod ranges;
 mod refused;

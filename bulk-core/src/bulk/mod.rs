@@ -17,12 +17,13 @@ pub use upsert::{CopyInReturning, Upsert, UpsertReturning};
 use crate::client::tokio::{TokioClient, TokioCopyOut};
 use crate::error::{Error, Result};
 use crate::ops::copy_in::{write_rows, write_stream};
-use crate::ops::copy_out::Reading;
+use crate::ops::copy_out::{bind_params, Reading};
 use crate::ops::{Options, Progress};
 use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow};
 use crate::trace::{self, Op, OpKind, SpanHandle};
 use futures_util::Stream;
+use postgres_types::ToSql;
 use std::borrow::Borrow;
 use std::fmt;
 use std::future::Future;
@@ -236,24 +237,99 @@ impl<'c> Bulk<'c> {
         T: FromCopyRow + Send + 'c,
     {
         match plan::select_all::<T>(self.table_for::<T>()) {
-            Ok((query, quoted)) => self.copy_out_owned_query::<T>(query, Some(quoted)),
+            Ok((query, quoted)) => self.copy_out_owned_query::<T>(query, Some(quoted), &[]),
             Err(e) => CopyOutStream::failed(e),
         }
     }
 
     /// Reads the rows of `query` (a `SELECT`, `VALUES`, `TABLE`, or `INSERT/UPDATE/DELETE ..
     /// RETURNING`) into `T`. Columns are matched to fields by name, in whatever order the query
-    /// returns them; columns no field wants are read and skipped. The query cannot take `$n`
-    /// parameters (COPY cannot bind them).
+    /// returns them; columns no field wants are read and skipped. For `$n` parameters use
+    /// [`copy_out_query_params`](Bulk::copy_out_query_params) (never `format!` values into
+    /// the text).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// #[derive(CopyRow)]
+    /// struct Total { account: String, cents: i64 }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// let totals: Vec<Total> = client
+    ///     .bulk()
+    ///     .copy_out_query::<Total>("SELECT account, sum(cents)::int8 AS cents FROM ledger GROUP BY 1")
+    ///     .collect_vec()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn copy_out_query<T>(&self, query: impl Into<String>) -> CopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
     {
-        self.copy_out_owned_query::<T>(query.into(), None)
+        self.copy_out_owned_query::<T>(query.into(), None, &[])
     }
 
-    /// Reads `query`; `table` (quoted) when it is `copy_out`'s `SELECT` of a whole table.
-    fn copy_out_owned_query<T>(&self, query: String, table: Option<String>) -> CopyOutStream<'c, T>
+    /// [`copy_out_query`](Bulk::copy_out_query) with values for the query's `$n` parameters,
+    /// typed as for tokio-postgres' `query`: `&[&(dyn ToSql + Sync)]`.
+    ///
+    /// `COPY` cannot bind parameters, so pgbulk writes the values into the statement, safely:
+    /// the query is described first (the server infers each parameter's type; the count must
+    /// match); each value is encoded by its `ToSql` impl for that type (a Rust type the
+    /// parameter does not accept is an [`ErrorKind::Usage`](crate::ErrorKind::Usage) error) and
+    /// bound as a real parameter of `SELECT $n::text`, so the server itself gives its text
+    /// form; that text goes in place of `$n` as `(E'..'::"schema"."type")`, with every `\`
+    /// and `'` doubled — the same whatever `standard_conforming_strings` is — and cast
+    /// explicitly to the parameter's type. `$n` is replaced only where PostgreSQL's own
+    /// scanner sees a parameter (not in strings, quoted identifiers, dollar quotes, comments),
+    /// and the rewritten query is described again: it must take no parameters and return the
+    /// same columns and types, or nothing runs. A value the server refuses (text with a NUL
+    /// byte, an out-of-range number) fails the call before the COPY.
+    ///
+    /// Cost: three round trips more than `copy_out_query` (describe, text form, check). The
+    /// values appear in the statement's text, so they can appear in the server's log
+    /// (`log_statement`) as any literal would; the `tracing` span records the query with its
+    /// `$n`, without the values.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// #[derive(CopyRow)]
+    /// struct User { id: i64, name: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, min_id: i64, name: &str) -> pgbulk::Result<()> {
+    /// let users: Vec<User> = client
+    ///     .bulk()
+    ///     .copy_out_query_params::<User>(
+    ///         "SELECT id, name FROM users WHERE id > $1 AND name <> $2",
+    ///         &[&min_id, &name],
+    ///     )
+    ///     .collect_vec()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn copy_out_query_params<'p, T>(
+        &self,
+        query: impl Into<String>,
+        params: &'p [&'p (dyn ToSql + Sync)],
+    ) -> CopyOutStream<'p, T>
+    where
+        'c: 'p,
+        T: FromCopyRow + Send + 'p,
+    {
+        let bulk: Bulk<'p> = self.clone();
+        bulk.copy_out_owned_query::<T>(query.into(), None, params)
+    }
+
+    /// Reads `query` (with `params` written in, if any); `table` (quoted) when it is
+    /// `copy_out`'s `SELECT` of a whole table.
+    fn copy_out_owned_query<T>(
+        &self,
+        query: String,
+        table: Option<String>,
+        params: &'c [&'c (dyn ToSql + Sync)],
+    ) -> CopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
     {
@@ -265,8 +341,15 @@ impl<'c> Bulk<'c> {
         let span = op.handle();
         let setup = async move {
             let started = async {
+                let bound;
+                let query = if params.is_empty() {
+                    &query
+                } else {
+                    bound = bind_params(&mut driver, &query, params).await?;
+                    &bound
+                };
                 let plan =
-                    plan::plan_copy_out::<_, T>(&mut driver, &query, table.as_deref()).await?;
+                    plan::plan_copy_out::<_, T>(&mut driver, query, table.as_deref()).await?;
                 driver.copy_out_stream(plan).await
             };
             match started.await {

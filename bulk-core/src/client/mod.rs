@@ -49,6 +49,39 @@ pub(crate) struct Described {
     pub(crate) columns: Vec<DescribedColumn>,
     /// How many `$n` parameters the statement takes.
     pub(crate) params: usize,
+    /// The types the server inferred for them (resolved like the columns').
+    pub(crate) param_types: Vec<Type>,
+}
+
+/// A parameter value already encoded in binary by its `ToSql` impl, with its type (`value`
+/// `None`: NULL). Drivers bind it as it is.
+#[derive(Debug)]
+pub(crate) struct RawParam {
+    pub(crate) ty: Type,
+    pub(crate) value: Option<Vec<u8>>,
+}
+
+impl postgres_types::ToSql for RawParam {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match &self.value {
+            None => Ok(postgres_types::IsNull::Yes),
+            Some(value) => {
+                out.extend_from_slice(value);
+                Ok(postgres_types::IsNull::No)
+            }
+        }
+    }
+
+    // Encoded for its own type already: the driver binds it with exactly that type.
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres_types::to_sql_checked!();
 }
 
 /// A `COPY .. FROM STDIN` to start: its text, and the (quoted) table and the column names it
@@ -121,6 +154,14 @@ pub(crate) trait Driver: Send {
             Ok(outcomes.into_iter().flat_map(|o| o.rows).collect())
         })
     }
+
+    /// Runs `sql`, one statement, with the extended protocol, binding `params` (each with its
+    /// type); returns its rows, every column being `text` (`None` for NULL).
+    fn query_params_text<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [RawParam],
+    ) -> BoxFuture<'a, Result<TextRows>>;
 
     /// Starts `target`'s `COPY .. FROM STDIN (FORMAT binary)`, refusing in step one the server
     /// would refuse at its start. (The future owns what it needs of `target`: the sink may

@@ -9,7 +9,9 @@
 //! the async driver run on a runtime.)
 
 use super::copy_start::REFUSAL_SQL;
-use super::{BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome};
+use super::{
+    BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome, RawParam, TextRows,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::server::{self, ServerVersion};
 use bytes::Bytes;
@@ -89,6 +91,24 @@ impl<C: GenericClient + Send> Driver for SyncClient<'_, C> {
         Box::pin(async move {
             let messages = self.client.simple_query(sql).map_err(Error::server)?;
             Ok(super::tokio::outcomes(messages))
+        })
+    }
+
+    fn query_params_text<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [RawParam],
+    ) -> BoxFuture<'a, Result<TextRows>> {
+        Box::pin(async move {
+            let typed: Vec<(&(dyn postgres_types::ToSql + Sync), Type)> = params
+                .iter()
+                .map(|p| (p as &(dyn postgres_types::ToSql + Sync), p.ty.clone()))
+                .collect();
+            let rows = self
+                .client
+                .query_typed(sql, &typed)
+                .map_err(Error::server)?;
+            super::tokio::text_rows(&rows)
         })
     }
 

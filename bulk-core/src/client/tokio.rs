@@ -1,7 +1,9 @@
 //! The tokio-postgres driver: `Client` and `Transaction` (and pooled clients, which
 //! dereference to them).
 
-use super::{BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome};
+use super::{
+    BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome, RawParam, TextRows,
+};
 use crate::error::{Error, Result};
 use crate::server::{ServerVersion, VERSION_SQL};
 use bytes::Bytes;
@@ -92,6 +94,25 @@ impl Driver for TokioClient<'_> {
         })
     }
 
+    fn query_params_text<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [RawParam],
+    ) -> BoxFuture<'a, Result<TextRows>> {
+        Box::pin(async move {
+            let typed: Vec<(&(dyn postgres_types::ToSql + Sync), postgres_types::Type)> = params
+                .iter()
+                .map(|p| (p as &(dyn postgres_types::ToSql + Sync), p.ty.clone()))
+                .collect();
+            let rows = self
+                .client
+                .query_typed(sql, &typed)
+                .await
+                .map_err(Error::server)?;
+            text_rows(&rows)
+        })
+    }
+
     fn copy_in<'a>(
         &'a mut self,
         target: &CopyTarget<'_>,
@@ -142,8 +163,20 @@ impl Described {
                 .map(|c| (c.name().to_owned(), c.type_().clone()))
                 .collect(),
             params: stmt.params().len(),
+            param_types: stmt.params().to_vec(),
         }
     }
+}
+
+/// Rows whose every column is `text`, as [`TextRows`].
+pub(crate) fn text_rows(rows: &[tokio_postgres::Row]) -> Result<TextRows> {
+    rows.iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| row.try_get::<_, Option<String>>(i).map_err(Error::server))
+                .collect()
+        })
+        .collect()
 }
 
 /// Each statement's outcome from a simple query's messages (rows come before their

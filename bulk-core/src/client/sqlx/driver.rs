@@ -24,7 +24,9 @@
 //! rollback (a counted query): the connection stays usable.
 
 use super::types;
-use crate::client::{BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome};
+use crate::client::{
+    BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome, RawParam, TextRows,
+};
 use crate::error::{Error, Result};
 use crate::server::{self, ServerVersion};
 use ::sqlx::pool::PoolConnection;
@@ -129,7 +131,30 @@ impl Driver for SqlxConn<'_> {
             Ok(Described {
                 columns: d.columns,
                 params: d.params,
+                param_types: d.param_types,
             })
+        })
+    }
+
+    fn query_params_text<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [RawParam],
+    ) -> BoxFuture<'a, Result<TextRows>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let mut query = ::sqlx::query(AssertSqlSafe(sql.to_owned()));
+            for p in params {
+                query = query.bind(SqlxRawParam(p));
+            }
+            let rows = query.fetch_all(conn).await.map_err(Error::sqlx)?;
+            rows.iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| row.try_get::<Option<String>, _>(i).map_err(Error::sqlx))
+                        .collect()
+                })
+                .collect()
         })
     }
 
@@ -325,5 +350,40 @@ impl Drop for SqlxCopyOut<'_> {
         if self.stream.take().is_some() {
             self.abandoned.store(true, Ordering::Release);
         }
+    }
+}
+
+/// A [`RawParam`] bound through sqlx: its bytes as they are, with its type's OID.
+struct SqlxRawParam<'p>(&'p RawParam);
+
+impl ::sqlx::Type<Postgres> for SqlxRawParam<'_> {
+    fn type_info() -> ::sqlx::postgres::PgTypeInfo {
+        // Every value says its own type (`produces`); this is never what is sent.
+        ::sqlx::postgres::PgTypeInfo::with_name("unknown")
+    }
+
+    fn compatible(_: &::sqlx::postgres::PgTypeInfo) -> bool {
+        true
+    }
+}
+
+impl<'q> ::sqlx::Encode<'q, Postgres> for SqlxRawParam<'_> {
+    fn encode_by_ref(
+        &self,
+        buf: &mut ::sqlx::postgres::PgArgumentBuffer,
+    ) -> std::result::Result<::sqlx::encode::IsNull, ::sqlx::error::BoxDynError> {
+        match &self.0.value {
+            None => Ok(::sqlx::encode::IsNull::Yes),
+            Some(value) => {
+                buf.extend_from_slice(value);
+                Ok(::sqlx::encode::IsNull::No)
+            }
+        }
+    }
+
+    fn produces(&self) -> Option<::sqlx::postgres::PgTypeInfo> {
+        Some(::sqlx::postgres::PgTypeInfo::with_oid(
+            ::sqlx::postgres::types::Oid(self.0.ty.oid()),
+        ))
     }
 }
