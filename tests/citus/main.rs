@@ -5,6 +5,7 @@
 // Test code: long fixtures and unwraps are the point, not a smell.
 #![allow(clippy::too_many_lines, clippy::missing_panics_doc)]
 
+mod clients;
 mod copy;
 mod returning;
 mod upsert;
