@@ -223,7 +223,11 @@ async fn distribution<D: Driver>(driver: &mut D, table: &str) -> Result<Distribu
         .query_text(&crate::sql::citus::is_citus_table_sql(table))
         .await
         .map_err(|e| e.context(format!("cannot read how {table} is distributed")))?;
-    let listed = rows.first().and_then(|r| r.first()).and_then(Option::as_deref) == Some("t");
+    let listed = rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(Option::as_deref)
+        == Some("t");
     Ok(if listed {
         Distribution::Citus
     } else {

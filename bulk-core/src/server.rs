@@ -41,7 +41,6 @@ impl ServerFacts {
             citus: value(1) == Some("t"),
         })
     }
-
 }
 
 /// The first `server_version_num` whose numeric type holds `Infinity` and `-Infinity`.

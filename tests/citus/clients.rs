@@ -64,7 +64,11 @@ async fn through_sqlx() {
         let mut c = sqlx::PgConnection::connect_with(&db.sqlx_options())
             .await
             .unwrap();
-        c.bulk().table(&table).copy_in(&rows[..1_000]).await.unwrap();
+        c.bulk()
+            .table(&table)
+            .copy_in(&rows[..1_000])
+            .await
+            .unwrap();
         let err = c
             .bulk()
             .table(&table)
@@ -108,11 +112,7 @@ async fn through_the_blocking_client() {
     tokio::task::spawn_blocking(move || {
         let mut client = postgres::Client::connect(&conninfo, postgres::NoTls).unwrap();
         for table in &checked {
-            client
-                .bulk()
-                .table(table)
-                .copy_in(&rows[..1_000])
-                .unwrap();
+            client.bulk().table(table).copy_in(&rows[..1_000]).unwrap();
             let err = client
                 .bulk()
                 .table(table)

@@ -222,8 +222,8 @@ async fn input_order_holds_on_a_partitioned_table() {
         assert_eq!(stored, by_id, "{table}");
     }
 
-    // Upsert: existing rows changed, unchanged and new, in reverse order of the table's.
-    // (`inserted`, read from `xmax`, is not available on a partitioned table.)
+    // Upsert: existing rows changed, unchanged and new, in reverse order of the table's; the
+    // rows are matched to the input by the conflict key, and `inserted` says which are new.
     let rows: Vec<Regional> = (0..4_000).map(regional).collect();
     let mut batch: Vec<Regional> = rows[2_000..].to_vec();
     batch.extend((4_000..5_000).map(regional));
@@ -238,14 +238,17 @@ async fn input_order_holds_on_a_partitioned_table() {
         .in_input_order()
         .await
         .unwrap();
-    let expected: Vec<(i32, &str, i64)> = batch
+    let expected: Vec<(i32, &str, i64, bool)> = batch
         .iter()
         .filter(|r| r.amount >= 4_000)
-        .map(|r| (r.region, r.reference.as_str(), r.amount))
+        .map(|r| {
+            let new = r.amount < 1_000_000;
+            (r.region, r.reference.as_str(), r.amount, new)
+        })
         .collect();
-    let got: Vec<(i32, &str, i64)> = back
+    let got: Vec<(i32, &str, i64, bool)> = back
         .iter()
-        .map(|u| (u.region, u.reference.as_str(), u.amount))
+        .map(|u| (u.region, u.reference.as_str(), u.amount, u.inserted))
         .collect();
     assert_eq!(got.len(), 2_000);
     assert_eq!(got, expected);
@@ -256,4 +259,5 @@ struct Upserted2 {
     region: i32,
     reference: String,
     amount: i64,
+    inserted: bool,
 }

@@ -75,8 +75,8 @@ impl Driver for TokioClient<'_> {
             )
             .await;
             let described = Described::of(&stmt.map_err(Error::server)?);
-            let facts = facts
-                .map_err(|e| Error::server(e).context("cannot read the server's version"))?;
+            let facts =
+                facts.map_err(|e| Error::server(e).context("cannot read the server's version"))?;
             let rows: Vec<_> = outcomes(facts).into_iter().flat_map(|o| o.rows).collect();
             Ok((described, ServerFacts::from_rows(&rows)?))
         })

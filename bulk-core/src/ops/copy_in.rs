@@ -2,9 +2,9 @@
 //! sink — and the mapping of the server's COPY errors back to input rows.
 
 use crate::client::{BoxCopySink, CopyTarget, Driver};
-use crate::ops::distributed::KeyTrail;
 use crate::engine::Encoder;
 use crate::error::{Error, Result};
+use crate::ops::distributed::KeyTrail;
 use crate::ops::Options;
 use crate::plan::Plan;
 use crate::row::CopyRow;
@@ -140,8 +140,7 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
                 Ok(written) => written,
                 Err(e) => {
                     // (The sink is gone: the trail is read directly.)
-                    let row = (self.keys.as_ref())
-                        .and_then(|keys| keys.row_of(e.server_detail()?));
+                    let row = (self.keys.as_ref()).and_then(|keys| keys.row_of(e.server_detail()?));
                     return Err(with_row(server_error::<T>(e), row));
                 }
             };

@@ -39,14 +39,14 @@ pub(crate) mod key_scan;
 pub(crate) mod options;
 
 use crate::client::Driver;
-use crate::ops::distributed;
-use crate::sql::citus as citus_sql;
 use crate::error::{Error, Result};
 use crate::ops::copy_in::CopyWriter;
+use crate::ops::distributed;
 use crate::ops::scope::TxScope;
 use crate::ops::{copy_out, Options};
 use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow};
+use crate::sql::citus as citus_sql;
 use crate::sql::upsert::{self as sql, Dedupe, Merge, Stage};
 use futures_util::future::BoxFuture;
 use key_scan::KeyScan;
