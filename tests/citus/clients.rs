@@ -116,7 +116,7 @@ async fn through_the_blocking_client() {
             let err = client
                 .bulk()
                 .table(table)
-                .copy_in(&clashing(&rows))
+                .copy_in(clashing(&rows))
                 .unwrap_err();
             check_worker_error(&err, table);
 
