@@ -139,8 +139,7 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
             let written = match self.sink.finish().await {
                 Ok(written) => written,
                 Err(e) => {
-                    // (The sink is gone: the trail is read directly.)
-                    let row = (self.keys.as_ref()).and_then(|keys| keys.row_of(e.server_detail()?));
+                    let row = trail_row(self.keys.as_ref(), &e);
                     return Err(with_row(server_error::<T>(e), row));
                 }
             };
@@ -153,13 +152,8 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
     /// [`server_error`], and the input row of a Citus worker's key violation, which has no
     /// line context: the last row sent with the key of the error's detail.
     fn server_error(&self, err: Error) -> Error {
-        let row = self.trail_row(&err);
+        let row = trail_row(self.keys.as_ref(), &err);
         with_row(server_error::<T>(err), row)
-    }
-
-    /// The input row [`KeyTrail`] finds for `err`'s key detail, on a Citus table.
-    fn trail_row(&self, err: &Error) -> Option<u64> {
-        self.keys.as_ref()?.row_of(err.server_detail()?)
     }
 
     /// Aborts the COPY because of `error` (nothing is written) and returns the error.
@@ -169,6 +163,11 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
             error
         })
     }
+}
+
+/// The input row `keys` (kept on a Citus table) finds for `err`'s key detail.
+fn trail_row(keys: Option<&KeyTrail>, err: &Error) -> Option<u64> {
+    keys?.row_of(err.server_detail()?)
 }
 
 /// `err` naming input row `row` when the server's context did not name one.

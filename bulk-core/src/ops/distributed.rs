@@ -41,8 +41,8 @@ pub(crate) async fn order_key<D: Driver>(
     Ok(pick_order_key(&rows, usable))
 }
 
-/// From the rows of [`unique_keys_sql`](crate::sql::citus::unique_keys_sql) (index, column, not null): the first key whose columns
-/// are all `NOT NULL` and for which `usable` holds.
+/// From the rows of [`unique_keys_sql`](crate::sql::citus::unique_keys_sql) (index, column,
+/// not null): the first key whose columns are all `NOT NULL` and for which `usable` holds.
 fn pick_order_key(
     rows: &[(String, String, bool)],
     usable: impl Fn(&[String]) -> bool,

@@ -22,6 +22,8 @@
 //!    `INSERT`'s row count is inserted + updated; the `WHERE` counts the updated rows in a
 //!    transaction-local setting (see `Merge::insert`), which reads no system column (so
 //!    partitioned tables work) and needs only the column privileges the statement itself needs.
+//!    On a Citus table the shards run the `INSERT` and refuse a volatile `WHERE`; there the
+//!    statement is wrapped to count its `RETURNING (xmax = 0)` rows instead.
 //!    A key the server finds twice that the encoder could not see (`1.0` and `1.00`, a
 //!    `NULLS NOT DISTINCT` index) undoes the attempt (a savepoint) and retries with the dedupe.
 //! 6. The scope closes: `COMMIT`, or `DROP TABLE` + `RELEASE SAVEPOINT` inside a transaction.
