@@ -63,10 +63,15 @@ impl ServerVersion {
         ServerVersion(Some(num))
     }
 
+    /// Whether this server is known to predate numeric `Infinity`/`-Infinity` (PostgreSQL 14).
+    pub(crate) fn predates_numeric_infinity(self) -> bool {
+        self.0.is_some_and(|n| n < NUMERIC_INFINITY_SINCE)
+    }
+
     /// Whether values of the plan's column `types` must be checked against this version: only
     /// when the server is known to predate numeric infinities and a column is numeric-based.
     pub(crate) fn needs_checks(self, types: &[Type]) -> bool {
-        self.0.is_some_and(|n| n < NUMERIC_INFINITY_SINCE) && version_matters(types)
+        self.predates_numeric_infinity() && version_matters(types)
     }
 
     /// The version as people write it: `13.23`, `17.4` (`9.6.24` before 10).

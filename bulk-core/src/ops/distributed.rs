@@ -67,7 +67,7 @@ fn pick_order_key(
 /// Eight bytes per row; kept only for Citus targets whose key fields are all integers, text or
 /// uuid.
 pub(crate) struct KeyTrail {
-    /// Position in the tuple and type of each key field, in `T::COLUMNS` order.
+    /// Position in the tuple and type of each key field, in `T::__PGBULK_COLUMNS` order.
     fields: Vec<(usize, Type)>,
     /// The key fields' column names, joined with `, ` as in the detail.
     columns: String,
@@ -78,7 +78,7 @@ pub(crate) struct KeyTrail {
 impl KeyTrail {
     /// A trail for `T` with column `types`, when `T` has key fields of supported types.
     pub(crate) fn new<T: CopyRow + ?Sized>(types: &[Type]) -> Option<KeyTrail> {
-        let fields: Vec<(usize, Type)> = T::COLUMNS
+        let fields: Vec<(usize, Type)> = T::__PGBULK_COLUMNS
             .iter()
             .enumerate()
             .filter(|(_, c)| c.key)
@@ -87,7 +87,7 @@ impl KeyTrail {
         if fields.is_empty() || !fields.iter().all(|(_, ty)| from_text(ty, "0").is_some()) {
             return None;
         }
-        let columns = T::COLUMNS
+        let columns = T::__PGBULK_COLUMNS
             .iter()
             .filter(|c| c.key)
             .map(|c| c.name)
@@ -201,8 +201,8 @@ mod tests {
     struct Keyed;
 
     impl CopyRow for Keyed {
-        const TABLE: &'static str = "t";
-        const COLUMNS: &'static [Column] = &[
+        const __PGBULK_TABLE: &'static str = "t";
+        const __PGBULK_COLUMNS: &'static [Column] = &[
             Column {
                 name: "tenant",
                 field: "tenant",

@@ -76,7 +76,7 @@ impl Stage {
             "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {}, NULL::int8 AS {} FROM {target} \
              WITH NO DATA",
             self.table,
-            column_list(T::COLUMNS.iter().map(|c| c.name)),
+            column_list(T::__PGBULK_COLUMNS.iter().map(|c| c.name)),
             ident::quote(ORD)
         )
     }
@@ -85,7 +85,7 @@ impl Stage {
     pub(crate) fn plan<T: CopyRow + ?Sized>(&self, target: &Plan<T>) -> Plan<T> {
         let copy_sql = crate::sql::copy_in(
             &self.table,
-            T::COLUMNS.iter().map(|c| c.name).chain([ORD]),
+            T::__PGBULK_COLUMNS.iter().map(|c| c.name).chain([ORD]),
             false,
         );
         target.retarget(self.table.clone(), copy_sql).local()
@@ -179,14 +179,14 @@ impl Merge {
         let citus = plan.distribution().is_citus();
         let type_name = plan::short_type_name::<T>();
         let find = |name: &str, what: &str| -> Result<&'static str> {
-            T::COLUMNS
+            T::__PGBULK_COLUMNS
                 .iter()
                 .find(|c| c.name == name)
                 .map(|c| c.name)
                 .ok_or_else(|| {
                     Error::usage(format!(
                         "{what} \"{name}\" is not a column `{type_name}` copies (its columns: {})",
-                        T::COLUMNS
+                        T::__PGBULK_COLUMNS
                             .iter()
                             .map(|c| c.name)
                             .collect::<Vec<_>>()
@@ -194,7 +194,7 @@ impl Merge {
                     ))
                 })
         };
-        if T::COLUMNS.iter().any(|c| c.name == ORD) {
+        if T::__PGBULK_COLUMNS.iter().any(|c| c.name == ORD) {
             return Err(Error::usage(format!(
                 "`{type_name}` has a column named {ORD}, which upsert_via_staging uses itself"
             )));
@@ -227,7 +227,7 @@ impl Merge {
                 (keys, list)
             }
             (Conflict::Keys, _) => {
-                let keys: Vec<&'static str> = T::COLUMNS
+                let keys: Vec<&'static str> = T::__PGBULK_COLUMNS
                     .iter()
                     .filter(|c| c.key)
                     .map(|c| c.name)
@@ -244,7 +244,7 @@ impl Merge {
         }
         let update = match &options.action {
             Action::Nothing => Vec::new(),
-            Action::UpdateAll => T::COLUMNS
+            Action::UpdateAll => T::__PGBULK_COLUMNS
                 .iter()
                 .map(|c| c.name)
                 .filter(|c| !keys.contains(c))
@@ -266,8 +266,8 @@ impl Merge {
         let as_text = plan.types().iter().map(compare_as_text).collect();
         Ok(Merge {
             target: plan.table().to_owned(),
-            columns: T::COLUMNS.iter().map(|c| c.name).collect(),
-            fields: T::COLUMNS.iter().map(|c| c.field).collect(),
+            columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
+            fields: T::__PGBULK_COLUMNS.iter().map(|c| c.field).collect(),
             as_text,
             keys,
             conflict,
@@ -615,8 +615,8 @@ pub(crate) fn returning_list<R: CopyRow + ?Sized>(
     merged: bool,
     citus: bool,
 ) -> Result<String> {
-    let mut out = Vec::with_capacity(R::COLUMNS.len());
-    for c in R::COLUMNS {
+    let mut out = Vec::with_capacity(R::__PGBULK_COLUMNS.len());
+    for c in R::__PGBULK_COLUMNS {
         if table_columns.iter().any(|t| t == c.name) {
             out.push(format!("{TARGET_ALIAS}.{}", ident::quote(c.name)));
         } else if c.name == "inserted" && !merged {
@@ -648,7 +648,7 @@ pub(crate) fn insert_returning_sql<T: CopyRow + ?Sized>(
     returning: &str,
     input_order: bool,
 ) -> String {
-    let cols = column_list(T::COLUMNS.iter().map(|c| c.name));
+    let cols = column_list(T::__PGBULK_COLUMNS.iter().map(|c| c.name));
     let order = if input_order {
         format!(" ORDER BY {}", ident::quote(ORD))
     } else {

@@ -254,7 +254,8 @@ async fn order_key<D: Driver, T: CopyRow>(
     let key = match merge {
         None => {
             distributed::order_key(driver, table, |cols| {
-                cols.iter().all(|c| T::COLUMNS.iter().any(|t| t.name == c))
+                cols.iter()
+                    .all(|c| T::__PGBULK_COLUMNS.iter().any(|t| t.name == c))
             })
             .await?
         }
@@ -289,7 +290,10 @@ fn proven_order<R: FromCopyRow>(statement: String, key: Option<&[String]>, stage
     match key {
         Some(key) => citus_sql::in_input_order(
             &statement,
-            &R::COLUMNS.iter().map(|c| c.name).collect::<Vec<_>>(),
+            &R::__PGBULK_COLUMNS
+                .iter()
+                .map(|c| c.name)
+                .collect::<Vec<_>>(),
             key,
             stage,
             sql::ORD,
