@@ -25,7 +25,29 @@ pub struct Plan<T: ?Sized> {
     /// The server's version when a column's values must be checked against it
     /// ([`ServerVersion::needs_checks`]), otherwise unknown.
     server: ServerVersion,
+    /// How the target is stored: a Citus table or not (read from the catalog with the
+    /// describe).
+    distribution: Distribution,
     _row: PhantomData<fn(&T)>,
+}
+
+/// How a plan's target table is stored, from the Citus catalog (`pg_dist_partition`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Distribution {
+    /// A table of this server (no Citus, or a table Citus does not manage; a staging table).
+    Local,
+    /// A Citus table whose rows live in shards, possibly on other nodes: hash- or
+    /// range-distributed, a reference table, or a single-shard table. Each shard runs its part
+    /// of a statement on its own: `RETURNING` rows come back per shard, a worker's errors come
+    /// without the COPY's line context (see `ops::distributed`).
+    Citus,
+}
+
+impl Distribution {
+    /// Whether the target is a Citus table.
+    pub(crate) fn is_citus(self) -> bool {
+        self == Distribution::Citus
+    }
 }
 
 impl<T: ?Sized> Clone for Plan<T> {
@@ -35,6 +57,7 @@ impl<T: ?Sized> Clone for Plan<T> {
             types: self.types.clone(),
             copy_sql: self.copy_sql.clone(),
             server: self.server,
+            distribution: self.distribution,
             _row: PhantomData,
         }
     }
@@ -47,6 +70,7 @@ impl<T: ?Sized> fmt::Debug for Plan<T> {
             .field("types", &self.types)
             .field("copy_sql", &self.copy_sql)
             .field("server", &self.server)
+            .field("distribution", &self.distribution)
             .finish()
     }
 }
@@ -72,6 +96,11 @@ impl<T: CopyRow + ?Sized> Plan<T> {
         self.server
     }
 
+    /// How the target is stored (a Citus table or not).
+    pub(crate) fn distribution(&self) -> Distribution {
+        self.distribution
+    }
+
     /// This plan, checking values against `server` where its columns need it.
     pub(crate) fn for_server(mut self, server: ServerVersion) -> Plan<T> {
         if server.needs_checks(&self.types) {
@@ -81,15 +110,23 @@ impl<T: CopyRow + ?Sized> Plan<T> {
     }
 
     /// The same field types, copied into another (quoted) table with another COPY statement:
-    /// the staging table of `upsert_via_staging`, `replace_all`'s `FREEZE`.
+    /// the staging table of `upsert_via_staging`, `replace_all`'s `FREEZE` (same table, same
+    /// distribution).
     pub(crate) fn retarget(&self, table: String, copy_sql: String) -> Plan<T> {
         Plan {
             table,
             types: self.types.clone(),
             copy_sql,
             server: self.server,
+            distribution: self.distribution,
             _row: PhantomData,
         }
+    }
+
+    /// This plan for a table of this session (a temporary staging table).
+    pub(crate) fn local(mut self) -> Plan<T> {
+        self.distribution = Distribution::Local;
+        self
     }
 }
 
@@ -165,12 +202,37 @@ pub(crate) async fn plan_copy_in<D: Driver, T: CopyRow + ?Sized>(
     let quoted = ident::quote_table(table)?;
     require_fields::<T>()?;
     crate::trace::described(&quoted);
-    // The server's version in the same round trip where the driver can pipeline.
-    let (described, server) = driver
+    // The server's version and whether it has Citus in the same round trip where the driver
+    // can pipeline.
+    let (described, facts) = driver
         .describe_target(&describe_table_sql(&quoted))
         .await
         .map_err(|e| e.context(format!("cannot describe table {quoted}")))?;
-    Ok(check_copy_in(quoted, &described.columns)?.for_server(server))
+    let mut plan = check_copy_in(quoted, &described.columns)?.for_server(facts.version);
+    // On a server with Citus, one more round trip: is the target one of its tables?
+    if facts.citus {
+        plan.distribution = distribution(driver, &plan.table).await?;
+    }
+    Ok(plan)
+}
+
+/// How the (quoted) `table` is stored, on a server that has the Citus catalog: a Citus table
+/// when `pg_dist_partition` lists it.
+async fn distribution<D: Driver>(driver: &mut D, table: &str) -> Result<Distribution, Error> {
+    let rows = driver
+        .query_text(&crate::sql::citus::is_citus_table_sql(table))
+        .await
+        .map_err(|e| e.context(format!("cannot read how {table} is distributed")))?;
+    let listed = rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(Option::as_deref)
+        == Some("t");
+    Ok(if listed {
+        Distribution::Citus
+    } else {
+        Distribution::Local
+    })
 }
 
 /// The statement whose description gives the columns of the (quoted) `table`.
@@ -209,6 +271,7 @@ fn check_copy_in<T: CopyRow + ?Sized>(
         types,
         copy_sql,
         server: ServerVersion::UNKNOWN,
+        distribution: Distribution::Local,
         _row: PhantomData,
     })
 }

@@ -4,6 +4,7 @@
 use crate::client::{BoxCopySink, CopyTarget, Driver};
 use crate::engine::Encoder;
 use crate::error::{Error, Result};
+use crate::ops::distributed::KeyTrail;
 use crate::ops::Options;
 use crate::plan::Plan;
 use crate::row::CopyRow;
@@ -33,6 +34,9 @@ pub(crate) struct CopyWriter<'a, T: ?Sized> {
     encoder: Encoder<T>,
     types: &'a [postgres_types::Type],
     options: &'a Options<'a>,
+    /// Into a Citus table: the key fingerprints that name the input row of a worker's key
+    /// violation (which comes without the COPY's line context).
+    keys: Option<KeyTrail>,
 }
 
 impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
@@ -59,6 +63,11 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
                 encoder: Encoder::new(options.flush_bytes, extra).for_server(plan.server()),
                 types: plan.types(),
                 options,
+                keys: if plan.distribution().is_citus() {
+                    KeyTrail::new::<T>(plan.types())
+                } else {
+                    None
+                },
             })
         })
     }
@@ -68,7 +77,12 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
     /// [`fail`](CopyWriter::fail).
     #[inline]
     pub(crate) fn push(&mut self, row: &T) -> Result<()> {
-        self.encoder.push(row, self.types)
+        match &mut self.keys {
+            None => self.encoder.push(row, self.types),
+            Some(keys) => self
+                .encoder
+                .push_with(row, self.types, |buf, start| keys.record(&buf[start..])),
+        }
     }
 
     /// [`push`](CopyWriter::push) with the extra trailing columns written by `extra`.
@@ -78,7 +92,13 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
         row: &T,
         extra: impl FnOnce(&mut BytesMut, usize),
     ) -> Result<()> {
-        self.encoder.push_with(row, self.types, extra)
+        match &mut self.keys {
+            None => self.encoder.push_with(row, self.types, extra),
+            Some(keys) => self.encoder.push_with(row, self.types, |buf, start| {
+                keys.record(&buf[start..]);
+                extra(buf, start);
+            }),
+        }
     }
 
     /// Whether a chunk is ready to [`flush`](CopyWriter::flush).
@@ -92,7 +112,9 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
     pub(crate) fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let chunk = self.encoder.take_chunk();
-            self.sink.send(chunk).await.map_err(server_error::<T>)?;
+            if let Err(e) = self.sink.send(chunk).await {
+                return Err(self.server_error(e));
+            }
             self.encoder.reclaim();
             self.options
                 .report(self.encoder.rows(), self.encoder.bytes());
@@ -111,13 +133,27 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
         Box::pin(async move {
             let last = self.encoder.finish();
             if let Err(e) = self.sink.send(last).await {
-                return Err(self.fail(server_error::<T>(e)).await);
+                let e = self.server_error(e);
+                return Err(self.fail(e).await);
             }
-            let written = self.sink.finish().await.map_err(server_error::<T>)?;
+            let written = match self.sink.finish().await {
+                Ok(written) => written,
+                Err(e) => {
+                    let row = trail_row(self.keys.as_ref(), &e);
+                    return Err(with_row(server_error::<T>(e), row));
+                }
+            };
             self.options
                 .report(self.encoder.rows(), self.encoder.bytes());
             Ok((written, self.encoder.bytes()))
         })
+    }
+
+    /// [`server_error`], and the input row of a Citus worker's key violation, which has no
+    /// line context: the last row sent with the key of the error's detail.
+    fn server_error(&self, err: Error) -> Error {
+        let row = trail_row(self.keys.as_ref(), &err);
+        with_row(server_error::<T>(err), row)
     }
 
     /// Aborts the COPY because of `error` (nothing is written) and returns the error.
@@ -126,6 +162,19 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
             self.sink.abort(&error.to_string()).await;
             error
         })
+    }
+}
+
+/// The input row `keys` (kept on a Citus table) finds for `err`'s key detail.
+fn trail_row(keys: Option<&KeyTrail>, err: &Error) -> Option<u64> {
+    keys?.row_of(err.server_detail()?)
+}
+
+/// `err` naming input row `row` when the server's context did not name one.
+fn with_row(err: Error, row: Option<u64>) -> Error {
+    match row {
+        Some(row) if err.row().is_none() => err.with_row(row),
+        _ => err,
     }
 }
 
@@ -249,7 +298,7 @@ fn parse_copy_context(context: &str) -> (Option<u64>, Option<String>) {
 
 /// The column list of a `Key (a, b)=(..) already exists.` detail, unquoted (the server quotes
 /// names that need it: `Key ("My ""Col""")=(1)`), joined with `, `.
-fn key_columns(detail: &str) -> Option<String> {
+pub(crate) fn key_columns(detail: &str) -> Option<String> {
     let mut rest = detail.strip_prefix("Key (")?.chars().peekable();
     let mut names = Vec::new();
     let mut name = String::new();
