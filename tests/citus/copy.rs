@@ -5,7 +5,7 @@ use crate::{
     count, db, event, events, events_where, refused, sorted, stored, workers_with_rows, Citus,
     Event,
 };
-use pgbulk::{copy_in_parallel, BulkExt, CopyRow, ErrorKind};
+use pgbulk::{BulkExt, CopyRow, ErrorKind};
 
 #[tokio::test]
 async fn copy_in_and_copy_out_round_trip() {
@@ -169,7 +169,12 @@ async fn parallel_load_and_replace_all() {
             .plan::<Event>()
             .await
             .unwrap();
-        let outcome = copy_in_parallel(&[db.client(), &second, &third], &plan, &rows).await;
+        let outcome = db
+            .client()
+            .bulk()
+            .copy_in_parallel_with_plan(&plan, &[&second, &third], &rows)
+            .await
+            .unwrap();
         assert!(outcome.is_complete(), "{kind:?}");
         assert_eq!(outcome.into_result().unwrap(), 9_001);
         assert_eq!(count(&db, &table).await, 9_001);
