@@ -1,7 +1,10 @@
-//! `copy_out_query_params`: values for a copy_out query's `$n` parameters, written into the
+//! `copy_out_query_params`: values for a `copy_out` query's `$n` parameters, written into the
 //! COPY statement by pgbulk (COPY binds none). Hostile values, backslashes under both
 //! `standard_conforming_strings` settings, dollar quotes, NUL bytes, unicode, arrays, NULLs and
 //! `$n` hidden in strings and comments, on every client.
+
+// Row indexes of a 14-entry fixture as ids.
+#![allow(clippy::cast_possible_wrap)]
 
 use crate::{count, db};
 use chrono::{DateTime, Utc};
@@ -14,6 +17,15 @@ use rust_decimal::Decimal;
 struct Note {
     id: i64,
     body: Option<String>,
+}
+
+#[derive(CopyRow, Debug, PartialEq)]
+struct Echo {
+    t: DateTime<Utc>,
+    n: Decimal,
+    f: f64,
+    g: f32,
+    b: Vec<u8>,
 }
 
 const NOTES: &str = "CREATE TABLE notes (id int8 PRIMARY KEY, body text, tags text[]);
@@ -185,14 +197,6 @@ async fn nulls_arrays_and_exact_values() {
 
     // Values come back exactly: timestamps (in the session's time zone), numerics with their
     // scale, floats to the last bit, bytes.
-    #[derive(CopyRow, Debug, PartialEq)]
-    struct Echo {
-        t: DateTime<Utc>,
-        n: Decimal,
-        f: f64,
-        g: f32,
-        b: Vec<u8>,
-    }
     db.client()
         .batch_execute("SET TimeZone = 'Asia/Kathmandu'")
         .await

@@ -75,31 +75,14 @@ pub(crate) fn substitute(
                     .map_or(b.len(), |p| i + p);
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0usize;
-                loop {
-                    if i + 1 >= b.len() {
-                        return Err(unterminated("comment"));
-                    }
-                    if b[i] == b'/' && b[i + 1] == b'*' {
-                        depth += 1;
-                        i += 2;
-                    } else if b[i] == b'*' && b[i + 1] == b'/' {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
+                i = end_of_comment(b, i).ok_or_else(|| unterminated("comment"))?;
             }
             b'\'' => {
                 i = end_of_string(b, i, !standard_conforming_strings)
-                    .ok_or_else(|| unterminated("string"))?
+                    .ok_or_else(|| unterminated("string"))?;
             }
             b'"' => {
-                i = end_of_quoted(b, i, b'"').ok_or_else(|| unterminated("quoted identifier"))?
+                i = end_of_quoted(b, i, b'"').ok_or_else(|| unterminated("quoted identifier"))?;
             }
             b'$' if b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
                 let start = i;
@@ -123,25 +106,8 @@ pub(crate) fn substitute(
                 copied = i;
             }
             b'$' => {
-                // A dollar-quoted string: `$tag$ .. $tag$` (the tag may be empty).
-                let mut j = i + 1;
-                if j < b.len() && ident_start(b[j]) {
-                    j += 1;
-                    while j < b.len() && (ident_cont(b[j]) && b[j] != b'$') {
-                        j += 1;
-                    }
-                }
-                if b.get(j) == Some(&b'$') {
-                    let tag = &b[i..=j];
-                    let body = j + 1;
-                    let end = b[body..]
-                        .windows(tag.len())
-                        .position(|w| w == tag)
-                        .ok_or_else(|| unterminated("dollar-quoted string"))?;
-                    i = body + end + tag.len();
-                } else {
-                    i += 1;
-                }
+                i = end_of_dollar_quote(b, i)
+                    .ok_or_else(|| unterminated("dollar-quoted string"))?;
             }
             _ if ident_start(c) => {
                 let start = i;
@@ -180,6 +146,48 @@ pub(crate) fn substitute(
     }
     out.push_str(&query[copied..]);
     Ok(out)
+}
+
+/// The index after the (possibly nested) `/* .. */` comment starting at `start`.
+fn end_of_comment(b: &[u8], mut i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        if i + 1 >= b.len() {
+            return None;
+        }
+        if b[i] == b'/' && b[i + 1] == b'*' {
+            depth += 1;
+            i += 2;
+        } else if b[i] == b'*' && b[i + 1] == b'/' {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                return Some(i);
+            }
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// At a `$` that does not start a parameter: the index after the dollar-quoted string
+/// `$tag$ .. $tag$` starting there (the tag may be empty), or after the `$` if it starts none.
+/// `None` if the string does not end.
+fn end_of_dollar_quote(b: &[u8], start: usize) -> Option<usize> {
+    let mut j = start + 1;
+    if j < b.len() && ident_start(b[j]) {
+        j += 1;
+        while j < b.len() && ident_cont(b[j]) && b[j] != b'$' {
+            j += 1;
+        }
+    }
+    if b.get(j) != Some(&b'$') {
+        return Some(start + 1);
+    }
+    let tag = &b[start..=j];
+    let body = j + 1;
+    let end = b[body..].windows(tag.len()).position(|w| w == tag)?;
+    Some(body + end + tag.len())
 }
 
 /// The index after the `'..'` string starting at `start`; with `escapes`, a backslash escapes

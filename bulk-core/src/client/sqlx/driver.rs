@@ -357,7 +357,7 @@ impl ::sqlx::Type<Postgres> for SqlxRawParam<'_> {
     }
 }
 
-impl<'q> ::sqlx::Encode<'q, Postgres> for SqlxRawParam<'_> {
+impl ::sqlx::Encode<'_, Postgres> for SqlxRawParam<'_> {
     fn encode_by_ref(
         &self,
         buf: &mut ::sqlx::postgres::PgArgumentBuffer,
