@@ -155,7 +155,8 @@ impl<'a, C: GenericClient + Send> Bulk<'a, C> {
     /// the statement safely; see [`crate::Bulk::copy_out_query_params`].
     ///
     /// ```no_run
-    /// use bulk_core::sync::BulkExt;
+    /// # extern crate bulk_core as pgbulk;
+    /// use pgbulk::sync::BulkExt;
     /// # #[derive(bulk_derive::CopyRow)] struct User { id: i64 }
     /// # fn run(client: &mut postgres::Client) -> bulk_core::Result<()> {
     /// let users: Vec<User> =
