@@ -1,7 +1,7 @@
 //! Describe the target on the server and verify every field against its column, before any
 //! data is sent.
 
-use crate::client::{DescribedColumn, Driver};
+use crate::client::{Described, DescribedColumn, Driver, TextRows};
 use crate::codec::accepted_type;
 use crate::error::{Error, ErrorKind, Mismatch};
 use crate::row::{Column, CopyRow, FromCopyRow, ABSENT};
@@ -25,6 +25,9 @@ pub struct Plan<T: ?Sized> {
     /// The server's version when a column's values must be checked against it
     /// ([`ServerVersion::needs_checks`]), otherwise unknown.
     server: ServerVersion,
+    /// A hash of the copied columns' type modifiers, where the driver reports them (names a
+    /// reusable staging table's shape: see `sql::upsert::Stage`).
+    typmods: Option<u64>,
     _row: PhantomData<fn(&T)>,
 }
 
@@ -35,6 +38,7 @@ impl<T: ?Sized> Clone for Plan<T> {
             types: self.types.clone(),
             copy_sql: self.copy_sql.clone(),
             server: self.server,
+            typmods: self.typmods,
             _row: PhantomData,
         }
     }
@@ -80,6 +84,31 @@ impl<T: CopyRow + ?Sized> Plan<T> {
         self
     }
 
+    /// A hash of the copied columns' type modifiers, if the driver reported them.
+    pub(crate) fn typmods(&self) -> Option<u64> {
+        self.typmods
+    }
+
+    /// This plan, knowing the type modifiers of `described`'s columns (when reported).
+    fn with_typmods(mut self, described: &Described) -> Plan<T> {
+        let Some(typmods) = &described.typmods else {
+            return self;
+        };
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for col in T::COLUMNS {
+            let at = described
+                .columns
+                .iter()
+                .position(|(name, _)| name == col.name);
+            let typmod = at.and_then(|at| typmods.get(at)).copied().unwrap_or(-1);
+            for b in typmod.to_be_bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        self.typmods = Some(h);
+        self
+    }
+
     /// The same field types, copied into another (quoted) table with another COPY statement:
     /// the staging table of `upsert_via_staging`, `replace_all`'s `FREEZE`.
     pub(crate) fn retarget(&self, table: String, copy_sql: String) -> Plan<T> {
@@ -88,6 +117,7 @@ impl<T: CopyRow + ?Sized> Plan<T> {
             types: self.types.clone(),
             copy_sql,
             server: self.server,
+            typmods: self.typmods,
             _row: PhantomData,
         }
     }
@@ -166,11 +196,36 @@ pub(crate) async fn plan_copy_in<D: Driver, T: CopyRow + ?Sized>(
     require_fields::<T>()?;
     crate::trace::described(&quoted);
     // The server's version in the same round trip where the driver can pipeline.
-    let (described, server) = driver
-        .describe_target(&describe_table_sql(&quoted))
-        .await
-        .map_err(|e| e.context(format!("cannot describe table {quoted}")))?;
-    Ok(check_copy_in(quoted, &described.columns)?.for_server(server))
+    let described = driver.describe_target(&describe_table_sql(&quoted)).await;
+    plan_from::<T>(quoted, described)
+}
+
+/// [`plan_copy_in`], and `also` (a simple query) in the same round trip where the driver can
+/// pipeline them: the plan and `also`'s rows.
+pub(crate) async fn plan_copy_in_and<D: Driver, T: CopyRow + ?Sized>(
+    driver: &mut D,
+    table: &str,
+    also: &str,
+) -> Result<(Plan<T>, Result<TextRows, Error>), Error> {
+    let quoted = ident::quote_table(table)?;
+    require_fields::<T>()?;
+    crate::trace::described(&quoted);
+    let (described, rows) = driver
+        .describe_target_and(&describe_table_sql(&quoted), also)
+        .await;
+    Ok((plan_from::<T>(quoted, described)?, rows))
+}
+
+/// The plan from the target's description.
+fn plan_from<T: CopyRow + ?Sized>(
+    quoted: String,
+    described: Result<(Described, ServerVersion), Error>,
+) -> Result<Plan<T>, Error> {
+    let (described, server) =
+        described.map_err(|e| e.context(format!("cannot describe table {quoted}")))?;
+    Ok(check_copy_in(quoted, &described.columns)?
+        .for_server(server)
+        .with_typmods(&described))
 }
 
 /// The statement whose description gives the columns of the (quoted) `table`.
@@ -209,6 +264,7 @@ fn check_copy_in<T: CopyRow + ?Sized>(
         types,
         copy_sql,
         server: ServerVersion::UNKNOWN,
+        typmods: None,
         _row: PhantomData,
     })
 }

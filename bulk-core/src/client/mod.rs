@@ -49,6 +49,9 @@ pub(crate) struct Described {
     pub(crate) columns: Vec<DescribedColumn>,
     /// How many `$n` parameters the statement takes.
     pub(crate) params: usize,
+    /// Each result column's type modifier (`atttypmod`: `varchar(n)`'s length, `numeric(p, s)`'s
+    /// precision and scale), where the client library reports them.
+    pub(crate) typmods: Option<Vec<i32>>,
 }
 
 /// A `COPY .. FROM STDIN` to start: its text, and the (quoted) table and the column names it
@@ -58,6 +61,9 @@ pub(crate) struct CopyTarget<'s> {
     pub(crate) sql: &'s str,
     pub(crate) table: &'s str,
     pub(crate) columns: Vec<&'s str>,
+    /// A temporary table the operation itself just made (a staging table): nothing refuses a
+    /// COPY into it at its start, so no check is needed.
+    pub(crate) own: bool,
 }
 
 /// A connection (or transaction) that pgbulk's operations run on.
@@ -128,6 +134,46 @@ pub(crate) trait Driver: Send {
     fn copy_in<'a>(&'a mut self, target: &CopyTarget<'_>)
         -> BoxFuture<'a, Result<BoxCopySink<'a>>>;
 
+    /// Runs `before` (one or more statements, simple query protocol), then starts `target`'s
+    /// COPY (an [`own`](CopyTarget::own) table, which `before` may create), in one round trip
+    /// where the driver can pipeline them. An error of `before` is returned as is; the COPY is
+    /// then not started.
+    fn copy_in_after<'a>(
+        &'a mut self,
+        before: &'a str,
+        target: &CopyTarget<'_>,
+    ) -> BoxFuture<'a, Result<BoxCopySink<'a>>> {
+        let (sql, table) = (target.sql.to_owned(), target.table.to_owned());
+        let columns: Vec<String> = target.columns.iter().map(|&c| c.to_owned()).collect();
+        let own = target.own;
+        Box::pin(async move {
+            self.execute(before).await?;
+            let target = CopyTarget {
+                sql: &sql,
+                table: &table,
+                columns: columns.iter().map(String::as_str).collect(),
+                own,
+            };
+            self.copy_in(&target).await
+        })
+    }
+
+    /// [`describe_target`](Driver::describe_target) and `also` (a simple query whose rows are
+    /// wanted), in one round trip where the driver can pipeline them. Each has its own result.
+    fn describe_target_and<'a>(
+        &'a mut self,
+        sql: &'a str,
+        also: &'a str,
+    ) -> BoxFuture<'a, (Result<(Described, ServerVersion)>, Result<TextRows>)> {
+        Box::pin(async move {
+            let described = self.describe_target(sql).await;
+            if described.is_err() {
+                return (described, Ok(Vec::new()));
+            }
+            (described, self.query_text(also).await)
+        })
+    }
+
     /// Starts `sql`, a `COPY .. TO STDOUT (FORMAT binary)`. (The future owns a copy of `sql`
     /// if it needs it.)
     fn copy_out<'a>(&'a mut self, sql: &str) -> BoxFuture<'a, Result<CopyOutData<'a>>>;
@@ -160,4 +206,19 @@ pub(crate) trait CopySink<'a>: Send {
 
     /// Aborts the COPY (`CopyFail` with `reason`): nothing is written.
     fn abort(self: Box<Self>, reason: &str) -> BoxFuture<'a, ()>;
+
+    /// [`finish`](CopySink::finish), and runs `then` (simple query protocol) right behind the
+    /// COPY's end without waiting for it, where the driver can: then the second result is
+    /// `then`'s [`Outcome`]s (an error if the COPY failed: `then` ran in the failed
+    /// transaction). `None`: `then` did not run; the caller runs it.
+    fn finish_then(
+        self: Box<Self>,
+        then: String,
+    ) -> BoxFuture<'a, (Result<u64>, Option<Result<Vec<Outcome>>>)>
+    where
+        Self: 'a,
+    {
+        let _ = then;
+        Box::pin(async move { (self.finish().await, None) })
+    }
 }

@@ -1,7 +1,7 @@
 //! `copy_in`: the one write loop — rows through the engine's [`Encoder`] into a driver's COPY
 //! sink — and the mapping of the server's COPY errors back to input rows.
 
-use crate::client::{BoxCopySink, CopyTarget, Driver};
+use crate::client::{BoxCopySink, CopyTarget, Driver, Outcome};
 use crate::engine::Encoder;
 use crate::error::{Error, Result};
 use crate::ops::Options;
@@ -49,11 +49,39 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
                 sql: plan.copy_statement(),
                 table: plan.table(),
                 columns: T::COLUMNS.iter().map(|c| c.name).collect(),
+                own: false,
             };
             let sink = driver
                 .copy_in(&target)
                 .await
                 .map_err(|e| e.context("COPY FROM STDIN failed"))?;
+            Ok(CopyWriter {
+                sink,
+                encoder: Encoder::new(options.flush_bytes, extra).for_server(plan.server()),
+                types: plan.types(),
+                options,
+            })
+        })
+    }
+
+    /// [`start`](CopyWriter::start) into the operation's own temporary table, after `before`
+    /// (which may create it), pipelined where the driver can
+    /// ([`Driver::copy_in_after`]). An error of `before` is returned without context.
+    pub(crate) fn start_after<D: Driver>(
+        driver: &'a mut D,
+        before: &'a str,
+        plan: &'a Plan<T>,
+        extra: usize,
+        options: &'a Options<'a>,
+    ) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(async move {
+            let target = CopyTarget {
+                sql: plan.copy_statement(),
+                table: plan.table(),
+                columns: T::COLUMNS.iter().map(|c| c.name).collect(),
+                own: true,
+            };
+            let sink = driver.copy_in_after(before, &target).await?;
             Ok(CopyWriter {
                 sink,
                 encoder: Encoder::new(options.flush_bytes, extra).for_server(plan.server()),
@@ -118,6 +146,35 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
                 .report(self.encoder.rows(), self.encoder.bytes());
             Ok((written, self.encoder.bytes()))
         })
+    }
+
+    /// [`finish`](CopyWriter::finish), and runs `then` right behind the COPY's end where the
+    /// driver can pipeline it ([`CopySink::finish_then`](crate::client::CopySink::finish_then)): its outcomes, or `None` when it did
+    /// not run.
+    pub(crate) fn finish_then(
+        mut self,
+        then: String,
+    ) -> BoxFuture<'a, (Result<(u64, u64)>, Option<Result<Vec<Outcome>>>)> {
+        Box::pin(async move {
+            let last = self.encoder.finish();
+            if let Err(e) = self.sink.send(last).await {
+                return (Err(self.fail(server_error::<T>(e)).await), None);
+            }
+            let bytes = self.encoder.bytes();
+            let (written, then) = self.sink.finish_then(then).await;
+            match written {
+                Ok(written) => {
+                    self.options.report(self.encoder.rows(), bytes);
+                    (Ok((written, bytes)), then)
+                }
+                Err(e) => (Err(server_error::<T>(e)), None),
+            }
+        })
+    }
+
+    /// Bytes encoded so far.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.encoder.bytes()
     }
 
     /// Aborts the COPY because of `error` (nothing is written) and returns the error.

@@ -129,6 +129,8 @@ impl Driver for SqlxConn<'_> {
             Ok(Described {
                 columns: d.columns,
                 params: d.params,
+                // sqlx does not hand out the row description's type modifiers.
+                typmods: None,
             })
         })
     }
