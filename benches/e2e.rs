@@ -176,9 +176,9 @@ trait Shape: CopyRow + FromCopyRow + Params + Sync + Send + Clone + 'static {
 }
 
 fn column_list<T: CopyRow>() -> String {
-    T::COLUMNS
+    pgbulk::columns_of::<T>()
         .iter()
-        .map(|c| c.name)
+        .map(pgbulk::Column::name)
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -397,9 +397,9 @@ async fn write_batches<T: Shape>(
     files: &[PathBuf],
 ) -> Result<(), BoxError> {
     let client = &env.client;
-    let table = T::TABLE;
+    let table = pgbulk::table_of::<T>();
     let cols = column_list::<T>();
-    let ncols = T::COLUMNS.len();
+    let ncols = pgbulk::columns_of::<T>().len();
     match how {
         Writer::PgbulkFresh => {
             for b in batches {
@@ -517,7 +517,7 @@ fn copy_files<T: Shape>(env: &Env, tag: &str, plan: &Plan<T>, batches: &[&[T]]) 
             let path = env
                 .dir
                 .path()
-                .join(format!("{}-{tag}-{i}.pgcopy", T::TABLE));
+                .join(format!("{}-{tag}-{i}.pgcopy", pgbulk::table_of::<T>()));
             let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
             let mut w = pgbulk::pgcopy::Writer::with_plan(file, plan);
             w.write_all(b.iter()).unwrap();
@@ -555,14 +555,17 @@ async fn bench_writes<T: Shape>(
         for k in 0..contenders.len() {
             let i = (k + rep) % contenders.len();
             let how = contenders[i];
-            env.reset(T::TABLE).await?;
+            env.reset(pgbulk::table_of::<T>()).await?;
             let s = measure(how == Writer::Psql, || {
                 write_batches(env, how, &plan, &batches, &files)
             })
             .await?;
             let n: i64 = env
                 .client
-                .query_one(&format!("SELECT count(*) FROM {}", T::TABLE), &[])
+                .query_one(
+                    &format!("SELECT count(*) FROM {}", pgbulk::table_of::<T>()),
+                    &[],
+                )
                 .await?
                 .get(0);
             assert_eq!(n as usize, rows.len(), "{how:?} wrote every row");
@@ -613,7 +616,11 @@ impl Reader {
 }
 
 async fn read_all<T: Shape>(env: &Env, how: Reader, expect: usize) -> Result<(), BoxError> {
-    let select = format!("SELECT {} FROM {}", column_list::<T>(), T::TABLE);
+    let select = format!(
+        "SELECT {} FROM {}",
+        column_list::<T>(),
+        pgbulk::table_of::<T>()
+    );
     let n = match how {
         Reader::Pgbulk => {
             let rows: Vec<T> = env.client.bulk().copy_out::<T>().collect_vec().await?;
@@ -662,9 +669,10 @@ async fn bench_reads<T: Shape>(
         Reader::Query,
         Reader::Psql,
     ];
-    env.reset(T::TABLE).await?;
+    env.reset(pgbulk::table_of::<T>()).await?;
     env.client.bulk().copy_in(rows).await?;
-    env.exec(&format!("VACUUM ANALYZE {}", T::TABLE)).await?;
+    env.exec(&format!("VACUUM ANALYZE {}", pgbulk::table_of::<T>()))
+        .await?;
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); contenders.len()];
     for rep in 0..=env.reps {
         for k in 0..contenders.len() {

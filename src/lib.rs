@@ -100,7 +100,7 @@
 //!     address: Address,            // columns "street" and "zip"
 //! }
 //!
-//! let columns: Vec<_> = Customer::COLUMNS.iter().map(|c| c.name).collect();
+//! let columns: Vec<_> = pgbulk::columns_of::<Customer>().iter().map(pgbulk::Column::name).collect();
 //! assert_eq!(columns, ["customerId", "settings", "lastSeen", "street", "zip"]);
 //! ```
 //!

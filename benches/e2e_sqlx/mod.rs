@@ -181,11 +181,11 @@ async fn write<T: SqlxShape>(
             }
             Contender::Unnest => T::sqlx_unnest(&mut conns.sqlx, b).await?,
             Contender::PushValues => {
-                let per = 65_535 / T::COLUMNS.len();
+                let per = 65_535 / pgbulk::columns_of::<T>().len();
                 let statement = |chunk: &[T]| {
                     let mut q = QueryBuilder::<Postgres>::new(format!(
                         "INSERT INTO {} ({cols}) ",
-                        T::TABLE
+                        pgbulk::table_of::<T>()
                     ));
                     q.push_values(chunk, |mut s, row| T::push(&mut s, row));
                     q
@@ -209,7 +209,7 @@ async fn write<T: SqlxShape>(
                     .sqlx_as_is
                     .copy_in_raw(&format!(
                         "COPY {} ({cols}) FROM STDIN (FORMAT binary)",
-                        T::TABLE
+                        pgbulk::table_of::<T>()
                     ))
                     .await?;
                 copy.send(bytes).await?;
@@ -246,11 +246,14 @@ async fn bench<T: SqlxShape>(
         for k in 0..contenders.len() {
             let i = (k + rep) % contenders.len();
             let how = contenders[i];
-            env.reset(T::TABLE).await?;
+            env.reset(pgbulk::table_of::<T>()).await?;
             let s = measure(false, || write(conns, how, &plan, &batches)).await?;
             let n: i64 = env
                 .client
-                .query_one(&format!("SELECT count(*) FROM {}", T::TABLE), &[])
+                .query_one(
+                    &format!("SELECT count(*) FROM {}", pgbulk::table_of::<T>()),
+                    &[],
+                )
                 .await?
                 .get(0);
             assert_eq!(n as usize, rows.len(), "{how:?} wrote every row");

@@ -7,18 +7,18 @@
 // docs.rs builds with `--cfg docsrs`: show which feature each item needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod codec;
 pub mod pgcopy;
-pub mod row;
 
 mod bulk;
 mod client;
+mod codec;
 mod engine;
 mod error;
 mod ops;
 mod parallel;
 mod parallel_read;
 mod plan;
+mod row;
 mod server;
 mod source;
 mod sql;
@@ -36,8 +36,8 @@ pub use crate::bulk::{
 #[cfg(feature = "sqlx")]
 pub use crate::bulk::{SqlxBulk, SqlxBulkExt, SqlxCopyOutStream};
 pub use crate::codec::{
-    Decode, DecodeElement, Encode, EncodeElement, Inet, Infinity, Interval, Json, PgNumeric,
-    PgRange, ViaToSql,
+    Decode, DecodeElement, Encode, EncodeElement, Inet, Infinite, Infinity, Interval, Json,
+    PgNumeric, PgRange, ViaToSql,
 };
 pub use crate::error::{DecodeError, EncodeError, Error, ErrorKind, Mismatch, Result};
 pub use crate::ops::quarantine::{QuarantineOutcome, Rejected};
@@ -46,13 +46,16 @@ pub use crate::ops::{Progress, DEFAULT_FLUSH_BYTES};
 pub use crate::parallel::{copy_in_parallel, ParallelOutcome, ParallelPart};
 pub use crate::parallel_read::{copy_out_parallel, ParallelRead};
 pub use crate::plan::Plan;
-pub use crate::row::{Column, CopyRow, FromCopyRow, RawRow};
+pub use crate::row::{columns_of, table_of, Column, CopyRow, FromCopyRow};
 pub use crate::source::{blocking_stream, BlockingStream};
 
 /// Items used by the code `#[derive(CopyRow)]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::codec::{put_be, Decode, Encode, JsonField, ToSqlField, TryFromField};
+    pub use crate::codec::{
+        accepted_type, base_type, begin_len, finish_len, non_null, put_be, put_len, put_null,
+        Decode, ElementReader, Encode, JsonField, ToSqlField, TryFromField,
+    };
     /// The sans-IO COPY engine, for the benchmarks and the decoder fuzz test.
     pub use crate::engine::{Decoder, Encoder, Fed, Step};
     pub use crate::error::{DecodeError, EncodeError};

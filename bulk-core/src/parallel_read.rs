@@ -116,7 +116,11 @@ impl<'a> ParallelRead<'a> {
                 "copy_out_parallel needs at least one connection",
             ));
         }
-        let table = self.table.as_deref().unwrap_or(T::TABLE).to_owned();
+        let table = self
+            .table
+            .as_deref()
+            .unwrap_or(T::__PGBULK_TABLE)
+            .to_owned();
         let (select, quoted) = plan::select_all::<T>(&table)?;
         let mut open = Open {
             clients: self.clients,

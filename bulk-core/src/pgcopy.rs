@@ -8,7 +8,7 @@
 //! the types of the table the file will be loaded into (or was written from): binary COPY
 //! applies no casts, so an `int4` file does not load into a `bigint` column.
 //!
-//! Columns are in the order of the row type's fields ([`CopyRow::COLUMNS`]): load a file with
+//! Columns are in the order of the row type's fields ([`CopyRow::__PGBULK_COLUMNS`]): load a file with
 //! `\copy t (col1, col2, ..) FROM 'file' WITH (FORMAT binary)` naming the columns in that
 //! order, and write one with `COPY (SELECT col1, col2, .. FROM t) TO ..` likewise.
 //!
@@ -61,18 +61,22 @@ fn check_types<T: CopyRow + ?Sized>(
     accepts: impl Fn(usize) -> fn(&Type) -> bool,
     what: &str,
 ) -> Result<Vec<Type>> {
-    if types.len() != T::COLUMNS.len() {
+    if types.len() != T::__PGBULK_COLUMNS.len() {
         return Err(Error::usage(format!(
             "`{}` has {} copied field{} but {} column type{} {} given for the {what}",
             short_type_name::<T>(),
-            T::COLUMNS.len(),
-            if T::COLUMNS.len() == 1 { "" } else { "s" },
+            T::__PGBULK_COLUMNS.len(),
+            if T::__PGBULK_COLUMNS.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
             types.len(),
             if types.len() == 1 { "" } else { "s" },
             if types.len() == 1 { "was" } else { "were" },
         )));
     }
-    let mismatches: Vec<Mismatch> = T::COLUMNS
+    let mismatches: Vec<Mismatch> = T::__PGBULK_COLUMNS
         .iter()
         .zip(&types)
         .enumerate()
@@ -118,7 +122,7 @@ impl<W: Write, T: CopyRow + ?Sized> Writer<W, T> {
     pub fn new(out: W, types: impl IntoIterator<Item = Type>) -> Result<Self> {
         let types = check_types::<T>(
             types.into_iter().collect(),
-            |i| T::COLUMNS[i].accepts_encode,
+            |i| T::__PGBULK_COLUMNS[i].accepts_encode,
             "pgcopy file",
         )?;
         Ok(Self::start(out, types))
@@ -224,7 +228,12 @@ impl<R: Read, T: FromCopyRow> Reader<R, T> {
     pub fn new(input: R, types: impl IntoIterator<Item = Type>) -> Result<Self> {
         let types = check_types::<T>(
             types.into_iter().collect(),
-            |i| T::ACCEPTS_DECODE.get(i).copied().unwrap_or(|_| false),
+            |i| {
+                T::__PGBULK_ACCEPTS_DECODE
+                    .get(i)
+                    .copied()
+                    .unwrap_or(|_| false)
+            },
             "pgcopy file",
         )?;
         let map = (0..types.len()).collect();
@@ -329,8 +338,8 @@ mod tests {
     }
 
     impl CopyRow for Pair {
-        const TABLE: &'static str = "pair";
-        const COLUMNS: &'static [Column] = &[
+        const __PGBULK_TABLE: &'static str = "pair";
+        const __PGBULK_COLUMNS: &'static [Column] = &[
             Column {
                 name: "n",
                 field: "n",
@@ -360,7 +369,7 @@ mod tests {
     }
 
     impl FromCopyRow for Pair {
-        const ACCEPTS_DECODE: &'static [fn(&Type) -> bool] = &[
+        const __PGBULK_ACCEPTS_DECODE: &'static [fn(&Type) -> bool] = &[
             <i32 as crate::Decode>::accepts,
             <Option<String> as crate::Decode>::accepts,
         ];

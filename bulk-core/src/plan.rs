@@ -61,7 +61,7 @@ impl<T: CopyRow + ?Sized> Plan<T> {
         &self.table
     }
 
-    /// The PostgreSQL type of each copied field's column, in the order of `T::COLUMNS`.
+    /// The PostgreSQL type of each copied field's column, in the order of `T::__PGBULK_COLUMNS`.
     pub fn types(&self) -> &[Type] {
         &self.types
     }
@@ -95,7 +95,7 @@ impl<T: CopyRow + ?Sized> Plan<T> {
             return self;
         };
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for col in T::COLUMNS {
+        for col in T::__PGBULK_COLUMNS {
             let at = described
                 .columns
                 .iter()
@@ -178,7 +178,7 @@ pub(crate) fn mismatch(col: &Column, pg_type: Option<&Type>) -> Mismatch {
 
 /// Refuses a row type without copied fields (a COPY needs at least one column).
 pub(crate) fn require_fields<T: CopyRow + ?Sized>() -> Result<(), Error> {
-    if T::COLUMNS.is_empty() {
+    if T::__PGBULK_COLUMNS.is_empty() {
         return Err(Error::usage(format!(
             "`{}` has no copied fields",
             short_type_name::<T>()
@@ -239,9 +239,9 @@ fn check_copy_in<T: CopyRow + ?Sized>(
     columns: &[DescribedColumn],
 ) -> Result<Plan<T>, Error> {
     check_column_names::<T>()?;
-    let mut types = Vec::with_capacity(T::COLUMNS.len());
+    let mut types = Vec::with_capacity(T::__PGBULK_COLUMNS.len());
     let mut mismatches = Vec::new();
-    for col in T::COLUMNS {
+    for col in T::__PGBULK_COLUMNS {
         match columns.iter().find(|(name, _)| name == col.name) {
             None => mismatches.push(mismatch(col, None)),
             // A domain column is written with its base type's codec (binary COPY uses the
@@ -258,7 +258,7 @@ fn check_copy_in<T: CopyRow + ?Sized>(
             mismatches,
         ));
     }
-    let copy_sql = crate::sql::copy_in(&quoted, T::COLUMNS.iter().map(|c| c.name), false);
+    let copy_sql = crate::sql::copy_in(&quoted, T::__PGBULK_COLUMNS.iter().map(|c| c.name), false);
     Ok(Plan {
         table: quoted,
         types,
@@ -277,7 +277,7 @@ fn missing_columns<T: CopyRow + ?Sized>(
     columns: &[DescribedColumn],
     err: Error,
 ) -> Error {
-    let missing: Vec<Mismatch> = T::COLUMNS
+    let missing: Vec<Mismatch> = T::__PGBULK_COLUMNS
         .iter()
         .filter(|col| !columns.iter().any(|(name, _)| name == col.name))
         .map(|col| mismatch(col, None))
@@ -299,18 +299,18 @@ fn is_undefined_column(err: &Error) -> bool {
 /// A verified `copy_out` plan: which query column feeds which field, and the field types.
 pub(crate) struct OutPlan {
     pub(crate) copy_sql: String,
-    /// Per field of `T::COLUMNS`: the type of the column feeding it.
+    /// Per field of `T::__PGBULK_COLUMNS`: the type of the column feeding it.
     pub(crate) types: Vec<Type>,
     /// Per query column: the index of the field it feeds, or `usize::MAX` when none does.
     pub(crate) map: Vec<usize>,
-    /// The `#[copy(default)]` fields the query does not return (indexes into `T::COLUMNS`).
+    /// The `#[copy(default)]` fields the query does not return (indexes into `T::__PGBULK_COLUMNS`).
     pub(crate) absent: Vec<usize>,
 }
 
 /// The `SELECT` that reads `T`'s columns from `table`, and the quoted table.
 pub(crate) fn select_all<T: CopyRow + ?Sized>(table: &str) -> Result<(String, String), Error> {
     let quoted = ident::quote_table(table)?;
-    let columns = crate::sql::column_list(T::COLUMNS.iter().map(|c| c.name));
+    let columns = crate::sql::column_list(T::__PGBULK_COLUMNS.iter().map(|c| c.name));
     Ok((format!("SELECT {columns} FROM {quoted}"), quoted))
 }
 
@@ -372,11 +372,11 @@ fn check_copy_out<T: FromCopyRow>(
     }
     let cols = &described.columns;
     let mut map = vec![usize::MAX; cols.len()];
-    let mut types = Vec::with_capacity(T::COLUMNS.len());
+    let mut types = Vec::with_capacity(T::__PGBULK_COLUMNS.len());
     let mut mismatches = Vec::new();
     let mut absent = Vec::new();
     check_column_names::<T>()?;
-    for (i, col) in T::COLUMNS.iter().enumerate() {
+    for (i, col) in T::__PGBULK_COLUMNS.iter().enumerate() {
         let mut found = cols
             .iter()
             .enumerate()
@@ -397,7 +397,10 @@ fn check_copy_out<T: FromCopyRow>(
                 )))
             }
             (Some((at, (_, ty))), None) => {
-                let accepts = T::ACCEPTS_DECODE.get(i).copied().unwrap_or(|_| false);
+                let accepts = T::__PGBULK_ACCEPTS_DECODE
+                    .get(i)
+                    .copied()
+                    .unwrap_or(|_| false);
                 if let Some(accepted) = accepted_type(ty, accepts) {
                     map[at] = i;
                     types.push(accepted.clone());
@@ -438,15 +441,15 @@ impl OutPlan {
 /// Refuses a row type whose columns PostgreSQL could not take: a column named twice (two
 /// `#[copy(flatten)]` structs, or one and the outer struct, both have it) or more than 1600.
 fn check_column_names<T: CopyRow + ?Sized>() -> Result<(), Error> {
-    if T::COLUMNS.len() > MAX_COLUMNS {
+    if T::__PGBULK_COLUMNS.len() > MAX_COLUMNS {
         return Err(Error::usage(format!(
             "`{}` has {} columns, more than PostgreSQL's limit of {MAX_COLUMNS}",
             short_type_name::<T>(),
-            T::COLUMNS.len()
+            T::__PGBULK_COLUMNS.len()
         )));
     }
-    for (i, col) in T::COLUMNS.iter().enumerate() {
-        if let Some(other) = T::COLUMNS[..i].iter().find(|c| c.name == col.name) {
+    for (i, col) in T::__PGBULK_COLUMNS.iter().enumerate() {
+        if let Some(other) = T::__PGBULK_COLUMNS[..i].iter().find(|c| c.name == col.name) {
             return Err(Error::usage(format!(
                 "`{}` maps fields `{}` and `{}` to the same column \"{}\"; rename one of them \
                  (`#[copy(rename = \"..\")]`)",

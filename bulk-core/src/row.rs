@@ -5,47 +5,182 @@ use bytes::BytesMut;
 use postgres_types::Type;
 
 /// One copied field of a [`CopyRow`] struct and the column it maps to.
+///
+/// Listed for a row type by [`columns_of`]; built by `#[derive(CopyRow)]`.
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
+    pub(crate) name: &'static str,
+    pub(crate) field: &'static str,
+    pub(crate) rust_type: &'static str,
+    pub(crate) key: bool,
+    pub(crate) default: bool,
+    pub(crate) accepts_encode: fn(&Type) -> bool,
+}
+
+impl Column {
+    /// Used by the code `#[derive(CopyRow)]` generates. Not public API.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __new(
+        name: &'static str,
+        field: &'static str,
+        rust_type: &'static str,
+        key: bool,
+        default: bool,
+        accepts_encode: fn(&Type) -> bool,
+    ) -> Self {
+        Column {
+            name,
+            field,
+            rust_type,
+            key,
+            default,
+            accepts_encode,
+        }
+    }
+
     /// The column's name in PostgreSQL (the field name, or its `#[copy(rename = "..")]`).
-    pub name: &'static str,
+    ///
+    /// ```
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// #[derive(CopyRow)]
+    /// struct Item {
+    ///     #[copy(key, rename = "item_id")]
+    ///     id: i64,
+    ///     label: Option<String>,
+    /// }
+    ///
+    /// let id = pgbulk::columns_of::<Item>()[0];
+    /// assert_eq!((id.name(), id.field(), id.rust_type()), ("item_id", "id", "i64"));
+    /// assert!(id.is_key() && !id.has_default());
+    /// ```
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// The Rust field's name.
-    pub field: &'static str,
+    pub const fn field(&self) -> &'static str {
+        self.field
+    }
+
     /// The Rust field's type as written in the struct, for error messages.
-    pub rust_type: &'static str,
+    pub const fn rust_type(&self) -> &'static str {
+        self.rust_type
+    }
+
     /// Whether the field is marked `#[copy(key)]` (part of the conflict key for upserts).
-    pub key: bool,
+    pub const fn is_key(&self) -> bool {
+        self.key
+    }
+
     /// Whether the field is marked `#[copy(default)]`: when a `copy_out` query does not return
     /// the column, the field is `Default::default()` instead of a mismatch.
-    pub default: bool,
-    /// Whether the field's type can be written into a column of the given type.
-    pub accepts_encode: fn(&Type) -> bool,
+    pub const fn has_default(&self) -> bool {
+        self.default
+    }
+
+    /// Whether the field's type can be written into a column of PostgreSQL type `ty`.
+    ///
+    /// ```
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use postgres_types::Type;
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Item {
+    ///     id: i64,
+    /// }
+    ///
+    /// let id = pgbulk::columns_of::<Item>()[0];
+    /// assert!(id.accepts(&Type::INT8) && !id.accepts(&Type::TEXT));
+    /// ```
+    pub fn accepts(&self, ty: &Type) -> bool {
+        (self.accepts_encode)(ty)
+    }
+}
+
+/// The default target table of a row type, as written in `#[copy(table = "..")]` (possibly
+/// schema-qualified, unquoted), or the struct name in snake_case.
+///
+/// A free function rather than an associated const, so that it cannot clash with an item of
+/// the same name from another trait the type implements.
+///
+/// ```
+/// # extern crate bulk_core as pgbulk;
+/// # use bulk_derive::CopyRow;
+/// #[derive(CopyRow)]
+/// #[copy(table = "app.users")]
+/// struct User {
+///     id: i64,
+/// }
+///
+/// #[derive(CopyRow)]
+/// struct OrderLine {
+///     id: i64,
+/// }
+///
+/// assert_eq!(pgbulk::table_of::<User>(), "app.users");
+/// assert_eq!(pgbulk::table_of::<OrderLine>(), "order_line");
+/// ```
+pub const fn table_of<T: CopyRow + ?Sized>() -> &'static str {
+    T::__PGBULK_TABLE
+}
+
+/// The copied fields of a row type and their columns, in struct order (flattened structs'
+/// fields in place; `#[copy(skip)]` fields left out).
+///
+/// ```
+/// # extern crate bulk_core as pgbulk;
+/// # use bulk_derive::CopyRow;
+/// #[derive(CopyRow)]
+/// struct User {
+///     #[copy(key)]
+///     id: i64,
+///     #[copy(rename = "display_name")]
+///     name: String,
+///     #[copy(skip)]
+///     cached: Option<u32>,
+/// }
+///
+/// let columns: Vec<_> = pgbulk::columns_of::<User>()
+///     .iter()
+///     .map(|c| (c.name(), c.is_key()))
+///     .collect();
+/// assert_eq!(columns, [("id", true), ("display_name", false)]);
+/// ```
+pub const fn columns_of<T: CopyRow + ?Sized>() -> &'static [Column] {
+    T::__PGBULK_COLUMNS
 }
 
 /// A struct whose values can be written with binary `COPY .. FROM STDIN`.
 ///
-/// Implement it with `#[derive(CopyRow)]`; the methods are an implementation detail of the
-/// derive and of [`Bulk`](crate::Bulk). Fields marked `#[copy(skip)]` are not columns.
+/// Implement it with `#[derive(CopyRow)]`; its items are an implementation detail of the
+/// derive and of [`Bulk`](crate::Bulk) (hidden, and named so they cannot clash with your own
+/// traits' items). [`table_of`] and [`columns_of`] read what the derive recorded. Fields marked
+/// `#[copy(skip)]` are not columns.
 pub trait CopyRow {
-    /// The default target table as written in `#[copy(table = "..")]` (possibly
-    /// schema-qualified, unquoted), or the struct name in snake_case.
-    const TABLE: &'static str;
+    /// The default target table (see [`table_of`]).
+    #[doc(hidden)]
+    const __PGBULK_TABLE: &'static str;
 
-    /// The copied fields, in struct order.
-    const COLUMNS: &'static [Column];
+    /// The copied fields, in struct order (see [`columns_of`]).
+    #[doc(hidden)]
+    const __PGBULK_COLUMNS: &'static [Column];
 
     /// Writes this row's fields, each as its `int32` length and bytes (the tuple's framing,
     /// field count included, is the engine's). `types[i]` is the PostgreSQL type of
-    /// `COLUMNS[i]`'s column, as checked by the plan.
+    /// `__PGBULK_COLUMNS[i]`'s column, as checked by the plan.
     ///
-    /// On failure returns the index into `COLUMNS` of the field that failed; the buffer may then
-    /// hold a partial tuple, which the caller discards.
+    /// On failure returns the index into `__PGBULK_COLUMNS` of the field that failed; the
+    /// buffer may then hold a partial tuple, which the caller discards.
+    #[doc(hidden)]
     fn encode_row(&self, types: &[Type], buf: &mut BytesMut) -> Result<(), (usize, EncodeError)>;
 }
 
 impl<T: CopyRow + ?Sized> CopyRow for &T {
-    const TABLE: &'static str = T::TABLE;
-    const COLUMNS: &'static [Column] = T::COLUMNS;
+    const __PGBULK_TABLE: &'static str = T::__PGBULK_TABLE;
+    const __PGBULK_COLUMNS: &'static [Column] = T::__PGBULK_COLUMNS;
 
     #[inline]
     fn encode_row(&self, types: &[Type], buf: &mut BytesMut) -> Result<(), (usize, EncodeError)> {
@@ -54,8 +189,8 @@ impl<T: CopyRow + ?Sized> CopyRow for &T {
 }
 
 impl<T: CopyRow + ?Sized> CopyRow for Box<T> {
-    const TABLE: &'static str = T::TABLE;
-    const COLUMNS: &'static [Column] = T::COLUMNS;
+    const __PGBULK_TABLE: &'static str = T::__PGBULK_TABLE;
+    const __PGBULK_COLUMNS: &'static [Column] = T::__PGBULK_COLUMNS;
 
     #[inline]
     fn encode_row(&self, types: &[Type], buf: &mut BytesMut) -> Result<(), (usize, EncodeError)> {
@@ -76,6 +211,7 @@ pub struct RawRow<'a> {
 impl<'a> RawRow<'a> {
     /// A row over `buf` with per-field `(offset, length)` pairs; a negative length is NULL.
     /// Offsets and lengths must lie within `buf` (the tuple reader guarantees it).
+    #[doc(hidden)]
     pub fn new(buf: &'a [u8], fields: &'a [(u32, i32)]) -> Self {
         RawRow { buf, fields }
     }
@@ -137,18 +273,11 @@ pub(crate) const ABSENT: i32 = i32::MIN;
 /// At compile time (the derive calls it in a `const`), if the parts do not add up to `N`.
 #[doc(hidden)]
 pub const fn concat_columns<const N: usize>(parts: &[&[Column]]) -> [Column; N] {
-    const FILL: Column = Column {
-        name: "",
-        field: "",
-        rust_type: "",
-        key: false,
-        default: false,
-        accepts_encode: accepts_nothing,
-    };
+    const FILL: Column = Column::__new("", "", "", false, false, accepts_nothing);
     concat(parts, FILL)
 }
 
-/// `ACCEPTS_DECODE` of a struct with `#[copy(flatten)]` fields, built as [`concat_columns`]
+/// `__PGBULK_ACCEPTS_DECODE` of a struct with `#[copy(flatten)]` fields, built as [`concat_columns`]
 /// builds `COLUMNS`.
 #[doc(hidden)]
 pub const fn concat_accepts<const N: usize>(parts: &[&[Accepts]]) -> [Accepts; N] {
@@ -187,17 +316,19 @@ const fn concat<T: Copy, const N: usize>(parts: &[&[T]], fill: T) -> [T; N] {
 /// `#[derive(CopyRow)]` implements it for structs without lifetime parameters. Columns are
 /// matched to fields by name; `#[copy(skip)]` fields are filled with `Default::default()`.
 pub trait FromCopyRow: CopyRow + Sized {
-    /// Per entry of [`CopyRow::COLUMNS`]: whether the field's type can be read from a column of
-    /// the given type.
-    const ACCEPTS_DECODE: &'static [fn(&Type) -> bool];
+    /// Per entry of [`columns_of`]: whether the field's type can be read from a column of the
+    /// given type.
+    #[doc(hidden)]
+    const __PGBULK_ACCEPTS_DECODE: &'static [fn(&Type) -> bool];
 
     /// Builds a value from one tuple. `row.get(i)` and `types[i]` belong to `COLUMNS[i]`.
     ///
     /// On failure returns the index into `COLUMNS` of the field that failed.
+    #[doc(hidden)]
     fn decode_row(types: &[Type], row: RawRow<'_>) -> Result<Self, (usize, DecodeError)>;
 }
 
-/// The error for field `field` (an index into `T::COLUMNS`) of input row `index` that could
+/// The error for field `field` (an index into `T::__PGBULK_COLUMNS`) of input row `index` that could
 /// not be encoded.
 #[cold]
 pub(crate) fn encode_error<T: CopyRow + ?Sized>(
@@ -205,7 +336,7 @@ pub(crate) fn encode_error<T: CopyRow + ?Sized>(
     field: usize,
     e: EncodeError,
 ) -> crate::Error {
-    let (field, column) = field_names(T::COLUMNS, field);
+    let (field, column) = field_names(T::__PGBULK_COLUMNS, field);
     crate::Error::encode(index, field, column, e)
 }
 
@@ -217,7 +348,7 @@ pub(crate) fn decode_tuple<T: FromCopyRow>(
     index: u64,
 ) -> Result<T, crate::Error> {
     T::decode_row(types, raw).map_err(|(field, e)| {
-        let (field, column) = field_names(T::COLUMNS, field);
+        let (field, column) = field_names(T::__PGBULK_COLUMNS, field);
         crate::Error::decode(index, field, column, e)
     })
 }

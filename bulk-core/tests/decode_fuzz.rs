@@ -11,7 +11,7 @@
 //! `PGBULK_FUZZ_CASES=1000000 cargo test --release -p bulk-core --test decode_fuzz` a long one.
 
 use bulk_core::__private::{Decoder, Encoder, Step};
-use bulk_core::{CopyRow, PgNumeric};
+use bulk_core::PgNumeric;
 use postgres_types::Type;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -138,7 +138,7 @@ enum Outcome {
 
 /// Reads `pieces` like `copy_out` does (the map is the identity: one column per field).
 fn read(pieces: &[&[u8]], types: &[Type]) -> Outcome {
-    let columns = Fuzzed::COLUMNS.len();
+    let columns = bulk_core::columns_of::<Fuzzed>().len();
     let map: Vec<usize> = (0..columns).collect();
     let mut decoder = Decoder::<Fuzzed>::new(types.to_vec(), map, "the fuzzed data");
     let mut rows = Vec::new();

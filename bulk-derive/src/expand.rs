@@ -114,7 +114,7 @@ fn positions(copied: &[&Field<'_>], private: &TokenStream) -> Vec<TokenStream> {
         if flattened.is_empty() {
             quote!(#fixed)
         } else {
-            quote!((#fixed #(+ <#flattened as #private::CopyRow>::COLUMNS.len())*))
+            quote!((#fixed #(+ <#flattened as #private::CopyRow>::__PGBULK_COLUMNS.len())*))
         }
     };
     for field in copied {
@@ -171,7 +171,7 @@ fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
         .map(|field| {
             if field.is_flatten() {
                 let ty = field.ty;
-                return (quote!(<#ty as #private::CopyRow>::COLUMNS), true);
+                return (quote!(<#ty as #private::CopyRow>::__PGBULK_COLUMNS), true);
             }
             let name = field.column();
             let field_name = field.name();
@@ -180,14 +180,14 @@ fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
             let default = field.is_default();
             let accepts = codec(field, private).accepts_encode;
             let column = quote! {
-                #private::Column {
-                    name: #name,
-                    field: #field_name,
-                    rust_type: #rust_type,
-                    key: #key,
-                    default: #default,
-                    accepts_encode: #accepts,
-                }
+                #private::Column::__new(
+                    #name,
+                    #field_name,
+                    #rust_type,
+                    #key,
+                    #default,
+                    #accepts,
+                )
             };
             (column, false)
         })
@@ -206,7 +206,7 @@ fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
             return quote! {
                 if let ::core::result::Result::Err((__j, __e)) = #copy_row::encode_row(
                     &self.#member,
-                    &__types[#i..#i + #copy_row::COLUMNS.len()],
+                    &__types[#i..#i + #copy_row::__PGBULK_COLUMNS.len()],
                     __buf,
                 ) {
                     return ::core::result::Result::Err((#i + __j, __e));
@@ -226,9 +226,9 @@ fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
     quote! {
         #[automatically_derived]
         impl #impl_generics #private::CopyRow for #ident #ty_generics #where_clause {
-            const TABLE: &'static ::core::primitive::str = #table;
+            const __PGBULK_TABLE: &'static ::core::primitive::str = #table;
 
-            const COLUMNS: &'static [#private::Column] = #columns;
+            const __PGBULK_COLUMNS: &'static [#private::Column] = #columns;
 
             #[inline]
             fn encode_row(
@@ -268,7 +268,10 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
         .map(|field| {
             let ty = field.ty;
             if field.is_flatten() {
-                (quote!(<#ty as #private::FromCopyRow>::ACCEPTS_DECODE), true)
+                (
+                    quote!(<#ty as #private::FromCopyRow>::__PGBULK_ACCEPTS_DECODE),
+                    true,
+                )
             } else {
                 (codec(field, private).accepts_decode, false)
             }
@@ -295,7 +298,7 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
         };
         let value = if field.is_flatten() {
             let from_copy_row = quote_spanned!(ty.span()=> <#ty as #private::FromCopyRow>);
-            let len = quote!(<#ty as #private::CopyRow>::COLUMNS.len());
+            let len = quote!(<#ty as #private::CopyRow>::__PGBULK_COLUMNS.len());
             quote! {
                 match #from_copy_row::decode_row(
                     &__types[#i..#i + #len],
@@ -332,7 +335,7 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
     quote! {
         #[automatically_derived]
         impl #impl_generics #private::FromCopyRow for #ident #ty_generics #where_clause {
-            const ACCEPTS_DECODE: &'static [fn(&#private::Type) -> ::core::primitive::bool] =
+            const __PGBULK_ACCEPTS_DECODE: &'static [fn(&#private::Type) -> ::core::primitive::bool] =
                 #accepts;
 
             #[inline]
@@ -594,7 +597,9 @@ mod tests {
             out.contains(":: pgbulk :: __private :: FromCopyRow for User"),
             "{out}"
         );
-        assert!(out.contains("const TABLE : & 'static :: core :: primitive :: str = \"user\""));
+        assert!(
+            out.contains("const __PGBULK_TABLE : & 'static :: core :: primitive :: str = \"user\"")
+        );
         // The tuple's field count is the engine's framing, not the derive's.
         assert!(!out.contains("to_be_bytes"), "{out}");
         assert!(out.contains("cache : < u8 as :: pgbulk :: __private :: Default > :: default ()"));
@@ -607,14 +612,16 @@ mod tests {
         })
         .unwrap()
         .to_string();
-        // COLUMNS and ACCEPTS_DECODE are put together from the parts at compile time.
-        assert!(out.contains("concat_columns :: < { (2usize + < Inner as :: pgbulk :: __private :: CopyRow > :: COLUMNS . len ()) } >"), "{out}");
+        // COLUMNS and __PGBULK_ACCEPTS_DECODE are put together from the parts at compile time.
+        assert!(out.contains("concat_columns :: < { (2usize + < Inner as :: pgbulk :: __private :: CopyRow > :: __PGBULK_COLUMNS . len ()) } >"), "{out}");
         assert!(
-            out.contains("< Inner as :: pgbulk :: __private :: FromCopyRow > :: ACCEPTS_DECODE"),
+            out.contains(
+                "< Inner as :: pgbulk :: __private :: FromCopyRow > :: __PGBULK_ACCEPTS_DECODE"
+            ),
             "{out}"
         );
         // The field after the flattened one is at 1 + the inner struct's column count.
-        assert!(out.contains("& __types [(1usize + < Inner as :: pgbulk :: __private :: CopyRow > :: COLUMNS . len ())]"), "{out}");
+        assert!(out.contains("& __types [(1usize + < Inner as :: pgbulk :: __private :: CopyRow > :: __PGBULK_COLUMNS . len ())]"), "{out}");
         // Without `flatten`, the lists stay plain literals.
         let plain = derive(quote! { struct Plain { a: i64 } })
             .unwrap()
@@ -629,7 +636,10 @@ mod tests {
         })
         .unwrap()
         .to_string();
-        assert!(out.contains("default : true"), "{out}");
+        assert!(
+            out.contains("\"note\" , \"String\" , false , true ,"),
+            "{out}"
+        );
         assert!(
             out.contains("RawRow :: is_absent (& __row , 1usize)"),
             "{out}"

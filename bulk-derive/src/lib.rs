@@ -70,8 +70,8 @@ use proc_macro::TokenStream;
 ///     cached_score: Option<u32>,
 /// }
 ///
-/// assert_eq!(User::TABLE, "app.users");
-/// let columns: Vec<_> = User::COLUMNS.iter().map(|c| (c.name, c.key)).collect();
+/// assert_eq!(pgbulk::table_of::<User>(), "app.users");
+/// let columns: Vec<_> = pgbulk::columns_of::<User>().iter().map(|c| (c.name(), c.is_key())).collect();
 /// assert_eq!(columns, [("id", true), ("display_name", false)]);
 /// ```
 #[proc_macro_derive(CopyRow, attributes(copy))]

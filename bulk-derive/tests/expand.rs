@@ -5,7 +5,8 @@ mod common;
 
 use bytes::BytesMut;
 use common::{split_fields, Bool, Fails, Nullable, Text, I32, I64};
-use pgbulk::{CopyRow, EncodeError, FromCopyRow, RawRow};
+use pgbulk::__private::RawRow;
+use pgbulk::{CopyRow, EncodeError, FromCopyRow};
 use postgres_types::Type;
 use std::marker::PhantomData;
 
@@ -43,13 +44,13 @@ fn encode<T: CopyRow>(row: &T, types: &[Type]) -> Result<Vec<u8>, (usize, Encode
 fn round_trip<T: FromCopyRow>(row: &T, types: &[Type]) -> T {
     let tuple = encode(row, types).expect("encodes");
     let fields = split_fields(&tuple);
-    assert_eq!(fields.len(), T::COLUMNS.len());
+    assert_eq!(fields.len(), T::__PGBULK_COLUMNS.len());
     T::decode_row(types, RawRow::new(&tuple, &fields)).expect("decodes")
 }
 
 #[test]
 fn table_as_written() {
-    assert_eq!(Event::TABLE, "app.events");
+    assert_eq!(Event::__PGBULK_TABLE, "app.events");
 }
 
 #[test]
@@ -67,16 +68,16 @@ fn table_defaults_to_snake_case_struct_name() {
     struct r#Raw {
         id: I64,
     }
-    assert_eq!(UserAccount::TABLE, "user_account");
-    assert_eq!(HTTPLog::TABLE, "http_log");
-    assert_eq!(Raw::TABLE, "raw");
+    assert_eq!(UserAccount::__PGBULK_TABLE, "user_account");
+    assert_eq!(HTTPLog::__PGBULK_TABLE, "http_log");
+    assert_eq!(Raw::__PGBULK_TABLE, "raw");
 }
 
 #[test]
 fn columns_are_copied_fields_in_order() {
-    let columns: Vec<_> = Event::COLUMNS
+    let columns: Vec<_> = Event::__PGBULK_COLUMNS
         .iter()
-        .map(|c| (c.name, c.field, c.rust_type, c.key))
+        .map(|c| (c.name(), c.field(), c.rust_type(), c.is_key()))
         .collect();
     assert_eq!(
         columns,
@@ -91,23 +92,23 @@ fn columns_are_copied_fields_in_order() {
 
 #[test]
 fn accepts_come_from_the_field_types() {
-    let encode: Vec<bool> = Event::COLUMNS
+    let encode: Vec<bool> = Event::__PGBULK_COLUMNS
         .iter()
         .zip(&EVENT_TYPES)
-        .map(|(c, ty)| (c.accepts_encode)(ty))
+        .map(|(c, ty)| c.accepts(ty))
         .collect();
     assert_eq!(encode, [true; 4]);
-    assert!(!(Event::COLUMNS[0].accepts_encode)(&Type::INT4));
-    assert!(!(Event::COLUMNS[3].accepts_encode)(&Type::TEXT));
+    assert!(!Event::__PGBULK_COLUMNS[0].accepts(&Type::INT4));
+    assert!(!Event::__PGBULK_COLUMNS[3].accepts(&Type::TEXT));
 
-    assert_eq!(Event::ACCEPTS_DECODE.len(), 4);
-    let decode: Vec<bool> = Event::ACCEPTS_DECODE
+    assert_eq!(Event::__PGBULK_ACCEPTS_DECODE.len(), 4);
+    let decode: Vec<bool> = Event::__PGBULK_ACCEPTS_DECODE
         .iter()
         .zip(&EVENT_TYPES)
         .map(|(accepts, ty)| accepts(ty))
         .collect();
     assert_eq!(decode, [true; 4]);
-    assert!(!(Event::ACCEPTS_DECODE[2])(&Type::INT4));
+    assert!(!(Event::__PGBULK_ACCEPTS_DECODE[2])(&Type::INT4));
 }
 
 #[test]
@@ -164,7 +165,7 @@ fn encode_row_reports_the_failing_column_index() {
     let (index, err) = encode(&row, &types).unwrap_err();
     // An index into COLUMNS: the skipped field does not count.
     assert_eq!(index, 1);
-    assert_eq!(Failing::COLUMNS[index].field, "bad");
+    assert_eq!(Failing::__PGBULK_COLUMNS[index].field(), "bad");
     assert!(matches!(err, EncodeError::OutOfRange(ref m) if m == "always fails"));
     // `Fails` has no `Decode`: the struct still derives (it compiled), as `CopyRow` only.
     assert!(!Probe::<Failing>(PhantomData).is_from_copy_row());
@@ -215,8 +216,8 @@ fn generic_struct() {
         plain: I32(6),
         marker: PhantomData,
     };
-    assert_eq!(Pair::<I64, Text>::TABLE, "pair");
-    assert_eq!(Pair::<I64, Text>::COLUMNS[0].rust_type, "A");
+    assert_eq!(Pair::<I64, Text>::__PGBULK_TABLE, "pair");
+    assert_eq!(Pair::<I64, Text>::__PGBULK_COLUMNS[0].rust_type(), "A");
     assert_eq!(round_trip(&row, &[Type::INT8, Type::TEXT, Type::INT4]), row);
 }
 
@@ -246,9 +247,12 @@ fn borrowed_fields_encode_but_do_not_decode() {
         bytes,
         b"\x00\x00\x00\x04\x00\x00\x00\x01\x00\x00\x00\x02ab\xff\xff\xff\xff"
     );
-    assert_eq!(Borrowed::COLUMNS[1].rust_type, "&'a Text");
-    assert_eq!(Borrowed::COLUMNS[2].rust_type, "Nullable<&'a Text>");
-    assert_eq!(Static::COLUMNS[0].rust_type, "&'static Text");
+    assert_eq!(Borrowed::__PGBULK_COLUMNS[1].rust_type(), "&'a Text");
+    assert_eq!(
+        Borrowed::__PGBULK_COLUMNS[2].rust_type(),
+        "Nullable<&'a Text>"
+    );
+    assert_eq!(Static::__PGBULK_COLUMNS[0].rust_type(), "&'static Text");
 
     assert!(!Probe::<Borrowed<'_>>(PhantomData).is_from_copy_row());
     assert!(!Probe::<Static>(PhantomData).is_from_copy_row());
@@ -267,7 +271,7 @@ fn crate_path_can_be_overridden() {
         }
 
         pub fn table<T: CopyRow>() -> &'static str {
-            T::TABLE
+            T::__PGBULK_TABLE
         }
     }
     assert_eq!(direct::table::<direct::Direct>(), "direct");

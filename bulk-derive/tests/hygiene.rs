@@ -133,19 +133,22 @@ mod derives {
 fn shadowing_names_does_not_break_the_derive() {
     use bulk_core::{CopyRow, FromCopyRow};
 
-    assert_eq!(derives::Owned::TABLE, "s.t");
-    assert_eq!(derives::Owned::COLUMNS[1].name, "label");
-    assert_eq!(derives::Owned::ACCEPTS_DECODE.len(), 3);
-    assert_eq!(derives::Borrowed::COLUMNS.len(), 2);
+    assert_eq!(derives::Owned::__PGBULK_TABLE, "s.t");
+    assert_eq!(derives::Owned::__PGBULK_COLUMNS[1].name(), "label");
+    assert_eq!(derives::Owned::__PGBULK_ACCEPTS_DECODE.len(), 3);
+    assert_eq!(derives::Borrowed::__PGBULK_COLUMNS.len(), 2);
     assert_eq!(
-        <derives::Generic<common::I32, 2>>::COLUMNS[0].rust_type,
+        <derives::Generic<common::I32, 2>>::__PGBULK_COLUMNS[0].rust_type(),
         "T"
     );
-    assert_eq!(derives::Direct::COLUMNS[0].name, "type");
-    assert_eq!(derives::Direct::COLUMNS[0].field, "type");
-    let columns: Vec<_> = derives::Attrs::COLUMNS.iter().map(|c| c.name).collect();
+    assert_eq!(derives::Direct::__PGBULK_COLUMNS[0].name(), "type");
+    assert_eq!(derives::Direct::__PGBULK_COLUMNS[0].field(), "type");
+    let columns: Vec<_> = derives::Attrs::__PGBULK_COLUMNS
+        .iter()
+        .map(bulk_core::Column::name)
+        .collect();
     assert_eq!(columns, ["userId", "tags", "noteText", "type", "small"]);
-    assert_eq!(derives::Attrs::ACCEPTS_DECODE.len(), 5);
+    assert_eq!(derives::Attrs::__PGBULK_ACCEPTS_DECODE.len(), 5);
 
     let row = derives::Owned {
         id: common::I64(1),
@@ -161,7 +164,8 @@ fn shadowing_names_does_not_break_the_derive() {
     let mut buf = bytes::BytesMut::new();
     row.encode_row(&types, &mut buf).unwrap();
     let fields = common::split_fields(&buf);
-    let back = derives::Owned::decode_row(&types, bulk_core::RawRow::new(&buf, &fields)).unwrap();
+    let back = derives::Owned::decode_row(&types, bulk_core::__private::RawRow::new(&buf, &fields))
+        .unwrap();
     assert_eq!(
         (back.id, back.name, back.maybe),
         (row.id, row.name, row.maybe)
@@ -184,4 +188,44 @@ fn shadowing_names_does_not_break_the_derive() {
         .unwrap();
     assert_eq!(buf.len(), 8 + 5);
     assert_eq!(borrowed.skipped.0, "b");
+}
+
+/// A user's own trait with the associated items a row-metadata trait would naturally have: a
+/// generic function bounded by both that trait and `CopyRow` reads `S::TABLE` / `S::COLUMNS`
+/// without "multiple applicable items" (E0034), because the derive's items have other names.
+mod own_trait {
+    pub trait Meta {
+        const TABLE: &'static str;
+        const COLUMNS: &'static [&'static str];
+        const ACCEPTS_DECODE: bool;
+    }
+
+    #[derive(bulk_derive::CopyRow)]
+    #[copy(crate = "bulk_core", table = "derived_name")]
+    pub struct Row {
+        pub id: i64,
+    }
+
+    impl Meta for Row {
+        const TABLE: &'static str = "own_name";
+        const COLUMNS: &'static [&'static str] = &["own"];
+        const ACCEPTS_DECODE: bool = true;
+    }
+
+    pub fn names<S: Meta + bulk_core::FromCopyRow>() -> (&'static str, &'static str, usize, bool) {
+        (
+            S::TABLE,
+            bulk_core::table_of::<S>(),
+            S::COLUMNS.len() + bulk_core::columns_of::<S>().len(),
+            S::ACCEPTS_DECODE,
+        )
+    }
+}
+
+#[test]
+fn the_derives_items_cannot_clash_with_a_users_trait() {
+    assert_eq!(
+        own_trait::names::<own_trait::Row>(),
+        ("own_name", "derived_name", 2, true)
+    );
 }

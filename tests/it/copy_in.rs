@@ -48,9 +48,12 @@ async fn accepts_vec_ref_vec_and_lazy_iterators() {
         .unwrap()
         .get(0);
     assert_eq!(note, "n/a");
-    let columns: Vec<&str> = Item::COLUMNS.iter().map(|c| c.name).collect();
+    let columns: Vec<&str> = pgbulk::columns_of::<Item>()
+        .iter()
+        .map(pgbulk::Column::name)
+        .collect();
     assert_eq!(columns, ["id", "name", "qty"]);
-    assert!(Item::COLUMNS[0].key && !Item::COLUMNS[1].key);
+    assert!(pgbulk::columns_of::<Item>()[0].is_key() && !pgbulk::columns_of::<Item>()[1].is_key());
 }
 
 #[tokio::test]

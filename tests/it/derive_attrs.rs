@@ -60,7 +60,10 @@ async fn rename_all_names_the_columns() {
         )
         .await
         .unwrap();
-    let names: Vec<_> = Profile::COLUMNS.iter().map(|c| c.name).collect();
+    let names: Vec<_> = pgbulk::columns_of::<Profile>()
+        .iter()
+        .map(pgbulk::Column::name)
+        .collect();
     assert_eq!(names, ["userId", "displayName", "e_mail"]);
 
     let profiles = vec![
@@ -355,7 +358,10 @@ async fn flatten_makes_the_nested_fields_columns() {
         )
         .await
         .unwrap();
-    let columns: Vec<_> = Customer::COLUMNS.iter().map(|c| (c.name, c.key)).collect();
+    let columns: Vec<_> = pgbulk::columns_of::<Customer>()
+        .iter()
+        .map(|c| (c.name(), c.is_key()))
+        .collect();
     assert_eq!(
         columns,
         [
@@ -617,7 +623,10 @@ async fn flatten_nests_and_keeps_the_inner_attributes() {
     )
     .await;
     // `rename_all` names the outer struct's own columns; the flattened ones keep theirs.
-    let names: Vec<_> = Visit::COLUMNS.iter().map(|c| c.name).collect();
+    let names: Vec<_> = pgbulk::columns_of::<Visit>()
+        .iter()
+        .map(pgbulk::Column::name)
+        .collect();
     assert_eq!(names, ["SEQ_NO", "city", "lat", "lon", "TAGS"]);
     let visit = |id: i32| Visit {
         seq_no: id,

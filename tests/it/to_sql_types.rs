@@ -30,7 +30,10 @@ where
     let got: Vec<Option<String>> = db
         .client()
         .query(
-            &format!("SELECT v::text FROM {} ORDER BY id", T::TABLE),
+            &format!(
+                "SELECT v::text FROM {} ORDER BY id",
+                pgbulk::table_of::<T>()
+            ),
             &[],
         )
         .await
@@ -43,7 +46,10 @@ where
     let back: Vec<T> = db
         .client()
         .bulk()
-        .copy_out_query::<T>(&format!("SELECT * FROM {} ORDER BY id", T::TABLE))
+        .copy_out_query::<T>(&format!(
+            "SELECT * FROM {} ORDER BY id",
+            pgbulk::table_of::<T>()
+        ))
         .collect_vec()
         .await
         .unwrap();

@@ -101,7 +101,8 @@ pub trait DecodeElement: Decode {
     }
 
     /// Reads a value of the lengths `dims` from the array's elements. A scalar reads one
-    /// element field.
+    /// element field. (The default is right for every scalar type.)
+    #[doc(hidden)]
     #[inline]
     fn decode_elements(
         dims: &[usize],

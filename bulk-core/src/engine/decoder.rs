@@ -36,7 +36,7 @@ pub enum Fed<T> {
 /// Decodes the rows of one binary COPY stream into `T`.
 pub struct Decoder<T> {
     reader: TupleReader,
-    /// Per field of `T::COLUMNS`: the type of the column feeding it.
+    /// Per field of `T::__PGBULK_COLUMNS`: the type of the column feeding it.
     types: Vec<Type>,
     /// Per column of the data: the index of the field it feeds, or `usize::MAX` when none does.
     map: Vec<usize>,
@@ -65,7 +65,7 @@ impl<T: FromCopyRow> Decoder<T> {
         }
     }
 
-    /// Starts the field slots at `slots` (one per field of `T::COLUMNS`) instead of all NULL:
+    /// Starts the field slots at `slots` (one per field of `T::__PGBULK_COLUMNS`) instead of all NULL:
     /// a slot no column of the data feeds keeps its value for every row, which is how a
     /// `#[copy(default)]` field the query does not return stays absent.
     pub(crate) fn with_slots(mut self, slots: Vec<(u32, i32)>) -> Self {

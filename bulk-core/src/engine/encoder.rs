@@ -55,7 +55,7 @@ impl<T: CopyRow + ?Sized> Encoder<T> {
     /// [`push_with`](Encoder::push_with). The header is written at once.
     pub fn new(flush_bytes: usize, extra: usize) -> Self {
         // The derive limits a row to 1,600 columns (PostgreSQL's own limit), which fits.
-        let count = i16::try_from(T::COLUMNS.len() + extra).unwrap_or(i16::MAX);
+        let count = i16::try_from(T::__PGBULK_COLUMNS.len() + extra).unwrap_or(i16::MAX);
         let mut buf = BytesMut::with_capacity(flush_bytes + flush_bytes / 4);
         write_header(&mut buf);
         Encoder {
@@ -77,7 +77,7 @@ impl<T: CopyRow + ?Sized> Encoder<T> {
         self
     }
 
-    /// Encodes one row; `types[i]` is the type of the column of `T::COLUMNS[i]`, as checked
+    /// Encodes one row; `types[i]` is the type of the column of `T::__PGBULK_COLUMNS[i]`, as checked
     /// by a plan. On error nothing of the row stays in the buffer (the stream can go on
     /// without it), and the error names the row's index and the field.
     #[inline]

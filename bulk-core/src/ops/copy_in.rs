@@ -48,7 +48,7 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
             let target = CopyTarget {
                 sql: plan.copy_statement(),
                 table: plan.table(),
-                columns: T::COLUMNS.iter().map(|c| c.name).collect(),
+                columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
                 own: false,
             };
             let sink = driver
@@ -78,7 +78,7 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
             let target = CopyTarget {
                 sql: plan.copy_statement(),
                 table: plan.table(),
-                columns: T::COLUMNS.iter().map(|c| c.name).collect(),
+                columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
                 own: true,
             };
             let sink = driver.copy_in_after(before, &target).await?;
@@ -263,9 +263,9 @@ pub(crate) fn server_error_in<T: CopyRow + ?Sized>(context: &str, err: Error) ->
         e = e.with_row(line.saturating_sub(1));
     }
     if let Some(column) = located.1 {
-        if let Some(c) = T::COLUMNS.iter().find(|c| c.name == column) {
+        if let Some(c) = T::__PGBULK_COLUMNS.iter().find(|c| c.name == column) {
             e = e.with_field(c.field);
-        } else if let Some(c) = T::COLUMNS
+        } else if let Some(c) = T::__PGBULK_COLUMNS
             .iter()
             .find(|c| column.split(", ").next() == Some(c.name))
         {

@@ -61,7 +61,7 @@ impl Default for Options<'_> {
 impl Options<'_> {
     /// The target table for `T`: the override, or `T`'s own.
     pub(crate) fn table_for<T: crate::row::CopyRow + ?Sized>(&self) -> &str {
-        self.table.as_deref().unwrap_or(T::TABLE)
+        self.table.as_deref().unwrap_or(T::__PGBULK_TABLE)
     }
 
     /// Reports `rows` and `bytes` to the progress callback, if there is one.

@@ -50,7 +50,7 @@ where
     } else {
         freeze = plan.retarget(
             table.to_owned(),
-            crate::sql::copy_in(table, T::COLUMNS.iter().map(|c| c.name), true),
+            crate::sql::copy_in(table, T::__PGBULK_COLUMNS.iter().map(|c| c.name), true),
         );
         &freeze
     };

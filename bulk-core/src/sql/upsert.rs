@@ -98,7 +98,7 @@ impl Stage {
         };
         let hash = shape_hash(
             target.table(),
-            T::COLUMNS.iter().map(|c| c.name),
+            T::__PGBULK_COLUMNS.iter().map(|c| c.name),
             target.types(),
             typmods,
         );
@@ -131,7 +131,7 @@ impl Stage {
     pub(crate) fn create_sql<T: CopyRow + ?Sized>(&self, target: &str) -> String {
         let select = format!(
             "AS SELECT {}, NULL::int8 AS {} FROM {target} WITH NO DATA",
-            column_list(T::COLUMNS.iter().map(|c| c.name)),
+            column_list(T::__PGBULK_COLUMNS.iter().map(|c| c.name)),
             ident::quote(ORD)
         );
         if self.held.is_none() {
@@ -150,7 +150,7 @@ impl Stage {
     pub(crate) fn plan<T: CopyRow + ?Sized>(&self, target: &Plan<T>) -> Plan<T> {
         let copy_sql = crate::sql::copy_in(
             &self.table,
-            T::COLUMNS.iter().map(|c| c.name).chain([ORD]),
+            T::__PGBULK_COLUMNS.iter().map(|c| c.name).chain([ORD]),
             false,
         );
         target.retarget(self.table.clone(), copy_sql)
@@ -284,14 +284,14 @@ impl Merge {
     ) -> Result<Merge> {
         let type_name = plan::short_type_name::<T>();
         let find = |name: &str, what: &str| -> Result<&'static str> {
-            T::COLUMNS
+            T::__PGBULK_COLUMNS
                 .iter()
                 .find(|c| c.name == name)
                 .map(|c| c.name)
                 .ok_or_else(|| {
                     Error::usage(format!(
                         "{what} \"{name}\" is not a column `{type_name}` copies (its columns: {})",
-                        T::COLUMNS
+                        T::__PGBULK_COLUMNS
                             .iter()
                             .map(|c| c.name)
                             .collect::<Vec<_>>()
@@ -299,7 +299,7 @@ impl Merge {
                     ))
                 })
         };
-        if T::COLUMNS.iter().any(|c| c.name == ORD) {
+        if T::__PGBULK_COLUMNS.iter().any(|c| c.name == ORD) {
             return Err(Error::usage(format!(
                 "`{type_name}` has a column named {ORD}, which upsert_via_staging uses itself"
             )));
@@ -332,7 +332,7 @@ impl Merge {
                 (keys, list)
             }
             (Conflict::Keys, _) => {
-                let keys: Vec<&'static str> = T::COLUMNS
+                let keys: Vec<&'static str> = T::__PGBULK_COLUMNS
                     .iter()
                     .filter(|c| c.key)
                     .map(|c| c.name)
@@ -349,7 +349,7 @@ impl Merge {
         }
         let update = match &options.action {
             Action::Nothing => Vec::new(),
-            Action::UpdateAll => T::COLUMNS
+            Action::UpdateAll => T::__PGBULK_COLUMNS
                 .iter()
                 .map(|c| c.name)
                 .filter(|c| !keys.contains(c))
@@ -371,8 +371,8 @@ impl Merge {
         let as_text = plan.types().iter().map(compare_as_text).collect();
         Ok(Merge {
             target: plan.table().to_owned(),
-            columns: T::COLUMNS.iter().map(|c| c.name).collect(),
-            fields: T::COLUMNS.iter().map(|c| c.field).collect(),
+            columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
+            fields: T::__PGBULK_COLUMNS.iter().map(|c| c.field).collect(),
             as_text,
             keys,
             conflict,
@@ -683,8 +683,8 @@ pub(crate) fn returning_list<R: CopyRow + ?Sized>(
     target: &str,
     merged: bool,
 ) -> Result<String> {
-    let mut out = Vec::with_capacity(R::COLUMNS.len());
-    for c in R::COLUMNS {
+    let mut out = Vec::with_capacity(R::__PGBULK_COLUMNS.len());
+    for c in R::__PGBULK_COLUMNS {
         if table_columns.iter().any(|t| t == c.name) {
             out.push(format!("{TARGET_ALIAS}.{}", ident::quote(c.name)));
         } else if c.name == "inserted" && !merged {
@@ -714,7 +714,7 @@ pub(crate) fn insert_returning_sql<T: CopyRow + ?Sized>(
     returning: &str,
     input_order: bool,
 ) -> String {
-    let cols = column_list(T::COLUMNS.iter().map(|c| c.name));
+    let cols = column_list(T::__PGBULK_COLUMNS.iter().map(|c| c.name));
     let order = if input_order {
         format!(" ORDER BY {}", ident::quote(ORD))
     } else {

@@ -6,7 +6,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use bulk_core::codec::{non_null, put_len, put_null};
+use bulk_core::__private::{non_null, put_len, put_null};
 use bulk_core::{Decode, DecodeError, Encode, EncodeError};
 use bytes::{BufMut, BytesMut};
 use postgres_types::Type;

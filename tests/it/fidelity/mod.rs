@@ -32,7 +32,7 @@ mod to_sql;
 
 use bytes::BytesMut;
 use futures_util::TryStreamExt;
-use pgbulk::codec::accepted_type;
+use pgbulk::__private::accepted_type;
 use pgbulk::testkit::TestDb;
 use pgbulk::{BulkExt, CopyRow, Decode, Encode};
 use proptest::collection::vec;

@@ -9,7 +9,7 @@ impl Encode for Text {
     }
 
     fn encode_field(&self, _: &Type, buf: &mut BytesMut) -> Result<(), EncodeError> {
-        pgbulk::codec::put_null(buf);
+        buf.extend_from_slice(&(-1_i32).to_be_bytes());
         Ok(())
     }
 }

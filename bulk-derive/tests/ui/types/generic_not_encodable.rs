@@ -8,7 +8,7 @@ struct Wrapper<T> {
 struct Money(u64);
 
 fn table<T: CopyRow>() -> &'static str {
-    T::TABLE
+    pgbulk::table_of::<T>()
 }
 
 fn main() {
