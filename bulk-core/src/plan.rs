@@ -51,6 +51,7 @@ impl<T: ?Sized> fmt::Debug for Plan<T> {
             .field("types", &self.types)
             .field("copy_sql", &self.copy_sql)
             .field("server", &self.server)
+            .field("typmods", &self.typmods)
             .finish()
     }
 }

@@ -38,6 +38,14 @@ pub(crate) struct Outcome {
     pub(crate) count: u64,
 }
 
+/// A COPY's end and the statements sent right behind it: the COPY's result, and their
+/// outcomes if they ran (see [`CopySink::finish_then`]).
+pub(crate) type Finished<T> = (Result<T>, Option<Result<Vec<Outcome>>>);
+
+/// A target's description and another query's rows, asked for in one round trip (see
+/// [`Driver::describe_target_and`]).
+pub(crate) type DescribedAnd = (Result<(Described, ServerVersion)>, Result<TextRows>);
+
 /// One column of a described query: its name and its resolved type.
 pub(crate) type DescribedColumn = (String, Type);
 
@@ -164,7 +172,7 @@ pub(crate) trait Driver: Send {
         &'a mut self,
         sql: &'a str,
         also: &'a str,
-    ) -> BoxFuture<'a, (Result<(Described, ServerVersion)>, Result<TextRows>)> {
+    ) -> BoxFuture<'a, DescribedAnd> {
         Box::pin(async move {
             let described = self.describe_target(sql).await;
             if described.is_err() {
@@ -211,10 +219,7 @@ pub(crate) trait CopySink<'a>: Send {
     /// COPY's end without waiting for it, where the driver can: then the second result is
     /// `then`'s [`Outcome`]s (an error if the COPY failed: `then` ran in the failed
     /// transaction). `None`: `then` did not run; the caller runs it.
-    fn finish_then(
-        self: Box<Self>,
-        then: String,
-    ) -> BoxFuture<'a, (Result<u64>, Option<Result<Vec<Outcome>>>)>
+    fn finish_then(self: Box<Self>, then: String) -> BoxFuture<'a, Finished<u64>>
     where
         Self: 'a,
     {

@@ -1,7 +1,10 @@
 //! The tokio-postgres driver: `Client` and `Transaction` (and pooled clients, which
 //! dereference to them).
 
-use super::{BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome, TextRows};
+use super::{
+    BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, DescribedAnd, Driver, Finished,
+    Outcome,
+};
 use crate::error::{Error, Result};
 use crate::server::{ServerVersion, VERSION_SQL};
 use bytes::Bytes;
@@ -145,7 +148,7 @@ impl Driver for TokioClient<'_> {
         &'a mut self,
         sql: &'a str,
         also: &'a str,
-    ) -> BoxFuture<'a, (Result<(Described, ServerVersion)>, Result<TextRows>)> {
+    ) -> BoxFuture<'a, DescribedAnd> {
         Box::pin(async move {
             let client = self.client;
             let mut this = *self;
@@ -190,7 +193,12 @@ impl Described {
                 .map(|c| (c.name().to_owned(), c.type_().clone()))
                 .collect(),
             params: stmt.params().len(),
-            typmods: Some(stmt.columns().iter().map(|c| c.type_modifier()).collect()),
+            typmods: Some(
+                stmt.columns()
+                    .iter()
+                    .map(tokio_postgres::Column::type_modifier)
+                    .collect(),
+            ),
         }
     }
 }
@@ -233,10 +241,7 @@ impl<'a> CopySink<'a> for TokioCopyIn<'a> {
         Box::pin(async move { self.sink.as_mut().finish().await.map_err(Error::server) })
     }
 
-    fn finish_then(
-        mut self: Box<Self>,
-        then: String,
-    ) -> BoxFuture<'a, (Result<u64>, Option<Result<Vec<Outcome>>>)>
+    fn finish_then(mut self: Box<Self>, then: String) -> BoxFuture<'a, Finished<u64>>
     where
         Self: 'a,
     {

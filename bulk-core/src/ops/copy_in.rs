@@ -1,7 +1,7 @@
 //! `copy_in`: the one write loop — rows through the engine's [`Encoder`] into a driver's COPY
 //! sink — and the mapping of the server's COPY errors back to input rows.
 
-use crate::client::{BoxCopySink, CopyTarget, Driver, Outcome};
+use crate::client::{BoxCopySink, CopyTarget, Driver, Finished};
 use crate::engine::Encoder;
 use crate::error::{Error, Result};
 use crate::ops::Options;
@@ -151,10 +151,7 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
     /// [`finish`](CopyWriter::finish), and runs `then` right behind the COPY's end where the
     /// driver can pipeline it ([`CopySink::finish_then`](crate::client::CopySink::finish_then)): its outcomes, or `None` when it did
     /// not run.
-    pub(crate) fn finish_then(
-        mut self,
-        then: String,
-    ) -> BoxFuture<'a, (Result<(u64, u64)>, Option<Result<Vec<Outcome>>>)> {
+    pub(crate) fn finish_then(mut self, then: String) -> BoxFuture<'a, Finished<(u64, u64)>> {
         Box::pin(async move {
             let last = self.encoder.finish();
             if let Err(e) = self.sink.send(last).await {

@@ -106,7 +106,9 @@ impl Stage {
             let mut in_use = IN_USE
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let slot = (0..)
+            // At most `in_use.len()` slots of this shape are taken: one of the first
+            // `len + 1` is free.
+            let slot = (0..=u32::try_from(in_use.len()).unwrap_or(u32::MAX))
                 .find(|s| !in_use.contains(&(hash, *s)))
                 .unwrap_or(u32::MAX);
             in_use.push((hash, slot));

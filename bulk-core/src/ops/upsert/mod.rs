@@ -3,17 +3,23 @@
 //!
 //! # How a call runs
 //!
-//! 1. The target is described and every field checked against its column (the `copy_in` plan).
+//! 1. The target is described and every field checked against its column (the `copy_in`
+//!    plan); on a plain connection, the check that no transaction block is open there goes in
+//!    the same round trip where the driver can pipeline.
 //! 2. A scope opens: `BEGIN` on a client, `SAVEPOINT` inside a caller's transaction.
-//! 3. The staging table is created in that scope: `CREATE TEMP TABLE pgbulk_stage_<pid>_<n>
-//!    ON COMMIT DROP AS SELECT <the struct's columns>, NULL::int8 AS __pgbulk_ord FROM target
-//!    WITH NO DATA`. It has exactly the struct's columns with the target's types (typmods and
-//!    collations included) and no constraints: generated, identity and defaulted columns the
-//!    struct does not carry are not in it, and are filled by the target when the rows are
-//!    inserted. (`LIKE target` would also copy every other column and its `NOT NULL`.)
+//! 3. In the same request, the staging table: `CREATE TEMP TABLE IF NOT EXISTS
+//!    pgbulk_stage_r<hash> AS SELECT <the struct's columns>, NULL::int8 AS __pgbulk_ord FROM
+//!    target WITH NO DATA`, made once per session and shape and reused (see
+//!    [`Stage`](crate::sql::upsert::Stage); on sqlx, which reports no type modifiers, a table of
+//!    the call's own, `ON COMMIT DROP`). It has exactly the struct's columns with the target's
+//!    types (typmods and collations included) and no constraints: generated, identity and
+//!    defaulted columns the struct does not carry are not in it, and are filled by the target
+//!    when the rows are inserted. (`LIKE target` would also copy every other column and its
+//!    `NOT NULL`.) The COPY's `Parse` goes in the same round trip too.
 //! 4. The rows are sent with one binary `COPY`; each tuple gets its 0-based input position in
 //!    `__pgbulk_ord`.
-//! 5. One statement merges: `INSERT INTO target (cols) SELECT cols FROM stage [ORDER BY key]
+//! 5. One statement merges, sent right behind the COPY's end where the driver can pipeline it:
+//!    `INSERT INTO target (cols) SELECT cols FROM stage [ORDER BY key]
 //!    ON CONFLICT (key) DO UPDATE SET c = EXCLUDED.c, .. WHERE (target.c, ..) IS DISTINCT FROM
 //!    (EXCLUDED.c, ..)`. While encoding, [`KeyScan`] looks at every key: only if one may repeat
 //!    does a `DELETE` first drop the earlier occurrences from the stage (its row count is the
@@ -24,16 +30,21 @@
 //!    partitioned tables work) and needs only the column privileges the statement itself needs.
 //!    A key the server finds twice that the encoder could not see (`1.0` and `1.00`, a
 //!    `NULLS NOT DISTINCT` index) undoes the attempt (a savepoint) and retries with the dedupe.
-//! 6. The scope closes: `COMMIT`, or `DROP TABLE` + `RELEASE SAVEPOINT` inside a transaction.
+//! 6. The scope closes, in the merge's request: `TRUNCATE` of a reused stage (or `DROP TABLE`
+//!    of the call's own inside a transaction), then `COMMIT`, or `RELEASE SAVEPOINT`.
+//!
+//! On tokio-postgres that is four round trips: describe + check, `BEGIN` + `CREATE` + the
+//! COPY's `Parse`, the COPY's start, and its data + end + merge + `COMMIT`.
 //!
 //! # Cleanup
 //!
-//! The staging table only ever exists inside the scope of step 2, so it cannot outlive the call:
-//! on any error the scope is rolled back (`ROLLBACK`, or `ROLLBACK TO SAVEPOINT` + `RELEASE`),
-//! which undoes the table's creation; if the future is dropped midway, a guard queues the same
-//! rollback on the connection without waiting, as tokio-postgres' own `Transaction` does when
-//! dropped. Inside a caller's transaction a failed call therefore leaves the transaction usable
-//! and unchanged by the call.
+//! The staging table's rows only ever exist inside the scope of step 2, so they cannot outlive
+//! the call: on any error the scope is rolled back (`ROLLBACK`, or `ROLLBACK TO SAVEPOINT` +
+//! `RELEASE`), which undoes the COPY (and the table's creation, if this call made it); if the
+//! future is dropped midway, a guard queues the same rollback on the connection without
+//! waiting, as tokio-postgres' own `Transaction` does when dropped. Inside a caller's
+//! transaction a failed call therefore leaves the transaction usable and unchanged by the
+//! call. A reused staging table stays, empty, until the session ends.
 
 pub(crate) mod key_scan;
 pub(crate) mod options;
@@ -87,12 +98,11 @@ where
         let mut dedupe = Merge::first_dedupe(&scan);
         loop {
             let batch = merge.counts_batch(&stage.table, dedupe, &scan, bytes);
-            let outcomes = match pipelined.take() {
-                Some(ran) => ran.inspect(|_| scope.closed()),
-                None => {
-                    let before = stage.before_close(&batch.sql, scope.in_tx());
-                    scope.try_close_with(&before).await
-                }
+            let outcomes = if let Some(ran) = pipelined.take() {
+                ran.inspect(|_| scope.closed())
+            } else {
+                let before = stage.before_close(&batch.sql, scope.in_tx());
+                scope.try_close_with(&before).await
             };
             let failed = match outcomes {
                 Ok(outcomes) => return sql::parse_counts(&outcomes, &batch, staged),
@@ -345,16 +355,13 @@ where
         }
     }
     let staged = writer.rows();
-    match then(scan, writer.bytes()) {
-        Some(then) => {
-            let (finished, ran) = writer.finish_then(then).await;
-            let (_, bytes) = finished?;
-            Ok(((staged, bytes), ran))
-        }
-        None => {
-            let (_, bytes) = writer.finish().await?;
-            Ok(((staged, bytes), None))
-        }
+    if let Some(then) = then(scan, writer.bytes()) {
+        let (finished, ran) = writer.finish_then(then).await;
+        let (_, bytes) = finished?;
+        Ok(((staged, bytes), ran))
+    } else {
+        let (_, bytes) = writer.finish().await?;
+        Ok(((staged, bytes), None))
     }
 }
 
