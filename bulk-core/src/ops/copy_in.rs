@@ -8,6 +8,7 @@ use crate::ops::distributed::KeyTrail;
 use crate::ops::Options;
 use crate::plan::Plan;
 use crate::row::CopyRow;
+use crate::sql::ident;
 use bytes::BytesMut;
 use futures_util::future::BoxFuture;
 use futures_util::{Stream, StreamExt};
@@ -248,7 +249,7 @@ pub(crate) fn server_error_in<T: CopyRow + ?Sized>(context: &str, err: Error) ->
         located.1 = err
             .server_column()
             .map(str::to_owned)
-            .or_else(|| err.server_detail().and_then(key_columns));
+            .or_else(|| err.server_detail().and_then(ident::key_columns));
     }
     let mut e = err.context(context);
     if let Some(line) = located.0 {
@@ -296,39 +297,6 @@ fn parse_copy_context(context: &str) -> (Option<u64>, Option<String>) {
     (None, None)
 }
 
-/// The column list of a `Key (a, b)=(..) already exists.` detail, unquoted (the server quotes
-/// names that need it: `Key ("My ""Col""")=(1)`), joined with `, `.
-pub(crate) fn key_columns(detail: &str) -> Option<String> {
-    let mut rest = detail.strip_prefix("Key (")?.chars().peekable();
-    let mut names = Vec::new();
-    let mut name = String::new();
-    loop {
-        match rest.next()? {
-            '"' => loop {
-                match rest.next()? {
-                    '"' if rest.peek() == Some(&'"') => {
-                        rest.next();
-                        name.push('"');
-                    }
-                    '"' => break,
-                    c => name.push(c),
-                }
-            },
-            ',' => {
-                names.push(std::mem::take(&mut name));
-                while rest.peek() == Some(&' ') {
-                    rest.next();
-                }
-            }
-            ')' => {
-                names.push(name);
-                return (rest.next() == Some('=')).then(|| names.join(", "));
-            }
-            c => name.push(c),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,22 +321,5 @@ mod tests {
             (Some(7), None)
         );
         assert_eq!(parse_copy_context("SQL statement"), (None, None));
-    }
-
-    #[test]
-    fn parses_key_detail() {
-        assert_eq!(
-            key_columns("Key (id)=(4999) already exists."),
-            Some("id".into())
-        );
-        assert_eq!(
-            key_columns("Key (a, b)=(1, 2) already exists."),
-            Some("a, b".into())
-        );
-        assert_eq!(key_columns("Failing row contains (1)."), None);
-        assert_eq!(
-            key_columns(r#"Key ("Group ""By"" Key", "a, b")=(90, 1) already exists."#),
-            Some("Group \"By\" Key, a, b".into())
-        );
     }
 }
