@@ -473,6 +473,41 @@ impl<'c, T: FromCopyRow + Send + 'c> CopyOutStream<'c, T> {
     }
 }
 
+impl<T: FromCopyRow> CopyOutStream<'_, T> {
+    /// Reads every row, handing them to `f` in batches: each wake-up decodes every row that
+    /// has arrived (up to `max` at a time) into one `Vec`, which `f` drains. For readers that
+    /// merge several streams (`copy_out_parallel`) at the cost of one call per batch rather
+    /// than one stream poll per row.
+    pub(crate) async fn for_each_batch(
+        mut self,
+        max: usize,
+        mut f: impl FnMut(&mut Vec<T>),
+    ) -> Result<()> {
+        let mut batch = Vec::new();
+        std::future::poll_fn(|cx| loop {
+            let polled = {
+                let _entered = self.span.enter();
+                self.inner.as_mut().get_mut().poll_rows(cx, &mut |row| {
+                    batch.push(row);
+                    batch.len() < max
+                })
+            };
+            if !batch.is_empty() {
+                f(&mut batch);
+                batch.clear();
+            }
+            match polled {
+                // `push` stopped at `max`: go on at once.
+                Poll::Ready(Ok(true)) => {}
+                Poll::Ready(Ok(false)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
 impl<T: FromCopyRow> Stream for CopyOutStream<'_, T> {
     type Item = Result<T>;
 

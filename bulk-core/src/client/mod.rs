@@ -12,7 +12,7 @@
 //!   each operation for both worlds.
 
 use crate::error::Result;
-use crate::server::ServerVersion;
+use crate::server::ServerFacts;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
@@ -44,7 +44,7 @@ pub(crate) type Finished<T> = (Result<T>, Option<Result<Vec<Outcome>>>);
 
 /// A target's description and another query's rows, asked for in one round trip (see
 /// [`Driver::describe_target_and`]).
-pub(crate) type DescribedAnd = (Result<(Described, ServerVersion)>, Result<TextRows>);
+pub(crate) type DescribedAnd = (Result<(Described, ServerFacts)>, Result<TextRows>);
 
 /// One column of a described query: its name and its resolved type.
 pub(crate) type DescribedColumn = (String, Type);
@@ -82,8 +82,9 @@ pub(crate) struct CopyTarget<'s> {
 ///
 /// - [`describe`](Driver::describe) a statement without running it: the result columns'
 ///   names and `postgres_types::Type`s (resolved: enums, composites, domains, arrays of them)
-///   and the parameter count; [`describe_target`](Driver::describe_target) also reads the
-///   server's version when a column's values depend on it;
+///   and the parameter count; [`describe_target`](Driver::describe_target) also runs
+///   [`SERVER_SQL`](crate::server::SERVER_SQL) (the server's version, whether it has Citus),
+///   in the same round trip where the client can pipeline;
 /// - [`execute`](Driver::execute) one or more `;`-separated statements with the simple query
 ///   protocol, and [`query_batch`](Driver::query_batch) for ones whose rows or row counts it
 ///   needs (as text);
@@ -112,14 +113,13 @@ pub(crate) trait Driver: Send {
     /// Describes `sql` (prepares it without running it).
     fn describe<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Described>>;
 
-    /// [`describe`](Driver::describe)s `sql`, a table's `SELECT *`, and reads the server's
-    /// version if a column's values are checked against it
-    /// ([`ServerVersion::needs_checks`]; otherwise it may return
-    /// [`ServerVersion::UNKNOWN`]).
+    /// [`describe`](Driver::describe)s `sql`, a table's `SELECT *`, and reads the
+    /// [`ServerFacts`] with [`SERVER_SQL`](crate::server::SERVER_SQL) (pipelined with the
+    /// describe where the client can).
     fn describe_target<'a>(
         &'a mut self,
         sql: &'a str,
-    ) -> BoxFuture<'a, Result<(Described, ServerVersion)>>;
+    ) -> BoxFuture<'a, Result<(Described, ServerFacts)>>;
 
     /// Runs `sql`, one or more statements, with the simple query protocol.
     fn execute<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<()>>;

@@ -11,7 +11,7 @@
 use super::copy_start::REFUSAL_SQL;
 use super::{BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome};
 use crate::error::{Error, ErrorKind, Result};
-use crate::server::{self, ServerVersion};
+use crate::server::{ServerFacts, SERVER_SQL};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::Stream;
@@ -64,20 +64,20 @@ impl<C: GenericClient + Send> Driver for SyncClient<'_, C> {
     fn describe_target<'a>(
         &'a mut self,
         sql: &'a str,
-    ) -> BoxFuture<'a, Result<(Described, ServerVersion)>> {
+    ) -> BoxFuture<'a, Result<(Described, ServerFacts)>> {
         Box::pin(async move {
             let stmt = self.client.prepare(sql).map_err(Error::server)?;
             let described = Described::of(&stmt);
-            // A blocking client cannot pipeline: ask only when a column's values depend on it.
-            let types: Vec<Type> = described.columns.iter().map(|(_, t)| t.clone()).collect();
-            if !server::version_matters(&types) {
-                return Ok((described, ServerVersion::UNKNOWN));
-            }
-            let version = self
+            // A blocking client cannot pipeline: a round trip of its own.
+            let facts = self
                 .client
-                .simple_query(server::VERSION_SQL)
+                .simple_query(SERVER_SQL)
                 .map_err(|e| Error::server(e).context("cannot read the server's version"))?;
-            Ok((described, ServerVersion::from_reply(&version)?))
+            let rows: Vec<_> = super::tokio::outcomes(facts)
+                .into_iter()
+                .flat_map(|o| o.rows)
+                .collect();
+            Ok((described, ServerFacts::from_rows(&rows)?))
         })
     }
 

@@ -6,7 +6,7 @@ use super::{
     Outcome,
 };
 use crate::error::{Error, Result};
-use crate::server::{ServerVersion, VERSION_SQL};
+use crate::server::{ServerFacts, SERVER_SQL};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
@@ -69,18 +69,19 @@ impl Driver for TokioClient<'_> {
     fn describe_target<'a>(
         &'a mut self,
         sql: &'a str,
-    ) -> BoxFuture<'a, Result<(Described, ServerVersion)>> {
+    ) -> BoxFuture<'a, Result<(Described, ServerFacts)>> {
         Box::pin(async move {
             // Both in one round trip: tokio-postgres pipelines requests polled together.
-            let (stmt, version) = futures_util::future::join(
+            let (stmt, facts) = futures_util::future::join(
                 self.client.prepare(sql),
-                self.client.simple_query(VERSION_SQL),
+                self.client.simple_query(SERVER_SQL),
             )
             .await;
             let described = Described::of(&stmt.map_err(Error::server)?);
-            let version = version
-                .map_err(|e| Error::server(e).context("cannot read the server's version"))?;
-            Ok((described, ServerVersion::from_reply(&version)?))
+            let facts =
+                facts.map_err(|e| Error::server(e).context("cannot read the server's version"))?;
+            let rows: Vec<_> = outcomes(facts).into_iter().flat_map(|o| o.rows).collect();
+            Ok((described, ServerFacts::from_rows(&rows)?))
         })
     }
 

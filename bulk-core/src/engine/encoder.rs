@@ -45,8 +45,10 @@ pub struct Encoder<T: ?Sized> {
     field_count: [u8; 2],
     rows: u64,
     bytes: u64,
-    /// What the server takes (numeric infinities only from PostgreSQL 14); unknown for a file.
-    server: ServerVersion,
+    /// A server whose limits each tuple is checked against (numeric infinities only from
+    /// PostgreSQL 14); `None` when nothing needs checking (a recent server, or a file), so the
+    /// per-row cost is one predictable branch.
+    checked: Option<ServerVersion>,
     _row: PhantomData<fn(&T)>,
 }
 
@@ -64,7 +66,7 @@ impl<T: CopyRow + ?Sized> Encoder<T> {
             field_count: count.to_be_bytes(),
             rows: 0,
             bytes: 0,
-            server: ServerVersion::UNKNOWN,
+            checked: None,
             _row: PhantomData,
         }
     }
@@ -73,7 +75,7 @@ impl<T: CopyRow + ?Sized> Encoder<T> {
     /// [`server`](crate::Plan::server)): each row is checked as it is encoded, and refused
     /// with an [`Encode`](crate::ErrorKind::Encode) error naming the row, field and column.
     pub(crate) fn for_server(mut self, server: ServerVersion) -> Self {
-        self.server = server;
+        self.checked = server.predates_numeric_infinity().then_some(server);
         self
     }
 
@@ -97,9 +99,10 @@ impl<T: CopyRow + ?Sized> Encoder<T> {
     ) -> Result<()> {
         let start = self.buf.len();
         put_be(&mut self.buf, self.field_count);
-        let encoded = row
-            .encode_row(types, &mut self.buf)
-            .and_then(|()| self.server.check_tuple(types, &self.buf[start..]));
+        let mut encoded = row.encode_row(types, &mut self.buf);
+        if let (Ok(()), Some(server)) = (&encoded, self.checked) {
+            encoded = server.check_tuple(types, &self.buf[start..]);
+        }
         if let Err((field, e)) = encoded {
             self.buf.truncate(start);
             return Err(crate::row::encode_error::<T>(self.rows, field, e));

@@ -1,5 +1,6 @@
 //! SQL text: quoting, and the statements of the staged operations. No I/O.
 
+pub(crate) mod citus;
 pub(crate) mod ident;
 pub(crate) mod upsert;
 

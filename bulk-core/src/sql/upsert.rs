@@ -20,7 +20,7 @@ use tokio_postgres::error::SqlState;
 pub(crate) const ORD: &str = "__pgbulk_ord";
 
 /// Alias of the target table inside the merge statement.
-const TARGET_ALIAS: &str = "\"pgbulk_target\"";
+pub(crate) const TARGET_ALIAS: &str = "\"pgbulk_target\"";
 
 /// Numbers savepoints within this process.
 static NEXT_SAVEPOINT: AtomicU64 = AtomicU64::new(1);
@@ -155,7 +155,7 @@ impl Stage {
             T::__PGBULK_COLUMNS.iter().map(|c| c.name).chain([ORD]),
             false,
         );
-        target.retarget(self.table.clone(), copy_sql)
+        target.retarget(self.table.clone(), copy_sql).local()
     }
 
     /// What runs before the scope closes: `sql` (may be empty), then emptying a reused staging
@@ -262,6 +262,11 @@ pub(crate) struct Merge {
     conflict: String,
     update: Vec<&'static str>,
     overriding_system_value: bool,
+    /// The target is a Citus table: its rows are written by the shards, which neither see this
+    /// session's settings nor run a volatile function in `ON CONFLICT .. WHERE` ("functions in
+    /// ON CONFLICT WHERE must be IMMUTABLE"), so the merge counts with `RETURNING (xmax = 0)`
+    /// (a plain table on each shard) instead of the counter of [`Merge::insert`].
+    citus: bool,
 }
 
 /// The statements of one merge attempt and where their results are.
@@ -272,8 +277,10 @@ pub(crate) struct MergeBatch {
     delete_at: Option<usize>,
     /// Statement number of the `INSERT` (its row count is inserted + updated).
     insert_at: usize,
-    /// Statement number of the `SELECT` reading the updated-rows counter.
-    counter_at: usize,
+    /// Statement number of the `SELECT` reading the updated-rows counter; on a Citus target
+    /// (see [`Merge::citus`]) the `INSERT` at `insert_at` returns one row itself,
+    /// `(affected, updated)`, and there is no counter.
+    counter_at: Option<usize>,
 }
 
 impl Merge {
@@ -284,6 +291,7 @@ impl Merge {
         options: &UpsertOptions,
         constraint_keys: Option<Vec<String>>,
     ) -> Result<Merge> {
+        let citus = plan.distribution().is_citus();
         let type_name = plan::short_type_name::<T>();
         let find = |name: &str, what: &str| -> Result<&'static str> {
             T::__PGBULK_COLUMNS
@@ -380,7 +388,13 @@ impl Merge {
             conflict,
             update,
             overriding_system_value: options.overriding_system_value,
+            citus,
         })
+    }
+
+    /// The conflict key's columns.
+    pub(crate) fn keys(&self) -> &[&'static str] {
+        &self.keys
     }
 
     /// Position of each key column among the copied columns.
@@ -485,13 +499,21 @@ impl Merge {
                     .join(", ")
             };
             // ROW(..) so that a single column compares as a row too.
-            format!(
-                "DO UPDATE SET {set} WHERE CASE WHEN ROW({}) IS DISTINCT FROM ROW({}) THEN \
-                 set_config('{UPDATED}', (current_setting('{UPDATED}')::int8 + 1)::text, true) \
-                 IS NOT NULL ELSE false END",
-                side(TARGET_ALIAS),
-                side("EXCLUDED")
-            )
+            if self.citus {
+                format!(
+                    "DO UPDATE SET {set} WHERE ROW({}) IS DISTINCT FROM ROW({})",
+                    side(TARGET_ALIAS),
+                    side("EXCLUDED")
+                )
+            } else {
+                format!(
+                    "DO UPDATE SET {set} WHERE CASE WHEN ROW({}) IS DISTINCT FROM ROW({}) THEN \
+                     set_config('{UPDATED}', (current_setting('{UPDATED}')::int8 + 1)::text, \
+                     true) IS NOT NULL ELSE false END",
+                    side(TARGET_ALIAS),
+                    side("EXCLUDED")
+                )
+            }
         };
         let overriding = if self.overriding_system_value {
             " OVERRIDING SYSTEM VALUE"
@@ -569,9 +591,19 @@ impl Merge {
         let mut statements = self.prelude(stage, dedupe, scan, staged_bytes, false);
         let delete_at = (dedupe != Dedupe::Skip).then(|| statements.len() - 1);
         let insert_at = statements.len();
-        statements.push(self.insert(&self.source(stage, false, scan), ""));
-        let counter_at = statements.len();
-        statements.push(format!("SELECT current_setting('{UPDATED}')"));
+        let source = self.source(stage, false, scan);
+        let counter_at = if self.citus {
+            statements.push(format!(
+                "WITH \"pgbulk_merged\" AS ({}) SELECT count(*), count(*) FILTER (WHERE NOT ins) \
+                 FROM \"pgbulk_merged\"",
+                self.insert(&source, " RETURNING (xmax = 0) AS ins")
+            ));
+            None
+        } else {
+            statements.push(self.insert(&source, ""));
+            statements.push(format!("SELECT current_setting('{UPDATED}')"));
+            Some(insert_at + 1)
+        };
         statements.extend(self.epilogue(dedupe, scan, false));
         MergeBatch {
             sql: statements.join("; "),
@@ -658,10 +690,19 @@ pub(crate) fn parse_counts(
         .delete_at
         .and_then(|at| outcomes.get(at))
         .map_or(0, |o| o.count);
-    let affected = outcomes.get(batch.insert_at).map(|o| o.count);
-    let updated = outcomes
-        .get(batch.counter_at)
-        .and_then(|o| o.rows.first()?.first()?.as_deref()?.parse::<u64>().ok());
+    let value = |at: usize, column: usize| {
+        outcomes
+            .get(at)
+            .and_then(|o| o.rows.first()?.get(column)?.as_deref()?.parse::<u64>().ok())
+    };
+    let (affected, updated) = match batch.counter_at {
+        Some(counter_at) => (
+            outcomes.get(batch.insert_at).map(|o| o.count),
+            value(counter_at, 0),
+        ),
+        // A Citus target: the merge's own row.
+        None => (value(batch.insert_at, 0), value(batch.insert_at, 1)),
+    };
     let (Some(affected), Some(updated)) = (affected, updated) else {
         return Err(Error::protocol("the upsert merge returned no counts"));
     };
@@ -680,10 +721,14 @@ pub(crate) fn parse_counts(
 /// updated-rows counter ([`Merge::insert`]) moved since the previous returned row exactly when
 /// this row was updated (`RETURNING` is evaluated right after each row's insert or update).
 /// After a plain insert (`merged` false) every row was inserted.
+///
+/// On a Citus table (`citus`) the shards evaluate `RETURNING` and never see the counter: there
+/// `inserted` reads `xmax = 0` of the row on its shard (a plain table).
 pub(crate) fn returning_list<R: CopyRow + ?Sized>(
     table_columns: &[String],
     target: &str,
     merged: bool,
+    citus: bool,
 ) -> Result<String> {
     let mut out = Vec::with_capacity(R::__PGBULK_COLUMNS.len());
     for c in R::__PGBULK_COLUMNS {
@@ -691,6 +736,8 @@ pub(crate) fn returning_list<R: CopyRow + ?Sized>(
             out.push(format!("{TARGET_ALIAS}.{}", ident::quote(c.name)));
         } else if c.name == "inserted" && !merged {
             out.push("true AS \"inserted\"".to_owned());
+        } else if c.name == "inserted" && citus {
+            out.push("(xmax = 0) AS \"inserted\"".to_owned());
         } else if c.name == "inserted" {
             out.push(format!(
                 "CASE WHEN current_setting('{UPDATED}') = current_setting('{SEEN}') THEN true \

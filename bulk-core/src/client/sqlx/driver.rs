@@ -26,7 +26,7 @@
 use super::types;
 use crate::client::{BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome};
 use crate::error::{Error, Result};
-use crate::server::{self, ServerVersion};
+use crate::server::{self, ServerFacts};
 use ::sqlx::pool::PoolConnection;
 use ::sqlx::postgres::{PgConnection, PgCopyIn, PgPool, Postgres};
 use ::sqlx::{AssertSqlSafe, Row as _, ValueRef as _};
@@ -149,25 +149,15 @@ impl Driver for SqlxConn<'_> {
     fn describe_target<'a>(
         &'a mut self,
         sql: &'a str,
-    ) -> BoxFuture<'a, Result<(Described, ServerVersion)>> {
+    ) -> BoxFuture<'a, Result<(Described, ServerFacts)>> {
         Box::pin(async move {
             let described = self.describe(sql).await?;
-            // sqlx cannot pipeline two requests: ask only when a column's values depend on it.
-            let types: Vec<_> = described.columns.iter().map(|(_, t)| t.clone()).collect();
-            if !server::version_matters(&types) {
-                return Ok((described, ServerVersion::UNKNOWN));
-            }
+            // sqlx cannot pipeline two requests: a round trip of its own.
             let rows = self
-                .query_text(server::VERSION_SQL)
+                .query_text(server::SERVER_SQL)
                 .await
                 .map_err(|e| e.context("cannot read the server's version"))?;
-            let num = rows
-                .first()
-                .and_then(|r| r.first())
-                .and_then(|v| v.as_deref())
-                .and_then(|v| v.parse::<u32>().ok())
-                .ok_or_else(|| Error::protocol("the server's version is not a number"))?;
-            Ok((described, ServerVersion::new(num)))
+            Ok((described, ServerFacts::from_rows(&rows)?))
         })
     }
 

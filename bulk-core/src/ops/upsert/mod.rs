@@ -28,6 +28,8 @@
 //!    `INSERT`'s row count is inserted + updated; the `WHERE` counts the updated rows in a
 //!    transaction-local setting (see `Merge::insert`), which reads no system column (so
 //!    partitioned tables work) and needs only the column privileges the statement itself needs.
+//!    On a Citus table the shards run the `INSERT` and refuse a volatile `WHERE`; there the
+//!    statement is wrapped to count its `RETURNING (xmax = 0)` rows instead.
 //!    A key the server finds twice that the encoder could not see (`1.0` and `1.00`, a
 //!    `NULLS NOT DISTINCT` index) undoes the attempt (a savepoint) and retries with the dedupe.
 //! 6. The scope closes, in the merge's request: `TRUNCATE` of a reused stage (or `DROP TABLE`
@@ -53,10 +55,12 @@ use crate::client::Driver;
 use crate::client::Outcome;
 use crate::error::{Error, Result};
 use crate::ops::copy_in::CopyWriter;
+use crate::ops::distributed;
 use crate::ops::scope::{self, TxScope};
 use crate::ops::{copy_out, Options};
 use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow};
+use crate::sql::citus as citus_sql;
 use crate::sql::upsert::{self as sql, Dedupe, Merge, Stage};
 use futures_util::future::BoxFuture;
 use key_scan::KeyScan;
@@ -131,7 +135,8 @@ where
     Box::pin(async move {
         let target = plan_checked::<D, T>(driver, options).await?;
         let merge = merge(driver, &target, upsert).await?;
-        let list = returning_list::<D, R>(driver, target.table(), true).await?;
+        let order_key = order_key(driver, &target, Some(&merge), input_order).await?;
+        let list = returning_list::<D, T, R>(driver, &target, true, order_key.as_deref()).await?;
         let mut scan = KeyScan::new(Some(&merge), target.types());
         let (mut scope, stage, (_, bytes), _) =
             stage(driver, options, &target, rows, &mut scan, None).await?;
@@ -140,6 +145,7 @@ where
         loop {
             let (before, insert, after) =
                 merge.returning_sql(&stage.table, &list, input_order, dedupe, &scan, bytes);
+            let insert = proven_order::<R>(insert, order_key.as_deref(), &stage.table);
             let attempt = match scope.driver().execute(&before).await {
                 Ok(()) => copy_out::collect::<D, R>(scope.driver(), &insert, options).await,
                 Err(e) => Err(e.context(MERGE_FAILED)),
@@ -169,11 +175,13 @@ where
 {
     Box::pin(async move {
         let target = plan_checked::<D, T>(driver, options).await?;
-        let list = returning_list::<D, R>(driver, target.table(), false).await?;
+        let order_key = order_key(driver, &target, None, input_order).await?;
+        let list = returning_list::<D, T, R>(driver, &target, false, order_key.as_deref()).await?;
         let mut scan = KeyScan::new(None, target.types());
         let (mut scope, stage, _, _) =
             stage(driver, options, &target, rows, &mut scan, None).await?;
         let sql = sql::insert_returning_sql::<T>(target.table(), &stage.table, &list, input_order);
+        let sql = proven_order::<R>(sql, order_key.as_deref(), &stage.table);
         match copy_out::collect::<D, R>(scope.driver(), &sql, options).await {
             Ok(out) => commit(scope, &stage, "", out).await,
             Err(e) => {
@@ -228,20 +236,94 @@ async fn merge<D: Driver, T: CopyRow>(
     Merge::new(target, upsert, keys)
 }
 
-/// The `RETURNING` list for `R` on the (quoted) `target`, after a merge or (`merged` false)
-/// a plain insert.
-async fn returning_list<D: Driver, R: FromCopyRow>(
+/// The `RETURNING` list for `R` on `target`, after a merge or (`merged` false) a plain
+/// insert, with the `order_key` columns that prove the input order added to it
+/// ([`order_key`]).
+async fn returning_list<D: Driver, T: CopyRow, R: FromCopyRow>(
     driver: &mut D,
-    target: &str,
+    target: &Plan<T>,
     merged: bool,
+    order_key: Option<&[String]>,
 ) -> Result<String> {
+    let table = target.table();
     let columns = column_names(
         driver,
-        &sql::table_columns_sql(target),
-        &format!("cannot list the columns of {target}"),
+        &sql::table_columns_sql(table),
+        &format!("cannot list the columns of {table}"),
     )
     .await?;
-    sql::returning_list::<R>(&columns, target, merged)
+    let citus = target.distribution().is_citus();
+    let mut list = sql::returning_list::<R>(&columns, table, merged, citus)?;
+    if let Some(key) = order_key {
+        list.push_str(&citus_sql::key_returning(sql::TARGET_ALIAS, key));
+    }
+    Ok(list)
+}
+
+/// The unique key that proves `in_input_order()`: for an upsert (`merge`) its conflict key,
+/// for `copy_in_returning` any unique key whose columns `T` copies; all `NOT NULL`. `None`
+/// when the order was not asked for, or when there is no such key on a table of this server
+/// (its one executor inserts and returns the rows in input order). On a Citus table without
+/// one the call is refused, before anything is sent: no order could be proven there.
+async fn order_key<D: Driver, T: CopyRow>(
+    driver: &mut D,
+    target: &Plan<T>,
+    merge: Option<&Merge>,
+    input_order: bool,
+) -> Result<Option<Vec<String>>> {
+    if !input_order {
+        return Ok(None);
+    }
+    let table = target.table();
+    let key = match merge {
+        None => {
+            distributed::order_key(driver, table, |cols| {
+                cols.iter()
+                    .all(|c| T::__PGBULK_COLUMNS.iter().any(|t| t.name == c))
+            })
+            .await?
+        }
+        Some(merge) => {
+            distributed::order_key(driver, table, |cols| {
+                cols.len() == merge.keys().len()
+                    && cols.iter().all(|c| merge.keys().contains(&c.as_str()))
+            })
+            .await?
+        }
+    };
+    if key.is_none() && target.distribution().is_citus() {
+        let what = match merge {
+            None => "a primary key or unique constraint",
+            Some(_) => "the conflict key to be a primary key or unique constraint",
+        };
+        return Err(Error::usage(format!(
+            "in_input_order() on {table}, a Citus table, cannot be proven: every shard returns \
+             its own rows and the coordinator concatenates them, so pgbulk matches returned rows \
+             to input rows by a unique key, and needs {what} whose columns are all NOT NULL and \
+             copied by `{}` (on a distributed table it includes the distribution column); add \
+             one, or call without in_input_order() and match the rows yourself",
+            plan::short_type_name::<T>()
+        )));
+    }
+    Ok(key)
+}
+
+/// `statement` (an `INSERT .. RETURNING`) wrapped to return its rows in input order by matching
+/// them to the staged rows by `key` (see [`citus_sql::in_input_order`]); as it is without one.
+fn proven_order<R: FromCopyRow>(statement: String, key: Option<&[String]>, stage: &str) -> String {
+    match key {
+        Some(key) => citus_sql::in_input_order(
+            &statement,
+            &R::__PGBULK_COLUMNS
+                .iter()
+                .map(|c| c.name)
+                .collect::<Vec<_>>(),
+            key,
+            stage,
+            sql::ORD,
+        ),
+        None => statement,
+    }
 }
 
 /// The first column of every row of `sql`.
