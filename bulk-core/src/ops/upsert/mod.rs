@@ -87,7 +87,7 @@ where
     Box::pin(async move {
         let target = plan_checked::<D, T>(driver, options).await?;
         let merge = merge(driver, &target, upsert).await?;
-        let mut scan = KeyScan::new(Some(&merge), target.types());
+        let mut scan = KeyScan::new(Some(merge.key_at().collect()), target.types());
         // The first attempt's statements go right behind the COPY's end, where the driver can
         // pipeline them.
         let first = |stage: &Stage, scan: &KeyScan, bytes: u64, in_tx: bool| {
@@ -137,7 +137,7 @@ where
         let merge = merge(driver, &target, upsert).await?;
         let order_key = order_key(driver, &target, Some(&merge), input_order).await?;
         let list = returning_list::<D, T, R>(driver, &target, true, order_key.as_deref()).await?;
-        let mut scan = KeyScan::new(Some(&merge), target.types());
+        let mut scan = KeyScan::new(Some(merge.key_at().collect()), target.types());
         let (mut scope, stage, (_, bytes), _) =
             stage(driver, options, &target, rows, &mut scan, None).await?;
         // As in `counts`: retried with the next dedupe when the server finds a key twice.
