@@ -43,16 +43,40 @@ async fn all_products(db: &TestDb) -> Vec<Product> {
     rows
 }
 
-/// Staging tables left in the database (any session).
+/// Staging tables a call left behind: a per-call one (`pgbulk_stage_<pid>_<n>`, which sqlx
+/// uses) in any session, or a reused one (`pgbulk_stage_r<hash>`, which stays, empty, for the
+/// session's next call) of `db.client()`'s session that still holds rows.
 pub async fn staging_tables(db: &TestDb) -> i64 {
-    db.client()
+    let client = db.client();
+    let per_call: i64 = client
         .query_one(
-            "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgbulk\\_stage\\_%'",
+            "SELECT count(*) FROM pg_class WHERE relname ~ '^pgbulk_stage_[0-9]+_[0-9]+$'",
             &[],
         )
         .await
         .unwrap()
-        .get(0)
+        .get(0);
+    let reused: Vec<String> = client
+        .query(
+            "SELECT relname::text FROM pg_class WHERE relname LIKE 'pgbulk\\_stage\\_r%' \
+             AND relnamespace = pg_my_temp_schema()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut holding = 0;
+    for name in reused {
+        let rows: i64 = client
+            .query_one(&format!("SELECT count(*) FROM pg_temp.\"{name}\""), &[])
+            .await
+            .unwrap()
+            .get(0);
+        holding += i64::from(rows > 0);
+    }
+    per_call + holding
 }
 
 /// `xmin` of each row, by id: changes exactly when the row is rewritten.
@@ -483,22 +507,38 @@ async fn in_a_transaction_rollback_undoes_it() {
         .collect();
     let c = tx.bulk().upsert_via_staging(&changed).await.unwrap();
     assert_eq!(c, counts(10, 5, 0, 0));
-    // Inside the transaction the changes are visible, and the staging table is already gone.
+    // Inside the transaction the changes are visible, and the staging table is already empty
+    // (it stays, for the session's next call).
     let n: i64 = tx
         .query_one("SELECT count(*) FROM products", &[])
         .await
         .unwrap()
         .get(0);
     assert_eq!(n, 20);
+    let stages: Vec<String> = tx
+        .query(
+            "SELECT relname::text FROM pg_class WHERE relname LIKE 'pgbulk\\_stage\\_%' \
+             AND relnamespace = pg_my_temp_schema()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(stages.len(), 1, "{stages:?}");
     let staged: i64 = tx
         .query_one(
-            "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgbulk\\_stage\\_%'",
+            &format!("SELECT count(*) FROM pg_temp.\"{}\"", stages[0]),
             &[],
         )
         .await
         .unwrap()
         .get(0);
     assert_eq!(staged, 0);
+    // A second call in the same transaction starts from the empty stage.
+    let c = tx.bulk().upsert_via_staging(&changed[..3]).await.unwrap();
+    assert_eq!(c, counts(0, 0, 3, 0));
     tx.rollback().await.unwrap();
     assert_eq!(count(&db, "products").await, 10);
     assert_eq!(

@@ -38,6 +38,14 @@ pub(crate) struct Outcome {
     pub(crate) count: u64,
 }
 
+/// A COPY's end and the statements sent right behind it: the COPY's result, and their
+/// outcomes if they ran (see [`CopySink::finish_then`]).
+pub(crate) type Finished<T> = (Result<T>, Option<Result<Vec<Outcome>>>);
+
+/// A target's description and another query's rows, asked for in one round trip (see
+/// [`Driver::describe_target_and`]).
+pub(crate) type DescribedAnd = (Result<(Described, ServerFacts)>, Result<TextRows>);
+
 /// One column of a described query: its name and its resolved type.
 pub(crate) type DescribedColumn = (String, Type);
 
@@ -51,6 +59,9 @@ pub(crate) struct Described {
     pub(crate) params: usize,
     /// The types the server inferred for them (resolved like the columns').
     pub(crate) param_types: Vec<Type>,
+    /// Each result column's type modifier (`atttypmod`: `varchar(n)`'s length, `numeric(p, s)`'s
+    /// precision and scale), where the client library reports them.
+    pub(crate) typmods: Option<Vec<i32>>,
 }
 
 /// A parameter value already encoded in binary by its `ToSql` impl, with its type (`value`
@@ -91,6 +102,9 @@ pub(crate) struct CopyTarget<'s> {
     pub(crate) sql: &'s str,
     pub(crate) table: &'s str,
     pub(crate) columns: Vec<&'s str>,
+    /// A temporary table the operation itself just made (a staging table): nothing refuses a
+    /// COPY into it at its start, so no check is needed.
+    pub(crate) own: bool,
 }
 
 /// A connection (or transaction) that pgbulk's operations run on.
@@ -169,6 +183,46 @@ pub(crate) trait Driver: Send {
     fn copy_in<'a>(&'a mut self, target: &CopyTarget<'_>)
         -> BoxFuture<'a, Result<BoxCopySink<'a>>>;
 
+    /// Runs `before` (one or more statements, simple query protocol), then starts `target`'s
+    /// COPY (an [`own`](CopyTarget::own) table, which `before` may create), in one round trip
+    /// where the driver can pipeline them. An error of `before` is returned as is; the COPY is
+    /// then not started.
+    fn copy_in_after<'a>(
+        &'a mut self,
+        before: &'a str,
+        target: &CopyTarget<'_>,
+    ) -> BoxFuture<'a, Result<BoxCopySink<'a>>> {
+        let (sql, table) = (target.sql.to_owned(), target.table.to_owned());
+        let columns: Vec<String> = target.columns.iter().map(|&c| c.to_owned()).collect();
+        let own = target.own;
+        Box::pin(async move {
+            self.execute(before).await?;
+            let target = CopyTarget {
+                sql: &sql,
+                table: &table,
+                columns: columns.iter().map(String::as_str).collect(),
+                own,
+            };
+            self.copy_in(&target).await
+        })
+    }
+
+    /// [`describe_target`](Driver::describe_target) and `also` (a simple query whose rows are
+    /// wanted), in one round trip where the driver can pipeline them. Each has its own result.
+    fn describe_target_and<'a>(
+        &'a mut self,
+        sql: &'a str,
+        also: &'a str,
+    ) -> BoxFuture<'a, DescribedAnd> {
+        Box::pin(async move {
+            let described = self.describe_target(sql).await;
+            if described.is_err() {
+                return (described, Ok(Vec::new()));
+            }
+            (described, self.query_text(also).await)
+        })
+    }
+
     /// Starts `sql`, a `COPY .. TO STDOUT (FORMAT binary)`. (The future owns a copy of `sql`
     /// if it needs it.)
     fn copy_out<'a>(&'a mut self, sql: &str) -> BoxFuture<'a, Result<CopyOutData<'a>>>;
@@ -201,4 +255,16 @@ pub(crate) trait CopySink<'a>: Send {
 
     /// Aborts the COPY (`CopyFail` with `reason`): nothing is written.
     fn abort(self: Box<Self>, reason: &str) -> BoxFuture<'a, ()>;
+
+    /// [`finish`](CopySink::finish), and runs `then` (simple query protocol) right behind the
+    /// COPY's end without waiting for it, where the driver can: then the second result is
+    /// `then`'s [`Outcome`]s (an error if the COPY failed: `then` ran in the failed
+    /// transaction). `None`: `then` did not run; the caller runs it.
+    fn finish_then(self: Box<Self>, then: String) -> BoxFuture<'a, Finished<u64>>
+    where
+        Self: 'a,
+    {
+        let _ = then;
+        Box::pin(async move { (self.finish().await, None) })
+    }
 }

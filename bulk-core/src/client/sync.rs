@@ -146,16 +146,18 @@ fn start_copy_in<'c, C: GenericClient>(
     client: &'c mut C,
     target: &CopyTarget<'_>,
 ) -> Result<CopyInWriter<'c>> {
-    let refused = client
-        .query_typed_one(
-            REFUSAL_SQL,
-            &[
-                (&target.table, Type::TEXT),
-                (&target.columns, Type::TEXT_ARRAY),
-            ],
-        )
-        .map_err(Error::server)?
-        .get::<_, bool>(0);
+    // Nothing refuses a COPY into the operation's own temporary table: no check.
+    let refused = !target.own
+        && client
+            .query_typed_one(
+                REFUSAL_SQL,
+                &[
+                    (&target.table, Type::TEXT),
+                    (&target.columns, Type::TEXT_ARRAY),
+                ],
+            )
+            .map_err(Error::server)?
+            .get::<_, bool>(0);
     if refused {
         // Refused as a simple query: one answer, the server's own error.
         return Err(match client.simple_query(target.sql) {

@@ -1,13 +1,14 @@
 //! `copy_in`: the one write loop — rows through the engine's [`Encoder`] into a driver's COPY
 //! sink — and the mapping of the server's COPY errors back to input rows.
 
-use crate::client::{BoxCopySink, CopyTarget, Driver};
+use crate::client::{BoxCopySink, CopyTarget, Driver, Finished};
 use crate::engine::Encoder;
 use crate::error::{Error, Result};
 use crate::ops::distributed::KeyTrail;
 use crate::ops::Options;
 use crate::plan::Plan;
 use crate::row::CopyRow;
+use crate::sql::ident;
 use bytes::BytesMut;
 use futures_util::future::BoxFuture;
 use futures_util::{Stream, StreamExt};
@@ -53,11 +54,44 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
                 sql: plan.copy_statement(),
                 table: plan.table(),
                 columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
+                own: false,
             };
             let sink = driver
                 .copy_in(&target)
                 .await
                 .map_err(|e| e.context("COPY FROM STDIN failed"))?;
+            Ok(CopyWriter {
+                sink,
+                encoder: Encoder::new(options.flush_bytes, extra).for_server(plan.server()),
+                types: plan.types(),
+                options,
+                keys: if plan.distribution().is_citus() {
+                    KeyTrail::new::<T>(plan.types())
+                } else {
+                    None
+                },
+            })
+        })
+    }
+
+    /// [`start`](CopyWriter::start) into the operation's own temporary table, after `before`
+    /// (which may create it), pipelined where the driver can
+    /// ([`Driver::copy_in_after`]). An error of `before` is returned without context.
+    pub(crate) fn start_after<D: Driver>(
+        driver: &'a mut D,
+        before: &'a str,
+        plan: &'a Plan<T>,
+        extra: usize,
+        options: &'a Options<'a>,
+    ) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(async move {
+            let target = CopyTarget {
+                sql: plan.copy_statement(),
+                table: plan.table(),
+                columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
+                own: true,
+            };
+            let sink = driver.copy_in_after(before, &target).await?;
             Ok(CopyWriter {
                 sink,
                 encoder: Encoder::new(options.flush_bytes, extra).for_server(plan.server()),
@@ -147,6 +181,36 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
                 .report(self.encoder.rows(), self.encoder.bytes());
             Ok((written, self.encoder.bytes()))
         })
+    }
+
+    /// [`finish`](CopyWriter::finish), and runs `then` right behind the COPY's end where the
+    /// driver can pipeline it ([`CopySink::finish_then`](crate::client::CopySink::finish_then)): its outcomes, or `None` when it did
+    /// not run.
+    pub(crate) fn finish_then(mut self, then: String) -> BoxFuture<'a, Finished<(u64, u64)>> {
+        Box::pin(async move {
+            let last = self.encoder.finish();
+            if let Err(e) = self.sink.send(last).await {
+                let e = self.server_error(e);
+                return (Err(self.fail(e).await), None);
+            }
+            let bytes = self.encoder.bytes();
+            let (written, then) = self.sink.finish_then(then).await;
+            match written {
+                Ok(written) => {
+                    self.options.report(self.encoder.rows(), bytes);
+                    (Ok((written, bytes)), then)
+                }
+                Err(e) => {
+                    let row = trail_row(self.keys.as_ref(), &e);
+                    (Err(with_row(server_error::<T>(e), row)), None)
+                }
+            }
+        })
+    }
+
+    /// Bytes encoded so far.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.encoder.bytes()
     }
 
     /// [`server_error`], and the input row of a Citus worker's key violation, which has no
@@ -248,7 +312,7 @@ pub(crate) fn server_error_in<T: CopyRow + ?Sized>(context: &str, err: Error) ->
         located.1 = err
             .server_column()
             .map(str::to_owned)
-            .or_else(|| err.server_detail().and_then(key_columns));
+            .or_else(|| err.server_detail().and_then(ident::key_columns));
     }
     let mut e = err.context(context);
     if let Some(line) = located.0 {
@@ -296,39 +360,6 @@ fn parse_copy_context(context: &str) -> (Option<u64>, Option<String>) {
     (None, None)
 }
 
-/// The column list of a `Key (a, b)=(..) already exists.` detail, unquoted (the server quotes
-/// names that need it: `Key ("My ""Col""")=(1)`), joined with `, `.
-pub(crate) fn key_columns(detail: &str) -> Option<String> {
-    let mut rest = detail.strip_prefix("Key (")?.chars().peekable();
-    let mut names = Vec::new();
-    let mut name = String::new();
-    loop {
-        match rest.next()? {
-            '"' => loop {
-                match rest.next()? {
-                    '"' if rest.peek() == Some(&'"') => {
-                        rest.next();
-                        name.push('"');
-                    }
-                    '"' => break,
-                    c => name.push(c),
-                }
-            },
-            ',' => {
-                names.push(std::mem::take(&mut name));
-                while rest.peek() == Some(&' ') {
-                    rest.next();
-                }
-            }
-            ')' => {
-                names.push(name);
-                return (rest.next() == Some('=')).then(|| names.join(", "));
-            }
-            c => name.push(c),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,22 +384,5 @@ mod tests {
             (Some(7), None)
         );
         assert_eq!(parse_copy_context("SQL statement"), (None, None));
-    }
-
-    #[test]
-    fn parses_key_detail() {
-        assert_eq!(
-            key_columns("Key (id)=(4999) already exists."),
-            Some("id".into())
-        );
-        assert_eq!(
-            key_columns("Key (a, b)=(1, 2) already exists."),
-            Some("a, b".into())
-        );
-        assert_eq!(key_columns("Failing row contains (1)."), None);
-        assert_eq!(
-            key_columns(r#"Key ("Group ""By"" Key", "a, b")=(90, 1) already exists."#),
-            Some("Group \"By\" Key, a, b".into())
-        );
     }
 }

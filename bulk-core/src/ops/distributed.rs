@@ -183,7 +183,7 @@ fn from_text(ty: &Type, text: &str) -> Option<Vec<u8>> {
 /// Splits `Key (a, b)=(1, x) already exists.` into the column list (`a, b`, unquoted) and `n`
 /// values (the last may contain `, `).
 fn key_detail(detail: &str, n: usize) -> Option<(String, Vec<String>)> {
-    let columns = crate::ops::copy_in::key_columns(detail)?;
+    let columns = crate::sql::ident::key_columns(detail)?;
     let (_, values) = detail.split_once(")=(")?;
     let values = values
         .strip_suffix(") already exists.")

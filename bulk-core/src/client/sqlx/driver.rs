@@ -132,6 +132,8 @@ impl Driver for SqlxConn<'_> {
                 columns: d.columns,
                 params: d.params,
                 param_types: d.param_types,
+                // sqlx does not hand out the row description's type modifiers.
+                typmods: None,
             })
         })
     }
