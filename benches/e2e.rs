@@ -414,7 +414,7 @@ async fn write_batches<T: Shape>(
         Writer::PgbulkPrepared => {
             let prepared = client.bulk().prepare_copy_in(plan).await?;
             for b in batches {
-                prepared.copy_in(*b).await?;
+                client.bulk().copy_in_prepared(&prepared, *b).await?;
             }
         }
         Writer::BinaryCopyIn => {
@@ -599,6 +599,8 @@ async fn bench_writes<T: Shape>(
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Reader {
     Pgbulk,
+    /// `copy_out_parallel` over this many connections (one snapshot, block ranges).
+    Parallel(usize),
     BinaryCopyOut,
     Query,
     Psql,
@@ -608,6 +610,8 @@ impl Reader {
     fn label(self) -> &'static str {
         match self {
             Reader::Pgbulk => "pgbulk `copy_out` into structs",
+            Reader::Parallel(2) => "pgbulk `copy_out_parallel`, 2 connections",
+            Reader::Parallel(_) => "pgbulk `copy_out_parallel`, 4 connections",
             Reader::BinaryCopyOut => "tokio-postgres `BinaryCopyOutStream` into structs",
             Reader::Query => "tokio-postgres `query()` into structs",
             Reader::Psql => "floor: `psql \\copy (..) TO '/dev/null' (FORMAT binary)`",
@@ -615,7 +619,12 @@ impl Reader {
     }
 }
 
-async fn read_all<T: Shape>(env: &Env, how: Reader, expect: usize) -> Result<(), BoxError> {
+async fn read_all<T: Shape>(
+    env: &Env,
+    readers: &[Client],
+    how: Reader,
+    expect: usize,
+) -> Result<(), BoxError> {
     let select = format!(
         "SELECT {} FROM {}",
         column_list::<T>(),
@@ -624,6 +633,13 @@ async fn read_all<T: Shape>(env: &Env, how: Reader, expect: usize) -> Result<(),
     let n = match how {
         Reader::Pgbulk => {
             let rows: Vec<T> = env.client.bulk().copy_out::<T>().collect_vec().await?;
+            rows.len()
+        }
+        Reader::Parallel(n) => {
+            let clients: Vec<&Client> = readers[..n].iter().collect();
+            let rows: Vec<T> = pgbulk::copy_out_parallel(&clients)
+                .collect_vec::<T>()
+                .await?;
             rows.len()
         }
         Reader::BinaryCopyOut => {
@@ -665,10 +681,17 @@ async fn bench_reads<T: Shape>(
 ) -> Result<(String, usize, Vec<(Reader, Result_)>), BoxError> {
     let contenders = [
         Reader::Pgbulk,
+        Reader::Parallel(2),
+        Reader::Parallel(4),
         Reader::BinaryCopyOut,
         Reader::Query,
         Reader::Psql,
     ];
+    // The parallel reads' connections, opened outside the timed sections.
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        readers.push(env.connect().await?);
+    }
     env.reset(pgbulk::table_of::<T>()).await?;
     env.client.bulk().copy_in(rows).await?;
     env.exec(&format!("VACUUM ANALYZE {}", pgbulk::table_of::<T>()))
@@ -679,7 +702,10 @@ async fn bench_reads<T: Shape>(
             let i = (k + rep) % contenders.len();
             let how = contenders[i];
             env.exec("CHECKPOINT").await?;
-            let s = measure(how == Reader::Psql, || read_all::<T>(env, how, rows.len())).await?;
+            let s = measure(how == Reader::Psql, || {
+                read_all::<T>(env, &readers, how, rows.len())
+            })
+            .await?;
             if rep > 0 {
                 samples[i].push(s);
             }
@@ -738,8 +764,11 @@ async fn bench_parallel(
                         env.client.bulk().copy_in_with_plan(&plan, rows).await?;
                     }
                     2 => {
-                        let outcome =
-                            pgbulk::copy_in_parallel(&[&env.client, &c2], &plan, rows).await;
+                        let outcome = env
+                            .client
+                            .bulk()
+                            .copy_in_parallel_with_plan(&plan, &[&c2], rows)
+                            .await?;
                         if rep == env.reps {
                             per_conn = outcome
                                 .parts()

@@ -7,7 +7,9 @@
 //! - [`copy_in`](Bulk::copy_in) writes any iterable of rows (or `&rows`), streamed in chunks with
 //!   bounded memory; [`copy_in_stream`](Bulk::copy_in_stream) does the same for a `Stream`.
 //! - [`copy_out`](Bulk::copy_out) / [`copy_out_query`](Bulk::copy_out_query) read a table or a
-//!   query into structs, as a `Stream` of rows.
+//!   query into structs, as a `Stream` of rows;
+//!   [`copy_out_query_params`](Bulk::copy_out_query_params) takes values for the query's `$n`
+//!   parameters (written into the COPY safely, see its docs).
 //! - [`upsert_via_staging`](Bulk::upsert_via_staging) copies rows into a temporary staging table and
 //!   merges with one `INSERT .. ON CONFLICT`, returning inserted / updated / unchanged counts;
 //!   [`copy_in_returning`](Bulk::copy_in_returning) and

@@ -238,7 +238,7 @@ impl Error {
     pub(crate) fn server(err: tokio_postgres::Error) -> Self {
         let (kind, message) = match err.as_db_error() {
             Some(db) => {
-                let mut m = db.message().to_owned();
+                let mut m = worker_message(db.message(), db.code(), db.where_(), db.file());
                 if let Some(detail) = db.detail() {
                     m.push_str(" (");
                     m.push_str(detail);
@@ -282,14 +282,15 @@ impl Error {
             .and_then(|d| d.try_downcast_ref::<::sqlx::postgres::PgDatabaseError>());
         let (kind, message, server) = match db {
             Some(db) => {
-                let mut m = db.message().to_owned();
+                let code = SqlState::from_code(db.code());
+                let mut m = worker_message(db.message(), &code, db.r#where(), db.file());
                 if let Some(detail) = db.detail() {
                     m.push_str(" (");
                     m.push_str(detail);
                     m.push(')');
                 }
                 let server = ServerFields {
-                    code: SqlState::from_code(db.code()),
+                    code,
                     detail: db.detail().map(str::to_owned),
                     column: db.column().map(str::to_owned),
                     where_: db.r#where().map(str::to_owned),
@@ -385,6 +386,57 @@ impl fmt::Debug for Error {
             .field("source", &self.0.source)
             .finish()
     }
+}
+
+/// The server's `message`, with the shard suffixes stripped when a Citus worker raised it
+/// ([`from_worker`]): a worker names its shards (`events_102016`,
+/// `events_tenant_id_reference_key_102016`), the caller knows the tables and constraints.
+fn worker_message(
+    message: &str,
+    code: &SqlState,
+    where_: Option<&str>,
+    file: Option<&str>,
+) -> String {
+    if from_worker(code, where_, file) {
+        strip_shard_suffixes(message)
+    } else {
+        message.to_owned()
+    }
+}
+
+/// Whether an error was raised on a Citus worker and passed on by the coordinator: `XX000` from
+/// the coordinator's COPY (`multi_copy.c`), or an error "while executing command on" a node.
+/// (Read from the error's fields, never from its message.)
+fn from_worker(code: &SqlState, where_: Option<&str>, file: Option<&str>) -> bool {
+    where_.is_some_and(|w| w.contains("while executing command on"))
+        || (*code == SqlState::INTERNAL_ERROR && file == Some("multi_copy.c"))
+}
+
+/// `message` with the shard suffix removed from every double-quoted name that has one: Citus
+/// names a shard and its constraints `<name>_<shard id>` (shard ids are at least 102008).
+fn strip_shard_suffixes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(open) = rest.find('"') {
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find('"') else {
+            break;
+        };
+        let name = &rest[..close];
+        out.push_str(shard_base(name).unwrap_or(name));
+        out.push('"');
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The name without its shard suffix, when `name` ends in `_<shard id>`.
+fn shard_base(name: &str) -> Option<&str> {
+    let (base, id) = name.rsplit_once('_')?;
+    let id: u64 = id.parse().ok()?;
+    (!base.is_empty() && id >= 102_008 && !id.to_string().starts_with('0')).then_some(base)
 }
 
 impl fmt::Display for Error {
@@ -532,5 +584,52 @@ impl std::error::Error for DecodeError {
             DecodeError::Other(e) => Some(&**e),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_suffixes_are_stripped_from_quoted_names_only() {
+        assert_eq!(
+            strip_shard_suffixes(
+                "duplicate key value violates unique constraint \
+                 \"events_tenant_id_reference_key_102016\""
+            ),
+            "duplicate key value violates unique constraint \"events_tenant_id_reference_key\""
+        );
+        assert_eq!(
+            strip_shard_suffixes(
+                "new row for relation \"events_102023\" violates check constraint \
+                 \"events_amount_check\""
+            ),
+            "new row for relation \"events\" violates check constraint \"events_amount_check\""
+        );
+        // Not a shard id: small numbers, no underscore, text after the digits.
+        assert_eq!(
+            strip_shard_suffixes("\"t_1\" \"t2024\" \"t_102016x\" 102016"),
+            "\"t_1\" \"t2024\" \"t_102016x\" 102016"
+        );
+        // An unbalanced quote is left as it is.
+        assert_eq!(strip_shard_suffixes("a \"b_102016"), "a \"b_102016");
+    }
+
+    #[test]
+    fn worker_errors_are_told_by_their_fields() {
+        let internal = SqlState::INTERNAL_ERROR;
+        assert!(from_worker(&internal, None, Some("multi_copy.c")));
+        assert!(from_worker(
+            &SqlState::UNIQUE_VIOLATION,
+            Some("while executing command on 127.0.0.1:5433"),
+            None
+        ));
+        assert!(!from_worker(&internal, None, Some("nbtinsert.c")));
+        assert!(!from_worker(&SqlState::UNIQUE_VIOLATION, None, None));
+        assert_eq!(
+            worker_message("x \"t_102016\"", &SqlState::UNIQUE_VIOLATION, None, None),
+            "x \"t_102016\""
+        );
     }
 }

@@ -46,7 +46,7 @@ pub use crate::error::{DecodeError, EncodeError, Error, ErrorKind, Mismatch, Res
 pub use crate::ops::quarantine::{QuarantineOutcome, Rejected};
 pub use crate::ops::upsert::options::{UpsertCounts, UpsertOptions};
 pub use crate::ops::{Progress, DEFAULT_FLUSH_BYTES};
-pub use crate::parallel::{copy_in_parallel, ParallelOutcome, ParallelPart};
+pub use crate::parallel::{ParallelOutcome, ParallelPart};
 pub use crate::parallel_read::{copy_out_parallel, ParallelRead};
 pub use crate::plan::Plan;
 pub use crate::row::{columns_of, table_of, Column, CopyRow, FromCopyRow};

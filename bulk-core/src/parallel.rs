@@ -1,19 +1,23 @@
-//! Past one stream: [`copy_in_parallel`] splits one input across several connections.
+//! Past one stream: [`Bulk::copy_in_parallel`] splits one input across several connections.
 
-use crate::bulk::BulkExt;
-use crate::error::Result;
-use crate::plan::Plan;
+use crate::bulk::{Bulk, BulkExt};
+use crate::error::{Error, Result};
+use crate::ops::{Options, Progress};
+use crate::plan::{self, Plan};
 use crate::row::CopyRow;
 use futures_util::future::join_all;
+use std::future::Future;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
-/// One connection's share of a [`copy_in_parallel`] load.
+/// One connection's share of a [`copy_in_parallel`](Bulk::copy_in_parallel) load.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ParallelPart {
-    /// Index of the connection in the slice passed to [`copy_in_parallel`].
+    /// Index of the connection: 0 is the handle's own client, `1..` the `others` in order.
     pub connection: usize,
     /// The rows of the input this connection wrote (indexes into the input slice).
     pub rows: Range<usize>,
@@ -24,9 +28,26 @@ pub struct ParallelPart {
     pub elapsed: Duration,
 }
 
-/// What a [`copy_in_parallel`] load did, per connection.
+/// What a [`copy_in_parallel`](Bulk::copy_in_parallel) load did, per connection.
+///
+/// `#[must_use]`: a part may have failed while the others wrote their rows; look at
+/// [`is_complete`](ParallelOutcome::is_complete) or turn it into a `Result` with
+/// [`into_result`](ParallelOutcome::into_result). Awaiting a parallel load and dropping what
+/// it returns is a warning (an error under `#![deny(unused_must_use)]`):
+///
+/// ```compile_fail
+/// # #![deny(unused_must_use)]
+/// # extern crate bulk_core as pgbulk;
+/// # use bulk_derive::CopyRow;
+/// # use pgbulk::BulkExt;
+/// # #[derive(CopyRow)] struct Event { id: i64 }
+/// # async fn f(a: &tokio_postgres::Client, b: &tokio_postgres::Client, events: Vec<Event>) -> pgbulk::Result<()> {
+/// a.bulk().copy_in_parallel(&[b], &events).await?; // error: unused `ParallelOutcome`
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
+#[must_use = "some parts of a parallel load may have failed: check `is_complete()` or call `into_result()`"]
 pub struct ParallelOutcome {
     parts: Vec<ParallelPart>,
 }
@@ -69,34 +90,168 @@ impl ParallelOutcome {
     }
 }
 
-/// Writes `rows` into `plan`'s table over several connections at once: the input is split into
-/// one contiguous part per connection, and each part is one binary COPY on its connection.
-///
-/// **Not atomic across connections.** Each part commits (or fails) on its own: if one
-/// connection's COPY fails, the parts of the others are still written. Look at
-/// [`ParallelOutcome::parts`] to see which rows went in, or load into a staging table and
-/// merge. Use it for bulk loads that can be repeated or cleaned up, where the server's single
-/// backend per connection is the limit.
-///
-/// The connections may come from a pool (`&*pooled` derefs to a `Client`) or be opened for the
-/// load; they must not be inside a transaction you expect to span all of them. The plan can be
-/// made on any of them (`clients[0].bulk().plan::<T>()`). The COPYs run concurrently on the
-/// calling task; encoding is cheap next to the server's work, so one task keeps up.
-pub async fn copy_in_parallel<T>(clients: &[&Client], plan: &Plan<T>, rows: &[T]) -> ParallelOutcome
-where
-    T: CopyRow + Sync,
-{
-    let n = clients.len().max(1);
+impl<'c> Bulk<'c> {
+    /// Writes `rows` into `T`'s table over several connections at once: this handle's client
+    /// and `others`. The input is split into one contiguous part per connection (this client
+    /// takes the first), each part is one binary COPY on its connection, and all run
+    /// concurrently on the calling task (encoding is cheap next to the server's work).
+    ///
+    /// The table is described once, on this handle's client, and checked as for
+    /// [`copy_in`](Bulk::copy_in); [`table`](Bulk::table), [`flush_bytes`](Bulk::flush_bytes)
+    /// and [`on_progress`](Bulk::on_progress) apply to every part (progress is reported as the
+    /// sum over the connections).
+    ///
+    /// **Not atomic across connections.** Each part commits (or fails) on its own: if one
+    /// connection's COPY fails, the parts of the others are still written. The outer `Result`
+    /// fails only before any data is sent (the describe step, a type mismatch, or a
+    /// [`Usage`](crate::ErrorKind::Usage) error: the same connection given twice, or a handle
+    /// on a `Transaction`, which could not span the other connections). Otherwise the
+    /// [`ParallelOutcome`] (`#[must_use]`) says what each connection did: check
+    /// [`is_complete`](ParallelOutcome::is_complete) or call
+    /// [`into_result`](ParallelOutcome::into_result). Use it for bulk loads that can be
+    /// repeated or cleaned up, where the server's one backend per connection is the limit.
+    ///
+    /// The connections may come from a pool (`&*pooled` dereferences to a `Client`) or be
+    /// opened for the load.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Event { id: i64, kind: String }
+    ///
+    /// # async fn f(a: &tokio_postgres::Client, b: &tokio_postgres::Client,
+    /// #            c: &tokio_postgres::Client, events: Vec<Event>) -> pgbulk::Result<()> {
+    /// let outcome = a.bulk().copy_in_parallel(&[b, c], &events).await?;
+    /// for part in outcome.parts() {
+    ///     println!("connection {}: rows {:?} in {:?}", part.connection, part.rows, part.elapsed);
+    /// }
+    /// let written: u64 = outcome.into_result()?; // the first failed part, if any
+    /// # Ok(()) }
+    /// ```
+    pub fn copy_in_parallel<'a, T>(
+        &self,
+        others: &'a [&'a Client],
+        rows: &'a [T],
+    ) -> impl Future<Output = Result<ParallelOutcome>> + Send + use<'a, 'c, T>
+    where
+        T: CopyRow + Sync,
+    {
+        let bulk = self.clone();
+        async move {
+            bulk.check_parallel(others)?;
+            let mut driver = bulk.driver;
+            let plan =
+                plan::plan_copy_in::<_, T>(&mut driver, bulk.options.table_for::<T>()).await?;
+            Ok(run(&bulk, others, &plan, rows).await)
+        }
+    }
+
+    /// [`copy_in_parallel`](Bulk::copy_in_parallel) with a plan made earlier by
+    /// [`plan`](Bulk::plan) (on any of the connections): no describe round trip.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Event { id: i64, kind: String }
+    ///
+    /// # async fn f(a: &tokio_postgres::Client, b: &tokio_postgres::Client,
+    /// #            batches: Vec<Vec<Event>>) -> pgbulk::Result<()> {
+    /// let plan = a.bulk().plan::<Event>().await?;
+    /// for batch in &batches {
+    ///     a.bulk().copy_in_parallel_with_plan(&plan, &[b], batch).await?.into_result()?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn copy_in_parallel_with_plan<'a, T>(
+        &self,
+        plan: &'a Plan<T>,
+        others: &'a [&'a Client],
+        rows: &'a [T],
+    ) -> impl Future<Output = Result<ParallelOutcome>> + Send + use<'a, 'c, T>
+    where
+        T: CopyRow + Sync,
+    {
+        let bulk = self.clone();
+        async move {
+            bulk.check_parallel(others)?;
+            Ok(run(&bulk, others, plan, rows).await)
+        }
+    }
+
+    /// Refuses a parallel load on a transaction's handle, or with one connection given twice.
+    fn check_parallel(&self, others: &[&Client]) -> Result<()> {
+        if self.in_transaction() {
+            return Err(Error::usage(
+                "copy_in_parallel runs one COPY per connection, each committed on its own: \
+                 call it on a Client, not a Transaction (the other connections' parts could \
+                 not be part of the transaction)",
+            ));
+        }
+        let all: Vec<&Client> = std::iter::once(self.client())
+            .chain(others.iter().copied())
+            .collect();
+        for (i, a) in all.iter().enumerate() {
+            if let Some(j) = all[..i].iter().position(|b| std::ptr::eq(*a, *b)) {
+                return Err(Error::usage(format!(
+                    "copy_in_parallel got the same connection twice (connections {j} and {i}): \
+                     give it distinct connections"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The parallel load itself: one `copy_in_with_plan` per connection, joined.
+async fn run<T: CopyRow + Sync>(
+    bulk: &Bulk<'_>,
+    others: &[&Client],
+    plan: &Plan<T>,
+    rows: &[T],
+) -> ParallelOutcome {
+    let clients: Vec<&Client> = std::iter::once(bulk.client())
+        .chain(others.iter().copied())
+        .collect();
+    let n = clients.len();
     let per = rows.len().div_ceil(n);
-    let parts = clients.iter().enumerate().map(|(connection, client)| {
+    let progress = bulk.options.progress.clone().map(|report| {
+        let slots: Arc<[(AtomicU64, AtomicU64)]> = (0..n)
+            .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+            .collect();
+        (report, slots)
+    });
+    let parts = clients.iter().enumerate().map(|(connection, &client)| {
         let start = (connection * per).min(rows.len());
         let end = (start + per).min(rows.len());
+        let mut options: Options<'_> = bulk.options.clone();
+        // Each part reports its own totals; the caller sees the sum over the parts.
+        options.progress = progress.clone().map(|(report, slots)| {
+            let f: crate::ops::ProgressFn<'_> = Arc::new(move |p: Progress| {
+                slots[connection].0.store(p.rows, Ordering::Relaxed);
+                slots[connection].1.store(p.bytes, Ordering::Relaxed);
+                let (rows, bytes) = slots.iter().fold((0, 0), |(r, b), (sr, sb)| {
+                    (
+                        r + sr.load(Ordering::Relaxed),
+                        b + sb.load(Ordering::Relaxed),
+                    )
+                });
+                report(Progress { rows, bytes });
+            });
+            f
+        });
+        let part = Bulk {
+            options,
+            ..client.bulk()
+        };
         async move {
             let began = Instant::now();
-            let result = client
-                .bulk()
-                .copy_in_with_plan(plan, &rows[start..end])
-                .await;
+            let result = part.copy_in_with_plan(plan, &rows[start..end]).await;
             ParallelPart {
                 connection,
                 rows: start..end,

@@ -5,8 +5,9 @@ use crate::error::{Error, Result};
 use crate::plan;
 use crate::row::FromCopyRow;
 use crate::sql::ident;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::FutureExt;
 use std::fmt::Display;
+use std::sync::PoisonError;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// How the table is cut into parts.
@@ -127,41 +128,38 @@ impl<'a> ParallelRead<'a> {
             begun: 0,
         };
         let queries = open.begin(&quoted, &self.split, &select).await?;
-        let streams = queries.iter().enumerate().map(|(part, query)| {
-            let client = self.clients[part % self.clients.len()];
-            (client.bulk().copy_out_query::<T>(query.clone()), part)
-        });
-        // Parts sharing a connection run one after another; the connections run together.
-        let mut lanes: Vec<_> = (0..self.clients.len()).map(|_| Vec::new()).collect();
-        for (stream, part) in streams {
-            lanes[part % self.clients.len()].push(stream.map(move |row| (part, row)));
-        }
-        let mut rows = futures_util::stream::select_all(
-            lanes
-                .into_iter()
-                .map(futures_util::stream::iter)
-                .map(futures_util::StreamExt::flatten),
-        );
-        let mut counts = vec![0u64; queries.len()];
-        let mut failed = None;
-        while let Some((part, row)) = rows.next().await {
-            match row {
-                Ok(row) => {
-                    counts[part] += 1;
-                    f(part, row);
+        // One lane per connection runs its parts one after another; the lanes run together,
+        // polled by this task. Each lane hands over every row that has arrived per wake-up
+        // under one lock (one task: never contended), not one merged-stream poll per row.
+        let merged = std::sync::Mutex::new((&mut f, vec![0u64; queries.len()]));
+        let lanes = (0..self.clients.len()).map(|lane| {
+            let (client, queries, merged) = (self.clients[lane], &queries, &merged);
+            async move {
+                for part in (lane..queries.len()).step_by(self.clients.len()) {
+                    let rows = client.bulk().copy_out_query::<T>(queries[part].clone());
+                    rows.for_each_batch(BATCH, |batch| {
+                        let mut merged = merged.lock().unwrap_or_else(PoisonError::into_inner);
+                        let (f, counts) = &mut *merged;
+                        counts[part] += batch.len() as u64;
+                        for row in batch.drain(..) {
+                            f(part, row);
+                        }
+                    })
+                    .await
+                    .map_err(|e| e.context(format!("parallel read, part {part}")))?;
                 }
-                Err(e) => {
-                    failed = Some(e.context(format!("parallel read, part {part}")));
-                    break;
-                }
+                Ok::<(), Error>(())
             }
-        }
-        drop(rows);
+        });
+        // The first error drops the other lanes, which stops their reads.
+        let read = futures_util::future::try_join_all(lanes).await;
+        let counts = merged
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1;
         let ended = open.end().await;
-        match failed {
-            Some(e) => Err(e),
-            None => ended.map(|()| counts),
-        }
+        read?;
+        ended.map(|()| counts)
     }
 
     /// Reads every row into one `Vec` per part (block ranges in table order, or key ranges
@@ -195,6 +193,9 @@ impl<'a> ParallelRead<'a> {
         Ok(rows)
     }
 }
+
+/// The most rows a lane hands over at once (a bound on the rows held per lane).
+const BATCH: usize = 1024;
 
 /// How each connection's transaction starts.
 const BEGIN: &str = "BEGIN; SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";

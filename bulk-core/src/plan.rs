@@ -1,11 +1,11 @@
 //! Describe the target on the server and verify every field against its column, before any
 //! data is sent.
 
-use crate::client::{DescribedColumn, Driver};
+use crate::client::{Described, DescribedColumn, Driver, TextRows};
 use crate::codec::accepted_type;
 use crate::error::{Error, ErrorKind, Mismatch};
 use crate::row::{Column, CopyRow, FromCopyRow, ABSENT};
-use crate::server::ServerVersion;
+use crate::server::{ServerFacts, ServerVersion};
 use crate::sql::ident;
 use postgres_types::{Kind, Type};
 use std::fmt;
@@ -25,7 +25,32 @@ pub struct Plan<T: ?Sized> {
     /// The server's version when a column's values must be checked against it
     /// ([`ServerVersion::needs_checks`]), otherwise unknown.
     server: ServerVersion,
+    /// A hash of the copied columns' type modifiers, where the driver reports them (names a
+    /// reusable staging table's shape: see `sql::upsert::Stage`).
+    typmods: Option<u64>,
+    /// How the target is stored: a Citus table or not (read from the catalog with the
+    /// describe).
+    distribution: Distribution,
     _row: PhantomData<fn(&T)>,
+}
+
+/// How a plan's target table is stored, from the Citus catalog (`pg_dist_partition`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Distribution {
+    /// A table of this server (no Citus, or a table Citus does not manage; a staging table).
+    Local,
+    /// A Citus table whose rows live in shards, possibly on other nodes: hash- or
+    /// range-distributed, a reference table, or a single-shard table. Each shard runs its part
+    /// of a statement on its own: `RETURNING` rows come back per shard, a worker's errors come
+    /// without the COPY's line context (see `ops::distributed`).
+    Citus,
+}
+
+impl Distribution {
+    /// Whether the target is a Citus table.
+    pub(crate) fn is_citus(self) -> bool {
+        self == Distribution::Citus
+    }
 }
 
 impl<T: ?Sized> Clone for Plan<T> {
@@ -35,6 +60,8 @@ impl<T: ?Sized> Clone for Plan<T> {
             types: self.types.clone(),
             copy_sql: self.copy_sql.clone(),
             server: self.server,
+            typmods: self.typmods,
+            distribution: self.distribution,
             _row: PhantomData,
         }
     }
@@ -47,6 +74,8 @@ impl<T: ?Sized> fmt::Debug for Plan<T> {
             .field("types", &self.types)
             .field("copy_sql", &self.copy_sql)
             .field("server", &self.server)
+            .field("typmods", &self.typmods)
+            .field("distribution", &self.distribution)
             .finish()
     }
 }
@@ -72,6 +101,11 @@ impl<T: CopyRow + ?Sized> Plan<T> {
         self.server
     }
 
+    /// How the target is stored (a Citus table or not).
+    pub(crate) fn distribution(&self) -> Distribution {
+        self.distribution
+    }
+
     /// This plan, checking values against `server` where its columns need it.
     pub(crate) fn for_server(mut self, server: ServerVersion) -> Plan<T> {
         if server.needs_checks(&self.types) {
@@ -80,16 +114,50 @@ impl<T: CopyRow + ?Sized> Plan<T> {
         self
     }
 
+    /// A hash of the copied columns' type modifiers, if the driver reported them.
+    pub(crate) fn typmods(&self) -> Option<u64> {
+        self.typmods
+    }
+
+    /// This plan, knowing the type modifiers of `described`'s columns (when reported).
+    fn with_typmods(mut self, described: &Described) -> Plan<T> {
+        let Some(typmods) = &described.typmods else {
+            return self;
+        };
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for col in T::__PGBULK_COLUMNS {
+            let at = described
+                .columns
+                .iter()
+                .position(|(name, _)| name == col.name);
+            let typmod = at.and_then(|at| typmods.get(at)).copied().unwrap_or(-1);
+            for b in typmod.to_be_bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        self.typmods = Some(h);
+        self
+    }
+
     /// The same field types, copied into another (quoted) table with another COPY statement:
-    /// the staging table of `upsert_via_staging`, `replace_all`'s `FREEZE`.
+    /// the staging table of `upsert_via_staging`, `replace_all`'s `FREEZE` (same table, same
+    /// distribution).
     pub(crate) fn retarget(&self, table: String, copy_sql: String) -> Plan<T> {
         Plan {
             table,
             types: self.types.clone(),
             copy_sql,
             server: self.server,
+            typmods: self.typmods,
+            distribution: self.distribution,
             _row: PhantomData,
         }
+    }
+
+    /// This plan for a table of this session (a temporary staging table).
+    pub(crate) fn local(mut self) -> Plan<T> {
+        self.distribution = Distribution::Local;
+        self
     }
 }
 
@@ -165,12 +233,63 @@ pub(crate) async fn plan_copy_in<D: Driver, T: CopyRow + ?Sized>(
     let quoted = ident::quote_table(table)?;
     require_fields::<T>()?;
     crate::trace::described(&quoted);
-    // The server's version in the same round trip where the driver can pipeline.
-    let (described, server) = driver
-        .describe_target(&describe_table_sql(&quoted))
+    // The server's version and whether it has Citus in the same round trip where the driver
+    // can pipeline.
+    let described = driver.describe_target(&describe_table_sql(&quoted)).await;
+    plan_from::<D, T>(driver, quoted, described).await
+}
+
+/// [`plan_copy_in`], and `also` (a simple query) in the same round trip where the driver can
+/// pipeline them: the plan and `also`'s rows.
+pub(crate) async fn plan_copy_in_and<D: Driver, T: CopyRow + ?Sized>(
+    driver: &mut D,
+    table: &str,
+    also: &str,
+) -> Result<(Plan<T>, Result<TextRows, Error>), Error> {
+    let quoted = ident::quote_table(table)?;
+    require_fields::<T>()?;
+    crate::trace::described(&quoted);
+    let (described, rows) = driver
+        .describe_target_and(&describe_table_sql(&quoted), also)
+        .await;
+    Ok((plan_from::<D, T>(driver, quoted, described).await?, rows))
+}
+
+/// The plan from the target's description.
+async fn plan_from<D: Driver, T: CopyRow + ?Sized>(
+    driver: &mut D,
+    quoted: String,
+    described: Result<(Described, ServerFacts), Error>,
+) -> Result<Plan<T>, Error> {
+    let (described, facts) =
+        described.map_err(|e| e.context(format!("cannot describe table {quoted}")))?;
+    let mut plan = check_copy_in(quoted, &described.columns)?
+        .for_server(facts.version)
+        .with_typmods(&described);
+    // On a server with Citus, one more round trip: is the target one of its tables?
+    if facts.citus {
+        plan.distribution = distribution(driver, &plan.table).await?;
+    }
+    Ok(plan)
+}
+
+/// How the (quoted) `table` is stored, on a server that has the Citus catalog: a Citus table
+/// when `pg_dist_partition` lists it.
+async fn distribution<D: Driver>(driver: &mut D, table: &str) -> Result<Distribution, Error> {
+    let rows = driver
+        .query_text(&crate::sql::citus::is_citus_table_sql(table))
         .await
-        .map_err(|e| e.context(format!("cannot describe table {quoted}")))?;
-    Ok(check_copy_in(quoted, &described.columns)?.for_server(server))
+        .map_err(|e| e.context(format!("cannot read how {table} is distributed")))?;
+    let listed = rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(Option::as_deref)
+        == Some("t");
+    Ok(if listed {
+        Distribution::Citus
+    } else {
+        Distribution::Local
+    })
 }
 
 /// The statement whose description gives the columns of the (quoted) `table`.
@@ -209,6 +328,8 @@ fn check_copy_in<T: CopyRow + ?Sized>(
         types,
         copy_sql,
         server: ServerVersion::UNKNOWN,
+        typmods: None,
+        distribution: Distribution::Local,
         _row: PhantomData,
     })
 }
@@ -310,8 +431,8 @@ fn check_copy_out<T: FromCopyRow>(
 ) -> Result<OutPlan, Error> {
     if described.params > 0 {
         return Err(Error::usage(
-            "the copy_out query has $n parameters, which COPY cannot take; write the values into \
-             the query or read from a view",
+            "the copy_out query has $n parameters, which COPY cannot bind: pass their values \
+             with copy_out_query_params",
         ));
     }
     let cols = &described.columns;

@@ -9,10 +9,39 @@
 use crate::codec::EncodeError;
 use crate::error::{Error, Result};
 use postgres_types::{Kind, Type};
-use tokio_postgres::SimpleQueryMessage;
 
-/// The query whose one value is the server's version as a number (`170004` for 17.4).
-pub(crate) const VERSION_SQL: &str = "SHOW server_version_num";
+/// The query whose one row is what a plan needs to know of the server: its version as a
+/// number (`170004` for 17.4), and whether it has the Citus catalog (`t` / `f`; see
+/// [`ServerFacts::citus`]). One statement, valid on every server, so a driver sends it in the
+/// describe's round trip where it can pipeline.
+pub(crate) const SERVER_SQL: &str = "SELECT current_setting('server_version_num'), \
+     to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL";
+
+/// What a plan reads of the server with [`SERVER_SQL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ServerFacts {
+    /// The server's version.
+    pub(crate) version: ServerVersion,
+    /// Whether the server has the Citus catalog (`pg_dist_partition`): only then can a table be
+    /// distributed, and only then does the plan look the target up in it.
+    pub(crate) citus: bool,
+}
+
+impl ServerFacts {
+    /// Reads the facts from the rows of [`SERVER_SQL`] (each value as text).
+    pub(crate) fn from_rows(rows: &[Vec<Option<String>>]) -> Result<ServerFacts> {
+        let row = rows.first();
+        let value = |i: usize| row.and_then(|r| r.get(i)).and_then(Option::as_deref);
+        let version = value(0)
+            .and_then(|v| v.trim().parse().ok())
+            .map(ServerVersion::new)
+            .ok_or_else(|| Error::protocol("`server_version_num` returned no number"))?;
+        Ok(ServerFacts {
+            version,
+            citus: value(1) == Some("t"),
+        })
+    }
+}
 
 /// The first `server_version_num` whose numeric type holds `Infinity` and `-Infinity`.
 const NUMERIC_INFINITY_SINCE: u32 = 140_000;
@@ -32,19 +61,6 @@ impl ServerVersion {
     /// A server whose `server_version_num` is `num`.
     pub(crate) fn new(num: u32) -> ServerVersion {
         ServerVersion(Some(num))
-    }
-
-    /// Reads the version from the reply to [`VERSION_SQL`].
-    pub(crate) fn from_reply(messages: &[SimpleQueryMessage]) -> Result<ServerVersion> {
-        messages
-            .iter()
-            .find_map(|m| match m {
-                SimpleQueryMessage::Row(row) => row.get(0),
-                _ => None,
-            })
-            .and_then(|v| v.trim().parse().ok())
-            .map(ServerVersion::new)
-            .ok_or_else(|| Error::protocol("`SHOW server_version_num` returned no number"))
     }
 
     /// Whether this server is known to predate numeric `Infinity`/`-Infinity` (PostgreSQL 14).

@@ -35,6 +35,8 @@
 #[cfg(not(unix))]
 compile_error!("the pgbulk testkit needs a Unix system (unix sockets, `sh`, process ownership)");
 
+#[cfg(feature = "testkit-citus")]
+mod citus;
 mod cluster;
 
 use std::fmt;
@@ -47,7 +49,7 @@ use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
-use self::cluster::Cluster;
+use self::cluster::{Cluster, Node};
 
 /// The testkit's error: what went wrong, in words, with the underlying error as its source.
 ///
@@ -167,9 +169,12 @@ pub fn use_local_cluster() {
     FORCE_LOCAL.store(true, Ordering::SeqCst);
 }
 
-/// The process-wide server: not yet started, running, or failed to start (the message, so
-/// every later caller fails fast with the same words).
-static SERVER: Mutex<Option<Result<Arc<Server>, String>>> = Mutex::new(None);
+/// A process-wide server: not yet started, running, or failed to start (the message, so every
+/// later caller fails fast with the same words).
+type Slot<T> = Mutex<Option<Result<Arc<T>, String>>>;
+
+/// The server of [`TestDb::new`].
+static SERVER: Slot<Server> = Mutex::new(None);
 
 /// Numbers the databases and schemas of this process.
 static NEXT_DB: AtomicU64 = AtomicU64::new(1);
@@ -179,15 +184,15 @@ static EXTERNAL_MODE: AtomicU8 = AtomicU8::new(0);
 const MODE_DATABASES: u8 = 1;
 const MODE_SCHEMAS: u8 = 2;
 
-/// Returns the server, starting it on first use. Blocks while the cluster starts.
-fn server() -> Result<Arc<Server>, Error> {
-    let mut state = SERVER.lock().unwrap_or_else(PoisonError::into_inner);
+/// Returns the server of `slot`, starting it with `start` on first use. Blocks while it starts.
+fn started<T>(slot: &Slot<T>, start: fn() -> Result<T, Error>) -> Result<Arc<T>, Error> {
+    let mut state = slot.lock().unwrap_or_else(PoisonError::into_inner);
     match &*state {
         Some(Ok(server)) => return Ok(Arc::clone(server)),
         Some(Err(message)) => return Err(Error::msg(message.clone())),
         None => {}
     }
-    let result = start_server().map(Arc::new);
+    let result = start().map(Arc::new);
     *state = Some(match &result {
         Ok(server) => Ok(Arc::clone(server)),
         Err(e) => Err(e.to_string()),
@@ -195,16 +200,21 @@ fn server() -> Result<Arc<Server>, Error> {
     result
 }
 
+/// Returns the server, starting it on first use. Blocks while the cluster starts.
+fn server() -> Result<Arc<Server>, Error> {
+    started(&SERVER, start_server)
+}
+
 fn start_server() -> Result<Server, Error> {
     if FORCE_LOCAL.load(Ordering::SeqCst) {
-        return Cluster::start().map(Server::Local);
+        return Cluster::start(&Node::PLAIN).map(Server::Local);
     }
     match std::env::var("DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => url
             .parse::<Config>()
             .map(Server::External)
             .map_err(|e| Error::with("testkit: DATABASE_URL is not a valid connection string", e)),
-        _ => Cluster::start().map(Server::Local),
+        _ => Cluster::start(&Node::PLAIN).map(Server::Local),
     }
 }
 
@@ -228,6 +238,8 @@ pub fn shutdown() {
             cluster.stop();
         }
     }
+    #[cfg(feature = "testkit-citus")]
+    citus::shutdown();
 }
 
 /// One fresh database (or, on a `DATABASE_URL` server where the role may not create
@@ -239,7 +251,8 @@ pub struct TestDb {
     config: Config,
     dbname: String,
     schema: Option<String>,
-    cleanup: Option<Cleanup>,
+    /// What to drop when this `TestDb` is dropped, in order (one database per Citus node).
+    cleanup: Vec<Cleanup>,
 }
 
 impl fmt::Debug for TestDb {
@@ -291,7 +304,7 @@ impl TestDb {
             config,
             dbname,
             schema,
-            cleanup: Some(cleanup),
+            cleanup: vec![cleanup],
         })
     }
 
@@ -354,7 +367,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some(cleanup) = self.cleanup.take() {
+        for cleanup in self.cleanup.drain(..) {
             cleanup.run();
         }
     }

@@ -4,7 +4,7 @@
 
 use crate::{count, db};
 use futures_util::stream;
-use pgbulk::{BulkExt, CopyRow, Progress};
+use pgbulk::{BulkExt, CopyRow, ErrorKind, Progress};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -60,7 +60,7 @@ async fn prepared_copy_in_keeps_one_statement_and_stays_all_or_nothing() {
     assert_eq!(items.plan().copy_statement(), plan.copy_statement());
     for batch in 1..6 {
         let rows: Vec<Item> = (batch * 10..batch * 10 + 10).map(item).collect();
-        assert_eq!(items.copy_in(&rows).await.unwrap(), 10);
+        assert_eq!(bulk.copy_in_prepared(&items, &rows).await.unwrap(), 10);
         // The one prepared statement is what every batch runs: none is added per call.
         assert_eq!(prepared_copies(db.client()).await, 1);
     }
@@ -69,21 +69,128 @@ async fn prepared_copy_in_keeps_one_statement_and_stays_all_or_nothing() {
     // A duplicate key at input row 3 of a prepared batch: the error names it, nothing of the
     // batch is written, and the statement keeps working.
     let bad: Vec<Item> = [100, 101, 102, 5, 103].into_iter().map(item).collect();
-    let err = items.copy_in(&bad).await.unwrap_err();
+    let err = bulk.copy_in_prepared(&items, &bad).await.unwrap_err();
     assert_eq!(err.row(), Some(3), "{err}");
     assert_eq!(err.field(), Some("id"), "{err}");
     assert_eq!(count(&db, "items").await, 60);
-    assert_eq!(items.copy_in((100..104).map(item)).await.unwrap(), 4);
+    assert_eq!(
+        bulk.copy_in_prepared(&items, (100..104).map(item))
+            .await
+            .unwrap(),
+        4
+    );
     assert_eq!(count(&db, "items").await, 64);
-    drop((items, bulk));
+    drop(bulk);
 
-    // Prepared inside a transaction that rolls back: the rows written through it are gone.
+    // The same (owned) statement across `client.transaction()`: used inside a transaction
+    // that rolls back, the rows written through it are gone; then inside one that commits.
     let tx = db.client_mut().transaction().await.unwrap();
-    let in_tx = tx.bulk().prepare_copy_in(&plan).await.unwrap();
-    assert_eq!(in_tx.copy_in((200..210).map(item)).await.unwrap(), 10);
-    drop(in_tx);
+    assert_eq!(
+        tx.bulk()
+            .copy_in_prepared(&items, (200..210).map(item))
+            .await
+            .unwrap(),
+        10
+    );
+    assert_eq!(prepared_copies(tx.client()).await, 1);
     tx.rollback().await.unwrap();
     assert_eq!(count(&db, "items").await, 64);
+    let tx = db.client_mut().transaction().await.unwrap();
+    let err = tx
+        .bulk()
+        .copy_in_prepared(&items, [item(300), item(300)])
+        .await
+        .unwrap_err();
+    assert_eq!(err.row(), Some(1), "{err}");
+    drop(tx);
+    let tx = db.client_mut().transaction().await.unwrap();
+    assert_eq!(
+        tx.bulk()
+            .copy_in_prepared(&items, (300..305).map(item))
+            .await
+            .unwrap(),
+        5
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(count(&db, "items").await, 69);
+    // Dropping it closes the statement on its connection.
+    drop(items);
+    assert_eq!(prepared_copies(db.client()).await, 0);
+}
+
+/// A prepared COPY kept beside its client in one struct, moved around with it.
+struct Loader {
+    client: tokio_postgres::Client,
+    items: pgbulk::PreparedCopyIn<Item>,
+}
+
+#[tokio::test]
+async fn prepared_copy_in_is_owned_and_refused_on_another_connection() {
+    let db = db().await;
+    db.client().batch_execute(ITEMS).await.unwrap();
+    let client = db.connect().await.unwrap();
+    let plan = client.bulk().plan::<Item>().await.unwrap();
+    let items = client.bulk().prepare_copy_in(&plan).await.unwrap();
+    // Stored beside the client, and the struct moved (boxed): the client's address changes,
+    // so the first use asks the server who it is, and goes ahead.
+    let loader = Box::new(Loader { client, items });
+    assert_eq!(
+        loader
+            .client
+            .bulk()
+            .copy_in_prepared(&loader.items, (0..5).map(item))
+            .await
+            .unwrap(),
+        5
+    );
+    // On another connection: refused before anything is sent, and both connections stay
+    // usable (no statement of the wrong session is run, none is out of step).
+    let other = db.connect().await.unwrap();
+    let err = other
+        .bulk()
+        .copy_in_prepared(&loader.items, (5..10).map(item))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Usage, "{err}");
+    assert!(err.to_string().contains("another connection"), "{err}");
+    assert!(!other.is_closed());
+    assert_eq!(count(&db, "items").await, 5);
+    // Also on the test database's own client (a third session), and from a transaction.
+    let err = db
+        .client()
+        .bulk()
+        .copy_in_prepared(&loader.items, [item(50)])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Usage, "{err}");
+    let mut other = other;
+    let tx = other.transaction().await.unwrap();
+    let err = tx
+        .bulk()
+        .copy_in_prepared(&loader.items, [item(51)])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Usage, "{err}");
+    tx.rollback().await.unwrap();
+    // Its own connection still works, with the same statement.
+    assert_eq!(
+        loader
+            .client
+            .bulk()
+            .copy_in_prepared(&loader.items, (10..13).map(item))
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        other
+            .query_one("SELECT 1", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        1
+    );
+    assert_eq!(count(&db, "items").await, 8);
 }
 on_every_client! {
     async fn accepts_vec_ref_vec_and_lazy_iterators(db, conn) {

@@ -67,6 +67,7 @@ mod pgbouncer;
 mod pgcopy;
 mod progress;
 mod quarantine;
+mod query_params;
 mod quoting;
 mod ranges;
 mod refused;

@@ -1,7 +1,7 @@
 //! Past one stream: `copy_in_parallel` over several connections, and `replace_all`.
 
 use crate::{count, db};
-use pgbulk::{copy_in_parallel, BulkExt, CopyRow, ErrorKind};
+use pgbulk::{BulkExt, CopyRow, ErrorKind};
 
 #[derive(CopyRow, Debug, Clone, PartialEq)]
 #[copy(table = "loads")]
@@ -27,7 +27,12 @@ async fn parallel_load_splits_the_input_across_connections() {
     let third = db.connect().await.unwrap();
     let rows: Vec<Load> = (0..1001).map(load).collect();
     let plan = db.client().bulk().plan::<Load>().await.unwrap();
-    let outcome = copy_in_parallel(&[db.client(), &second, &third], &plan, &rows).await;
+    let outcome = db
+        .client()
+        .bulk()
+        .copy_in_parallel_with_plan(&plan, &[&second, &third], &rows)
+        .await
+        .unwrap();
     assert!(outcome.is_complete());
     assert_eq!(outcome.written(), 1001);
     let ranges: Vec<_> = outcome.parts().iter().map(|p| p.rows.clone()).collect();
@@ -57,7 +62,12 @@ async fn parallel_load_is_not_atomic_across_connections() {
     let mut rows: Vec<Load> = (0..20).map(load).collect();
     rows[17].id = 3;
     let plan = db.client().bulk().plan::<Load>().await.unwrap();
-    let outcome = copy_in_parallel(&[db.client(), &second], &plan, &rows).await;
+    let outcome = db
+        .client()
+        .bulk()
+        .copy_in_parallel_with_plan(&plan, &[&second], &rows)
+        .await
+        .unwrap();
     assert!(!outcome.is_complete());
     let failed: Vec<usize> = (0..2)
         .filter(|&i| outcome.parts()[i].result.is_err())
@@ -121,4 +131,64 @@ async fn replace_all_rolls_back_and_needs_a_transaction() {
     assert_eq!(err.row(), Some(1), "{err}");
     drop(tx);
     assert_eq!(count(&db, "loads").await, 5);
+}
+
+#[tokio::test]
+async fn parallel_load_describes_once_and_sums_progress() {
+    let db = db().await;
+    db.client().batch_execute(LOADS).await.unwrap();
+    let second = db.connect().await.unwrap();
+    let rows: Vec<Load> = (0..5000).map(load).collect();
+    let last = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = last.clone();
+    let outcome = db
+        .client()
+        .bulk()
+        .flush_bytes(4096)
+        .on_progress(move |p| *seen.lock().unwrap() = Some(p.rows))
+        .copy_in_parallel(&[&second], &rows)
+        .await
+        .unwrap();
+    assert!(outcome.is_complete());
+    assert_eq!(outcome.parts().len(), 2);
+    assert_eq!(outcome.parts()[1].connection, 1);
+    assert_eq!(outcome.into_result().unwrap(), 5000);
+    // The last report is the sum over both connections' totals.
+    assert_eq!(*last.lock().unwrap(), Some(5000));
+    assert_eq!(count(&db, "loads").await, 5000);
+}
+
+#[tokio::test]
+async fn parallel_load_refuses_a_transaction_and_a_repeated_connection() {
+    let mut db = db().await;
+    db.client().batch_execute(LOADS).await.unwrap();
+    let second = db.connect().await.unwrap();
+    let rows: Vec<Load> = (0..10).map(load).collect();
+    let err = db
+        .client()
+        .bulk()
+        .copy_in_parallel(&[&second, db.client()], &rows)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Usage, "{err}");
+    assert!(err.to_string().contains("same connection twice"), "{err}");
+    let tx = db.client_mut().transaction().await.unwrap();
+    let err = tx
+        .bulk()
+        .copy_in_parallel(&[&second], &rows)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Usage, "{err}");
+    drop(tx);
+    // Nothing was sent by either refused call.
+    assert_eq!(count(&db, "loads").await, 0);
+    // A mismatched table is refused before anything is sent, as copy_in does.
+    let err = db
+        .client()
+        .bulk()
+        .table("missing_table")
+        .copy_in_parallel(&[&second], &rows)
+        .await
+        .unwrap_err();
+    assert_ne!(err.kind(), ErrorKind::Usage, "{err}");
 }

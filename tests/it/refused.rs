@@ -200,7 +200,11 @@ async fn refused_prepared_copy_in(client: &Client) -> pgbulk::Error {
         .batch_execute("SET default_transaction_read_only = on")
         .await
         .unwrap();
-    prepared.copy_in(&notes(2)).await.unwrap_err()
+    client
+        .bulk()
+        .copy_in_prepared(&prepared, &notes(2))
+        .await
+        .unwrap_err()
 }
 
 /// A COPY statement prepared earlier skips the refusal check (that keeps its one round trip):

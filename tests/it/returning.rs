@@ -1,6 +1,6 @@
 //! RETURNING at COPY speed: `copy_in_returning` and `upsert_via_staging_returning`.
 
-use crate::upsert::staging_tables;
+use crate::upsert::STAGES_LEFT;
 use pgbulk::{BulkExt, CopyRow, ErrorKind};
 
 #[derive(CopyRow, Debug, Clone, PartialEq)]
@@ -40,6 +40,87 @@ fn order(n: usize) -> NewOrder {
 }
 
 on_every_client! {
+    async fn input_order_holds_on_a_partitioned_table(db, conn) {
+        // With a unique key the returned rows are matched to the input by it; without one (the
+        // second table), the rows are inserted and returned in input order by the one executor.
+        for (table, unique) in [
+            ("regional", ", UNIQUE (region, reference)"),
+            ("regional_nokey", ""),
+        ] {
+            db.client()
+                .batch_execute(&format!(
+                    "CREATE TABLE {table} (id bigserial, region int4 NOT NULL, reference text NOT NULL, \
+                     amount int8 NOT NULL{unique}) PARTITION BY LIST (region); \
+                     CREATE TABLE {table}_0 PARTITION OF {table} FOR VALUES IN (0); \
+                     CREATE TABLE {table}_1 PARTITION OF {table} FOR VALUES IN (1); \
+                     CREATE TABLE {table}_23 PARTITION OF {table} FOR VALUES IN (2, 3) \
+                     PARTITION BY HASH (reference); \
+                     CREATE TABLE {table}_23a PARTITION OF {table}_23 FOR VALUES WITH (MODULUS 2, REMAINDER 0); \
+                     CREATE TABLE {table}_23b PARTITION OF {table}_23 FOR VALUES WITH (MODULUS 2, REMAINDER 1)"
+                ))
+                .await
+                .unwrap();
+            let rows: Vec<Regional> = (0..4_000).map(regional).collect();
+            let back: Vec<RegionalBack> = conn
+                .bulk()
+                .table(table)
+                .copy_in_returning::<RegionalBack, _, _>(&rows)
+                .in_input_order()
+                .await
+                .unwrap();
+            assert_eq!(back.len(), rows.len(), "{table}");
+            for (i, (got, sent)) in back.iter().zip(&rows).enumerate() {
+                assert_eq!(
+                    (got.region, &got.reference, got.amount),
+                    (sent.region, &sent.reference, sent.amount),
+                    "{table}: returned row {i} is not input row {i}"
+                );
+            }
+            // The ids are the stored ones of those rows.
+            let stored: Vec<RegionalBack> = conn
+                .bulk()
+                .copy_out_query::<RegionalBack>(format!(
+                    "SELECT id, region, reference, amount FROM {table} ORDER BY id"
+                ))
+                .collect_vec()
+                .await
+                .unwrap();
+            let mut by_id = back.clone();
+            by_id.sort_by_key(|r| r.id);
+            assert_eq!(stored, by_id, "{table}");
+        }
+
+        // Upsert: existing rows changed, unchanged and new, in reverse order of the table's; the
+        // rows are matched to the input by the conflict key, and `inserted` says which are new.
+        let rows: Vec<Regional> = (0..4_000).map(regional).collect();
+        let mut batch: Vec<Regional> = rows[2_000..].to_vec();
+        batch.extend((4_000..5_000).map(regional));
+        for r in batch.iter_mut().take(2_000).step_by(2) {
+            r.amount += 1_000_000;
+        }
+        batch.reverse();
+        let back: Vec<Upserted2> = conn
+            .bulk()
+            .upsert_via_staging_returning::<Upserted2, _, _>(&batch)
+            .in_input_order()
+            .await
+            .unwrap();
+        let expected: Vec<(i32, &str, i64, bool)> = batch
+            .iter()
+            .filter(|r| r.amount >= 4_000)
+            .map(|r| {
+                let new = r.amount < 1_000_000;
+                (r.region, r.reference.as_str(), r.amount, new)
+            })
+            .collect();
+        let got: Vec<(i32, &str, i64, bool)> = back
+            .iter()
+            .map(|u| (u.region, u.reference.as_str(), u.amount, u.inserted))
+            .collect();
+        assert_eq!(got.len(), 2_000);
+        assert_eq!(got, expected);
+    }
+
     async fn copy_in_returning_ten_thousand_ids_in_input_order(db, conn) {
         db.client().batch_execute(ORDERS).await.unwrap();
         // Some ids are taken already, so the new ones do not start at 1.
@@ -67,7 +148,7 @@ on_every_client! {
             .await
             .unwrap();
         assert_eq!(stored, back);
-        assert_eq!(staging_tables(&db).await, 0);
+        assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
 
         // A rejected row (duplicate reference) returns nothing and writes nothing.
         let err = conn
@@ -77,7 +158,7 @@ on_every_client! {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Db);
         assert_eq!(crate::count(&db, "orders").await, 10_000);
-        assert_eq!(staging_tables(&db).await, 0);
+        assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
     }
 
     async fn upsert_returning_marks_inserted_and_updated_rows(db, conn) {
@@ -131,6 +212,41 @@ on_every_client! {
             }
         }
         assert_eq!(new_ids.len(), 5);
-        assert_eq!(staging_tables(&db).await, 0);
+        assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
     }
+}
+
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+#[copy(table = "regional")]
+struct Regional {
+    #[copy(key)]
+    region: i32,
+    #[copy(key)]
+    reference: String,
+    amount: i64,
+}
+
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+struct RegionalBack {
+    id: i64,
+    region: i32,
+    reference: String,
+    amount: i64,
+}
+
+/// Input rows alternate between the four partitions, so any grouping by partition reorders them.
+fn regional(n: usize) -> Regional {
+    Regional {
+        region: i32::try_from(n % 4).unwrap(),
+        reference: format!("ref-{:05}", (n * 7919) % 10_007),
+        amount: i64::try_from(n).unwrap(),
+    }
+}
+
+#[derive(CopyRow, Debug, Clone, PartialEq)]
+struct Upserted2 {
+    region: i32,
+    reference: String,
+    amount: i64,
+    inserted: bool,
 }

@@ -44,16 +44,50 @@ async fn all_products(db: &TestDb) -> Vec<Product> {
     rows
 }
 
-/// Staging tables left in the database (any session).
+/// Staging tables a call left behind, asked on the session the calls ran on (shared bodies:
+/// `scalar(&mut conn, STAGES_LEFT)`): a per-call one (`pgbulk_stage_<pid>_<n>`, which sqlx
+/// uses) in any session, or this session's reused one (`pgbulk_stage_r<hash>`) that still holds
+/// rows.
+pub const STAGES_LEFT: &str = "SELECT count(*) FROM pg_class WHERE relpersistence = 't' AND \
+    (relname ~ '^pgbulk_stage_[0-9]+_[0-9]+$' OR (relname LIKE 'pgbulk\\_stage\\_r%' \
+    AND relnamespace = pg_my_temp_schema() AND (xpath('/row/n/text()', query_to_xml( \
+    format('SELECT count(*) AS n FROM pg_temp.%I', relname), false, true, '')))[1] \
+    ::text::int8 > 0))";
+
+/// Staging tables a call left behind: a per-call one (`pgbulk_stage_<pid>_<n>`, which sqlx
+/// uses) in any session, or a reused one (`pgbulk_stage_r<hash>`, which stays, empty, for the
+/// session's next call) of `db.client()`'s session that still holds rows.
 pub async fn staging_tables(db: &TestDb) -> i64 {
-    db.client()
+    let client = db.client();
+    let per_call: i64 = client
         .query_one(
-            "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgbulk\\_stage\\_%'",
+            "SELECT count(*) FROM pg_class WHERE relname ~ '^pgbulk_stage_[0-9]+_[0-9]+$'",
             &[],
         )
         .await
         .unwrap()
-        .get(0)
+        .get(0);
+    let reused: Vec<String> = client
+        .query(
+            "SELECT relname::text FROM pg_class WHERE relname LIKE 'pgbulk\\_stage\\_r%' \
+             AND relnamespace = pg_my_temp_schema()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut holding = 0;
+    for name in reused {
+        let rows: i64 = client
+            .query_one(&format!("SELECT count(*) FROM pg_temp.\"{name}\""), &[])
+            .await
+            .unwrap()
+            .get(0);
+        holding += i64::from(rows > 0);
+    }
+    per_call + holding
 }
 
 /// `xmin` of each row, by id: changes exactly when the row is rewritten.
@@ -153,7 +187,7 @@ on_every_client! {
                 old != new
             );
         }
-        assert_eq!(staging_tables(&db).await, 0);
+        assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
     }
 
     async fn do_nothing_and_update_columns(db, conn) {
@@ -376,7 +410,7 @@ on_every_client! {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Usage);
-        assert_eq!(staging_tables(&db).await, 0);
+        assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
     }
 
     async fn check_violation_leaves_target_untouched_and_no_staging_table(db, conn) {
@@ -403,7 +437,7 @@ on_every_client! {
         assert_eq!(err.kind(), ErrorKind::Db);
         assert_eq!(err.code(), Some(&SqlState::CHECK_VIOLATION));
         assert_eq!(all_products(&db).await, before);
-        assert_eq!(staging_tables(&db).await, 0);
+        assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
         // The client is usable, and not left inside a transaction.
         let c = conn
             .bulk()
@@ -424,7 +458,7 @@ on_every_client! {
         let now = all_products(&db).await;
         assert_eq!(&now[..500], &before[..]);
         assert_eq!(now.len(), 502);
-        assert_eq!(staging_tables(&db).await, 0);
+        assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
 
         // A bad row in the COPY itself (an encode error) also leaves nothing behind.
         let mut nul = rows.clone();
@@ -437,7 +471,7 @@ on_every_client! {
         assert_eq!(err.kind(), ErrorKind::Encode);
         assert_eq!(err.row(), Some(7));
         assert_eq!(err.field(), Some("name"));
-        assert_eq!(staging_tables(&db).await, 0);
+        assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
     }
 
     async fn in_a_transaction_rollback_undoes_it(db, conn) {
@@ -456,16 +490,29 @@ on_every_client! {
             .collect();
         let c = tx.bulk().upsert_via_staging(&changed).await.unwrap();
         assert_eq!(c, counts(10, 5, 0, 0));
-        // Inside the transaction the changes are visible, and the staging table is already gone.
+        // Inside the transaction the changes are visible, and the staging table is already empty
+        // (it stays, for the session's next call).
         let n = scalar(&mut tx, "SELECT count(*) FROM products").await.unwrap();
         assert_eq!(n, 20);
-        let staged = scalar(
-            &mut tx,
-            "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgbulk\\_stage\\_%'",
-        )
-        .await
-        .unwrap();
-        assert_eq!(staged, 0);
+        // (sqlx stages each call in a table of its own, already dropped: see `REUSES_STAGE`.)
+        let this_session = "FROM pg_class WHERE relname LIKE 'pgbulk\\_stage\\_%' \
+                            AND relnamespace = pg_my_temp_schema()";
+        let stages = scalar(&mut tx, &format!("SELECT count(*) {this_session}"))
+            .await
+            .unwrap();
+        assert_eq!(stages, i64::from(REUSES_STAGE));
+        if REUSES_STAGE {
+            let stage = text(&mut tx, &format!("SELECT relname::text {this_session}"))
+                .await
+                .unwrap();
+            let staged = scalar(&mut tx, &format!("SELECT count(*) FROM pg_temp.\"{stage}\""))
+                .await
+                .unwrap();
+            assert_eq!(staged, 0);
+        }
+        // A second call in the same transaction starts from the empty stage.
+        let c = tx.bulk().upsert_via_staging(&changed[..3]).await.unwrap();
+        assert_eq!(c, counts(0, 0, 3, 0));
         tx.rollback().await.unwrap();
         assert_eq!(count(&db, "products").await, 10);
         assert_eq!(
@@ -511,7 +558,7 @@ on_every_client! {
         let mut other = connect(&db).await;
         let n = scalar(&mut other, "SELECT count(*) FROM products").await.unwrap();
         assert_eq!(n, 100);
-        assert_eq!(staging_tables(&db).await, 0);
+        assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
     }
 
     /// Eight upserts at once through one pool (deadpool on tokio-postgres, a `PgPool` on sqlx).
@@ -547,7 +594,7 @@ on_every_client! {
         let mut expected: Vec<Product> = (0..2000).map(product).collect();
         expected.extend((10_000..14_000).map(product));
         assert_eq!(all_products(&db).await, expected);
-        assert_eq!(staging_tables(&db).await, 0);
+        assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
     }
 
     /// A `BEGIN` sent as SQL on a plain client: the upsert's own `COMMIT` would commit the caller's

@@ -3,7 +3,7 @@
 //! not in bytes, concurrent updates, `work_mem` inside a caller's transaction, and the mixed
 //! workload of the benchmark — on every async client (`on_every_client!`).
 
-use crate::upsert::{counts, staging_tables};
+use crate::upsert::{counts, STAGES_LEFT};
 use pgbulk::testkit::TestDb;
 use pgbulk::{BulkExt, CopyRow, ErrorKind};
 use rust_decimal::Decimal;
@@ -172,7 +172,7 @@ on_every_client! {
             [(2, 9, true), (1, 1, false), (1, 8, true), (2, 2, false)]
         );
         assert_eq!(crate::count(&db, "events_1").await, 4);
-        assert_eq!(staging_tables(&db).await, 0);
+        assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
         assert_eq!(scalar(&mut conn, "SELECT 1::int8").await.unwrap(), 1);
     }
 
@@ -282,7 +282,7 @@ on_every_client! {
             err.code(),
             Some(&tokio_postgres::error::SqlState::GENERATED_ALWAYS)
         );
-        assert_eq!(staging_tables(&db).await, 0);
+        assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
         assert_eq!(scalar(&mut conn, "SELECT 1::int8").await.unwrap(), 1);
         let c = conn
             .bulk()
@@ -353,7 +353,7 @@ on_every_client! {
                 .await
                 .unwrap();
             assert_eq!(c, counts(0, 1, 1, 0));
-            assert_eq!(staging_tables(&db).await, 0);
+            assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
         }
 
         // A NOT NULL key: the error names the first input row with a NULL, its field and column.
@@ -419,7 +419,7 @@ on_every_client! {
                 ("2".to_owned(), "TWO".to_owned())
             ]
         );
-        assert_eq!(staging_tables(&db).await, 0);
+        assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
     }
 
     /// The benchmark's workload: 25% new keys, 25% changed, 50% identical, against a key and a

@@ -1,12 +1,14 @@
 //! The [`Bulk`] handle on a tokio-postgres client: `copy_in`, `copy_in_stream`, `copy_out`,
 //! `copy_out_query`, and the entry points of the other operations.
 
+mod prepared;
 mod quarantine;
 mod replace_all;
 #[cfg(feature = "sqlx")]
 mod sqlx;
 mod upsert;
 
+pub use prepared::PreparedCopyIn;
 pub use quarantine::Quarantine;
 #[cfg(feature = "sqlx")]
 pub use sqlx::{
@@ -18,12 +20,13 @@ pub use upsert::{CopyInReturning, Upsert, UpsertReturning};
 use crate::client::tokio::{TokioClient, TokioCopyOut};
 use crate::error::{Error, Result};
 use crate::ops::copy_in::{write_rows, write_stream};
-use crate::ops::copy_out::Reading;
+use crate::ops::copy_out::{bind_params, Reading};
 use crate::ops::{Options, Progress};
 use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow};
 use crate::trace::{self, Op, OpKind, SpanHandle};
 use futures_util::Stream;
+use postgres_types::ToSql;
 use std::borrow::Borrow;
 use std::fmt;
 use std::future::Future;
@@ -74,7 +77,7 @@ impl fmt::Debug for Bulk<'_> {
 }
 
 impl<'c> Bulk<'c> {
-    fn new(driver: TokioClient<'c>) -> Self {
+    pub(crate) fn new(driver: TokioClient<'c>) -> Self {
         Bulk {
             driver,
             options: Options::default(),
@@ -204,33 +207,6 @@ impl<'c> Bulk<'c> {
         })
     }
 
-    /// Prepares `plan`'s COPY statement on this connection, for many small batches: each
-    /// [`PreparedCopyIn::copy_in`] then takes one round trip fewer than
-    /// [`copy_in_with_plan`](Bulk::copy_in_with_plan) (tokio-postgres prepares a COPY given as
-    /// text on every call, then runs it).
-    ///
-    /// The result borrows this handle's client (or transaction), so it can only be used on the
-    /// connection the statement was prepared on; dropping it closes the statement.
-    pub fn prepare_copy_in<T: CopyRow + ?Sized>(
-        &self,
-        plan: &Plan<T>,
-    ) -> impl Future<Output = Result<PreparedCopyIn<'c, T>>> + use<'c, T> {
-        let bulk = self.clone();
-        let plan = plan.clone();
-        async move {
-            let statement = bulk
-                .client()
-                .prepare(plan.copy_statement())
-                .await
-                .map_err(|e| Error::pg("could not prepare the COPY statement", e))?;
-            Ok(PreparedCopyIn {
-                bulk,
-                plan,
-                statement,
-            })
-        }
-    }
-
     /// Like [`copy_in`](Bulk::copy_in), for an asynchronous source of rows. An `Err` from the
     /// stream aborts the COPY (no row is written) and is returned as
     /// [`ErrorKind::Input`](crate::ErrorKind::Input) with the row index.
@@ -264,24 +240,99 @@ impl<'c> Bulk<'c> {
         T: FromCopyRow + Send + 'c,
     {
         match plan::select_all::<T>(self.table_for::<T>()) {
-            Ok((query, quoted)) => self.copy_out_owned_query::<T>(query, Some(quoted)),
+            Ok((query, quoted)) => self.copy_out_owned_query::<T>(query, Some(quoted), &[]),
             Err(e) => CopyOutStream::failed(e),
         }
     }
 
     /// Reads the rows of `query` (a `SELECT`, `VALUES`, `TABLE`, or `INSERT/UPDATE/DELETE ..
     /// RETURNING`) into `T`. Columns are matched to fields by name, in whatever order the query
-    /// returns them; columns no field wants are read and skipped. The query cannot take `$n`
-    /// parameters (COPY cannot bind them).
+    /// returns them; columns no field wants are read and skipped. For `$n` parameters use
+    /// [`copy_out_query_params`](Bulk::copy_out_query_params) (never `format!` values into
+    /// the text).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// #[derive(CopyRow)]
+    /// struct Total { account: String, cents: i64 }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// let totals: Vec<Total> = client
+    ///     .bulk()
+    ///     .copy_out_query::<Total>("SELECT account, sum(cents)::int8 AS cents FROM ledger GROUP BY 1")
+    ///     .collect_vec()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn copy_out_query<T>(&self, query: impl Into<String>) -> CopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
     {
-        self.copy_out_owned_query::<T>(query.into(), None)
+        self.copy_out_owned_query::<T>(query.into(), None, &[])
     }
 
-    /// Reads `query`; `table` (quoted) when it is `copy_out`'s `SELECT` of a whole table.
-    fn copy_out_owned_query<T>(&self, query: String, table: Option<String>) -> CopyOutStream<'c, T>
+    /// [`copy_out_query`](Bulk::copy_out_query) with values for the query's `$n` parameters,
+    /// typed as for tokio-postgres' `query`: `&[&(dyn ToSql + Sync)]`.
+    ///
+    /// `COPY` cannot bind parameters, so pgbulk writes the values into the statement, safely:
+    /// the query is described first (the server infers each parameter's type; the count must
+    /// match); each value is encoded by its `ToSql` impl for that type (a Rust type the
+    /// parameter does not accept is an [`ErrorKind::Usage`](crate::ErrorKind::Usage) error) and
+    /// bound as a real parameter of `SELECT $n::text`, so the server itself gives its text
+    /// form; that text goes in place of `$n` as `(E'..'::"schema"."type")`, with every `\`
+    /// and `'` doubled — the same whatever `standard_conforming_strings` is — and cast
+    /// explicitly to the parameter's type. `$n` is replaced only where PostgreSQL's own
+    /// scanner sees a parameter (not in strings, quoted identifiers, dollar quotes, comments),
+    /// and the rewritten query is described again: it must take no parameters and return the
+    /// same columns and types, or nothing runs. A value the server refuses (text with a NUL
+    /// byte, an out-of-range number) fails the call before the COPY.
+    ///
+    /// Cost: three round trips more than `copy_out_query` (describe, text form, check). The
+    /// values appear in the statement's text, so they can appear in the server's log
+    /// (`log_statement`) as any literal would; the `tracing` span records the query with its
+    /// `$n`, without the values.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// #[derive(CopyRow)]
+    /// struct User { id: i64, name: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, min_id: i64, name: &str) -> pgbulk::Result<()> {
+    /// let users: Vec<User> = client
+    ///     .bulk()
+    ///     .copy_out_query_params::<User>(
+    ///         "SELECT id, name FROM users WHERE id > $1 AND name <> $2",
+    ///         &[&min_id, &name],
+    ///     )
+    ///     .collect_vec()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn copy_out_query_params<'p, T>(
+        &self,
+        query: impl Into<String>,
+        params: &'p [&'p (dyn ToSql + Sync)],
+    ) -> CopyOutStream<'p, T>
+    where
+        'c: 'p,
+        T: FromCopyRow + Send + 'p,
+    {
+        let bulk: Bulk<'p> = self.clone();
+        bulk.copy_out_owned_query::<T>(query.into(), None, params)
+    }
+
+    /// Reads `query` (with `params` written in, if any); `table` (quoted) when it is
+    /// `copy_out`'s `SELECT` of a whole table.
+    fn copy_out_owned_query<T>(
+        &self,
+        query: String,
+        table: Option<String>,
+        params: &'c [&'c (dyn ToSql + Sync)],
+    ) -> CopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
     {
@@ -293,8 +344,15 @@ impl<'c> Bulk<'c> {
         let span = op.handle();
         let setup = async move {
             let started = async {
+                let bound;
+                let query = if params.is_empty() {
+                    &query
+                } else {
+                    bound = bind_params(&mut driver, &query, params).await?;
+                    &bound
+                };
                 let plan =
-                    plan::plan_copy_out::<_, T>(&mut driver, &query, table.as_deref()).await?;
+                    plan::plan_copy_out::<_, T>(&mut driver, query, table.as_deref()).await?;
                 driver.copy_out_stream(plan).await
             };
             match started.await {
@@ -314,60 +372,6 @@ impl<'c> Bulk<'c> {
             inner: Box::pin(rows),
             span,
         }
-    }
-}
-
-/// A plan's COPY statement prepared on one connection, from
-/// [`Bulk::prepare_copy_in`]: for many small batches into the same table.
-///
-/// ```no_run
-/// # extern crate bulk_core as pgbulk;
-/// # use bulk_derive::CopyRow;
-/// use pgbulk::BulkExt;
-///
-/// #[derive(CopyRow)]
-/// struct Event { id: i64, kind: String }
-///
-/// # async fn f(client: &tokio_postgres::Client, batches: Vec<Vec<Event>>) -> pgbulk::Result<()> {
-/// let plan = client.bulk().plan::<Event>().await?;
-/// let events = client.bulk().prepare_copy_in(&plan).await?;
-/// for batch in &batches {
-///     events.copy_in(batch).await?; // one round trip fewer than copy_in_with_plan
-/// }
-/// # Ok(()) }
-/// ```
-pub struct PreparedCopyIn<'c, T: ?Sized> {
-    bulk: Bulk<'c>,
-    plan: Plan<T>,
-    statement: Statement,
-}
-
-impl<'c, T: CopyRow + ?Sized> PreparedCopyIn<'c, T> {
-    /// [`Bulk::copy_in_with_plan`] through the prepared statement: the same checks, errors and
-    /// all-or-nothing behaviour, one round trip fewer. `rows` may yield `T` or `&T`.
-    pub fn copy_in<'s, I>(
-        &'s self,
-        rows: I,
-    ) -> impl Future<Output = Result<u64>> + use<'s, 'c, T, I>
-    where
-        I: IntoIterator,
-        I::Item: Borrow<T>,
-    {
-        self.bulk
-            .copy_in_traced(&self.plan, Some(&self.statement), rows)
-    }
-
-    /// The plan the statement was prepared from.
-    pub fn plan(&self) -> &Plan<T> {
-        &self.plan
-    }
-}
-
-impl<T: ?Sized> fmt::Debug for PreparedCopyIn<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PreparedCopyIn")
-            .field("plan", &self.plan)
-            .finish_non_exhaustive()
     }
 }
 
@@ -473,6 +477,41 @@ impl<'c, T: FromCopyRow + Send + 'c> CopyOutStream<'c, T> {
         })
         .await?;
         Ok(out)
+    }
+}
+
+impl<T: FromCopyRow> CopyOutStream<'_, T> {
+    /// Reads every row, handing them to `f` in batches: each wake-up decodes every row that
+    /// has arrived (up to `max` at a time) into one `Vec`, which `f` drains. For readers that
+    /// merge several streams (`copy_out_parallel`) at the cost of one call per batch rather
+    /// than one stream poll per row.
+    pub(crate) async fn for_each_batch(
+        mut self,
+        max: usize,
+        mut f: impl FnMut(&mut Vec<T>),
+    ) -> Result<()> {
+        let mut batch = Vec::new();
+        std::future::poll_fn(|cx| loop {
+            let polled = {
+                let _entered = self.span.enter();
+                self.inner.as_mut().get_mut().poll_rows(cx, &mut |row| {
+                    batch.push(row);
+                    batch.len() < max
+                })
+            };
+            if !batch.is_empty() {
+                f(&mut batch);
+                batch.clear();
+            }
+            match polled {
+                // `push` stopped at `max`: go on at once.
+                Poll::Ready(Ok(true)) => {}
+                Poll::Ready(Ok(false)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        })
+        .await
     }
 }
 

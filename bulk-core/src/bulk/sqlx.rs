@@ -196,7 +196,7 @@ impl<'c> SqlxBulk<'c> {
         T: FromCopyRow + Send + 'c,
     {
         match plan::select_all::<T>(self.options.table_for::<T>()) {
-            Ok((query, quoted)) => self.copy_out_owned_query(query, Some(quoted)),
+            Ok((query, quoted)) => self.copy_out_owned_query(query, Some(quoted), &[]),
             Err(e) => SqlxCopyOutStream::failed(e),
         }
     }
@@ -207,7 +207,37 @@ impl<'c> SqlxBulk<'c> {
     where
         T: FromCopyRow + Send + 'c,
     {
-        self.copy_out_owned_query(query.into(), None)
+        self.copy_out_owned_query(query.into(), None, &[])
+    }
+
+    /// Reads the rows of `query` into `T`, with values for its `$n` parameters (postgres-types
+    /// `ToSql` values, as tokio-postgres' `query` takes them), written into the statement
+    /// safely; see [`Bulk::copy_out_query_params`](crate::Bulk::copy_out_query_params).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] struct User { id: i64 }
+    /// # async fn f(pool: sqlx::PgPool) -> pgbulk::Result<()> {
+    /// let users: Vec<User> = pool
+    ///     .bulk()
+    ///     .copy_out_query_params::<User>("SELECT id FROM users WHERE id > $1", &[&100_i64])
+    ///     .collect_vec()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn copy_out_query_params<'p, T>(
+        self,
+        query: impl Into<String>,
+        params: &'p [&'p (dyn postgres_types::ToSql + Sync)],
+    ) -> SqlxCopyOutStream<'p, T>
+    where
+        'c: 'p,
+        T: FromCopyRow + Send + 'p,
+    {
+        let bulk: SqlxBulk<'p> = self;
+        bulk.copy_out_owned_query(query.into(), None, params)
     }
 
     /// Reads `query`; `table` (quoted) when it is `copy_out`'s `SELECT` of a whole table.
@@ -215,6 +245,7 @@ impl<'c> SqlxBulk<'c> {
         self,
         query: String,
         table: Option<String>,
+        params: &'c [&'c (dyn postgres_types::ToSql + Sync)],
     ) -> SqlxCopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
@@ -243,8 +274,15 @@ impl<'c> SqlxBulk<'c> {
             let options = reader_options;
             let mut op = Op::start(OpKind::CopyOut, &query);
             let read = async {
+                let bound;
+                let query = if params.is_empty() {
+                    &query
+                } else {
+                    bound = copy_out::bind_params(&mut driver, &query, params).await?;
+                    &bound
+                };
                 let (decoder, stream) =
-                    copy_out::start::<_, T>(&mut driver, &query, table.as_deref()).await?;
+                    copy_out::start::<_, T>(&mut driver, query, table.as_deref()).await?;
                 let mut reading = Reading::new(decoder, stream, &options);
                 loop {
                     let row = reading.next_row(&options).await;

@@ -63,7 +63,8 @@ impl<'c> Bulk<'c> {
     /// updated row (unchanged rows are not returned) instead of counts. `R`'s fields name
     /// columns of the target (e.g. a generated `id`), and a field `inserted: bool` that is not
     /// a column reads whether the row was inserted (exact on partitioned tables and under
-    /// column-level privileges too: it does not read `xmax`). The rows come back in binary
+    /// column-level privileges too: it does not read `xmax`, except on a Citus table, whose
+    /// shards do not see the session's counter). The rows come back in binary
     /// through `COPY (INSERT .. RETURNING ..) TO STDOUT`; in input order with
     /// [`in_input_order`](UpsertReturning::in_input_order).
     pub fn upsert_via_staging_returning<R, T, I>(&self, rows: I) -> UpsertReturning<'c, T, I, R>
@@ -223,6 +224,13 @@ impl<T, I, R> UpsertReturning<'_, T, I, R> {
     /// Returns the rows in the input order of the rows that won (the last of each key), rather
     /// than in key order. Rows are then also locked in that order, which makes deadlocks with
     /// concurrent upserts of overlapping keys possible; key order (the default) avoids them.
+    ///
+    /// The order is proven, not assumed: when the conflict key is a primary key or unique
+    /// constraint of `NOT NULL` columns, each returned row is matched by it to its staged input
+    /// row and the rows are sorted by input position. Without such a key, on one server the
+    /// rows are inserted and returned in input order by the one executor; on a Citus table
+    /// (where every shard returns its own rows) the call fails with
+    /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) before anything is sent.
     pub fn in_input_order(mut self) -> Self {
         self.input_order = true;
         self
@@ -278,6 +286,13 @@ impl<T, I, R> fmt::Debug for CopyInReturning<'_, T, I, R> {
 impl<T, I, R> CopyInReturning<'_, T, I, R> {
     /// Inserts the rows in input order and returns them in that order: the `n`-th returned
     /// row belongs to the `n`-th input row.
+    ///
+    /// The order is proven, not assumed: when the table has a primary key or unique constraint
+    /// whose columns are all `NOT NULL` and copied by `T`, each returned row is matched by it
+    /// to its staged input row and the rows are sorted by input position. Without one, on one
+    /// server the rows are inserted and returned in input order by the one executor; on a
+    /// Citus table (where every shard returns its own rows) the call fails with
+    /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) before anything is sent.
     pub fn in_input_order(mut self) -> Self {
         self.input_order = true;
         self

@@ -58,6 +58,10 @@ pub(crate) async fn start_copy_in(
     let parsed;
     let statement = if let Some(statement) = prepared {
         statement
+    } else if target.own {
+        // Nothing refuses a COPY into the operation's own temporary table: no check.
+        parsed = client.prepare(target.sql).await.map_err(Error::server)?;
+        &parsed
     } else {
         // Prepared here rather than by tokio-postgres (which prepares a COPY given as text
         // the same way), pipelined with the refusal check: no extra round trip.
@@ -80,6 +84,14 @@ pub(crate) async fn start_copy_in(
         parsed = statement;
         &parsed
     };
+    copy_in_prepared(client, statement).await
+}
+
+/// Starts the COPY `statement`, prepared on `client`.
+pub(crate) async fn copy_in_prepared(
+    client: &Client,
+    statement: &Statement,
+) -> Result<CopyInSink<Bytes>> {
     match client.copy_in::<_, Bytes>(statement).await {
         Ok(sink) => Ok(sink),
         // A server error at the start: the abandoned COPY's second `Sync` is answered too.

@@ -12,7 +12,7 @@
 //!   each operation for both worlds.
 
 use crate::error::Result;
-use crate::server::ServerVersion;
+use crate::server::ServerFacts;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
@@ -38,6 +38,14 @@ pub(crate) struct Outcome {
     pub(crate) count: u64,
 }
 
+/// A COPY's end and the statements sent right behind it: the COPY's result, and their
+/// outcomes if they ran (see [`CopySink::finish_then`]).
+pub(crate) type Finished<T> = (Result<T>, Option<Result<Vec<Outcome>>>);
+
+/// A target's description and another query's rows, asked for in one round trip (see
+/// [`Driver::describe_target_and`]).
+pub(crate) type DescribedAnd = (Result<(Described, ServerFacts)>, Result<TextRows>);
+
 /// One column of a described query: its name and its resolved type.
 pub(crate) type DescribedColumn = (String, Type);
 
@@ -49,6 +57,42 @@ pub(crate) struct Described {
     pub(crate) columns: Vec<DescribedColumn>,
     /// How many `$n` parameters the statement takes.
     pub(crate) params: usize,
+    /// The types the server inferred for them (resolved like the columns').
+    pub(crate) param_types: Vec<Type>,
+    /// Each result column's type modifier (`atttypmod`: `varchar(n)`'s length, `numeric(p, s)`'s
+    /// precision and scale), where the client library reports them.
+    pub(crate) typmods: Option<Vec<i32>>,
+}
+
+/// A parameter value already encoded in binary by its `ToSql` impl, with its type (`value`
+/// `None`: NULL). Drivers bind it as it is.
+#[derive(Debug)]
+pub(crate) struct RawParam {
+    pub(crate) ty: Type,
+    pub(crate) value: Option<Vec<u8>>,
+}
+
+impl postgres_types::ToSql for RawParam {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match &self.value {
+            None => Ok(postgres_types::IsNull::Yes),
+            Some(value) => {
+                out.extend_from_slice(value);
+                Ok(postgres_types::IsNull::No)
+            }
+        }
+    }
+
+    // Encoded for its own type already: the driver binds it with exactly that type.
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres_types::to_sql_checked!();
 }
 
 /// A `COPY .. FROM STDIN` to start: its text, and the (quoted) table and the column names it
@@ -58,6 +102,9 @@ pub(crate) struct CopyTarget<'s> {
     pub(crate) sql: &'s str,
     pub(crate) table: &'s str,
     pub(crate) columns: Vec<&'s str>,
+    /// A temporary table the operation itself just made (a staging table): nothing refuses a
+    /// COPY into it at its start, so no check is needed.
+    pub(crate) own: bool,
 }
 
 /// A connection (or transaction) that pgbulk's operations run on.
@@ -68,8 +115,9 @@ pub(crate) struct CopyTarget<'s> {
 ///
 /// - [`describe`](Driver::describe) a statement without running it: the result columns'
 ///   names and `postgres_types::Type`s (resolved: enums, composites, domains, arrays of them)
-///   and the parameter count; [`describe_target`](Driver::describe_target) also reads the
-///   server's version when a column's values depend on it;
+///   and the parameter count; [`describe_target`](Driver::describe_target) also runs
+///   [`SERVER_SQL`](crate::server::SERVER_SQL) (the server's version, whether it has Citus),
+///   in the same round trip where the client can pipeline;
 /// - [`execute`](Driver::execute) one or more `;`-separated statements with the simple query
 ///   protocol, and [`query_batch`](Driver::query_batch) for ones whose rows or row counts it
 ///   needs (as text);
@@ -103,14 +151,13 @@ pub(crate) trait Driver: Send {
     /// Describes `sql` (prepares it without running it).
     fn describe<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Described>>;
 
-    /// [`describe`](Driver::describe)s `sql`, a table's `SELECT *`, and reads the server's
-    /// version if a column's values are checked against it
-    /// ([`ServerVersion::needs_checks`]; otherwise it may return
-    /// [`ServerVersion::UNKNOWN`]).
+    /// [`describe`](Driver::describe)s `sql`, a table's `SELECT *`, and reads the
+    /// [`ServerFacts`] with [`SERVER_SQL`](crate::server::SERVER_SQL) (pipelined with the
+    /// describe where the client can).
     fn describe_target<'a>(
         &'a mut self,
         sql: &'a str,
-    ) -> BoxFuture<'a, Result<(Described, ServerVersion)>>;
+    ) -> BoxFuture<'a, Result<(Described, ServerFacts)>>;
 
     /// Runs `sql`, one or more statements, with the simple query protocol.
     fn execute<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<()>>;
@@ -127,11 +174,59 @@ pub(crate) trait Driver: Send {
         })
     }
 
+    /// Runs `sql`, one statement, with the extended protocol, binding `params` (each with its
+    /// type); returns its rows, every column being `text` (`None` for NULL).
+    fn query_params_text<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [RawParam],
+    ) -> BoxFuture<'a, Result<TextRows>>;
+
     /// Starts `target`'s `COPY .. FROM STDIN (FORMAT binary)`, refusing in step one the server
     /// would refuse at its start. (The future owns what it needs of `target`: the sink may
     /// outlive it.)
     fn copy_in<'a>(&'a mut self, target: &CopyTarget<'_>)
         -> BoxFuture<'a, Result<BoxCopySink<'a>>>;
+
+    /// Runs `before` (one or more statements, simple query protocol), then starts `target`'s
+    /// COPY (an [`own`](CopyTarget::own) table, which `before` may create), in one round trip
+    /// where the driver can pipeline them. An error of `before` is returned as is; the COPY is
+    /// then not started.
+    fn copy_in_after<'a>(
+        &'a mut self,
+        before: &'a str,
+        target: &CopyTarget<'_>,
+    ) -> BoxFuture<'a, Result<BoxCopySink<'a>>> {
+        let (sql, table) = (target.sql.to_owned(), target.table.to_owned());
+        let columns: Vec<String> = target.columns.iter().map(|&c| c.to_owned()).collect();
+        let own = target.own;
+        Box::pin(async move {
+            self.execute(before).await?;
+            let target = CopyTarget {
+                sql: &sql,
+                table: &table,
+                columns: columns.iter().map(String::as_str).collect(),
+                own,
+            };
+            self.copy_in(&target).await
+        })
+    }
+
+    /// [`describe_target`](Driver::describe_target) and `also` (a simple query whose rows are
+    /// wanted), in one round trip where the driver can pipeline them. Each has its own result.
+    fn describe_target_and<'a>(
+        &'a mut self,
+        sql: &'a str,
+        also: &'a str,
+    ) -> BoxFuture<'a, DescribedAnd> {
+        Box::pin(async move {
+            let described = self.describe_target(sql).await;
+            if described.is_err() {
+                return (described, Ok(Vec::new()));
+            }
+            (described, self.query_text(also).await)
+        })
+    }
 
     /// Starts `sql`, a `COPY .. TO STDOUT (FORMAT binary)`. (The future owns a copy of `sql`
     /// if it needs it.)
@@ -165,4 +260,16 @@ pub(crate) trait CopySink<'a>: Send {
 
     /// Aborts the COPY (`CopyFail` with `reason`): nothing is written.
     fn abort(self: Box<Self>, reason: &str) -> BoxFuture<'a, ()>;
+
+    /// [`finish`](CopySink::finish), and runs `then` (simple query protocol) right behind the
+    /// COPY's end without waiting for it, where the driver can: then the second result is
+    /// `then`'s [`Outcome`]s (an error if the COPY failed: `then` ran in the failed
+    /// transaction). `None`: `then` did not run; the caller runs it.
+    fn finish_then(self: Box<Self>, then: String) -> BoxFuture<'a, Finished<u64>>
+    where
+        Self: 'a,
+    {
+        let _ = then;
+        Box::pin(async move { (self.finish().await, None) })
+    }
 }

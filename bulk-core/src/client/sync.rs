@@ -9,9 +9,11 @@
 //! the async driver run on a runtime.)
 
 use super::copy_start::REFUSAL_SQL;
-use super::{BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome};
+use super::{
+    BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome, RawParam, TextRows,
+};
 use crate::error::{Error, ErrorKind, Result};
-use crate::server::{self, ServerVersion};
+use crate::server::{ServerFacts, SERVER_SQL};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::Stream;
@@ -64,20 +66,20 @@ impl<C: GenericClient + Send> Driver for SyncClient<'_, C> {
     fn describe_target<'a>(
         &'a mut self,
         sql: &'a str,
-    ) -> BoxFuture<'a, Result<(Described, ServerVersion)>> {
+    ) -> BoxFuture<'a, Result<(Described, ServerFacts)>> {
         Box::pin(async move {
             let stmt = self.client.prepare(sql).map_err(Error::server)?;
             let described = Described::of(&stmt);
-            // A blocking client cannot pipeline: ask only when a column's values depend on it.
-            let types: Vec<Type> = described.columns.iter().map(|(_, t)| t.clone()).collect();
-            if !server::version_matters(&types) {
-                return Ok((described, ServerVersion::UNKNOWN));
-            }
-            let version = self
+            // A blocking client cannot pipeline: a round trip of its own.
+            let facts = self
                 .client
-                .simple_query(server::VERSION_SQL)
+                .simple_query(SERVER_SQL)
                 .map_err(|e| Error::server(e).context("cannot read the server's version"))?;
-            Ok((described, ServerVersion::from_reply(&version)?))
+            let rows: Vec<_> = super::tokio::outcomes(facts)
+                .into_iter()
+                .flat_map(|o| o.rows)
+                .collect();
+            Ok((described, ServerFacts::from_rows(&rows)?))
         })
     }
 
@@ -89,6 +91,24 @@ impl<C: GenericClient + Send> Driver for SyncClient<'_, C> {
         Box::pin(async move {
             let messages = self.client.simple_query(sql).map_err(Error::server)?;
             Ok(super::tokio::outcomes(messages))
+        })
+    }
+
+    fn query_params_text<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [RawParam],
+    ) -> BoxFuture<'a, Result<TextRows>> {
+        Box::pin(async move {
+            let typed: Vec<(&(dyn postgres_types::ToSql + Sync), Type)> = params
+                .iter()
+                .map(|p| (p as &(dyn postgres_types::ToSql + Sync), p.ty.clone()))
+                .collect();
+            let rows = self
+                .client
+                .query_typed(sql, &typed)
+                .map_err(Error::server)?;
+            super::tokio::text_rows(&rows)
         })
     }
 
@@ -126,16 +146,18 @@ fn start_copy_in<'c, C: GenericClient>(
     client: &'c mut C,
     target: &CopyTarget<'_>,
 ) -> Result<CopyInWriter<'c>> {
-    let refused = client
-        .query_typed_one(
-            REFUSAL_SQL,
-            &[
-                (&target.table, Type::TEXT),
-                (&target.columns, Type::TEXT_ARRAY),
-            ],
-        )
-        .map_err(Error::server)?
-        .get::<_, bool>(0);
+    // Nothing refuses a COPY into the operation's own temporary table: no check.
+    let refused = !target.own
+        && client
+            .query_typed_one(
+                REFUSAL_SQL,
+                &[
+                    (&target.table, Type::TEXT),
+                    (&target.columns, Type::TEXT_ARRAY),
+                ],
+            )
+            .map_err(Error::server)?
+            .get::<_, bool>(0);
     if refused {
         // Refused as a simple query: one answer, the server's own error.
         return Err(match client.simple_query(target.sql) {

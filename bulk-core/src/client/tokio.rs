@@ -1,9 +1,12 @@
 //! The tokio-postgres driver: `Client` and `Transaction` (and pooled clients, which
 //! dereference to them).
 
-use super::{BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome};
+use super::{
+    BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, DescribedAnd, Driver, Finished,
+    Outcome, RawParam, TextRows,
+};
 use crate::error::{Error, Result};
-use crate::server::{ServerVersion, VERSION_SQL};
+use crate::server::{ServerFacts, SERVER_SQL};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
@@ -66,18 +69,19 @@ impl Driver for TokioClient<'_> {
     fn describe_target<'a>(
         &'a mut self,
         sql: &'a str,
-    ) -> BoxFuture<'a, Result<(Described, ServerVersion)>> {
+    ) -> BoxFuture<'a, Result<(Described, ServerFacts)>> {
         Box::pin(async move {
             // Both in one round trip: tokio-postgres pipelines requests polled together.
-            let (stmt, version) = futures_util::future::join(
+            let (stmt, facts) = futures_util::future::join(
                 self.client.prepare(sql),
-                self.client.simple_query(VERSION_SQL),
+                self.client.simple_query(SERVER_SQL),
             )
             .await;
             let described = Described::of(&stmt.map_err(Error::server)?);
-            let version = version
-                .map_err(|e| Error::server(e).context("cannot read the server's version"))?;
-            Ok((described, ServerVersion::from_reply(&version)?))
+            let facts =
+                facts.map_err(|e| Error::server(e).context("cannot read the server's version"))?;
+            let rows: Vec<_> = outcomes(facts).into_iter().flat_map(|o| o.rows).collect();
+            Ok((described, ServerFacts::from_rows(&rows)?))
         })
     }
 
@@ -92,22 +96,89 @@ impl Driver for TokioClient<'_> {
         })
     }
 
+    fn query_params_text<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [RawParam],
+    ) -> BoxFuture<'a, Result<TextRows>> {
+        Box::pin(async move {
+            let typed: Vec<(&(dyn postgres_types::ToSql + Sync), postgres_types::Type)> = params
+                .iter()
+                .map(|p| (p as &(dyn postgres_types::ToSql + Sync), p.ty.clone()))
+                .collect();
+            let rows = self
+                .client
+                .query_typed(sql, &typed)
+                .await
+                .map_err(Error::server)?;
+            text_rows(&rows)
+        })
+    }
+
     fn copy_in<'a>(
         &'a mut self,
         target: &CopyTarget<'_>,
     ) -> BoxFuture<'a, Result<BoxCopySink<'a>>> {
         let (sql, table) = (target.sql.to_owned(), target.table.to_owned());
         let columns: Vec<String> = target.columns.iter().map(|&c| c.to_owned()).collect();
+        let own = target.own;
         Box::pin(async move {
             let target = CopyTarget {
                 sql: &sql,
                 table: &table,
                 columns: columns.iter().map(String::as_str).collect(),
+                own,
             };
             let sink =
                 super::copy_start::start_copy_in(self.client, &target, self.prepared).await?;
-            let sink: BoxCopySink<'a> = Box::new(TokioCopyIn(Box::pin(sink)));
+            let sink: BoxCopySink<'a> = Box::new(TokioCopyIn {
+                sink: Box::pin(sink),
+                client: self.client,
+            });
             Ok(sink)
+        })
+    }
+
+    fn copy_in_after<'a>(
+        &'a mut self,
+        before: &'a str,
+        target: &CopyTarget<'_>,
+    ) -> BoxFuture<'a, Result<BoxCopySink<'a>>> {
+        let sql = target.sql.to_owned();
+        Box::pin(async move {
+            // `before` and the COPY's Parse in one round trip: a COPY's Parse does not look
+            // the table up, so `before` may create it.
+            let (before, statement) = futures_util::future::join(
+                self.client.batch_execute(before),
+                self.client.prepare(&sql),
+            )
+            .await;
+            before.map_err(Error::server)?;
+            let statement = statement.map_err(Error::server)?;
+            let sink = super::copy_start::copy_in_prepared(self.client, &statement).await?;
+            let sink: BoxCopySink<'a> = Box::new(TokioCopyIn {
+                sink: Box::pin(sink),
+                client: self.client,
+            });
+            Ok(sink)
+        })
+    }
+
+    fn describe_target_and<'a>(
+        &'a mut self,
+        sql: &'a str,
+        also: &'a str,
+    ) -> BoxFuture<'a, DescribedAnd> {
+        Box::pin(async move {
+            let client = self.client;
+            let mut this = *self;
+            let (described, also) =
+                futures_util::future::join(this.describe_target(sql), async move {
+                    client.simple_query(also).await.map_err(Error::server)
+                })
+                .await;
+            let also = also.map(|m| outcomes(m).into_iter().flat_map(|o| o.rows).collect());
+            (described, also)
         })
     }
 
@@ -142,8 +213,26 @@ impl Described {
                 .map(|c| (c.name().to_owned(), c.type_().clone()))
                 .collect(),
             params: stmt.params().len(),
+            param_types: stmt.params().to_vec(),
+            typmods: Some(
+                stmt.columns()
+                    .iter()
+                    .map(tokio_postgres::Column::type_modifier)
+                    .collect(),
+            ),
         }
     }
+}
+
+/// Rows whose every column is `text`, as [`TextRows`].
+pub(crate) fn text_rows(rows: &[tokio_postgres::Row]) -> Result<TextRows> {
+    rows.iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| row.try_get::<_, Option<String>>(i).map_err(Error::server))
+                .collect()
+        })
+        .collect()
 }
 
 /// Each statement's outcome from a simple query's messages (rows come before their
@@ -168,16 +257,37 @@ pub(crate) fn outcomes(messages: Vec<SimpleQueryMessage>) -> Vec<Outcome> {
     out
 }
 
-/// tokio-postgres' COPY sink. Dropping it unfinished aborts the COPY.
-pub(crate) struct TokioCopyIn(Pin<Box<CopyInSink<Bytes>>>);
+/// tokio-postgres' COPY sink, and its client (to pipeline a statement behind its end).
+/// Dropping it unfinished aborts the COPY.
+pub(crate) struct TokioCopyIn<'a> {
+    sink: Pin<Box<CopyInSink<Bytes>>>,
+    client: &'a Client,
+}
 
-impl<'a> CopySink<'a> for TokioCopyIn {
+impl<'a> CopySink<'a> for TokioCopyIn<'a> {
     fn send(&mut self, data: Bytes) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move { self.0.send(data).await.map_err(Error::server) })
+        Box::pin(async move { self.sink.send(data).await.map_err(Error::server) })
     }
 
     fn finish(mut self: Box<Self>) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(async move { self.0.as_mut().finish().await.map_err(Error::server) })
+        Box::pin(async move { self.sink.as_mut().finish().await.map_err(Error::server) })
+    }
+
+    fn finish_then(mut self: Box<Self>, then: String) -> BoxFuture<'a, Finished<u64>>
+    where
+        Self: 'a,
+    {
+        Box::pin(async move {
+            let client = self.client;
+            // Polled in this order, the COPY's end is queued before `then`, and tokio-postgres
+            // sends a request only after the COPY before it has ended.
+            let (written, then) = futures_util::future::join(
+                async { self.sink.as_mut().finish().await.map_err(Error::server) },
+                async { client.simple_query(&then).await.map_err(Error::server) },
+            )
+            .await;
+            (written, Some(then.map(outcomes)))
+        })
     }
 
     fn abort(self: Box<Self>, _reason: &str) -> BoxFuture<'a, ()> {

@@ -99,7 +99,14 @@ impl<T: FromCopyRow> Decoder<T> {
     #[inline]
     pub fn feed_step(&mut self, piece: Bytes) -> Result<Fed<T>> {
         if self.reader.ready_for_whole() {
-            let parsed = parse_tuple(&piece, self.reader.columns, &self.map, &mut self.slots);
+            let identity = self.reader.is_identity(&self.map, &self.slots);
+            let parsed = parse_tuple(
+                &piece,
+                self.reader.columns,
+                identity,
+                &self.map,
+                &mut self.slots,
+            );
             if let Ok(Parsed::Tuple(len)) = parsed {
                 if len == piece.len() {
                     self.bytes += piece.len() as u64;
@@ -214,6 +221,9 @@ pub(crate) struct TupleReader {
     header_done: bool,
     ended: bool,
     columns: usize,
+    /// Whether the caller's map sends column `i` to slot `i` of a slice of exactly `columns`
+    /// slots; found on the first tuple (a reader is always read with one map).
+    identity: Option<bool>,
 }
 
 impl TupleReader {
@@ -227,7 +237,19 @@ impl TupleReader {
             header_done: false,
             ended: false,
             columns,
+            identity: None,
         }
+    }
+
+    /// Whether `map` and `out` are the identity mapping (see [`parse_tuple`]), worked out once.
+    #[inline]
+    fn is_identity(&mut self, map: &[usize], out: &[(u32, i32)]) -> bool {
+        let columns = self.columns;
+        *self.identity.get_or_insert_with(|| {
+            out.len() == columns
+                && map.len() == columns
+                && map.iter().enumerate().all(|(i, &f)| i == f)
+        })
     }
 
     /// The data being read: the piece in place, or the spill buffer.
@@ -311,8 +333,9 @@ impl TupleReader {
             self.consumed += n;
             self.header_done = true;
         }
+        let identity = self.is_identity(map, out);
         let data = &self.data()[self.consumed..];
-        match parse_tuple(data, self.columns, map, out)? {
+        match parse_tuple(data, self.columns, identity, map, out)? {
             Parsed::Tuple(len) => {
                 self.tuple = (self.consumed, self.consumed + len);
                 self.consumed += len;
@@ -367,9 +390,29 @@ enum Parsed {
 }
 
 /// Parses the tuple (or trailer) at the start of `data`: field `i`'s position is stored at
-/// `out[map[i]]` when that slot exists (see [`TupleReader::next_tuple`]).
+/// `out[map[i]]` when that slot exists (see [`TupleReader::next_tuple`]). `identity` says that
+/// `map[i] == i` for every column and `out` has one slot per column
+/// ([`TupleReader::is_identity`]).
 #[inline]
 fn parse_tuple(
+    data: &[u8],
+    columns: usize,
+    identity: bool,
+    map: &[usize],
+    out: &mut [(u32, i32)],
+) -> Result<Parsed, String> {
+    // The usual read (every column feeds the field of the same index) skips the lookup.
+    if identity {
+        parse::<true>(data, columns, map, out)
+    } else {
+        parse::<false>(data, columns, map, out)
+    }
+}
+
+/// [`parse_tuple`], with `IDENTITY` when `map[i] == i` for every column and `out` has one slot
+/// per column.
+#[inline]
+fn parse<const IDENTITY: bool>(
     data: &[u8],
     columns: usize,
     map: &[usize],
@@ -392,7 +435,10 @@ fn parse_tuple(
         };
         let len = i32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
         pos += 4;
-        let value_start = pos;
+        // Offsets are relative to the tuple's start; a tuple past 4 GiB is refused below,
+        // before any offset is used.
+        #[allow(clippy::cast_possible_truncation)]
+        let slot = (pos as u32, len);
         if len >= 0 {
             // `len` is non-negative here, so the cast is lossless.
             #[allow(clippy::cast_sign_loss)]
@@ -404,11 +450,14 @@ fn parse_tuple(
         } else if len != -1 {
             return Err(format!("field {i} has invalid length {len}"));
         }
-        if let Some(slot) = map.get(i).and_then(|&f| out.get_mut(f)) {
-            let off =
-                u32::try_from(value_start).map_err(|_| "tuple larger than 4 GiB".to_owned())?;
-            *slot = (off, len);
+        if IDENTITY {
+            out[i] = slot;
+        } else if let Some(field) = map.get(i).and_then(|&f| out.get_mut(f)) {
+            *field = slot;
         }
+    }
+    if u32::try_from(pos).is_err() {
+        return Err("tuple larger than 4 GiB".to_owned());
     }
     Ok(Parsed::Tuple(pos))
 }

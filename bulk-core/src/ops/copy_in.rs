@@ -1,12 +1,14 @@
 //! `copy_in`: the one write loop — rows through the engine's [`Encoder`] into a driver's COPY
 //! sink — and the mapping of the server's COPY errors back to input rows.
 
-use crate::client::{BoxCopySink, CopyTarget, Driver};
+use crate::client::{BoxCopySink, CopyTarget, Driver, Finished};
 use crate::engine::Encoder;
 use crate::error::{Error, Result};
+use crate::ops::distributed::KeyTrail;
 use crate::ops::Options;
 use crate::plan::Plan;
 use crate::row::CopyRow;
+use crate::sql::ident;
 use bytes::BytesMut;
 use futures_util::future::BoxFuture;
 use futures_util::{Stream, StreamExt};
@@ -33,6 +35,9 @@ pub(crate) struct CopyWriter<'a, T: ?Sized> {
     encoder: Encoder<T>,
     types: &'a [postgres_types::Type],
     options: &'a Options<'a>,
+    /// Into a Citus table: the key fingerprints that name the input row of a worker's key
+    /// violation (which comes without the COPY's line context).
+    keys: Option<KeyTrail>,
 }
 
 impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
@@ -49,6 +54,7 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
                 sql: plan.copy_statement(),
                 table: plan.table(),
                 columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
+                own: false,
             };
             let sink = driver
                 .copy_in(&target)
@@ -59,6 +65,43 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
                 encoder: Encoder::new(options.flush_bytes, extra).for_server(plan.server()),
                 types: plan.types(),
                 options,
+                keys: if plan.distribution().is_citus() {
+                    KeyTrail::new::<T>(plan.types())
+                } else {
+                    None
+                },
+            })
+        })
+    }
+
+    /// [`start`](CopyWriter::start) into the operation's own temporary table, after `before`
+    /// (which may create it), pipelined where the driver can
+    /// ([`Driver::copy_in_after`]). An error of `before` is returned without context.
+    pub(crate) fn start_after<D: Driver>(
+        driver: &'a mut D,
+        before: &'a str,
+        plan: &'a Plan<T>,
+        extra: usize,
+        options: &'a Options<'a>,
+    ) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(async move {
+            let target = CopyTarget {
+                sql: plan.copy_statement(),
+                table: plan.table(),
+                columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
+                own: true,
+            };
+            let sink = driver.copy_in_after(before, &target).await?;
+            Ok(CopyWriter {
+                sink,
+                encoder: Encoder::new(options.flush_bytes, extra).for_server(plan.server()),
+                types: plan.types(),
+                options,
+                keys: if plan.distribution().is_citus() {
+                    KeyTrail::new::<T>(plan.types())
+                } else {
+                    None
+                },
             })
         })
     }
@@ -68,7 +111,12 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
     /// [`fail`](CopyWriter::fail).
     #[inline]
     pub(crate) fn push(&mut self, row: &T) -> Result<()> {
-        self.encoder.push(row, self.types)
+        match &mut self.keys {
+            None => self.encoder.push(row, self.types),
+            Some(keys) => self
+                .encoder
+                .push_with(row, self.types, |buf, start| keys.record(&buf[start..])),
+        }
     }
 
     /// [`push`](CopyWriter::push) with the extra trailing columns written by `extra`.
@@ -78,7 +126,13 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
         row: &T,
         extra: impl FnOnce(&mut BytesMut, usize),
     ) -> Result<()> {
-        self.encoder.push_with(row, self.types, extra)
+        match &mut self.keys {
+            None => self.encoder.push_with(row, self.types, extra),
+            Some(keys) => self.encoder.push_with(row, self.types, |buf, start| {
+                keys.record(&buf[start..]);
+                extra(buf, start);
+            }),
+        }
     }
 
     /// Whether a chunk is ready to [`flush`](CopyWriter::flush).
@@ -92,7 +146,9 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
     pub(crate) fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let chunk = self.encoder.take_chunk();
-            self.sink.send(chunk).await.map_err(server_error::<T>)?;
+            if let Err(e) = self.sink.send(chunk).await {
+                return Err(self.server_error(e));
+            }
             self.encoder.reclaim();
             self.options
                 .report(self.encoder.rows(), self.encoder.bytes());
@@ -111,13 +167,57 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
         Box::pin(async move {
             let last = self.encoder.finish();
             if let Err(e) = self.sink.send(last).await {
-                return Err(self.fail(server_error::<T>(e)).await);
+                let e = self.server_error(e);
+                return Err(self.fail(e).await);
             }
-            let written = self.sink.finish().await.map_err(server_error::<T>)?;
+            let written = match self.sink.finish().await {
+                Ok(written) => written,
+                Err(e) => {
+                    let row = trail_row(self.keys.as_ref(), &e);
+                    return Err(with_row(server_error::<T>(e), row));
+                }
+            };
             self.options
                 .report(self.encoder.rows(), self.encoder.bytes());
             Ok((written, self.encoder.bytes()))
         })
+    }
+
+    /// [`finish`](CopyWriter::finish), and runs `then` right behind the COPY's end where the
+    /// driver can pipeline it ([`CopySink::finish_then`](crate::client::CopySink::finish_then)): its outcomes, or `None` when it did
+    /// not run.
+    pub(crate) fn finish_then(mut self, then: String) -> BoxFuture<'a, Finished<(u64, u64)>> {
+        Box::pin(async move {
+            let last = self.encoder.finish();
+            if let Err(e) = self.sink.send(last).await {
+                let e = self.server_error(e);
+                return (Err(self.fail(e).await), None);
+            }
+            let bytes = self.encoder.bytes();
+            let (written, then) = self.sink.finish_then(then).await;
+            match written {
+                Ok(written) => {
+                    self.options.report(self.encoder.rows(), bytes);
+                    (Ok((written, bytes)), then)
+                }
+                Err(e) => {
+                    let row = trail_row(self.keys.as_ref(), &e);
+                    (Err(with_row(server_error::<T>(e), row)), None)
+                }
+            }
+        })
+    }
+
+    /// Bytes encoded so far.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.encoder.bytes()
+    }
+
+    /// [`server_error`], and the input row of a Citus worker's key violation, which has no
+    /// line context: the last row sent with the key of the error's detail.
+    fn server_error(&self, err: Error) -> Error {
+        let row = trail_row(self.keys.as_ref(), &err);
+        with_row(server_error::<T>(err), row)
     }
 
     /// Aborts the COPY because of `error` (nothing is written) and returns the error.
@@ -126,6 +226,19 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
             self.sink.abort(&error.to_string()).await;
             error
         })
+    }
+}
+
+/// The input row `keys` (kept on a Citus table) finds for `err`'s key detail.
+fn trail_row(keys: Option<&KeyTrail>, err: &Error) -> Option<u64> {
+    keys?.row_of(err.server_detail()?)
+}
+
+/// `err` naming input row `row` when the server's context did not name one.
+fn with_row(err: Error, row: Option<u64>) -> Error {
+    match row {
+        Some(row) if err.row().is_none() => err.with_row(row),
+        _ => err,
     }
 }
 
@@ -199,7 +312,7 @@ pub(crate) fn server_error_in<T: CopyRow + ?Sized>(context: &str, err: Error) ->
         located.1 = err
             .server_column()
             .map(str::to_owned)
-            .or_else(|| err.server_detail().and_then(key_columns));
+            .or_else(|| err.server_detail().and_then(ident::key_columns));
     }
     let mut e = err.context(context);
     if let Some(line) = located.0 {
@@ -247,39 +360,6 @@ fn parse_copy_context(context: &str) -> (Option<u64>, Option<String>) {
     (None, None)
 }
 
-/// The column list of a `Key (a, b)=(..) already exists.` detail, unquoted (the server quotes
-/// names that need it: `Key ("My ""Col""")=(1)`), joined with `, `.
-fn key_columns(detail: &str) -> Option<String> {
-    let mut rest = detail.strip_prefix("Key (")?.chars().peekable();
-    let mut names = Vec::new();
-    let mut name = String::new();
-    loop {
-        match rest.next()? {
-            '"' => loop {
-                match rest.next()? {
-                    '"' if rest.peek() == Some(&'"') => {
-                        rest.next();
-                        name.push('"');
-                    }
-                    '"' => break,
-                    c => name.push(c),
-                }
-            },
-            ',' => {
-                names.push(std::mem::take(&mut name));
-                while rest.peek() == Some(&' ') {
-                    rest.next();
-                }
-            }
-            ')' => {
-                names.push(name);
-                return (rest.next() == Some('=')).then(|| names.join(", "));
-            }
-            c => name.push(c),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,22 +384,5 @@ mod tests {
             (Some(7), None)
         );
         assert_eq!(parse_copy_context("SQL statement"), (None, None));
-    }
-
-    #[test]
-    fn parses_key_detail() {
-        assert_eq!(
-            key_columns("Key (id)=(4999) already exists."),
-            Some("id".into())
-        );
-        assert_eq!(
-            key_columns("Key (a, b)=(1, 2) already exists."),
-            Some("a, b".into())
-        );
-        assert_eq!(key_columns("Failing row contains (1)."), None);
-        assert_eq!(
-            key_columns(r#"Key ("Group ""By"" Key", "a, b")=(90, 1) already exists."#),
-            Some("Group \"By\" Key, a, b".into())
-        );
     }
 }

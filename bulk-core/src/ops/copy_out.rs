@@ -126,3 +126,100 @@ pub(crate) async fn collect<D: Driver, T: FromCopyRow>(
     }
     Ok(out)
 }
+
+/// The values of a `copy_out` query's `$n` parameters, as tokio-postgres' `query` takes them.
+pub(crate) type Params<'p> = &'p [&'p (dyn postgres_types::ToSql + Sync)];
+
+/// `query` with its `$n` parameters written in as literals, for a `COPY (..) TO STDOUT` (which
+/// cannot bind parameters). The one route every client takes:
+///
+/// 1. `query` is described: the server infers each parameter's type (as for a prepared
+///    statement), and the count must match `params`.
+/// 2. Each value is encoded by its `ToSql` impl for that type (a Rust type the parameter's type
+///    does not accept is refused here, as tokio-postgres' `query` would), bound as a real
+///    parameter of `SELECT $n::text`, and the server hands back its own text form of it.
+/// 3. That text is written as `(E'..'::"schema"."type")` — every `\` and `'` doubled, so it
+///    reads the same whatever `standard_conforming_strings` is — in place of each `$n` token
+///    found by a scanner that skips strings, quoted identifiers, dollar quotes and comments
+///    (`sql::params`).
+/// 4. The result is described again: it must take no parameters and return the same columns
+///    with the same types, or the call fails (the text is never run otherwise).
+pub(crate) async fn bind_params<D: Driver>(
+    driver: &mut D,
+    query: &str,
+    params: Params<'_>,
+) -> Result<String> {
+    use crate::client::RawParam;
+    use crate::error::Error;
+    use crate::sql::params::{substitute, type_name, typed_literal};
+    use std::fmt::Write as _;
+
+    let described = driver
+        .describe(query)
+        .await
+        .map_err(|e| e.context("cannot describe the copy_out query"))?;
+    if described.params != params.len() {
+        return Err(Error::usage(format!(
+            "the copy_out query takes {} parameter(s), but {} were given",
+            described.params,
+            params.len()
+        )));
+    }
+    if described.param_types.len() != params.len() {
+        return Err(Error::protocol(
+            "the server did not report the types of the copy_out query's parameters",
+        ));
+    }
+    let mut raw = Vec::with_capacity(params.len());
+    for (i, (value, ty)) in params.iter().zip(&described.param_types).enumerate() {
+        let mut buf = bytes::BytesMut::new();
+        let value = match value.to_sql_checked(ty, &mut buf) {
+            Ok(postgres_types::IsNull::Yes) => None,
+            Ok(postgres_types::IsNull::No) => Some(buf.to_vec()),
+            Err(e) => {
+                return Err(Error::usage(format!(
+                    "parameter ${} of the copy_out query (type {}): {e}",
+                    i + 1,
+                    plan::pg_type_name(ty)
+                )))
+            }
+        };
+        raw.push(RawParam {
+            ty: ty.clone(),
+            value,
+        });
+    }
+    // Each parameter's type is spelled in the text too: a client that caches statements by
+    // their text (sqlx) then never reuses one prepared for other types.
+    let mut text_sql = String::from("SELECT current_setting('standard_conforming_strings')");
+    for (i, ty) in described.param_types.iter().enumerate() {
+        let _ = write!(text_sql, ", ${}::{}::text", i + 1, type_name(ty));
+    }
+    let row = driver
+        .query_params_text(&text_sql, &raw)
+        .await
+        .map_err(|e| e.context("a parameter of the copy_out query was refused"))?
+        .into_iter()
+        .next()
+        .filter(|row| row.len() == params.len() + 1)
+        .ok_or_else(|| Error::protocol("no text form of the copy_out query's parameters"))?;
+    let standard_conforming_strings = row[0].as_deref() != Some("off");
+    let literals: Vec<String> = row[1..]
+        .iter()
+        .zip(&described.param_types)
+        .map(|(text, ty)| typed_literal(text.as_deref(), ty))
+        .collect();
+    let bound = substitute(query, &literals, standard_conforming_strings)?;
+    let again = driver
+        .describe(&bound)
+        .await
+        .map_err(|e| e.context("the copy_out query with its parameters written in failed"))?;
+    if again.params != 0 || again.columns != described.columns {
+        return Err(Error::usage(
+            "the copy_out query's parameters could not be written into it safely (its text \
+             with the values in place does not describe as the query does); please report \
+             the query",
+        ));
+    }
+    Ok(bound)
+}

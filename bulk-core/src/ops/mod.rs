@@ -3,6 +3,7 @@
 
 pub(crate) mod copy_in;
 pub(crate) mod copy_out;
+pub(crate) mod distributed;
 pub(crate) mod quarantine;
 pub(crate) mod replace_all;
 pub(crate) mod scope;

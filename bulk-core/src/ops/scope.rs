@@ -1,7 +1,7 @@
 //! The transaction pgbulk opens around a multi-statement write (upsert, quarantine): its own
 //! `BEGIN .. COMMIT` on a plain connection, or a savepoint inside the caller's transaction.
 
-use crate::client::{Driver, Outcome};
+use crate::client::{Driver, Outcome, TextRows};
 use crate::error::{Error, Result};
 
 /// An open scope on a driver. Every error path rolls it back; dropped while still open (the
@@ -54,6 +54,24 @@ impl<'d, D: Driver> TxScope<'d, D> {
         Ok(scope)
     }
 
+    /// The scope, armed, before anything is sent, and the statement that opens it (`BEGIN`, or
+    /// `SAVEPOINT savepoint` inside a caller's transaction), which the caller sends first in
+    /// its next request. On a plain connection the caller must have checked that no
+    /// transaction block is open there ([`check_session`]).
+    pub(crate) fn begin(driver: &'d mut D, savepoint: String) -> (TxScope<'d, D>, String) {
+        let begin = if driver.in_transaction() {
+            format!("SAVEPOINT {savepoint}")
+        } else {
+            "BEGIN".to_owned()
+        };
+        let scope = TxScope {
+            driver,
+            savepoint,
+            armed: true,
+        };
+        (scope, begin)
+    }
+
     /// The driver, to run the scope's statements on.
     pub(crate) fn driver(&mut self) -> &mut D {
         self.driver
@@ -92,19 +110,31 @@ impl<'d, D: Driver> TxScope<'d, D> {
     /// in one round trip; returns what `before`'s statements returned. On failure the scope
     /// stays open (and armed): the caller retries or rolls back.
     pub(crate) async fn try_close_with(&mut self, before: &str) -> Result<Vec<Outcome>> {
+        let sql = self.close_sql(before);
+        let outcomes = self.driver.query_batch(&sql).await?;
+        self.armed = false;
+        Ok(outcomes)
+    }
+
+    /// `before` (may be empty) and the statement that closes the scope — `COMMIT`, or
+    /// `RELEASE SAVEPOINT` — as [`try_close_with`](TxScope::try_close_with) sends them, for a
+    /// caller that sends them itself (then [`closed`](TxScope::closed) once they ran).
+    pub(crate) fn close_sql(&self, before: &str) -> String {
         let close = if self.in_tx() {
             format!("RELEASE SAVEPOINT {}", self.savepoint)
         } else {
             "COMMIT".to_owned()
         };
-        let sql = if before.is_empty() {
+        if before.is_empty() {
             close
         } else {
             format!("{before}; {close}")
-        };
-        let outcomes = self.driver.query_batch(&sql).await?;
+        }
+    }
+
+    /// The [`close_sql`](TxScope::close_sql) the caller sent ran: the scope is closed.
+    pub(crate) fn closed(&mut self) {
         self.armed = false;
-        Ok(outcomes)
     }
 
     /// [`try_close_with`](TxScope::try_close_with); on failure the scope is rolled back and the
@@ -138,17 +168,24 @@ impl<D: Driver> Drop for TxScope<'_, D> {
 /// Inside a transaction block `now()` is the block's start, earlier than the statement's own
 /// start; outside one, every statement is its own transaction and the two are equal.
 pub(crate) async fn refuse_open_transaction<D: Driver>(driver: &mut D, what: &str) -> Result<()> {
-    let rows = driver
-        .query_text("SELECT now() = statement_timestamp()")
-        .await
-        .map_err(|e| e.context(format!("{what}: cannot check the session")))?;
+    let rows = driver.query_text(SESSION_CHECK_SQL).await;
+    check_session(rows, what, driver.begin_hint())
+}
+
+/// The query [`check_session`] reads: whether no transaction block is open.
+pub(crate) const SESSION_CHECK_SQL: &str = "SELECT now() = statement_timestamp()";
+
+/// [`refuse_open_transaction`] from `rows`, the reply to [`SESSION_CHECK_SQL`] (sent by the
+/// caller, e.g. pipelined with another request); `begin_hint` is the driver's
+/// [`begin_hint`](Driver::begin_hint).
+pub(crate) fn check_session(rows: Result<TextRows>, what: &str, begin_hint: &str) -> Result<()> {
+    let rows = rows.map_err(|e| e.context(format!("{what}: cannot check the session")))?;
     match rows.first().and_then(|r| r.first()).map(|v| v.as_deref()) {
         Some(Some("t")) => Ok(()),
         Some(Some(_)) => Err(Error::usage(format!(
             "{what}: a transaction is already open on this client (a BEGIN sent as SQL); its \
-             own COMMIT would commit yours. Use {} and call `bulk()` on the Transaction, or \
-             COMMIT/ROLLBACK first",
-            driver.begin_hint()
+             own COMMIT would commit yours. Use {begin_hint} and call `bulk()` on the Transaction, or \
+             COMMIT/ROLLBACK first"
         ))),
         _ => Err(Error::protocol(format!(
             "{what}: the session check returned no row"

@@ -102,6 +102,39 @@ pub(crate) fn split_qualified(name: &str) -> Result<Vec<String>, Error> {
     Ok(parts)
 }
 
+/// The column list of a `Key (a, b)=(..) already exists.` detail, unquoted (the server quotes
+/// names that need it: `Key ("My ""Col""")=(1)`), joined with `, `.
+pub(crate) fn key_columns(detail: &str) -> Option<String> {
+    let mut rest = detail.strip_prefix("Key (")?.chars().peekable();
+    let mut names = Vec::new();
+    let mut name = String::new();
+    loop {
+        match rest.next()? {
+            '"' => loop {
+                match rest.next()? {
+                    '"' if rest.peek() == Some(&'"') => {
+                        rest.next();
+                        name.push('"');
+                    }
+                    '"' => break,
+                    c => name.push(c),
+                }
+            },
+            ',' => {
+                names.push(std::mem::take(&mut name));
+                while rest.peek() == Some(&' ') {
+                    rest.next();
+                }
+            }
+            ')' => {
+                names.push(name);
+                return (rest.next() == Some('=')).then(|| names.join(", "));
+            }
+            c => name.push(c),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +169,22 @@ mod tests {
         let nul = quote_table("bad\0name").unwrap_err();
         assert_eq!(nul.kind(), crate::ErrorKind::Usage);
         assert!(nul.to_string().contains("NUL byte"), "{nul}");
+    }
+
+    #[test]
+    fn parses_key_detail() {
+        assert_eq!(
+            key_columns("Key (id)=(4999) already exists."),
+            Some("id".into())
+        );
+        assert_eq!(
+            key_columns("Key (a, b)=(1, 2) already exists."),
+            Some("a, b".into())
+        );
+        assert_eq!(key_columns("Failing row contains (1)."), None);
+        assert_eq!(
+            key_columns(r#"Key ("Group ""By"" Key", "a, b")=(90, 1) already exists."#),
+            Some("Group \"By\" Key, a, b".into())
+        );
     }
 }

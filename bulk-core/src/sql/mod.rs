@@ -1,6 +1,8 @@
 //! SQL text: quoting, and the statements of the staged operations. No I/O.
 
+pub(crate) mod citus;
 pub(crate) mod ident;
+pub(crate) mod params;
 pub(crate) mod upsert;
 
 /// `"a", "b", ..`: the quoted names, comma-separated.

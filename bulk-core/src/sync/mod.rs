@@ -151,6 +151,38 @@ impl<'a, C: GenericClient + Send> Bulk<'a, C> {
         self.copy_out_query_iter::<T>(query)?.collect()
     }
 
+    /// Reads the rows of `query` into `T`, with values for its `$n` parameters, written into
+    /// the statement safely; see [`crate::Bulk::copy_out_query_params`].
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// use pgbulk::sync::BulkExt;
+    /// # #[derive(bulk_derive::CopyRow)] struct User { id: i64 }
+    /// # fn run(client: &mut postgres::Client) -> bulk_core::Result<()> {
+    /// let users: Vec<User> =
+    ///     client.bulk().copy_out_query_params::<User>("SELECT id FROM users WHERE id > $1", &[&100_i64])?;
+    /// # Ok(()) }
+    /// ```
+    pub fn copy_out_query_params<T: FromCopyRow>(
+        &mut self,
+        query: &str,
+        params: &[&(dyn postgres_types::ToSql + Sync)],
+    ) -> Result<Vec<T>> {
+        self.copy_out_query_params_iter::<T>(query, params)?
+            .collect()
+    }
+
+    /// [`copy_out_query_params`](Bulk::copy_out_query_params) as an iterator: rows are decoded
+    /// as they arrive.
+    pub fn copy_out_query_params_iter<T: FromCopyRow>(
+        &mut self,
+        query: &str,
+        params: &[&(dyn postgres_types::ToSql + Sync)],
+    ) -> Result<CopyOutIter<'_, T>> {
+        let bound = block_on(copy_out::bind_params(&mut self.driver, query, params))?;
+        self.read_iter(&bound, None)
+    }
+
     /// [`copy_out`](Bulk::copy_out) as an iterator: rows are decoded as they arrive.
     pub fn copy_out_iter<T: FromCopyRow>(&mut self) -> Result<CopyOutIter<'_, T>> {
         let (query, quoted) = plan::select_all::<T>(self.options.table_for::<T>())?;

@@ -84,6 +84,24 @@ fi
 rm -rf "$dir"
 "#;
 
+/// What differs between the servers the testkit starts: the plain throwaway cluster, or a node
+/// of a Citus cluster (which preloads the extension).
+pub(super) struct Node {
+    /// Lines appended to `postgresql.conf` after the testkit's own.
+    pub(super) settings: &'static str,
+    /// A server library (`<name>.so` in `pg_config --pkglibdir`) the binaries must come with:
+    /// only an installation that has it is used.
+    pub(super) library: Option<&'static str>,
+}
+
+impl Node {
+    /// The plain throwaway cluster: no extra settings, any installation.
+    pub(super) const PLAIN: Node = Node {
+        settings: "",
+        library: None,
+    };
+}
+
 /// A running throwaway cluster.
 pub(super) struct Cluster {
     /// The temporary directory holding everything: `data/`, the socket, `postgres.log`.
@@ -117,8 +135,8 @@ impl Watchdog {
 
 impl Cluster {
     /// Finds the binaries, runs `initdb`, starts the server and waits until it is ready.
-    pub(super) fn start() -> Result<Cluster, Error> {
-        let bin_dir = find_bin_dir()?;
+    pub(super) fn start(node: &Node) -> Result<Cluster, Error> {
+        let bin_dir = find_bin_dir(node.library)?;
         let owner = if is_root() {
             Some(lookup_user(SUPERUSER)?)
         } else {
@@ -139,7 +157,7 @@ impl Cluster {
         let result = initdb(&bin_dir, &dir, &data_dir, owner)
             .and_then(|()| {
                 port = free_port()?;
-                write_settings(&dir, &data_dir, port)
+                write_settings(&dir, &data_dir, port, node.settings)
             })
             .and_then(|()| {
                 let stdin = watchdog.stdin.as_mut().expect("watchdog stdin is open");
@@ -261,20 +279,29 @@ fn lookup_user(name: &str) -> Result<Owner, Error> {
 
 /// Finds a directory holding `initdb` and `postgres`: `PG_BIN`, `pg_config --bindir`, `PATH`,
 /// then the highest `/usr/lib/postgresql/*/bin` (and a few other usual places).
-fn find_bin_dir() -> Result<PathBuf, Error> {
-    fn has_server(dir: &Path) -> bool {
-        dir.join("initdb").is_file() && dir.join("postgres").is_file()
-    }
+fn find_bin_dir(library: Option<&str>) -> Result<PathBuf, Error> {
+    let has_server = |dir: &Path| {
+        dir.join("initdb").is_file()
+            && dir.join("postgres").is_file()
+            && library.is_none_or(|name| has_library(dir, name))
+    };
 
     if let Some(dir) = std::env::var_os("PG_BIN").filter(|d| !d.is_empty()) {
         let dir = PathBuf::from(dir);
         if has_server(&dir) {
             return Ok(dir);
         }
-        return Err(Error::msg(format!(
-            "testkit: PG_BIN={} does not contain both `initdb` and `postgres`",
-            dir.display()
-        )));
+        return Err(Error::msg(match library {
+            Some(name) => format!(
+                "testkit: PG_BIN={} does not contain both `initdb` and `postgres`, or its \
+                 installation has no `{name}` library",
+                dir.display()
+            ),
+            None => format!(
+                "testkit: PG_BIN={} does not contain both `initdb` and `postgres`",
+                dir.display()
+            ),
+        }));
     }
 
     if let Ok(out) = Command::new("pg_config")
@@ -332,11 +359,35 @@ fn find_bin_dir() -> Result<PathBuf, Error> {
         return Ok(fixed.to_path_buf());
     }
 
+    if let Some(name) = library {
+        return Err(Error::msg(format!(
+            "testkit: no PostgreSQL installation with the `{name}` server library found: install \
+             {name} for the local PostgreSQL or set PG_BIN to the binaries of one that has it \
+             (looked at PG_BIN, `pg_config --bindir`, PATH, /usr/lib/postgresql/*/bin, \
+             /usr/pgsql-*/bin and /usr/local/pgsql/bin)"
+        )));
+    }
     Err(Error::msg(
         "PostgreSQL server binaries not found: install postgresql or set PG_BIN / DATABASE_URL \
          (looked at PG_BIN, `pg_config --bindir`, PATH, /usr/lib/postgresql/*/bin, \
          /usr/pgsql-*/bin and /usr/local/pgsql/bin for `initdb` and `postgres`)",
     ))
+}
+
+/// Whether the installation of the server binaries in `bin_dir` has the server library `name`:
+/// `<name>.so` in its `pg_config --pkglibdir` (or, without a `pg_config` there, in `../lib`).
+fn has_library(bin_dir: &Path, name: &str) -> bool {
+    let pkglibdir = Command::new(bin_dir.join("pg_config"))
+        .arg("--pkglibdir")
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map_or_else(
+            || bin_dir.join("../lib"),
+            |out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()),
+        );
+    pkglibdir.join(format!("{name}.so")).is_file()
 }
 
 /// Whether a user can search (traverse) `dir` and all its ancestors.
@@ -462,7 +513,8 @@ fn free_port() -> Result<u16, Error> {
 
 /// Appends the test-speed settings to `postgresql.conf`. The server listens on the unix socket
 /// in `dir` and on `127.0.0.1:port` (tests of what only TCP shows, such as Nagle's algorithm).
-fn write_settings(dir: &Path, data_dir: &Path, port: u16) -> Result<(), Error> {
+/// `extra` (a node's own settings) comes after the testkit's.
+fn write_settings(dir: &Path, data_dir: &Path, port: u16, extra: &str) -> Result<(), Error> {
     let quoted_dir = dir.to_string_lossy().replace('\'', "''");
     let mut settings = String::from(
         "\n# pgbulk testkit: a throwaway cluster, tuned for test speed, never for durability.\n",
@@ -478,7 +530,7 @@ fn write_settings(dir: &Path, data_dir: &Path, port: u16) -> Result<(), Error> {
          synchronous_commit = off\n\
          full_page_writes = off\n\
          timezone = 'UTC'\n\
-         log_timezone = 'UTC'\n"
+         log_timezone = 'UTC'\n{extra}"
     );
     let conf = data_dir.join("postgresql.conf");
     fs::OpenOptions::new()

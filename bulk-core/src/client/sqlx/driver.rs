@@ -29,9 +29,11 @@
 //! rollback (a counted query): the connection stays usable.
 
 use super::types;
-use crate::client::{BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome};
+use crate::client::{
+    BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome, RawParam, TextRows,
+};
 use crate::error::{Error, Result};
-use crate::server::{self, ServerVersion};
+use crate::server::{self, ServerFacts};
 use ::sqlx::pool::PoolConnection;
 use ::sqlx::postgres::{PgConnection, PgCopyIn, PgPool, Postgres};
 use ::sqlx::{AssertSqlSafe, Row as _, ValueRef as _};
@@ -138,7 +140,32 @@ impl Driver for SqlxConn<'_> {
             Ok(Described {
                 columns: d.columns,
                 params: d.params,
+                param_types: d.param_types,
+                // sqlx does not hand out the row description's type modifiers.
+                typmods: None,
             })
+        })
+    }
+
+    fn query_params_text<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [RawParam],
+    ) -> BoxFuture<'a, Result<TextRows>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let mut query = ::sqlx::query(AssertSqlSafe(sql.to_owned()));
+            for p in params {
+                query = query.bind(SqlxRawParam(p));
+            }
+            let rows = query.fetch_all(conn).await.map_err(Error::sqlx)?;
+            rows.iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| row.try_get::<Option<String>, _>(i).map_err(Error::sqlx))
+                        .collect()
+                })
+                .collect()
         })
     }
 
@@ -156,25 +183,15 @@ impl Driver for SqlxConn<'_> {
     fn describe_target<'a>(
         &'a mut self,
         sql: &'a str,
-    ) -> BoxFuture<'a, Result<(Described, ServerVersion)>> {
+    ) -> BoxFuture<'a, Result<(Described, ServerFacts)>> {
         Box::pin(async move {
             let described = self.describe(sql).await?;
-            // sqlx cannot pipeline two requests: ask only when a column's values depend on it.
-            let types: Vec<_> = described.columns.iter().map(|(_, t)| t.clone()).collect();
-            if !server::version_matters(&types) {
-                return Ok((described, ServerVersion::UNKNOWN));
-            }
+            // sqlx cannot pipeline two requests: a round trip of its own.
             let rows = self
-                .query_text(server::VERSION_SQL)
+                .query_text(server::SERVER_SQL)
                 .await
                 .map_err(|e| e.context("cannot read the server's version"))?;
-            let num = rows
-                .first()
-                .and_then(|r| r.first())
-                .and_then(|v| v.as_deref())
-                .and_then(|v| v.parse::<u32>().ok())
-                .ok_or_else(|| Error::protocol("the server's version is not a number"))?;
-            Ok((described, ServerVersion::new(num)))
+            Ok((described, ServerFacts::from_rows(&rows)?))
         })
     }
 
@@ -349,5 +366,40 @@ impl Drop for SqlxCopyOut<'_> {
         if self.stream.take().is_some() {
             self.abandoned.store(true, Ordering::Release);
         }
+    }
+}
+
+/// A [`RawParam`] bound through sqlx: its bytes as they are, with its type's OID.
+struct SqlxRawParam<'p>(&'p RawParam);
+
+impl ::sqlx::Type<Postgres> for SqlxRawParam<'_> {
+    fn type_info() -> ::sqlx::postgres::PgTypeInfo {
+        // Every value says its own type (`produces`); this is never what is sent.
+        ::sqlx::postgres::PgTypeInfo::with_name("unknown")
+    }
+
+    fn compatible(_: &::sqlx::postgres::PgTypeInfo) -> bool {
+        true
+    }
+}
+
+impl ::sqlx::Encode<'_, Postgres> for SqlxRawParam<'_> {
+    fn encode_by_ref(
+        &self,
+        buf: &mut ::sqlx::postgres::PgArgumentBuffer,
+    ) -> std::result::Result<::sqlx::encode::IsNull, ::sqlx::error::BoxDynError> {
+        match &self.0.value {
+            None => Ok(::sqlx::encode::IsNull::Yes),
+            Some(value) => {
+                buf.extend_from_slice(value);
+                Ok(::sqlx::encode::IsNull::No)
+            }
+        }
+    }
+
+    fn produces(&self) -> Option<::sqlx::postgres::PgTypeInfo> {
+        Some(::sqlx::postgres::PgTypeInfo::with_oid(
+            ::sqlx::postgres::types::Oid(self.0.ty.oid()),
+        ))
     }
 }

@@ -207,6 +207,8 @@ pub(crate) struct Described {
     pub(crate) columns: Vec<(String, Type)>,
     /// How many `$n` parameters the statement takes.
     pub(crate) params: usize,
+    /// Their types, resolved like the columns' (empty if sqlx did not report them).
+    pub(crate) param_types: Vec<Type>,
 }
 
 /// Describes `sql` without running it.
@@ -222,10 +224,20 @@ pub(crate) async fn describe(
     let stmt = (&mut *conn)
         .prepare(AssertSqlSafe(sql.to_owned()).into_sql_str())
         .await?;
-    let params = match stmt.parameters() {
-        Some(Either::Left(types)) => types.len(),
-        Some(Either::Right(n)) => n,
-        None => 0,
+    let (params, param_oids) = match stmt.parameters() {
+        Some(Either::Left(types)) => {
+            let oids = types
+                .iter()
+                .map(|t| {
+                    t.oid().map(|o| o.0).ok_or_else(|| {
+                        ::sqlx::Error::Protocol("a parameter has no type OID".to_owned())
+                    })
+                })
+                .collect::<Result<Vec<u32>, _>>()?;
+            (types.len(), oids)
+        }
+        Some(Either::Right(n)) => (n, Vec::new()),
+        None => (0, Vec::new()),
     };
     let mut names = Vec::with_capacity(stmt.columns().len());
     let mut oids = Vec::with_capacity(stmt.columns().len());
@@ -236,10 +248,14 @@ pub(crate) async fn describe(
         names.push(col.name().to_owned());
         oids.push(oid.0);
     }
-    let types = resolve(conn, &oids).await?;
+    let columns = oids.len();
+    oids.extend_from_slice(&param_oids);
+    let mut types = resolve(conn, &oids).await?;
+    let param_types = types.split_off(columns);
     Ok(Described {
         columns: names.into_iter().zip(types).collect(),
         params,
+        param_types,
     })
 }
 

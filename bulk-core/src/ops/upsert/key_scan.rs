@@ -1,6 +1,5 @@
 //! [`KeyScan`]: what the encoder learns about an upsert batch's keys while it stages them.
 
-use crate::sql::upsert::Merge;
 use postgres_types::Type;
 
 /// Distinct keys [`KeyScan`] remembers before it stops looking and assumes duplicates
@@ -36,14 +35,15 @@ pub(crate) struct KeyScan {
 }
 
 impl KeyScan {
-    /// A scan for `merge`'s keys over tuples of `types` (the staged columns, ordinal excluded).
-    /// `merge` is `None` for a staged insert: nothing to learn.
-    pub(crate) fn new(merge: Option<&Merge>, types: &[Type]) -> KeyScan {
+    /// A scan for a merge's conflict key over tuples of `types` (the staged columns, ordinal
+    /// excluded): `key_at` are the key columns' positions among them
+    /// ([`Merge::key_at`](crate::sql::upsert::Merge::key_at)); `None` for a staged insert:
+    /// nothing to learn.
+    pub(crate) fn new(key_at: Option<Vec<usize>>, types: &[Type]) -> KeyScan {
         let mut key_of = vec![None; types.len()];
         let mut first_null = Vec::new();
         let mut int_width = None;
-        if let Some(merge) = merge {
-            let key_at: Vec<usize> = merge.key_at().collect();
+        if let Some(key_at) = key_at {
             for (k, &at) in key_at.iter().enumerate() {
                 key_of[at] = Some(k);
             }

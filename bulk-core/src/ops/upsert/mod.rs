@@ -3,17 +3,23 @@
 //!
 //! # How a call runs
 //!
-//! 1. The target is described and every field checked against its column (the `copy_in` plan).
+//! 1. The target is described and every field checked against its column (the `copy_in`
+//!    plan); on a plain connection, the check that no transaction block is open there goes in
+//!    the same round trip where the driver can pipeline.
 //! 2. A scope opens: `BEGIN` on a client, `SAVEPOINT` inside a caller's transaction.
-//! 3. The staging table is created in that scope: `CREATE TEMP TABLE pgbulk_stage_<pid>_<n>
-//!    ON COMMIT DROP AS SELECT <the struct's columns>, NULL::int8 AS __pgbulk_ord FROM target
-//!    WITH NO DATA`. It has exactly the struct's columns with the target's types (typmods and
-//!    collations included) and no constraints: generated, identity and defaulted columns the
-//!    struct does not carry are not in it, and are filled by the target when the rows are
-//!    inserted. (`LIKE target` would also copy every other column and its `NOT NULL`.)
+//! 3. In the same request, the staging table: `CREATE TEMP TABLE IF NOT EXISTS
+//!    pgbulk_stage_r<hash> AS SELECT <the struct's columns>, NULL::int8 AS __pgbulk_ord FROM
+//!    target WITH NO DATA`, made once per session and shape and reused (see
+//!    [`Stage`](crate::sql::upsert::Stage); on sqlx, which reports no type modifiers, a table of
+//!    the call's own, `ON COMMIT DROP`). It has exactly the struct's columns with the target's
+//!    types (typmods and collations included) and no constraints: generated, identity and
+//!    defaulted columns the struct does not carry are not in it, and are filled by the target
+//!    when the rows are inserted. (`LIKE target` would also copy every other column and its
+//!    `NOT NULL`.) The COPY's `Parse` goes in the same round trip too.
 //! 4. The rows are sent with one binary `COPY`; each tuple gets its 0-based input position in
 //!    `__pgbulk_ord`.
-//! 5. One statement merges: `INSERT INTO target (cols) SELECT cols FROM stage [ORDER BY key]
+//! 5. One statement merges, sent right behind the COPY's end where the driver can pipeline it:
+//!    `INSERT INTO target (cols) SELECT cols FROM stage [ORDER BY key]
 //!    ON CONFLICT (key) DO UPDATE SET c = EXCLUDED.c, .. WHERE (target.c, ..) IS DISTINCT FROM
 //!    (EXCLUDED.c, ..)`. While encoding, [`KeyScan`] looks at every key: only if one may repeat
 //!    does a `DELETE` first drop the earlier occurrences from the stage (its row count is the
@@ -22,29 +28,39 @@
 //!    `INSERT`'s row count is inserted + updated; the `WHERE` counts the updated rows in a
 //!    transaction-local setting (see `Merge::insert`), which reads no system column (so
 //!    partitioned tables work) and needs only the column privileges the statement itself needs.
+//!    On a Citus table the shards run the `INSERT` and refuse a volatile `WHERE`; there the
+//!    statement is wrapped to count its `RETURNING (xmax = 0)` rows instead.
 //!    A key the server finds twice that the encoder could not see (`1.0` and `1.00`, a
 //!    `NULLS NOT DISTINCT` index) undoes the attempt (a savepoint) and retries with the dedupe.
-//! 6. The scope closes: `COMMIT`, or `DROP TABLE` + `RELEASE SAVEPOINT` inside a transaction.
+//! 6. The scope closes, in the merge's request: `TRUNCATE` of a reused stage (or `DROP TABLE`
+//!    of the call's own inside a transaction), then `COMMIT`, or `RELEASE SAVEPOINT`.
+//!
+//! On tokio-postgres that is four round trips: describe + check, `BEGIN` + `CREATE` + the
+//! COPY's `Parse`, the COPY's start, and its data + end + merge + `COMMIT`.
 //!
 //! # Cleanup
 //!
-//! The staging table only ever exists inside the scope of step 2, so it cannot outlive the call:
-//! on any error the scope is rolled back (`ROLLBACK`, or `ROLLBACK TO SAVEPOINT` + `RELEASE`),
-//! which undoes the table's creation; if the future is dropped midway, a guard queues the same
-//! rollback on the connection without waiting, as tokio-postgres' own `Transaction` does when
-//! dropped. Inside a caller's transaction a failed call therefore leaves the transaction usable
-//! and unchanged by the call.
+//! The staging table's rows only ever exist inside the scope of step 2, so they cannot outlive
+//! the call: on any error the scope is rolled back (`ROLLBACK`, or `ROLLBACK TO SAVEPOINT` +
+//! `RELEASE`), which undoes the COPY (and the table's creation, if this call made it); if the
+//! future is dropped midway, a guard queues the same rollback on the connection without
+//! waiting, as tokio-postgres' own `Transaction` does when dropped. Inside a caller's
+//! transaction a failed call therefore leaves the transaction usable and unchanged by the
+//! call. A reused staging table stays, empty, until the session ends.
 
 pub(crate) mod key_scan;
 pub(crate) mod options;
 
 use crate::client::Driver;
+use crate::client::Outcome;
 use crate::error::{Error, Result};
 use crate::ops::copy_in::CopyWriter;
-use crate::ops::scope::TxScope;
+use crate::ops::distributed;
+use crate::ops::scope::{self, TxScope};
 use crate::ops::{copy_out, Options};
 use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow};
+use crate::sql::citus as citus_sql;
 use crate::sql::upsert::{self as sql, Dedupe, Merge, Stage};
 use futures_util::future::BoxFuture;
 use key_scan::KeyScan;
@@ -69,19 +85,30 @@ where
     I::IntoIter: Send,
 {
     Box::pin(async move {
-        let target = plan::plan_copy_in::<D, T>(driver, options.table_for::<T>()).await?;
+        let target = plan_checked::<D, T>(driver, options).await?;
         let merge = merge(driver, &target, upsert).await?;
-        let mut scan = KeyScan::new(Some(&merge), target.types());
-        let (mut scope, stage, (staged, bytes)) =
-            stage(driver, options, &target, rows, &mut scan).await?;
+        let mut scan = KeyScan::new(Some(merge.key_at().collect()), target.types());
+        // The first attempt's statements go right behind the COPY's end, where the driver can
+        // pipeline them.
+        let first = |stage: &Stage, scan: &KeyScan, bytes: u64, in_tx: bool| {
+            let batch = merge.counts_batch(&stage.table, Merge::first_dedupe(scan), scan, bytes);
+            stage.before_close(&batch.sql, in_tx)
+        };
+        let (mut scope, stage, (staged, bytes), mut pipelined) =
+            stage(driver, options, &target, rows, &mut scan, Some(&first)).await?;
         // Each attempt either finishes the call or, when the server found a key twice that
         // the encoder could not see (see `KeyScan`), is undone and retried with the next
         // dedupe.
         let mut dedupe = Merge::first_dedupe(&scan);
         loop {
             let batch = merge.counts_batch(&stage.table, dedupe, &scan, bytes);
-            let before = stage.before_close(&batch.sql, scope.in_tx());
-            let failed = match scope.try_close_with(&before).await {
+            let outcomes = if let Some(ran) = pipelined.take() {
+                ran.inspect(|_| scope.closed())
+            } else {
+                let before = stage.before_close(&batch.sql, scope.in_tx());
+                scope.try_close_with(&before).await
+            };
+            let failed = match outcomes {
                 Ok(outcomes) => return sql::parse_counts(&outcomes, &batch, staged),
                 Err(e) => e.context(MERGE_FAILED),
             };
@@ -106,17 +133,19 @@ where
     R: FromCopyRow + Send + 'a,
 {
     Box::pin(async move {
-        let target = plan::plan_copy_in::<D, T>(driver, options.table_for::<T>()).await?;
+        let target = plan_checked::<D, T>(driver, options).await?;
         let merge = merge(driver, &target, upsert).await?;
-        let list = returning_list::<D, R>(driver, target.table(), true).await?;
-        let mut scan = KeyScan::new(Some(&merge), target.types());
-        let (mut scope, stage, (_, bytes)) =
-            stage(driver, options, &target, rows, &mut scan).await?;
+        let order_key = order_key(driver, &target, Some(&merge), input_order).await?;
+        let list = returning_list::<D, T, R>(driver, &target, true, order_key.as_deref()).await?;
+        let mut scan = KeyScan::new(Some(merge.key_at().collect()), target.types());
+        let (mut scope, stage, (_, bytes), _) =
+            stage(driver, options, &target, rows, &mut scan, None).await?;
         // As in `counts`: retried with the next dedupe when the server finds a key twice.
         let mut dedupe = Merge::first_dedupe(&scan);
         loop {
             let (before, insert, after) =
                 merge.returning_sql(&stage.table, &list, input_order, dedupe, &scan, bytes);
+            let insert = proven_order::<R>(insert, order_key.as_deref(), &stage.table);
             let attempt = match scope.driver().execute(&before).await {
                 Ok(()) => copy_out::collect::<D, R>(scope.driver(), &insert, options).await,
                 Err(e) => Err(e.context(MERGE_FAILED)),
@@ -145,11 +174,14 @@ where
     R: FromCopyRow + Send + 'a,
 {
     Box::pin(async move {
-        let target = plan::plan_copy_in::<D, T>(driver, options.table_for::<T>()).await?;
-        let list = returning_list::<D, R>(driver, target.table(), false).await?;
+        let target = plan_checked::<D, T>(driver, options).await?;
+        let order_key = order_key(driver, &target, None, input_order).await?;
+        let list = returning_list::<D, T, R>(driver, &target, false, order_key.as_deref()).await?;
         let mut scan = KeyScan::new(None, target.types());
-        let (mut scope, stage, _) = stage(driver, options, &target, rows, &mut scan).await?;
+        let (mut scope, stage, _, _) =
+            stage(driver, options, &target, rows, &mut scan, None).await?;
         let sql = sql::insert_returning_sql::<T>(target.table(), &stage.table, &list, input_order);
+        let sql = proven_order::<R>(sql, order_key.as_deref(), &stage.table);
         match copy_out::collect::<D, R>(scope.driver(), &sql, options).await {
             Ok(out) => commit(scope, &stage, "", out).await,
             Err(e) => {
@@ -204,20 +236,94 @@ async fn merge<D: Driver, T: CopyRow>(
     Merge::new(target, upsert, keys)
 }
 
-/// The `RETURNING` list for `R` on the (quoted) `target`, after a merge or (`merged` false)
-/// a plain insert.
-async fn returning_list<D: Driver, R: FromCopyRow>(
+/// The `RETURNING` list for `R` on `target`, after a merge or (`merged` false) a plain
+/// insert, with the `order_key` columns that prove the input order added to it
+/// ([`order_key`]).
+async fn returning_list<D: Driver, T: CopyRow, R: FromCopyRow>(
     driver: &mut D,
-    target: &str,
+    target: &Plan<T>,
     merged: bool,
+    order_key: Option<&[String]>,
 ) -> Result<String> {
+    let table = target.table();
     let columns = column_names(
         driver,
-        &sql::table_columns_sql(target),
-        &format!("cannot list the columns of {target}"),
+        &sql::table_columns_sql(table),
+        &format!("cannot list the columns of {table}"),
     )
     .await?;
-    sql::returning_list::<R>(&columns, target, merged)
+    let citus = target.distribution().is_citus();
+    let mut list = sql::returning_list::<R>(&columns, table, merged, citus)?;
+    if let Some(key) = order_key {
+        list.push_str(&citus_sql::key_returning(sql::TARGET_ALIAS, key));
+    }
+    Ok(list)
+}
+
+/// The unique key that proves `in_input_order()`: for an upsert (`merge`) its conflict key,
+/// for `copy_in_returning` any unique key whose columns `T` copies; all `NOT NULL`. `None`
+/// when the order was not asked for, or when there is no such key on a table of this server
+/// (its one executor inserts and returns the rows in input order). On a Citus table without
+/// one the call is refused, before anything is sent: no order could be proven there.
+async fn order_key<D: Driver, T: CopyRow>(
+    driver: &mut D,
+    target: &Plan<T>,
+    merge: Option<&Merge>,
+    input_order: bool,
+) -> Result<Option<Vec<String>>> {
+    if !input_order {
+        return Ok(None);
+    }
+    let table = target.table();
+    let key = match merge {
+        None => {
+            distributed::order_key(driver, table, |cols| {
+                cols.iter()
+                    .all(|c| T::__PGBULK_COLUMNS.iter().any(|t| t.name == c))
+            })
+            .await?
+        }
+        Some(merge) => {
+            distributed::order_key(driver, table, |cols| {
+                cols.len() == merge.keys().len()
+                    && cols.iter().all(|c| merge.keys().contains(&c.as_str()))
+            })
+            .await?
+        }
+    };
+    if key.is_none() && target.distribution().is_citus() {
+        let what = match merge {
+            None => "a primary key or unique constraint",
+            Some(_) => "the conflict key to be a primary key or unique constraint",
+        };
+        return Err(Error::usage(format!(
+            "in_input_order() on {table}, a Citus table, cannot be proven: every shard returns \
+             its own rows and the coordinator concatenates them, so pgbulk matches returned rows \
+             to input rows by a unique key, and needs {what} whose columns are all NOT NULL and \
+             copied by `{}` (on a distributed table it includes the distribution column); add \
+             one, or call without in_input_order() and match the rows yourself",
+            plan::short_type_name::<T>()
+        )));
+    }
+    Ok(key)
+}
+
+/// `statement` (an `INSERT .. RETURNING`) wrapped to return its rows in input order by matching
+/// them to the staged rows by `key` (see [`citus_sql::in_input_order`]); as it is without one.
+fn proven_order<R: FromCopyRow>(statement: String, key: Option<&[String]>, stage: &str) -> String {
+    match key {
+        Some(key) => citus_sql::in_input_order(
+            &statement,
+            &R::__PGBULK_COLUMNS
+                .iter()
+                .map(|c| c.name)
+                .collect::<Vec<_>>(),
+            key,
+            stage,
+            sql::ORD,
+        ),
+        None => statement,
+    }
 }
 
 /// The first column of every row of `sql`.
@@ -232,33 +338,63 @@ async fn column_names<D: Driver>(driver: &mut D, sql: &str, context: &str) -> Re
         .collect())
 }
 
-/// Opens the scope, creates the staging table for `T` shaped after `target`, and copies
-/// `rows` into it with their input positions, showing their keys to `scan`. Returns the open
-/// scope, the stage and the rows and bytes staged; on error the scope is rolled back.
+/// The statements that end the first merge attempt, from the stage, what the encoder saw, the
+/// bytes staged and whether the scope is a savepoint: run right behind the COPY's end.
+type FirstAttempt<'f> = dyn Fn(&Stage, &KeyScan, u64, bool) -> String + Sync + 'f;
+
+/// The plan for `T`'s target, and, on a plain connection, the check that no transaction block
+/// is open there (see [`refuse_open_transaction`](crate::ops::scope::refuse_open_transaction)),
+/// in the same round trip where the driver can pipeline them.
+async fn plan_checked<D: Driver, T: CopyRow>(
+    driver: &mut D,
+    options: &Options<'_>,
+) -> Result<Plan<T>> {
+    let table = options.table_for::<T>();
+    if driver.in_transaction() {
+        return plan::plan_copy_in::<D, T>(driver, table).await;
+    }
+    let (target, session) =
+        plan::plan_copy_in_and::<D, T>(driver, table, scope::SESSION_CHECK_SQL).await?;
+    scope::check_session(session, "upsert_via_staging", driver.begin_hint())?;
+    Ok(target)
+}
+
+/// Opens the scope, creates the staging table for `T` shaped after `target` (or finds this
+/// session's) and copies `rows` into it with their input positions, showing their keys to
+/// `scan` — the scope's `BEGIN`, the `CREATE` and the COPY's start in one round trip where the
+/// driver can pipeline them. With `first`, its statements and the scope's close are sent right
+/// behind the COPY's end where the driver can pipeline them: then their outcomes are returned
+/// too (the scope is still open; mark it closed if they ran). Returns the open scope, the
+/// stage, the rows and bytes staged; on error the scope is rolled back.
 async fn stage<'d, D, T, I>(
     driver: &'d mut D,
     options: &Options<'_>,
     target: &Plan<T>,
     rows: I,
     scan: &mut KeyScan,
-) -> Result<(TxScope<'d, D>, Stage, (u64, u64))>
+    first: Option<&FirstAttempt<'_>>,
+) -> Result<(
+    TxScope<'d, D>,
+    Stage,
+    (u64, u64),
+    Option<Result<Vec<Outcome>>>,
+)>
 where
     D: Driver,
     T: CopyRow,
     I: IntoIterator<Item = T>,
 {
-    let stage = Stage::new();
-    let mut scope = TxScope::open(
-        driver,
-        stage.savepoint.clone(),
-        "upsert_via_staging",
-        &stage.create_sql::<T>(target.table()),
-        "cannot create the staging table",
-    )
-    .await?;
+    let stage = Stage::new(target);
+    let (mut scope, begin) = TxScope::begin(driver, stage.savepoint.clone());
+    let in_tx = scope.in_tx();
+    let close = scope.close_sql("");
+    let before = format!("{begin}; {}", stage.create_sql::<T>(target.table()));
     let plan = stage.plan(target);
-    match copy_into_stage(scope.driver(), &plan, options, rows, scan).await {
-        Ok(staged) => Ok((scope, stage, staged)),
+    let then = |scan: &KeyScan, bytes: u64| {
+        first.map(|first| format!("{}; {close}", first(&stage, scan, bytes, in_tx)))
+    };
+    match copy_into_stage(scope.driver(), &before, &plan, options, rows, scan, then).await {
+        Ok((staged, pipelined)) => Ok((scope, stage, staged, pipelined)),
         Err(e) => {
             scope.rollback().await;
             Err(e)
@@ -266,23 +402,27 @@ where
     }
 }
 
-/// Sends `rows` into the staging table, each with its input position, showing each tuple's
-/// keys to `scan`; returns the rows and bytes sent.
+/// Starts the COPY into the staging table after `before` (the scope's `BEGIN` and the
+/// `CREATE`), sends `rows`, each with its input position, showing each tuple's keys to `scan`,
+/// and ends the COPY, with `then`'s statements behind it where the driver can pipeline them.
+/// Returns the rows and bytes sent, and `then`'s outcomes if it ran.
 async fn copy_into_stage<D, T, I>(
     driver: &mut D,
+    before: &str,
     plan: &Plan<T>,
     options: &Options<'_>,
     rows: I,
     scan: &mut KeyScan,
-) -> Result<(u64, u64)>
+    then: impl FnOnce(&KeyScan, u64) -> Option<String>,
+) -> Result<((u64, u64), Option<Result<Vec<Outcome>>>)>
 where
     D: Driver,
     T: CopyRow,
     I: IntoIterator<Item = T>,
 {
-    let mut writer = CopyWriter::start(driver, plan, 1, options)
+    let mut writer = CopyWriter::start_after(driver, before, plan, 1, options)
         .await
-        .map_err(|e| e.context("COPY into the staging table failed"))?;
+        .map_err(|e| e.context("cannot create the staging table or start the COPY into it"))?;
     for row in rows {
         let ord = writer.rows();
         let pushed = match writer.push_with(&row, |buf, start| {
@@ -297,8 +437,14 @@ where
         }
     }
     let staged = writer.rows();
-    let (_, bytes) = writer.finish().await?;
-    Ok((staged, bytes))
+    if let Some(then) = then(scan, writer.bytes()) {
+        let (finished, ran) = writer.finish_then(then).await;
+        let (_, bytes) = finished?;
+        Ok(((staged, bytes), ran))
+    } else {
+        let (_, bytes) = writer.finish().await?;
+        Ok(((staged, bytes), None))
+    }
 }
 
 /// Runs `after` (may be empty) and closes the scope, handing back `out`, the rows read.
