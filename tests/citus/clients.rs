@@ -82,7 +82,8 @@ async fn through_sqlx() {
         let back: Vec<Upserted> = c
             .bulk()
             .table(&table)
-            .upsert_returning(&UpsertOptions::default(), true, batch)
+            .upsert_via_staging_returning::<Upserted, _, _>(batch)
+            .in_input_order()
             .await
             .unwrap();
         assert_eq!(back, expected, "{kind:?}");
