@@ -66,206 +66,30 @@ async fn setup(db: &pgbulk::testkit::TestDb) {
         .unwrap();
 }
 
-/// Each hostile value finds exactly its own row, and the canary table is untouched.
-async fn finds_each_hostile_value(client: &tokio_postgres::Client) {
-    for (i, body) in HOSTILE.iter().enumerate() {
-        let rows = client
-            .bulk()
-            .copy_out_query_params::<Note>("SELECT id, body FROM notes WHERE body = $1", &[body])
-            .collect_vec()
-            .await
-            .unwrap_or_else(|e| panic!("{body:?}: {e}"));
-        assert_eq!(
-            rows,
-            [Note {
-                id: i as i64,
-                body: Some((*body).to_owned())
-            }],
-            "{body:?}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn hostile_values_are_values_under_both_string_settings() {
-    let db = db().await;
-    setup(&db).await;
-    finds_each_hostile_value(db.client()).await;
-    // With standard_conforming_strings off, a backslash escapes in plain '' strings: the
-    // literals do not use them, and the scanner reads the query's own strings that way.
-    db.client()
-        .batch_execute("SET standard_conforming_strings = off; SET escape_string_warning = off")
-        .await
-        .unwrap();
-    finds_each_hostile_value(db.client()).await;
-    // `'a\' -- $2'` is one string when the setting is off: `$2` in it is not a parameter.
-    let rows = db
-        .client()
-        .bulk()
-        .copy_out_query_params::<Note>(
-            "SELECT id, body FROM notes WHERE body <> 'a\\' -- $2' AND id = $1",
-            &[&2_i64],
-        )
-        .collect_vec()
-        .await
-        .unwrap();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(count(&db, "canary").await, 1);
-}
-
-#[tokio::test]
-async fn parameters_hidden_in_strings_comments_and_identifiers_stay_text() {
-    let db = db().await;
-    setup(&db).await;
-    let rows = db
-        .client()
-        .bulk()
-        .copy_out_query_params::<Note>(
-            "SELECT id, body FROM notes AS \"$2\" \
-             WHERE id = $1 AND '$2' = '$2' /* $3 /* $4 */ */ AND $q$ $5 $q$ <> '' -- $6\n \
-             AND E'\\'$7' <> '' AND \"$2\".body IS NOT NULL",
-            &[&0_i64],
-        )
-        .collect_vec()
-        .await
-        .unwrap();
-    assert_eq!(
-        rows,
-        [Note {
-            id: 0,
-            body: Some(HOSTILE[0].to_owned())
-        }]
-    );
-}
-
-#[tokio::test]
-async fn nulls_arrays_and_exact_values() {
-    let db = db().await;
-    setup(&db).await;
-    let none: Option<&str> = None;
-    let rows = db
-        .client()
-        .bulk()
-        .copy_out_query_params::<Note>(
-            "SELECT id, body FROM notes WHERE body IS NOT DISTINCT FROM $1",
-            &[&none],
-        )
-        .collect_vec()
-        .await
-        .unwrap();
-    assert_eq!(
-        rows,
-        [Note {
-            id: 100,
-            body: None
-        }]
-    );
-
-    // Arrays: of ids, and of text with quotes, backslashes, braces, commas, "NULL" and NULL.
-    let ids: Vec<i64> = vec![1, 3, 100];
-    let mut rows = db
-        .client()
-        .bulk()
-        .copy_out_query_params::<Note>("SELECT id, body FROM notes WHERE id = ANY($1)", &[&ids])
-        .collect_vec()
-        .await
-        .unwrap();
-    rows.sort_by_key(|n| n.id);
-    assert_eq!(rows.iter().map(|n| n.id).collect::<Vec<_>>(), ids);
-    let tags: Vec<Option<&str>> = vec![
-        Some("a'b"),
-        Some("c\\d"),
-        Some("{x,y}"),
-        Some("NULL"),
-        None,
-        Some(""),
-        Some("\" ,"),
-    ];
-    db.client()
-        .execute("UPDATE notes SET tags = $1 WHERE id = 5", &[&tags])
-        .await
-        .unwrap();
-    let rows = db
-        .client()
-        .bulk()
-        .copy_out_query_params::<Note>("SELECT id, body FROM notes WHERE tags = $1", &[&tags])
-        .collect_vec()
-        .await
-        .unwrap();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].id, 5);
-
-    // Values come back exactly: timestamps (in the session's time zone), numerics with their
-    // scale, floats to the last bit, bytes.
-    db.client()
-        .batch_execute("SET TimeZone = 'Asia/Kathmandu'")
-        .await
-        .unwrap();
-    let echo = Echo {
-        t: DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap(),
-        n: "-12345.678900".parse().unwrap(),
-        f: 0.1 + 0.2,
-        g: f32::MIN_POSITIVE,
-        b: vec![0, b'\'', b'\\', 0xff],
+/// Each hostile value finds exactly its own row, and the canary table is untouched. (A macro:
+/// the bodies run on connections of two clients, whose `bulk()` handles are different types.)
+macro_rules! finds_each_hostile_value {
+    ($conn:expr) => {
+        for (i, body) in HOSTILE.iter().enumerate() {
+            let rows = $conn
+                .bulk()
+                .copy_out_query_params::<Note>(
+                    "SELECT id, body FROM notes WHERE body = $1",
+                    &[body],
+                )
+                .collect_vec()
+                .await
+                .unwrap_or_else(|e| panic!("{body:?}: {e}"));
+            assert_eq!(
+                rows,
+                [Note {
+                    id: i as i64,
+                    body: Some((*body).to_owned())
+                }],
+                "{body:?}"
+            );
+        }
     };
-    let back = db
-        .client()
-        .bulk()
-        .copy_out_query_params::<Echo>(
-            "SELECT $1::timestamptz AS t, $2::numeric AS n, $3::float8 AS f, $4::float4 AS g, \
-             $5::bytea AS b",
-            &[&echo.t, &echo.n, &echo.f, &echo.g, &echo.b],
-        )
-        .collect_vec()
-        .await
-        .unwrap();
-    assert_eq!(back, [echo]);
-}
-
-#[tokio::test]
-async fn refused_values_and_wrong_calls_write_nothing_and_keep_the_client() {
-    let db = db().await;
-    setup(&db).await;
-    let bulk = db.client().bulk();
-    // A NUL byte cannot be in a text value: the server refuses it when it is bound.
-    let err = bulk
-        .copy_out_query_params::<Note>("SELECT id, body FROM notes WHERE body = $1", &[&"a\0b"])
-        .collect_vec()
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Db, "{err}");
-    // The count and the Rust types must match the query's parameters.
-    let err = bulk
-        .copy_out_query_params::<Note>("SELECT id, body FROM notes WHERE id = $1", &[])
-        .collect_vec()
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Usage, "{err}");
-    let err = bulk
-        .copy_out_query_params::<Note>(
-            "SELECT id, body FROM notes WHERE id = $1",
-            &[&1_i64, &2_i64],
-        )
-        .collect_vec()
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Usage, "{err}");
-    let err = bulk
-        .copy_out_query_params::<Note>("SELECT id, body FROM notes WHERE id = $1", &[&"1"])
-        .collect_vec()
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Usage, "{err}");
-    assert!(err.to_string().contains("$1"), "{err}");
-    // copy_out_query without values points to copy_out_query_params.
-    let err = bulk
-        .copy_out_query::<Note>("SELECT id, body FROM notes WHERE id = $1")
-        .collect_vec()
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("copy_out_query_params"), "{err}");
-    assert_eq!(count(&db, "canary").await, 1);
-    assert_eq!(count(&db, "notes").await, HOSTILE.len() as i64 + 1);
 }
 
 #[tokio::test]
@@ -374,4 +198,174 @@ async fn on_the_sync_client_and_sqlx_the_same() {
         .unwrap();
     assert_eq!(one, 1);
     assert_eq!(count(&db, "canary").await, 1);
+}
+
+on_every_client! {
+    async fn hostile_values_are_values_under_both_string_settings(db, conn) {
+        setup(&db).await;
+        finds_each_hostile_value!(conn);
+        // With standard_conforming_strings off, a backslash escapes in plain '' strings: the
+        // literals do not use them, and the scanner reads the query's own strings that way.
+        execute(&mut conn, "SET standard_conforming_strings = off; SET escape_string_warning = off")
+            .await
+            .unwrap();
+        finds_each_hostile_value!(conn);
+        // `'a\' -- $2'` is one string when the setting is off: `$2` in it is not a parameter.
+        let rows = conn
+            .bulk()
+            .copy_out_query_params::<Note>(
+                "SELECT id, body FROM notes WHERE body <> 'a\\' -- $2' AND id = $1",
+                &[&2_i64],
+            )
+            .collect_vec()
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(count(&db, "canary").await, 1);
+    }
+
+    async fn parameters_hidden_in_strings_comments_and_identifiers_stay_text(db, conn) {
+        setup(&db).await;
+        let rows = conn
+            .bulk()
+            .copy_out_query_params::<Note>(
+                "SELECT id, body FROM notes AS \"$2\" \
+                 WHERE id = $1 AND '$2' = '$2' /* $3 /* $4 */ */ AND $q$ $5 $q$ <> '' -- $6\n \
+                 AND E'\\'$7' <> '' AND \"$2\".body IS NOT NULL",
+                &[&0_i64],
+            )
+            .collect_vec()
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            [Note {
+                id: 0,
+                body: Some(HOSTILE[0].to_owned())
+            }]
+        );
+    }
+
+    async fn nulls_arrays_and_exact_values(db, conn) {
+        setup(&db).await;
+        let none: Option<&str> = None;
+        let rows = conn
+            .bulk()
+            .copy_out_query_params::<Note>(
+                "SELECT id, body FROM notes WHERE body IS NOT DISTINCT FROM $1",
+                &[&none],
+            )
+            .collect_vec()
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            [Note {
+                id: 100,
+                body: None
+            }]
+        );
+
+        // Arrays: of ids, and of text with quotes, backslashes, braces, commas, "NULL" and NULL.
+        let ids: Vec<i64> = vec![1, 3, 100];
+        let mut rows = conn
+            .bulk()
+            .copy_out_query_params::<Note>("SELECT id, body FROM notes WHERE id = ANY($1)", &[&ids])
+            .collect_vec()
+            .await
+            .unwrap();
+        rows.sort_by_key(|n| n.id);
+        assert_eq!(rows.iter().map(|n| n.id).collect::<Vec<_>>(), ids);
+        let tags: Vec<Option<&str>> = vec![
+            Some("a'b"),
+            Some("c\\d"),
+            Some("{x,y}"),
+            Some("NULL"),
+            None,
+            Some(""),
+            Some("\" ,"),
+        ];
+        db.client()
+            .execute("UPDATE notes SET tags = $1 WHERE id = 5", &[&tags])
+            .await
+            .unwrap();
+        let rows = conn
+            .bulk()
+            .copy_out_query_params::<Note>("SELECT id, body FROM notes WHERE tags = $1", &[&tags])
+            .collect_vec()
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].id, 5);
+
+        // Values come back exactly: timestamps (in the session's time zone), numerics with their
+        // scale, floats to the last bit, bytes.
+        execute(&mut conn, "SET TimeZone = 'Asia/Kathmandu'").await.unwrap();
+        let echo = Echo {
+            t: DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap(),
+            n: "-12345.678900".parse().unwrap(),
+            f: 0.1 + 0.2,
+            g: f32::MIN_POSITIVE,
+            b: vec![0, b'\'', b'\\', 0xff],
+        };
+        let back = conn
+            .bulk()
+            .copy_out_query_params::<Echo>(
+                "SELECT $1::timestamptz AS t, $2::numeric AS n, $3::float8 AS f, $4::float4 AS g, \
+                 $5::bytea AS b",
+                &[&echo.t, &echo.n, &echo.f, &echo.g, &echo.b],
+            )
+            .collect_vec()
+            .await
+            .unwrap();
+        assert_eq!(back, [echo]);
+    }
+
+    async fn refused_values_and_wrong_calls_write_nothing_and_keep_the_client(db, conn) {
+        setup(&db).await;
+        // A NUL byte cannot be in a text value: the server refuses it when it is bound.
+        let err = conn
+            .bulk()
+            .copy_out_query_params::<Note>("SELECT id, body FROM notes WHERE body = $1", &[&"a\0b"])
+            .collect_vec()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Db, "{err}");
+        // The count and the Rust types must match the query's parameters.
+        let err = conn
+            .bulk()
+            .copy_out_query_params::<Note>("SELECT id, body FROM notes WHERE id = $1", &[])
+            .collect_vec()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Usage, "{err}");
+        let err = conn
+            .bulk()
+            .copy_out_query_params::<Note>(
+                "SELECT id, body FROM notes WHERE id = $1",
+                &[&1_i64, &2_i64],
+            )
+            .collect_vec()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Usage, "{err}");
+        let err = conn
+            .bulk()
+            .copy_out_query_params::<Note>("SELECT id, body FROM notes WHERE id = $1", &[&"1"])
+            .collect_vec()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Usage, "{err}");
+        assert!(err.to_string().contains("$1"), "{err}");
+        // copy_out_query without values points to copy_out_query_params.
+        let err = conn
+            .bulk()
+            .copy_out_query::<Note>("SELECT id, body FROM notes WHERE id = $1")
+            .collect_vec()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("copy_out_query_params"), "{err}");
+        assert_eq!(count(&db, "canary").await, 1);
+        assert_eq!(count(&db, "notes").await, HOSTILE.len() as i64 + 1);
+    }
 }
