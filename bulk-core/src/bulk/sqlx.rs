@@ -113,6 +113,16 @@ impl<'c> SqlxBulk<'c> {
 
     /// Uses `table` instead of the row type's `#[copy(table = "..")]`; see
     /// [`Bulk::table`](crate::Bulk::table).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// pool.bulk().table("archive.users").copy_in(&users).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.options.table = Some(table.into());
         self
@@ -120,12 +130,32 @@ impl<'c> SqlxBulk<'c> {
 
     /// Chunk size of the COPY data (default 256 KiB, at least 4 KiB); see
     /// [`Bulk::flush_bytes`](crate::Bulk::flush_bytes).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// pool.bulk().flush_bytes(1 << 20).copy_in(&users).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn flush_bytes(mut self, bytes: usize) -> Self {
         self.options.set_flush_bytes(bytes);
         self
     }
 
     /// Progress reports; see [`Bulk::on_progress`](crate::Bulk::on_progress).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// pool.bulk().on_progress(|p| eprintln!("{} rows sent", p.rows)).copy_in(&users).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn on_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'c) -> Self {
         self.options.progress = Some(Arc::new(f));
         self
@@ -133,12 +163,36 @@ impl<'c> SqlxBulk<'c> {
 
     /// Describes `T`'s table and checks every field against its column; see
     /// [`Bulk::plan`](crate::Bulk::plan).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let plan = pool.bulk().plan::<User>().await?; // consumes the handle: take a new one
+    /// for batch in users.chunks(1000) {
+    ///     pool.bulk().copy_in_with_plan(&plan, batch).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn plan<T: CopyRow + ?Sized>(mut self) -> Result<Plan<T>> {
         let table = self.options.table_for::<T>().to_owned();
         plan::plan_copy_in::<_, T>(&mut self.driver, &table).await
     }
 
     /// Writes `rows` with one binary COPY; see [`Bulk::copy_in`](crate::Bulk::copy_in).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let mut conn = pool.acquire().await?;
+    /// let written = conn.bulk().copy_in(&users).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn copy_in<T, I>(mut self, rows: I) -> Result<u64>
     where
         T: CopyRow,
@@ -154,6 +208,20 @@ impl<'c> SqlxBulk<'c> {
     }
 
     /// [`copy_in`](SqlxBulk::copy_in) with a plan made earlier: no describe round trip.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let mut conn = pool.acquire().await?;
+    /// let plan = conn.bulk().plan::<User>().await?;
+    /// for batch in users.chunks(1000) {
+    ///     conn.bulk().copy_in_with_plan(&plan, batch).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn copy_in_with_plan<T, I>(mut self, plan: &Plan<T>, rows: I) -> Result<u64>
     where
         T: CopyRow + ?Sized,
@@ -166,6 +234,17 @@ impl<'c> SqlxBulk<'c> {
 
     /// Like [`copy_in`](SqlxBulk::copy_in), for an asynchronous source of rows; see
     /// [`Bulk::copy_in_stream`](crate::Bulk::copy_in_stream).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let rows = futures_util::stream::iter(users.into_iter().map(Ok::<_, std::io::Error>));
+    /// pool.bulk().copy_in_stream(rows).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn copy_in_stream<T, S, E>(mut self, rows: S) -> Result<u64>
     where
         T: CopyRow,
@@ -182,6 +261,16 @@ impl<'c> SqlxBulk<'c> {
     }
 
     /// Reads all of `T`'s table as a stream of rows; see [`Bulk::copy_out`](crate::Bulk::copy_out).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool) -> pgbulk::Result<()> {
+    /// let users: Vec<User> = pool.bulk().copy_out::<User>().collect_vec().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn copy_out<T>(self) -> SqlxCopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
@@ -194,6 +283,20 @@ impl<'c> SqlxBulk<'c> {
 
     /// Reads the rows of `query` into `T`; see
     /// [`Bulk::copy_out_query`](crate::Bulk::copy_out_query).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool) -> pgbulk::Result<()> {
+    /// let some: Vec<User> = pool
+    ///     .bulk()
+    ///     .copy_out_query::<User>("SELECT id, email FROM users WHERE email LIKE '%@example.com'")
+    ///     .collect_vec()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn copy_out_query<T>(self, query: impl Into<String>) -> SqlxCopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
@@ -287,6 +390,17 @@ impl<'c> SqlxBulk<'c> {
     /// [`Bulk::upsert_via_staging`](crate::Bulk::upsert_via_staging). On a plain connection it
     /// runs in a transaction of its own (and refuses to run inside a `BEGIN` sent as SQL); on a
     /// `Transaction`, in a savepoint.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let counts = pool.bulk().upsert_via_staging(&users).await?;
+    /// println!("{counts}");
+    /// # Ok(()) }
+    /// ```
     pub async fn upsert_via_staging<T, I>(self, rows: I) -> Result<UpsertCounts>
     where
         T: CopyRow + Send,
@@ -298,6 +412,17 @@ impl<'c> SqlxBulk<'c> {
 
     /// [`upsert_via_staging`](SqlxBulk::upsert_via_staging) with options (conflict target,
     /// update set, `DO NOTHING`).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::{SqlxBulkExt, UpsertOptions};
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let by_email = UpsertOptions::new().conflict_columns(["email"]).do_nothing();
+    /// let counts = pool.bulk().upsert_with(&by_email, &users).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn upsert_with<T, I>(
         mut self,
         upsert: &UpsertOptions,
@@ -315,6 +440,19 @@ impl<'c> SqlxBulk<'c> {
 
     /// [`upsert_with`](SqlxBulk::upsert_with), handing back one `R` per inserted or updated
     /// row; see [`Bulk::upsert_via_staging_returning`](crate::Bulk::upsert_via_staging_returning).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::{SqlxBulkExt, UpsertOptions};
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # #[derive(CopyRow)] struct Changed { id: i64, inserted: bool }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let options = UpsertOptions::new().update_columns(["email"]);
+    /// let input_order = true; // as `UpsertReturning::in_input_order`
+    /// let changed: Vec<Changed> = pool.bulk().upsert_returning(&options, input_order, &users).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn upsert_returning<R, T, I>(
         mut self,
         upsert: &UpsertOptions,
@@ -334,6 +472,17 @@ impl<'c> SqlxBulk<'c> {
 
     /// [`upsert_via_staging`](SqlxBulk::upsert_via_staging), handing back one `R` per inserted
     /// or updated row.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # #[derive(CopyRow)] struct Changed { id: i64, inserted: bool }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let changed: Vec<Changed> = pool.bulk().upsert_via_staging_returning(&users).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn upsert_via_staging_returning<R, T, I>(self, rows: I) -> Result<Vec<R>>
     where
         R: FromCopyRow + Send,
@@ -347,6 +496,18 @@ impl<'c> SqlxBulk<'c> {
 
     /// Inserts `rows` through a staging table and hands back one `R` per row (in input order
     /// with `input_order`); see [`Bulk::copy_in_returning`](crate::Bulk::copy_in_returning).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # #[derive(CopyRow)] struct Id { id: i64 }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// // `true`: in input order, as `CopyInReturning::in_input_order`
+    /// let ids: Vec<Id> = pool.bulk().copy_in_returning(true, &users).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn copy_in_returning<R, T, I>(mut self, input_order: bool, rows: I) -> Result<Vec<R>>
     where
         R: FromCopyRow + Send,
@@ -364,6 +525,19 @@ impl SqlxBulk<'_> {
     /// Quarantine mode: loads `rows`, setting aside the rows the server or the encoder refuses
     /// (at most `max_rejected` of them, if given) instead of failing the whole load; see
     /// [`Quarantine::copy_in`](crate::Quarantine::copy_in).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let outcome = pool.bulk().copy_in_quarantine(Some(100), &users).await?;
+    /// for bad in &outcome.rejected {
+    ///     eprintln!("user {} not loaded: {}", users[bad.index].id, bad.error);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn copy_in_quarantine<T, I>(
         mut self,
         max_rejected: Option<usize>,
@@ -382,6 +556,18 @@ impl SqlxBulk<'_> {
     /// Replaces the whole contents of `T`'s table with `rows` (`TRUNCATE`, then one
     /// `COPY .. FREEZE`); only on a `Transaction`, see
     /// [`Bulk::replace_all`](crate::Bulk::replace_all).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let mut tx = pool.begin().await?;
+    /// tx.bulk().replace_all::<User, _>(&users).await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn replace_all<T, I>(mut self, rows: I) -> Result<u64>
     where
         T: CopyRow,
@@ -425,6 +611,16 @@ impl<'c, T: Send + 'c> SqlxCopyOutStream<'c, T> {
     }
 
     /// Reads every row into a `Vec`.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool) -> pgbulk::Result<()> {
+    /// let users: Vec<User> = pool.bulk().copy_out::<User>().collect_vec().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn collect_vec(self) -> Result<Vec<T>> {
         futures_util::TryStreamExt::try_collect(self).await
     }
