@@ -173,8 +173,8 @@ impl<'c> Bulk<'c> {
         self
     }
 
-    /// Whether this handle runs inside a caller's transaction: `true` for one from
-    /// `Transaction::bulk`, `false` for one from `Client::bulk`.
+    /// Whether this handle runs inside a caller's transaction: `true` for a handle on a
+    /// `Transaction`, `false` for one on a `Client`.
     ///
     /// ```no_run
     /// # extern crate bulk_core as pgbulk;

@@ -35,7 +35,7 @@ impl<'c> Bulk<'c> {
     /// # async fn f(client: &mut tokio_postgres::Client, prices: Vec<Price>) -> pgbulk::Result<()> {
     /// let tx = client.transaction().await?;
     /// let written = tx.bulk().replace_all::<Price, _>(&prices).await?;
-    /// tx.commit().await?; // readers see the old prices until here, then the new ones
+    /// tx.commit().await?; // the old prices give way to the new ones here, at once
     /// # Ok(()) }
     /// ```
     pub fn replace_all<T, I>(&self, rows: I) -> impl Future<Output = Result<u64>> + use<'c, T, I>
