@@ -210,6 +210,21 @@ mod tests {
     use super::*;
     use crate::row::Column;
 
+    #[test]
+    fn uuid_text_to_bytes() {
+        let bytes = uuid_bytes("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").unwrap();
+        assert_eq!(
+            bytes,
+            [
+                0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38,
+                0x0a, 0x11
+            ]
+        );
+        assert_eq!(uuid_bytes("A0EEBC999C0B4EF8BB6D6BB9BD380A11"), Some(bytes));
+        assert_eq!(uuid_bytes("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1"), None);
+        assert_eq!(uuid_bytes("g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), None);
+    }
+
     /// A row type with key fields (tenant int8, reference text) and a value.
     struct Keyed;
 
