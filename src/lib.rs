@@ -67,7 +67,7 @@
 //! | `#[copy(skip)]` | field | not copied; `Default::default()` when reading |
 //! | `#[copy(key)]` | field | part of the conflict key (see [`Column::key`]) |
 //! | `#[copy(to_sql)]` | field | encoded and decoded through the type's postgres-types `ToSql`/`FromSql` |
-//! | `#[copy(json)]` | field | any `Serialize + DeserializeOwned` type as `json` / `jsonb` (as [`Json<T>`], without the wrapper); an `Option`'s `None` is written as JSON `null`, and SQL NULL reads as `None` |
+//! | `#[copy(json)]` | field | (feature `serde_json`) any `Serialize + DeserializeOwned` type as `json` / `jsonb` (as [`Json<T>`], without the wrapper); an `Option`'s `None` is written as JSON `null`, and SQL NULL reads as `None` |
 //! | `#[copy(try_from = "T")]` | field | written as `T::try_from(field.clone())` with `T`'s codec, read as `T` then `TryFrom` (e.g. `u64` through `i64`); a failed conversion is an error naming row and field |
 //! | `#[copy(default)]` | field | when a `copy_out_query` does not return the column, `Default::default()` instead of a mismatch; written as usual |
 //! | `#[copy(flatten)]` | field | a nested `CopyRow` struct: its fields are columns of this one, with their own `rename`, `key`, `default` (not in generic structs) |
@@ -120,18 +120,18 @@
 //! | `u32` | `oid` |
 //! | `f32`, `f64` | `real`, `double precision` |
 //! | `String`, `&str`, `Box<str>`, `Cow<str>` | `text`, `varchar`, `char(n)`, `name`, `citext`, enums, `json`, `jsonb` |
-//! | `serde_json::Value`, [`Json<T>`] | `json`, `jsonb` |
+//! | `serde_json::Value`, [`Json<T>`] (feature `serde_json`) | `json`, `jsonb` |
 //! | `Vec<u8>`, `&[u8]`, `Box<[u8]>` | `bytea` |
-//! | `chrono::NaiveDate` | `date` |
+//! | `chrono::NaiveDate` (feature `chrono`, as every chrono type) | `date` |
 //! | `chrono::NaiveTime` | `time` |
 //! | `chrono::NaiveDateTime` | `timestamp` |
 //! | `chrono::DateTime<Utc>`, `DateTime<FixedOffset>`, `DateTime<Local>` | `timestamptz` |
 //! | [`Infinity<T>`] of the date/time types above | the same, with `±infinity` |
 //! | `time::Date`, `Time`, `PrimitiveDateTime`, `OffsetDateTime` (feature `time`) | `date`, `time`, `timestamp`, `timestamptz` |
 //! | [`Interval`] | `interval` |
-//! | `uuid::Uuid` | `uuid` |
-//! | `rust_decimal::Decimal` | `numeric` (scale kept) |
-//! | [`PgNumeric`] | `numeric`, with `NaN` and `±Infinity` |
+//! | `uuid::Uuid` (feature `uuid`) | `uuid` |
+//! | `rust_decimal::Decimal` (feature `rust_decimal`) | `numeric` (scale kept) |
+//! | [`PgNumeric`] (feature `rust_decimal`) | `numeric`, with `NaN` and `±Infinity` |
 //! | `std::net::IpAddr`, [`Inet`] | `inet`, `cidr` |
 //! | [`PgRange<T>`] of the scalar types above | `int4range`, `int8range`, `numrange`, `tsrange`, `tstzrange`, `daterange` |
 //! | `Option<T>` | NULL |
@@ -139,6 +139,10 @@
 //! | `Vec<Vec<T>>` … 6 levels | 2-D … 6-D arrays (rectangular) |
 //! | domains | the base type's Rust types |
 //! | `T: ToSql + FromSql` with `#[copy(to_sql)]`, or [`ViaToSql<T>`] | what `T` accepts (derived enums, composites) |
+//!
+//! The codecs for the chrono, uuid, `rust_decimal` and `serde_json` crates are the default-on features `chrono`,
+//! `uuid`, `rust_decimal` and `serde_json` (as postgres-types has them): with
+//! `default-features = false` a build compiles only the ones it names.
 //!
 //! Types with no codec here go through their postgres-types impls with `#[copy(to_sql)]`:
 //! `cidr::IpCidr` (`cidr`), `HashMap<String, Option<String>>` (`hstore`), `String` (`ltree`),

@@ -323,27 +323,105 @@ impl Error {
     }
 
     /// What kind of error this is.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// use pgbulk::ErrorKind;
+    ///
+    /// match client.bulk().copy_in(&users).await {
+    ///     Ok(n) => println!("{n} users written"),
+    ///     Err(e) if e.kind() == ErrorKind::TypeMismatch => eprintln!("the struct is out of date:\n{e}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         self.0.kind
     }
 
     /// The 0-based index of the row the error is about: for `copy_in`, the position in the rows
     /// the caller passed; for `copy_out`, the position in the rows read.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// if let Err(e) = client.bulk().copy_in(&users).await {
+    ///     // Nothing was written; say which input row was bad.
+    ///     if let Some(row) = e.row() {
+    ///         eprintln!("user {} was refused: {e}", users[row as usize].id);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn row(&self) -> Option<u64> {
         self.0.row
     }
 
     /// The name of the struct field the error is about.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// if let Err(e) = client.bulk().copy_in(&users).await {
+    ///     // e.g. an `email` with a NUL byte, which no text column can store
+    ///     if let (Some(row), Some(field)) = (e.row(), e.field()) {
+    ///         eprintln!("row {row}: bad value in field `{field}`");
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn field(&self) -> Option<&str> {
         self.0.field.as_deref()
     }
 
     /// The name of the column the error is about.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// if let Err(e) = client.bulk().copy_in(&users).await {
+    ///     // e.g. a NOT NULL violation: the server names the column
+    ///     if let Some(column) = e.column() {
+    ///         eprintln!("column {column:?}: {e}");
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn column(&self) -> Option<&str> {
         self.0.column.as_deref()
     }
 
     /// For [`ErrorKind::TypeMismatch`]: every field that does not match its column.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// if let Err(e) = client.bulk().plan::<User>().await {
+    ///     for m in e.mismatches() {
+    ///         match &m.pg_type {
+    ///             Some(pg) => eprintln!("{}: {} cannot hold a {pg}", m.field, m.rust_type),
+    ///             None => eprintln!("{}: no column {:?}", m.field, m.column),
+    ///         }
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn mismatches(&self) -> &[Mismatch] {
         &self.0.mismatches
     }
@@ -352,12 +430,41 @@ impl Error {
     /// closed), whatever the [`kind`](Error::kind). Errors of kind
     /// [`Connection`](ErrorKind::Connection) also mean a lost connection. A pooled connection
     /// is discarded by the pool once closed.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// match client.bulk().copy_in(&users).await {
+    ///     Ok(_) => {}
+    ///     // This client is done for: open a new connection before the next call.
+    ///     Err(e) if e.is_connection_lost() => return Err(e),
+    ///     Err(e) => eprintln!("load failed, the connection is still usable: {e}"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn is_connection_lost(&self) -> bool {
         self.0.connection_lost || self.0.kind == ErrorKind::Connection
     }
 
     /// The server's error as tokio-postgres reported it (`None` for an error from another
     /// client library, such as sqlx: its error is the [`source`](std::error::Error::source)).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// if let Err(e) = client.bulk().copy_in(&users).await {
+    ///     if let Some(db) = e.as_db_error() {
+    ///         eprintln!("{} (constraint {:?}, detail {:?})", db.message(), db.constraint(), db.detail());
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn as_db_error(&self) -> Option<&DbError> {
         self.0
             .source
@@ -367,6 +474,24 @@ impl Error {
     }
 
     /// The server's SQLSTATE code, if the server reported an error (through any client).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// use tokio_postgres::error::SqlState;
+    ///
+    /// match client.bulk().copy_in(&users).await {
+    ///     Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+    ///         // Some users exist already: merge instead.
+    ///         client.bulk().upsert_via_staging(&users).await?;
+    ///     }
+    ///     other => { other?; }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn code(&self) -> Option<&SqlState> {
         self.0.server.as_ref().map(|s| &s.code)
     }

@@ -38,9 +38,15 @@ pub use crate::bulk::{
     SqlxBulk, SqlxBulkExt, SqlxCopyInReturning, SqlxCopyOutStream, SqlxQuarantine, SqlxUpsert,
     SqlxUpsertReturning,
 };
+#[cfg(feature = "serde_json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde_json")))]
+pub use crate::codec::Json;
+#[cfg(feature = "rust_decimal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rust_decimal")))]
+pub use crate::codec::PgNumeric;
 pub use crate::codec::{
-    Decode, DecodeElement, Encode, EncodeElement, Inet, Infinite, Infinity, Interval, Json,
-    PgNumeric, PgRange, ViaToSql,
+    Decode, DecodeElement, Encode, EncodeElement, Inet, Infinite, Infinity, Interval, PgRange,
+    ViaToSql,
 };
 pub use crate::error::{DecodeError, EncodeError, Error, ErrorKind, Mismatch, Result};
 pub use crate::ops::quarantine::{QuarantineOutcome, Rejected};
@@ -55,9 +61,11 @@ pub use crate::source::{blocking_stream, BlockingStream};
 /// Items used by the code `#[derive(CopyRow)]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(feature = "serde_json")]
+    pub use crate::codec::JsonField;
     pub use crate::codec::{
         accepted_type, base_type, begin_len, finish_len, non_null, put_be, put_len, put_null,
-        Decode, ElementReader, Encode, JsonField, ToSqlField, TryFromField,
+        Decode, ElementReader, Encode, ToSqlField, TryFromField,
     };
     /// The sans-IO COPY engine, for the benchmarks and the decoder fuzz test.
     pub use crate::engine::{Decoder, Encoder, Fed, Step};
@@ -72,5 +80,6 @@ pub mod __private {
     /// The error a `#[copy(try_from = "..")]` conversion may fail with, boxed.
     pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
     pub use postgres_types::{FromSqlOwned, ToSql, Type};
+    #[cfg(feature = "serde_json")]
     pub use serde::{de::DeserializeOwned, Serialize};
 }

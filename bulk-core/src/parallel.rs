@@ -54,11 +54,37 @@ pub struct ParallelOutcome {
 
 impl ParallelOutcome {
     /// Every connection's share, in connection order.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// # #[derive(CopyRow)] struct Event { id: i64, kind: String }
+    /// # async fn f(a: &tokio_postgres::Client, b: &tokio_postgres::Client, events: Vec<Event>) -> pgbulk::Result<()> {
+    /// let outcome = a.bulk().copy_in_parallel(&[b], &events).await?;
+    /// for part in outcome.parts() {
+    ///     if let Err(e) = &part.result {
+    ///         eprintln!("connection {}: rows {:?} not written: {e}", part.connection, part.rows);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn parts(&self) -> &[ParallelPart] {
         &self.parts
     }
 
     /// Rows written by the connections that succeeded.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// # #[derive(CopyRow)] struct Event { id: i64, kind: String }
+    /// # async fn f(a: &tokio_postgres::Client, b: &tokio_postgres::Client, events: Vec<Event>) -> pgbulk::Result<()> {
+    /// let outcome = a.bulk().copy_in_parallel(&[b], &events).await?;
+    /// println!("{} of {} rows written", outcome.written(), events.len());
+    /// # Ok(()) }
+    /// ```
     pub fn written(&self) -> u64 {
         self.parts
             .iter()
@@ -67,12 +93,37 @@ impl ParallelOutcome {
     }
 
     /// Whether every connection's COPY succeeded.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// # #[derive(CopyRow)] struct Event { id: i64, kind: String }
+    /// # async fn f(a: &tokio_postgres::Client, b: &tokio_postgres::Client, events: Vec<Event>) -> pgbulk::Result<()> {
+    /// let outcome = a.bulk().copy_in_parallel(&[b], &events).await?;
+    /// if !outcome.is_complete() {
+    ///     // Some parts are written, others not: clean up or retry the failed parts.
+    ///     eprintln!("partial load: {} rows written", outcome.written());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn is_complete(&self) -> bool {
         self.parts.iter().all(|p| p.result.is_ok())
     }
 
     /// The total written if every connection succeeded, otherwise the first failure (with its
     /// row index made absolute). Note that the other connections' rows stay written.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// # #[derive(CopyRow)] struct Event { id: i64, kind: String }
+    /// # async fn f(a: &tokio_postgres::Client, b: &tokio_postgres::Client, events: Vec<Event>) -> pgbulk::Result<()> {
+    /// let written = a.bulk().copy_in_parallel(&[b], &events).await?.into_result()?;
+    /// assert_eq!(written, events.len() as u64);
+    /// # Ok(()) }
+    /// ```
     pub fn into_result(self) -> Result<u64> {
         let mut total = 0;
         for part in self.parts {

@@ -79,6 +79,15 @@ pub fn copy_out_parallel<'a>(clients: &'a [&'a Client]) -> ParallelRead<'a> {
 
 impl<'a> ParallelRead<'a> {
     /// Reads this table instead of the row type's own.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # #[derive(CopyRow)] #[copy(table = "events")] struct Event { id: i64, kind: String }
+    /// # async fn f(a: &tokio_postgres::Client, b: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// let old: Vec<Event> = pgbulk::copy_out_parallel(&[a, b]).table("archive.events").collect_vec().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = Some(table.into());
         self
@@ -90,6 +99,19 @@ impl<'a> ParallelRead<'a> {
     /// literal the server converts to the column's type (`1000`, `"2024-01-01"`). Parts are
     /// dealt to the connections in turn; a connection reads its parts one after another.
     /// Works on any supported server version.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # #[derive(CopyRow)] #[copy(table = "events")] struct Event { id: i64, kind: String }
+    /// # async fn f(a: &tokio_postgres::Client, b: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// // Three parts: id < 1000000, 1000000 <= id < 2000000, id >= 2000000 (and NULL ids).
+    /// let events: Vec<Event> = pgbulk::copy_out_parallel(&[a, b])
+    ///     .key_ranges("id", [1_000_000, 2_000_000])
+    ///     .collect_vec()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn key_ranges<B: Display>(
         mut self,
         column: &str,
@@ -107,6 +129,19 @@ impl<'a> ParallelRead<'a> {
 
     /// Reads every row, calling `f(part, row)` as each arrives; returns the rows read per
     /// part. Stops at the first error (of any part).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # #[derive(CopyRow)] #[copy(table = "events")] struct Event { id: i64, kind: String }
+    /// # async fn f(a: &tokio_postgres::Client, b: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// let mut clicks = 0;
+    /// let per_part = pgbulk::copy_out_parallel(&[a, b])
+    ///     .for_each(|_part, event: Event| clicks += u64::from(event.kind == "click"))
+    ///     .await?;
+    /// println!("{clicks} clicks in {} rows", per_part.iter().sum::<u64>());
+    /// # Ok(()) }
+    /// ```
     pub async fn for_each<T, F>(self, mut f: F) -> Result<Vec<u64>>
     where
         T: FromCopyRow + Send + 'a,
@@ -164,6 +199,15 @@ impl<'a> ParallelRead<'a> {
 
     /// Reads every row into one `Vec` per part (block ranges in table order, or key ranges
     /// in bound order).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # #[derive(CopyRow)] #[copy(table = "events")] struct Event { id: i64, kind: String }
+    /// # async fn f(a: &tokio_postgres::Client, b: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// let parts: Vec<Vec<Event>> = pgbulk::copy_out_parallel(&[a, b]).collect_parts().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn collect_parts<T>(self) -> Result<Vec<Vec<T>>>
     where
         T: FromCopyRow + Send + 'a,
@@ -184,6 +228,15 @@ impl<'a> ParallelRead<'a> {
 
     /// Reads every row into one `Vec`, in the order they arrive (interleaved across parts;
     /// within a part, the order the server sent).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # #[derive(CopyRow)] #[copy(table = "events")] struct Event { id: i64, kind: String }
+    /// # async fn f(a: &tokio_postgres::Client, b: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// let events: Vec<Event> = pgbulk::copy_out_parallel(&[a, b]).collect_vec().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn collect_vec<T>(self) -> Result<Vec<T>>
     where
         T: FromCopyRow + Send + 'a,

@@ -82,16 +82,65 @@ impl<T: ?Sized> fmt::Debug for Plan<T> {
 
 impl<T: CopyRow + ?Sized> Plan<T> {
     /// The target table, quoted as sent to the server.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "app.events")]
+    /// struct Event { id: i64, kind: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// let plan = client.bulk().plan::<Event>().await?;
+    /// assert_eq!(plan.table(), r#""app"."events""#);
+    /// # Ok(()) }
+    /// ```
     pub fn table(&self) -> &str {
         &self.table
     }
 
     /// The PostgreSQL type of each copied field's column, in the order of `T::__PGBULK_COLUMNS`.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    /// use postgres_types::Type;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "app.events")]
+    /// struct Event { id: i64, kind: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// let plan = client.bulk().plan::<Event>().await?;
+    /// assert_eq!(plan.types(), [Type::INT8, Type::TEXT]); // if `kind` is a `text` column
+    /// # Ok(()) }
+    /// ```
     pub fn types(&self) -> &[Type] {
         &self.types
     }
 
     /// The `COPY .. FROM STDIN (FORMAT binary)` statement this plan runs.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "app.events")]
+    /// struct Event { id: i64, kind: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// let plan = client.bulk().plan::<Event>().await?;
+    /// assert_eq!(
+    ///     plan.copy_statement(),
+    ///     r#"COPY "app"."events" ("id", "kind") FROM STDIN (FORMAT binary)"#
+    /// );
+    /// # Ok(()) }
+    /// ```
     pub fn copy_statement(&self) -> &str {
         &self.copy_sql
     }

@@ -39,6 +39,23 @@ use tokio_postgres::{Client, Statement, Transaction};
 /// that dereferences to them (pooled connections).
 pub trait BulkExt {
     /// A bulk-copy handle on this client. Cheap: it borrows the client.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Event { id: i64, kind: String }
+    ///
+    /// # async fn f(mut client: tokio_postgres::Client, events: Vec<Event>) -> pgbulk::Result<()> {
+    /// client.bulk().copy_in(&events).await?;
+    /// // On a transaction, the COPY is part of it:
+    /// let tx = client.transaction().await?;
+    /// tx.bulk().copy_in(&events).await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
     fn bulk(&self) -> Bulk<'_>;
 }
 
@@ -89,6 +106,21 @@ impl<'c> Bulk<'c> {
     /// Names are taken literally (case-sensitive); `schema.table` is schema-qualified; a part in
     /// double quotes may contain dots or quotes (`"odd.schema"."t"`). Every name is quoted
     /// when sent.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "events")]
+    /// struct Event { id: i64, kind: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, old: Vec<Event>) -> pgbulk::Result<()> {
+    /// // Into "archive"."events_2023" instead of "events":
+    /// client.bulk().table("archive.events_2023").copy_in(&old).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.options.table = Some(table.into());
         self
@@ -96,6 +128,20 @@ impl<'c> Bulk<'c> {
 
     /// Hands COPY data to the server in chunks of about `bytes` (default 256 KiB, at least
     /// 4 KiB). Memory use of `copy_in` is bounded by a few chunks, whatever the row count.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Event { id: i64, payload: Vec<u8> }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, events: Vec<Event>) -> pgbulk::Result<()> {
+    /// // Wide rows: hand the server 1 MiB at a time.
+    /// client.bulk().flush_bytes(1 << 20).copy_in(&events).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn flush_bytes(mut self, bytes: usize) -> Self {
         self.options.set_flush_bytes(bytes);
         self
@@ -107,17 +153,62 @@ impl<'c> Bulk<'c> {
     ///
     /// `f` runs on the task driving the copy, between chunks: keep it cheap (update a counter
     /// or a progress bar, not a blocking write).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Event { id: i64, kind: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, events: Vec<Event>) -> pgbulk::Result<()> {
+    /// let total = events.len();
+    /// client
+    ///     .bulk()
+    ///     .on_progress(|p| eprintln!("{}/{total} rows, {} bytes", p.rows, p.bytes))
+    ///     .copy_in(&events)
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn on_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'c) -> Self {
         self.options.progress = Some(Arc::new(f));
         self
     }
 
-    /// Whether this handle runs inside a caller's transaction.
+    /// Whether this handle runs inside a caller's transaction: `true` for a handle on a
+    /// `Transaction`, `false` for one on a `Client`.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// use pgbulk::BulkExt;
+    ///
+    /// # async fn f(mut client: tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// assert!(!client.bulk().in_transaction());
+    /// let tx = client.transaction().await?;
+    /// assert!(tx.bulk().in_transaction());
+    /// # Ok(()) }
+    /// ```
     pub fn in_transaction(&self) -> bool {
         self.driver.in_transaction
     }
 
-    /// The underlying client.
+    /// The underlying client (for a handle on a `Transaction`, the transaction's connection).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::Bulk;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "events")]
+    /// struct Event { id: i64, kind: String }
+    ///
+    /// async fn reload(bulk: Bulk<'_>, events: &[Event]) -> pgbulk::Result<u64> {
+    ///     bulk.client().execute("DELETE FROM events WHERE kind = 'test'", &[]).await?;
+    ///     bulk.copy_in(events).await
+    /// }
+    /// ```
     pub fn client(&self) -> &'c Client {
         self.driver.client
     }
@@ -131,6 +222,27 @@ impl<'c> Bulk<'c> {
     /// Returns all mismatches at once as an [`ErrorKind::TypeMismatch`](crate::ErrorKind)
     /// error. Keep the plan to skip this round trip for later batches with
     /// [`copy_in_with_plan`](Bulk::copy_in_with_plan).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::{BulkExt, ErrorKind};
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Event { id: i64, kind: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// match client.bulk().plan::<Event>().await {
+    ///     Ok(plan) => println!("ready: {}", plan.copy_statement()),
+    ///     Err(e) if e.kind() == ErrorKind::TypeMismatch => {
+    ///         for m in e.mismatches() {
+    ///             eprintln!("{m}");
+    ///         }
+    ///     }
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn plan<T: CopyRow + ?Sized>(
         &self,
     ) -> impl Future<Output = Result<Plan<T>>> + Send + use<'c, T> {
@@ -151,6 +263,23 @@ impl<'c> Bulk<'c> {
     ///
     /// The returned future does not borrow this handle, only the client: it can be stored,
     /// joined or selected on.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "users")]
+    /// struct User { id: i64, name: String, email: Option<String> }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let written = client.bulk().copy_in(&users).await?;
+    /// // A lazy iterator works too: rows are encoded as they are sent.
+    /// let generated = (0..1_000_000).map(|id| User { id, name: format!("user {id}"), email: None });
+    /// client.bulk().copy_in(generated).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn copy_in<T, I>(&self, rows: I) -> impl Future<Output = Result<u64>> + use<'c, T, I>
     where
         T: CopyRow,
@@ -170,6 +299,22 @@ impl<'c> Bulk<'c> {
     /// [`copy_in`](Bulk::copy_in) with a plan made earlier by [`plan`](Bulk::plan): no
     /// describe round trip. The plan's table is used (not [`table`](Bulk::table)). `rows` may
     /// yield `T` or `&T`.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Event { id: i64, kind: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, batches: Vec<Vec<Event>>) -> pgbulk::Result<()> {
+    /// let plan = client.bulk().plan::<Event>().await?; // described and checked once
+    /// for batch in &batches {
+    ///     client.bulk().copy_in_with_plan(&plan, batch).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn copy_in_with_plan<'p, T, I>(
         &self,
         plan: &'p Plan<T>,
@@ -210,6 +355,26 @@ impl<'c> Bulk<'c> {
     /// Like [`copy_in`](Bulk::copy_in), for an asynchronous source of rows. An `Err` from the
     /// stream aborts the COPY (no row is written) and is returned as
     /// [`ErrorKind::Input`](crate::ErrorKind::Input) with the row index.
+    ///
+    /// For a blocking source (a file, a CSV reader), wrap it in
+    /// [`blocking_stream`](crate::blocking_stream).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use futures_util::stream;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Event { id: i64, kind: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// // Any `Stream` of `Result<Event, E>`, e.g. rows arriving from a channel or a socket.
+    /// let events = stream::iter((1..=3).map(|id| Ok::<_, std::io::Error>(Event { id, kind: "click".into() })));
+    /// let written = client.bulk().copy_in_stream(events).await?;
+    /// assert_eq!(written, 3);
+    /// # Ok(()) }
+    /// ```
     pub fn copy_in_stream<T, S, E>(
         &self,
         rows: S,
@@ -235,6 +400,26 @@ impl<'c> Bulk<'c> {
     /// Nothing happens until the stream is polled; the query is described and each field
     /// checked against its column first. Collect with
     /// [`collect_vec`](CopyOutStream::collect_vec) or any `TryStreamExt` method.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use futures_util::TryStreamExt;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "events")]
+    /// struct Event { id: i64, kind: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// let all: Vec<Event> = client.bulk().copy_out::<Event>().collect_vec().await?;
+    /// // Or one row at a time, without holding the whole table in memory:
+    /// let mut rows = client.bulk().copy_out::<Event>();
+    /// while let Some(event) = rows.try_next().await? {
+    ///     println!("{} {}", event.id, event.kind);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn copy_out<T>(&self) -> CopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
@@ -466,6 +651,20 @@ impl<'c, T: FromCopyRow + Send + 'c> CopyOutStream<'c, T> {
 
     /// Reads every row into a `Vec`, stopping at the first error. Each wake-up decodes every
     /// row that has arrived in one loop (cheaper per row than polling the stream row by row).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "users")]
+    /// struct User { id: i64, name: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// let users: Vec<User> = client.bulk().copy_out::<User>().collect_vec().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn collect_vec(mut self) -> Result<Vec<T>> {
         let mut out = Vec::new();
         std::future::poll_fn(|cx| {

@@ -10,6 +10,21 @@ use std::future::Future;
 impl<'c> Bulk<'c> {
     /// Quarantine mode for the next `copy_in`: load every good row and return the bad ones with
     /// their index and reason instead of failing the whole load. See [`Quarantine`].
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "users")]
+    /// struct User { id: i64, email: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let outcome = client.bulk().quarantine().copy_in(&users).await?;
+    /// println!("{} written, {} set aside", outcome.written, outcome.rejected.len());
+    /// # Ok(()) }
+    /// ```
     pub fn quarantine(&self) -> Quarantine<'c> {
         Quarantine {
             bulk: self.clone(),
@@ -50,6 +65,25 @@ impl<'c> Quarantine<'c> {
     /// Gives up (writing nothing, returning an [`ErrorKind::TooManyRejected`](crate::ErrorKind::TooManyRejected) error) once more
     /// than `n` rows have been rejected. Without a limit, a load where most rows are bad costs
     /// about two COPYs per bad row.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::{BulkExt, ErrorKind};
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "users")]
+    /// struct User { id: i64, email: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// match client.bulk().quarantine().max_rejected(10).copy_in(&users).await {
+    ///     Ok(outcome) => println!("{} written", outcome.written),
+    ///     // More than 10 bad rows: nothing was written.
+    ///     Err(e) if e.kind() == ErrorKind::TooManyRejected => eprintln!("input looks broken: {e}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn max_rejected(mut self, n: usize) -> Self {
         self.max_rejected = Some(n);
         self
@@ -64,6 +98,24 @@ impl<'c> Quarantine<'c> {
     /// On an error that is not about a row (the connection is lost, a statement timeout, the
     /// table does not exist, too many rejected rows) nothing is written and that error is
     /// returned. If the future is dropped, the transaction (or savepoint) is rolled back.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "users")]
+    /// struct User { id: i64, email: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let outcome = client.bulk().quarantine().copy_in(&users).await?;
+    /// for bad in &outcome.rejected {
+    ///     // `index` is the position in `users`; `error` says why (and where the server said, the column).
+    ///     eprintln!("{} not loaded: {}", users[bad.index].email, bad.error);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn copy_in<T, I>(
         &self,
         rows: I,

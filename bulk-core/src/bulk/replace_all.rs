@@ -22,6 +22,22 @@ impl<'c> Bulk<'c> {
     ///
     /// Returns the rows written. On a plain client (not a transaction) it fails with
     /// [`ErrorKind::Usage`](crate::ErrorKind) and sends nothing.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "prices")]
+    /// struct Price { sku: String, cents: i64 }
+    ///
+    /// # async fn f(client: &mut tokio_postgres::Client, prices: Vec<Price>) -> pgbulk::Result<()> {
+    /// let tx = client.transaction().await?;
+    /// let written = tx.bulk().replace_all::<Price, _>(&prices).await?;
+    /// tx.commit().await?; // the old prices give way to the new ones here, at once
+    /// # Ok(()) }
+    /// ```
     pub fn replace_all<T, I>(&self, rows: I) -> impl Future<Output = Result<u64>> + use<'c, T, I>
     where
         T: CopyRow,

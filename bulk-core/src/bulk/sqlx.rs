@@ -2,7 +2,7 @@
 //! `Transaction<'_, Postgres>`, a `PoolConnection<Postgres>` or a `&PgPool`, with the same
 //! operations, checks and errors as on tokio-postgres, through the same code (`ops`).
 
-use crate::bulk::upsert::option_setters;
+use crate::bulk::upsert::{option_setters, setter_example};
 use crate::client::sqlx::{Conn, SqlxConn};
 use crate::client::Driver as _;
 use crate::error::Result;
@@ -122,6 +122,16 @@ impl<'c> SqlxBulk<'c> {
 
     /// Uses `table` instead of the row type's `#[copy(table = "..")]`; see
     /// [`Bulk::table`](crate::Bulk::table).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// pool.bulk().table("archive.users").copy_in(&users).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.options.table = Some(table.into());
         self
@@ -129,12 +139,32 @@ impl<'c> SqlxBulk<'c> {
 
     /// Chunk size of the COPY data (default 256 KiB, at least 4 KiB); see
     /// [`Bulk::flush_bytes`](crate::Bulk::flush_bytes).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// pool.bulk().flush_bytes(1 << 20).copy_in(&users).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn flush_bytes(mut self, bytes: usize) -> Self {
         self.options.set_flush_bytes(bytes);
         self
     }
 
     /// Progress reports; see [`Bulk::on_progress`](crate::Bulk::on_progress).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// pool.bulk().on_progress(|p| eprintln!("{} rows sent", p.rows)).copy_in(&users).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn on_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'c) -> Self {
         self.options.progress = Some(Arc::new(f));
         self
@@ -142,12 +172,36 @@ impl<'c> SqlxBulk<'c> {
 
     /// Describes `T`'s table and checks every field against its column; see
     /// [`Bulk::plan`](crate::Bulk::plan).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let plan = pool.bulk().plan::<User>().await?; // consumes the handle: take a new one
+    /// for batch in users.chunks(1000) {
+    ///     pool.bulk().copy_in_with_plan(&plan, batch).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn plan<T: CopyRow + ?Sized>(mut self) -> Result<Plan<T>> {
         let table = self.options.table_for::<T>().to_owned();
         plan::plan_copy_in::<_, T>(&mut self.driver, &table).await
     }
 
     /// Writes `rows` with one binary COPY; see [`Bulk::copy_in`](crate::Bulk::copy_in).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let mut conn = pool.acquire().await?;
+    /// let written = conn.bulk().copy_in(&users).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn copy_in<T, I>(mut self, rows: I) -> Result<u64>
     where
         T: CopyRow,
@@ -163,6 +217,20 @@ impl<'c> SqlxBulk<'c> {
     }
 
     /// [`copy_in`](SqlxBulk::copy_in) with a plan made earlier: no describe round trip.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let mut conn = pool.acquire().await?;
+    /// let plan = conn.bulk().plan::<User>().await?;
+    /// for batch in users.chunks(1000) {
+    ///     conn.bulk().copy_in_with_plan(&plan, batch).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn copy_in_with_plan<T, I>(mut self, plan: &Plan<T>, rows: I) -> Result<u64>
     where
         T: CopyRow + ?Sized,
@@ -175,6 +243,17 @@ impl<'c> SqlxBulk<'c> {
 
     /// Like [`copy_in`](SqlxBulk::copy_in), for an asynchronous source of rows; see
     /// [`Bulk::copy_in_stream`](crate::Bulk::copy_in_stream).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let rows = futures_util::stream::iter(users.into_iter().map(Ok::<_, std::io::Error>));
+    /// pool.bulk().copy_in_stream(rows).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn copy_in_stream<T, S, E>(mut self, rows: S) -> Result<u64>
     where
         T: CopyRow,
@@ -191,6 +270,16 @@ impl<'c> SqlxBulk<'c> {
     }
 
     /// Reads all of `T`'s table as a stream of rows; see [`Bulk::copy_out`](crate::Bulk::copy_out).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool) -> pgbulk::Result<()> {
+    /// let users: Vec<User> = pool.bulk().copy_out::<User>().collect_vec().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn copy_out<T>(self) -> SqlxCopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
@@ -203,6 +292,20 @@ impl<'c> SqlxBulk<'c> {
 
     /// Reads the rows of `query` into `T`; see
     /// [`Bulk::copy_out_query`](crate::Bulk::copy_out_query).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool) -> pgbulk::Result<()> {
+    /// let some: Vec<User> = pool
+    ///     .bulk()
+    ///     .copy_out_query::<User>("SELECT id, email FROM users WHERE email LIKE '%@example.com'")
+    ///     .collect_vec()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn copy_out_query<T>(self, query: impl Into<String>) -> SqlxCopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
@@ -323,6 +426,24 @@ impl<'c> SqlxBulk<'c> {
     /// `DO NOTHING` on it first, as on tokio-postgres
     /// (`.conflict_constraint("users_email_key").update_columns(["name"])`), or ask for rows
     /// back with [`returning`](SqlxUpsert::returning).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let counts = pool.bulk().upsert_via_staging(&users).await?;
+    /// println!("{counts}");
+    /// // Another conflict target, and DO NOTHING:
+    /// let counts = pool
+    ///     .bulk()
+    ///     .upsert_via_staging(&users)
+    ///     .conflict_columns(["email"])
+    ///     .do_nothing()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn upsert_via_staging<T, I>(self, rows: I) -> SqlxUpsert<'c, T, I>
     where
         T: CopyRow,
@@ -339,6 +460,22 @@ impl<'c> SqlxBulk<'c> {
     /// [`upsert_via_staging`](SqlxBulk::upsert_via_staging), handing back one `R` per inserted
     /// or updated row; see
     /// [`Bulk::upsert_via_staging_returning`](crate::Bulk::upsert_via_staging_returning).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # #[derive(CopyRow)] struct Changed { id: i64, inserted: bool }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let changed: Vec<Changed> = pool
+    ///     .bulk()
+    ///     .upsert_via_staging_returning(&users)
+    ///     .update_columns(["email"])
+    ///     .in_input_order()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn upsert_via_staging_returning<R, T, I>(self, rows: I) -> SqlxUpsertReturning<'c, T, I, R>
     where
         R: FromCopyRow,
@@ -351,6 +488,17 @@ impl<'c> SqlxBulk<'c> {
     /// Inserts `rows` through a staging table and hands back one `R` per row (in input order
     /// with [`in_input_order`](SqlxCopyInReturning::in_input_order)); see
     /// [`Bulk::copy_in_returning`](crate::Bulk::copy_in_returning).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # #[derive(CopyRow)] struct Id { id: i64 }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let ids: Vec<Id> = pool.bulk().copy_in_returning(&users).in_input_order().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn copy_in_returning<R, T, I>(self, rows: I) -> SqlxCopyInReturning<'c, T, I, R>
     where
         R: FromCopyRow,
@@ -367,6 +515,19 @@ impl<'c> SqlxBulk<'c> {
 
     /// Quarantine mode: loads rows, setting aside the rows the server or the encoder refuses
     /// instead of failing the whole load; see [`Bulk::quarantine`](crate::Bulk::quarantine).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let outcome = pool.bulk().quarantine().max_rejected(100).copy_in(&users).await?;
+    /// for bad in &outcome.rejected {
+    ///     eprintln!("user {} not loaded: {}", users[bad.index].id, bad.error);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn quarantine(self) -> SqlxQuarantine<'c> {
         SqlxQuarantine {
             bulk: self,
@@ -379,6 +540,18 @@ impl SqlxBulk<'_> {
     /// Replaces the whole contents of `T`'s table with `rows` (`TRUNCATE`, then one
     /// `COPY .. FREEZE`); only on a `Transaction`, see
     /// [`Bulk::replace_all`](crate::Bulk::replace_all).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let mut tx = pool.begin().await?;
+    /// tx.bulk().replace_all::<User, _>(&users).await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn replace_all<T, I>(mut self, rows: I) -> Result<u64>
     where
         T: CopyRow,
@@ -418,7 +591,15 @@ impl<T, I> std::fmt::Debug for SqlxUpsert<'_, T, I> {
 }
 
 impl<'c, T, I> SqlxUpsert<'c, T, I> {
-    option_setters!(options);
+    option_setters!(
+        options,
+        "upsert_via_staging(&users)",
+        "counts",
+        "",
+        "SqlxBulkExt",
+        "pool: &sqlx::PgPool",
+        "pool"
+    );
 
     /// Replaces all options at once.
     pub fn options(mut self, options: UpsertOptions) -> Self {
@@ -485,7 +666,15 @@ impl<T, I, R> SqlxUpsertReturning<'_, T, I, R> {
         self
     }
 
-    option_setters!(upsert.options);
+    option_setters!(
+        upsert.options,
+        "upsert_via_staging_returning(&users)",
+        "changed: Vec<Changed>",
+        "\n #[derive(CopyRow)]\n struct Changed { id: i64, inserted: bool }\n",
+        "SqlxBulkExt",
+        "pool: &sqlx::PgPool",
+        "pool"
+    );
 }
 
 impl<'c, T, I, R> IntoFuture for SqlxUpsertReturning<'c, T, I, R>
@@ -643,6 +832,16 @@ impl<'c, T: Send + 'c> SqlxCopyOutStream<'c, T> {
     }
 
     /// Reads every row into a `Vec`.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, email: String }
+    /// # async fn f(pool: sqlx::PgPool) -> pgbulk::Result<()> {
+    /// let users: Vec<User> = pool.bulk().copy_out::<User>().collect_vec().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn collect_vec(self) -> Result<Vec<T>> {
         futures_util::TryStreamExt::try_collect(self).await
     }

@@ -46,6 +46,22 @@ impl<'c> Bulk<'c> {
     /// Do not run other statements on the same connection while the call runs: they would land
     /// inside its scope. (Through PgBouncer in transaction pooling mode, call it on a
     /// `Transaction`: the describe step prepares a named statement.)
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "users")]
+    /// struct User { #[copy(key)] id: i64, email: String, name: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// // INSERT .. ON CONFLICT (id) DO UPDATE SET email, name
+    /// let counts = client.bulk().upsert_via_staging(&users).await?;
+    /// println!("{} inserted, {} updated, {} unchanged", counts.inserted, counts.updated, counts.unchanged);
+    /// # Ok(()) }
+    /// ```
     pub fn upsert_via_staging<T, I>(&self, rows: I) -> Upsert<'c, T, I>
     where
         T: CopyRow,
@@ -67,6 +83,26 @@ impl<'c> Bulk<'c> {
     /// shards do not see the session's counter). The rows come back in binary
     /// through `COPY (INSERT .. RETURNING ..) TO STDOUT`; in input order with
     /// [`in_input_order`](UpsertReturning::in_input_order).
+    ///
+    /// The options of [`Upsert`] apply (see the methods of [`UpsertReturning`]).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "users")]
+    /// struct User { #[copy(key)] id: i64, email: String, name: String }
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Changed { id: i64, inserted: bool } // `inserted` is not a column
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let changed: Vec<Changed> = client.bulk().upsert_via_staging_returning(&users).await?;
+    /// let new = changed.iter().filter(|c| c.inserted).count();
+    /// # Ok(()) }
+    /// ```
     pub fn upsert_via_staging_returning<R, T, I>(&self, rows: I) -> UpsertReturning<'c, T, I, R>
     where
         R: FromCopyRow,
@@ -81,6 +117,24 @@ impl<'c> Bulk<'c> {
     /// `R` is read like [`upsert_via_staging_returning`](Bulk::upsert_via_staging_returning)'s.
     /// All or nothing; in input order with [`in_input_order`](CopyInReturning::in_input_order)
     /// (rows are then inserted in input order, so serial and identity values follow it too).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "events")]
+    /// struct NewEvent { kind: String } // `events.id` is a `bigserial`
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Id { id: i64 }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, events: Vec<NewEvent>) -> pgbulk::Result<()> {
+    /// let ids: Vec<Id> = client.bulk().copy_in_returning(&events).await?;
+    /// assert_eq!(ids.len(), events.len());
+    /// # Ok(()) }
+    /// ```
     pub fn copy_in_returning<R, T, I>(&self, rows: I) -> CopyInReturning<'c, T, I, R>
     where
         R: FromCopyRow,
@@ -114,11 +168,83 @@ impl<T, I> fmt::Debug for Upsert<'_, T, I> {
     }
 }
 
+/// The doc example of an upsert option setter: `$option` on the builder from `$call`, awaited
+/// into `$out`; `$decl` declares the returned row type, if any; `$ext`, `$param` and `$recv`
+/// are the client's extension trait, the example function's client parameter, and the client.
+macro_rules! setter_example {
+    (
+        $call:literal, $out:literal, $decl:literal, $ext:literal, $param:literal, $recv:literal,
+        $comment:literal, $option:literal
+    ) => {
+        concat!(
+            " ```no_run\n",
+            " # extern crate bulk_core as pgbulk;\n",
+            " # use bulk_derive::CopyRow;\n",
+            " use pgbulk::",
+            $ext,
+            ";\n",
+            "\n",
+            " #[derive(CopyRow)]\n",
+            " #[copy(table = \"users\")]\n",
+            " struct User { #[copy(key)] id: i64, email: String, name: String }\n",
+            $decl,
+            "\n",
+            " # async fn f(",
+            $param,
+            ", users: Vec<User>) -> pgbulk::Result<()> {\n",
+            " // ",
+            $comment,
+            "\n",
+            " let ",
+            $out,
+            " = ",
+            $recv,
+            "\n",
+            "     .bulk()\n",
+            "     .",
+            $call,
+            "\n",
+            "     .",
+            $option,
+            "\n",
+            "     .await?;\n",
+            " # Ok(()) }\n",
+            " ```"
+        )
+    };
+}
+
 /// The option setters of an upsert builder, forwarding to the [`UpsertOptions`] at
-/// `self.<path>`.
+/// `self.<path>`. `$call`, `$out` and `$decl` are for the examples (see `setter_example`), which
+/// are on a tokio-postgres client unless `$ext`, `$param` and `$recv` say otherwise.
 macro_rules! option_setters {
-    ($($path:ident).+) => {
+    ($($path:ident).+, $call:literal, $out:literal, $decl:literal) => {
+        option_setters!(
+            $($path).+,
+            $call,
+            $out,
+            $decl,
+            "BulkExt",
+            "client: &tokio_postgres::Client",
+            "client"
+        );
+    };
+    (
+        $($path:ident).+, $call:literal, $out:literal, $decl:literal, $ext:literal,
+        $param:literal, $recv:literal
+    ) => {
         /// See [`UpsertOptions::conflict_columns`].
+        ///
+        #[doc = setter_example!(
+            $call,
+            $out,
+            $decl,
+            $ext,
+            $param,
+            $recv,
+            "Match users by email (a unique index on exactly \"email\" must exist), not by id.",
+            "conflict_columns([\"email\"])"
+        )]
         pub fn conflict_columns<S: Into<String>>(
             mut self,
             columns: impl IntoIterator<Item = S>,
@@ -128,12 +254,34 @@ macro_rules! option_setters {
         }
 
         /// See [`UpsertOptions::conflict_constraint`].
+        ///
+        #[doc = setter_example!(
+            $call,
+            $out,
+            $decl,
+            $ext,
+            $param,
+            $recv,
+            "ON CONFLICT ON CONSTRAINT users_email_key (a unique constraint on \"email\").",
+            "conflict_constraint(\"users_email_key\")"
+        )]
         pub fn conflict_constraint(mut self, name: impl Into<String>) -> Self {
             self.$($path).+ = self.$($path).+.conflict_constraint(name);
             self
         }
 
         /// See [`UpsertOptions::update_columns`].
+        ///
+        #[doc = setter_example!(
+            $call,
+            $out,
+            $decl,
+            $ext,
+            $param,
+            $recv,
+            "Existing users get the new name; their email stays as it is.",
+            "update_columns([\"name\"])"
+        )]
         pub fn update_columns<S: Into<String>>(
             mut self,
             columns: impl IntoIterator<Item = S>,
@@ -143,12 +291,34 @@ macro_rules! option_setters {
         }
 
         /// See [`UpsertOptions::do_nothing`].
+        ///
+        #[doc = setter_example!(
+            $call,
+            $out,
+            $decl,
+            $ext,
+            $param,
+            $recv,
+            "Insert the new users; leave existing ones untouched (counted as unchanged).",
+            "do_nothing()"
+        )]
         pub fn do_nothing(mut self) -> Self {
             self.$($path).+ = self.$($path).+.do_nothing();
             self
         }
 
         /// See [`UpsertOptions::overriding_system_value`].
+        ///
+        #[doc = setter_example!(
+            $call,
+            $out,
+            $decl,
+            $ext,
+            $param,
+            $recv,
+            "users.id is GENERATED ALWAYS AS IDENTITY: write the struct's ids into it anyway.",
+            "overriding_system_value()"
+        )]
         pub fn overriding_system_value(mut self) -> Self {
             self.$($path).+ = self.$($path).+.overriding_system_value();
             self
@@ -157,12 +327,29 @@ macro_rules! option_setters {
 }
 // The sqlx handle's builders have the same setters.
 #[cfg(feature = "sqlx")]
-pub(crate) use option_setters;
+pub(crate) use {option_setters, setter_example};
 
 impl<'c, T, I> Upsert<'c, T, I> {
-    option_setters!(options);
+    option_setters!(options, "upsert_via_staging(&users)", "counts", "");
 
-    /// Replaces all options at once.
+    /// Replaces all options at once, e.g. with an [`UpsertOptions`] kept for many calls.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::{BulkExt, UpsertOptions};
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "users")]
+    /// struct User { #[copy(key)] id: i64, email: String, name: String }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, batches: Vec<Vec<User>>) -> pgbulk::Result<()> {
+    /// let by_email = UpsertOptions::new().conflict_columns(["email"]).update_columns(["name"]);
+    /// for batch in &batches {
+    ///     client.bulk().upsert_via_staging(batch).options(by_email.clone()).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn options(mut self, options: UpsertOptions) -> Self {
         self.options = options;
         self
@@ -170,6 +357,24 @@ impl<'c, T, I> Upsert<'c, T, I> {
 
     /// Hands back one `R` per inserted or updated row instead of counts; see
     /// [`Bulk::upsert_via_staging_returning`].
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "users")]
+    /// struct User { #[copy(key)] id: i64, email: String, name: String }
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Id { id: i64 }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// // With DO NOTHING, only the inserted users come back.
+    /// let new: Vec<Id> = client.bulk().upsert_via_staging(&users).do_nothing().returning().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn returning<R: FromCopyRow>(self) -> UpsertReturning<'c, T, I, R> {
         UpsertReturning {
             upsert: self,
@@ -231,12 +436,35 @@ impl<T, I, R> UpsertReturning<'_, T, I, R> {
     /// rows are inserted and returned in input order by the one executor; on a Citus table
     /// (where every shard returns its own rows) the call fails with
     /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) before anything is sent.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "users")]
+    /// struct User { #[copy(key)] id: i64, email: String, name: String }
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Changed { id: i64, inserted: bool }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let changed: Vec<Changed> =
+    ///     client.bulk().upsert_via_staging_returning(&users).in_input_order().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn in_input_order(mut self) -> Self {
         self.input_order = true;
         self
     }
 
-    option_setters!(upsert.options);
+    option_setters!(
+        upsert.options,
+        "upsert_via_staging_returning(&users)",
+        "changed: Vec<Changed>",
+        "\n #[derive(CopyRow)]\n struct Changed { id: i64, inserted: bool }\n"
+    );
 }
 
 impl<'c, T, I, R> IntoFuture for UpsertReturning<'c, T, I, R>
@@ -293,6 +521,24 @@ impl<T, I, R> CopyInReturning<'_, T, I, R> {
     /// server the rows are inserted and returned in input order by the one executor; on a
     /// Citus table (where every shard returns its own rows) the call fails with
     /// [`ErrorKind::Usage`](crate::ErrorKind::Usage) before anything is sent.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "events")]
+    /// struct NewEvent { kind: String }
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Id { id: i64 }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, events: Vec<NewEvent>) -> pgbulk::Result<()> {
+    /// let ids: Vec<Id> = client.bulk().copy_in_returning(&events).in_input_order().await?;
+    /// // ids[i] is the id generated for events[i].
+    /// # Ok(()) }
+    /// ```
     pub fn in_input_order(mut self) -> Self {
         self.input_order = true;
         self

@@ -515,14 +515,29 @@ macro_rules! scalar_elements {
 
 scalar_elements!(
     encode: bool, i8, i16, i32, i64, u32, f32, f64, str, String, [u8], Vec<u8>,
-        chrono::NaiveDate, chrono::NaiveTime, chrono::NaiveDateTime,
-        chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::FixedOffset>,
-        chrono::DateTime<chrono::Local>, uuid::Uuid, rust_decimal::Decimal,
-        serde_json::Value, std::net::IpAddr, super::Inet, super::Interval, super::PgNumeric;
+        std::net::IpAddr, super::Inet, super::Interval;
     decode: bool, i8, i16, i32, i64, u32, f32, f64, String, Box<str>, std::borrow::Cow<'static, str>,
-        Vec<u8>, Box<[u8]>,
-        chrono::NaiveDate, chrono::NaiveTime, chrono::NaiveDateTime,
-        chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::FixedOffset>,
-        chrono::DateTime<chrono::Local>, uuid::Uuid, rust_decimal::Decimal,
-        serde_json::Value, std::net::IpAddr, super::Inet, super::Interval, super::PgNumeric
+        Vec<u8>, Box<[u8]>, std::net::IpAddr, super::Inet, super::Interval
 );
+
+#[cfg(feature = "chrono")]
+scalar_elements!(
+    encode: chrono::NaiveDate, chrono::NaiveTime, chrono::NaiveDateTime,
+        chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::FixedOffset>,
+        chrono::DateTime<chrono::Local>;
+    decode: chrono::NaiveDate, chrono::NaiveTime, chrono::NaiveDateTime,
+        chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::FixedOffset>,
+        chrono::DateTime<chrono::Local>
+);
+
+#[cfg(feature = "uuid")]
+scalar_elements!(encode: uuid::Uuid; decode: uuid::Uuid);
+
+#[cfg(feature = "rust_decimal")]
+scalar_elements!(
+    encode: rust_decimal::Decimal, super::PgNumeric;
+    decode: rust_decimal::Decimal, super::PgNumeric
+);
+
+#[cfg(feature = "serde_json")]
+scalar_elements!(encode: serde_json::Value; decode: serde_json::Value);

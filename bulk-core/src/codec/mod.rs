@@ -8,6 +8,18 @@
 //! [`Encode::accepts`] / [`Decode::accepts`] once, before the first byte was sent, and the codec
 //! may rely on that (it still must not panic when the assumption does not hold).
 
+// Helpers shared by the codecs of optional crates (dates, numeric, json) go unused in builds
+// without them; the default build (every codec) still reports dead code.
+#![cfg_attr(
+    not(all(
+        feature = "chrono",
+        feature = "uuid",
+        feature = "rust_decimal",
+        feature = "serde_json"
+    )),
+    allow(dead_code, unused_imports)
+)]
+
 use bytes::BytesMut;
 use postgres_types::{Kind, Type};
 
@@ -34,20 +46,26 @@ mod array;
 mod bool;
 mod bytea;
 mod convert;
+#[cfg(any(feature = "chrono", feature = "time"))]
+mod datetime;
 mod float;
 mod int;
 mod interval;
+#[cfg(feature = "serde_json")]
 mod json;
 mod network;
+#[cfg(feature = "rust_decimal")]
 mod numeric;
 mod option;
 mod range;
 mod special;
 mod text;
+#[cfg(feature = "chrono")]
 mod time;
 #[cfg(feature = "time")]
 mod time_crate;
 mod to_sql;
+#[cfg(feature = "uuid")]
 mod uuid;
 
 pub use self::array::{DecodeElement, ElementReader, EncodeElement};
@@ -55,15 +73,23 @@ pub use self::array::{DecodeElement, ElementReader, EncodeElement};
 // `pgbulk::EncodeError` / `pgbulk::DecodeError`.
 pub use self::convert::TryFromField;
 pub use self::interval::Interval;
+#[cfg(feature = "serde_json")]
 pub use self::json::{Json, JsonField};
 pub use self::network::Inet;
+#[cfg(feature = "rust_decimal")]
 pub use self::numeric::PgNumeric;
 pub use self::range::PgRange;
 pub use self::special::{Infinite, Infinity};
 pub use self::to_sql::{ToSqlField, ViaToSql};
 pub(crate) use crate::error::{DecodeError, EncodeError};
 
-#[cfg(test)]
+#[cfg(all(
+    test,
+    feature = "chrono",
+    feature = "uuid",
+    feature = "rust_decimal",
+    feature = "serde_json"
+))]
 mod tests;
 
 /// Writes a value of this Rust type as one field of a binary COPY tuple.

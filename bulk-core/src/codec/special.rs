@@ -8,7 +8,6 @@ use super::{
 };
 use crate::codec::put_be;
 use bytes::BytesMut;
-use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, Utc};
 use postgres_types::Type;
 
 /// A date or timestamp that may also be `-infinity` or `infinity`, which PostgreSQL's date,
@@ -104,7 +103,8 @@ pub(super) fn timestamp_infinity_of(raw: &[u8]) -> Option<bool> {
 }
 
 /// Implements `Infinite` for types whose ±infinity `$write` writes and `$read` recognizes
-/// (chrono's here, the `time` crate's in `time_crate`).
+/// (chrono's in `time`, the `time` crate's in `time_crate`).
+#[allow(unused_macros)] // without both date-time features
 macro_rules! infinite {
     ($write:ident, $read:ident: $($ty:ty),*) => {$(
         impl $crate::codec::Infinite for $ty {
@@ -121,17 +121,9 @@ macro_rules! infinite {
     )*};
 }
 
-#[allow(unused_imports)] // used by `time_crate` (feature `time`)
+// Used by `time` (chrono, feature `chrono`) and `time_crate` (feature `time`).
+#[allow(unused_imports)]
 pub(super) use infinite;
-
-infinite!(date_infinity, date_infinity_of: NaiveDate);
-infinite!(
-    timestamp_infinity,
-    timestamp_infinity_of: NaiveDateTime,
-    DateTime<Utc>,
-    DateTime<FixedOffset>,
-    DateTime<Local>
-);
 
 impl<T: Infinite> Encode for Infinity<T> {
     #[inline]

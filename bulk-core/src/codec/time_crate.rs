@@ -9,11 +9,11 @@
 //! value; [`Infinity<T>`](super::Infinity) reads and writes ±infinity. timestamptz stores an
 //! instant: an `OffsetDateTime` is written as its UTC instant and reads back at offset UTC.
 
-use super::special::infinite;
-use super::time::{
+use super::datetime::{
     beyond, checked_date, checked_timestamp, date_recv_days, time_recv_micros,
     timestamp_recv_micros, USECS_PER_DAY, USECS_PER_SEC,
 };
+use super::special::infinite;
 use super::{non_null, Decode, DecodeElement, DecodeError, Encode, EncodeElement, EncodeError};
 use bytes::BytesMut;
 use postgres_types::Type;

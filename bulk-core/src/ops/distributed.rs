@@ -172,12 +172,25 @@ fn from_text(ty: &Type, text: &str) -> Option<Vec<u8>> {
                 // The probe of `KeyTrail::new`: the type is supported.
                 return Some(Vec::new());
             }
-            uuid::Uuid::parse_str(text)
-                .ok()
-                .map(|u| u.as_bytes().to_vec())
+            uuid_bytes(text)
         }
         _ => None,
     }
+}
+
+/// The 16 bytes of a uuid as the server prints it (`a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11`,
+/// hyphens anywhere accepted), without depending on the `uuid` crate.
+fn uuid_bytes(text: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|&b| b != b'-')
+        .map(|b| {
+            char::from(b)
+                .to_digit(16)
+                .and_then(|d| u8::try_from(d).ok())
+        })
+        .collect::<Option<_>>()?;
+    (digits.len() == 32).then(|| digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect())
 }
 
 /// Splits `Key (a, b)=(1, x) already exists.` into the column list (`a, b`, unquoted) and `n`
@@ -196,6 +209,21 @@ fn key_detail(detail: &str, n: usize) -> Option<(String, Vec<String>)> {
 mod tests {
     use super::*;
     use crate::row::Column;
+
+    #[test]
+    fn uuid_text_to_bytes() {
+        let bytes = uuid_bytes("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").unwrap();
+        assert_eq!(
+            bytes,
+            [
+                0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38,
+                0x0a, 0x11
+            ]
+        );
+        assert_eq!(uuid_bytes("A0EEBC999C0B4EF8BB6D6BB9BD380A11"), Some(bytes));
+        assert_eq!(uuid_bytes("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1"), None);
+        assert_eq!(uuid_bytes("g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), None);
+    }
 
     /// A row type with key fields (tenant int8, reference text) and a value.
     struct Keyed;

@@ -20,6 +20,17 @@ pub struct UpsertCounts {
 
 impl UpsertCounts {
     /// Rows passed in: `inserted + updated + unchanged + duplicates`.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// # use pgbulk::BulkExt;
+    /// # #[derive(CopyRow)] #[copy(table = "users")] struct User { #[copy(key)] id: i64, name: String }
+    /// # async fn f(client: &tokio_postgres::Client, users: Vec<User>) -> pgbulk::Result<()> {
+    /// let counts = client.bulk().upsert_via_staging(&users).await?;
+    /// assert_eq!(counts.total(), users.len() as u64);
+    /// # Ok(()) }
+    /// ```
     pub fn total(&self) -> u64 {
         self.inserted + self.updated + self.unchanged + self.duplicates
     }
@@ -77,6 +88,13 @@ pub struct UpsertOptions {
 
 impl UpsertOptions {
     /// The defaults: conflict on the `#[copy(key)]` fields, update every other column.
+    ///
+    /// ```
+    /// # extern crate bulk_core as pgbulk;
+    /// use pgbulk::UpsertOptions;
+    ///
+    /// assert_eq!(UpsertOptions::new(), UpsertOptions::default());
+    /// ```
     pub fn new() -> Self {
         UpsertOptions::default()
     }
@@ -84,6 +102,14 @@ impl UpsertOptions {
     /// Conflict on these columns instead of the `#[copy(key)]` fields: `ON CONFLICT (a, b)`.
     /// A unique index or constraint over exactly these columns must exist, and the struct must
     /// carry them (they are also the key for in-batch duplicates).
+    ///
+    /// ```
+    /// # extern crate bulk_core as pgbulk;
+    /// use pgbulk::UpsertOptions;
+    ///
+    /// // ON CONFLICT ("tenant_id", "email")
+    /// let options = UpsertOptions::new().conflict_columns(["tenant_id", "email"]);
+    /// ```
     #[must_use]
     pub fn conflict_columns<S: Into<String>>(
         mut self,
@@ -96,6 +122,13 @@ impl UpsertOptions {
     /// Conflict on a named unique or primary key constraint: `ON CONFLICT ON CONSTRAINT name`.
     /// Its columns (looked up in `pg_constraint`) are the key for in-batch duplicates and must
     /// be carried by the struct.
+    ///
+    /// ```
+    /// # extern crate bulk_core as pgbulk;
+    /// use pgbulk::UpsertOptions;
+    ///
+    /// let options = UpsertOptions::new().conflict_constraint("users_email_key");
+    /// ```
     #[must_use]
     pub fn conflict_constraint(mut self, name: impl Into<String>) -> Self {
         self.conflict = Conflict::Constraint(name.into());
@@ -104,6 +137,14 @@ impl UpsertOptions {
 
     /// Update only these columns of an existing row (default: every copied non-key column).
     /// Rows whose values in these columns are already equal are left alone.
+    ///
+    /// ```
+    /// # extern crate bulk_core as pgbulk;
+    /// use pgbulk::UpsertOptions;
+    ///
+    /// // Existing rows get the new name and updated_at; every other column stays.
+    /// let options = UpsertOptions::new().update_columns(["name", "updated_at"]);
+    /// ```
     #[must_use]
     pub fn update_columns<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
         self.action = Action::Update(columns.into_iter().map(Into::into).collect());
@@ -111,6 +152,14 @@ impl UpsertOptions {
     }
 
     /// `ON CONFLICT .. DO NOTHING`: existing rows are never changed (counted as unchanged).
+    ///
+    /// ```
+    /// # extern crate bulk_core as pgbulk;
+    /// use pgbulk::UpsertOptions;
+    ///
+    /// // Insert the new keys only: ON CONFLICT (..) DO NOTHING.
+    /// let options = UpsertOptions::new().do_nothing();
+    /// ```
     #[must_use]
     pub fn do_nothing(mut self) -> Self {
         self.action = Action::Nothing;
@@ -121,6 +170,14 @@ impl UpsertOptions {
     /// (`INSERT .. OVERRIDING SYSTEM VALUE`), e.g. when such a column is the conflict key.
     /// Without it, PostgreSQL refuses any value for such a column, and the call fails with a
     /// [`Usage`](crate::ErrorKind::Usage) error that names this option.
+    ///
+    /// ```
+    /// # extern crate bulk_core as pgbulk;
+    /// use pgbulk::UpsertOptions;
+    ///
+    /// // The key `id` is GENERATED ALWAYS AS IDENTITY; write the struct's ids into it.
+    /// let options = UpsertOptions::new().overriding_system_value();
+    /// ```
     #[must_use]
     pub fn overriding_system_value(mut self) -> Self {
         self.overriding_system_value = true;
