@@ -10,6 +10,7 @@ use crate::sql::ident;
 use postgres_types::{Kind, Type};
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A verified `copy_in` plan for row type `T`: the target table, each field's column type, and
 /// the COPY statement.
@@ -31,6 +32,9 @@ pub struct Plan<T: ?Sized> {
     /// How the target is stored: a Citus table or not (read from the catalog with the
     /// describe).
     distribution: Distribution,
+    /// Whether a COPY with this plan has passed the full refusal check (see
+    /// `client::copy_start`): later COPYs check only the session's read-only state.
+    refusal_checked: AtomicBool,
     _row: PhantomData<fn(&T)>,
 }
 
@@ -62,6 +66,7 @@ impl<T: ?Sized> Clone for Plan<T> {
             server: self.server,
             typmods: self.typmods,
             distribution: self.distribution,
+            refusal_checked: AtomicBool::new(self.refusal_checked.load(Ordering::Relaxed)),
             _row: PhantomData,
         }
     }
@@ -76,6 +81,7 @@ impl<T: ?Sized> fmt::Debug for Plan<T> {
             .field("server", &self.server)
             .field("typmods", &self.typmods)
             .field("distribution", &self.distribution)
+            .field("refusal_checked", &self.refusal_checked)
             .finish()
     }
 }
@@ -145,6 +151,16 @@ impl<T: CopyRow + ?Sized> Plan<T> {
         &self.copy_sql
     }
 
+    /// Whether a COPY with this plan has passed the full refusal check.
+    pub(crate) fn refusal_checked(&self) -> bool {
+        self.refusal_checked.load(Ordering::Relaxed)
+    }
+
+    /// Records that a COPY with this plan passed the full refusal check.
+    pub(crate) fn mark_refusal_checked(&self) {
+        self.refusal_checked.store(true, Ordering::Relaxed);
+    }
+
     /// What the server takes, for the [`Encoder`](crate::engine::Encoder)'s checks.
     pub(crate) fn server(&self) -> ServerVersion {
         self.server
@@ -199,6 +215,7 @@ impl<T: CopyRow + ?Sized> Plan<T> {
             server: self.server,
             typmods: self.typmods,
             distribution: self.distribution,
+            refusal_checked: AtomicBool::new(false),
             _row: PhantomData,
         }
     }
@@ -379,6 +396,7 @@ fn check_copy_in<T: CopyRow + ?Sized>(
         server: ServerVersion::UNKNOWN,
         typmods: None,
         distribution: Distribution::Local,
+        refusal_checked: AtomicBool::new(false),
         _row: PhantomData,
     })
 }

@@ -71,6 +71,7 @@ mod query_params;
 mod quoting;
 mod ranges;
 mod refused;
+mod refused_reused;
 mod returning;
 mod server;
 mod soak;

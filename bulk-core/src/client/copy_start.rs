@@ -21,8 +21,12 @@
 //! refused at its start: a read-only transaction (a temporary table excepted), a column without
 //! INSERT privilege, row-level security that applies to the session, a generated column. If so
 //! it sends the COPY as a simple query, which the server refuses in step (one `ReadyForQuery`),
-//! and returns that error: the server's own message and SQLSTATE. Any other refusal (a lock
-//! timeout, a table dropped since the plan, a COPY statement prepared earlier by
+//! and returns that error: the server's own message and SQLSTATE. A kept plan
+//! (`copy_in_with_plan`) that passed that check once asks only the session's read-only state
+//! afterwards ([`READ_ONLY_SQL`], which the server need not plan: the full check cost a small
+//! COPY about a third of a millisecond of server time), and the full check when it is on. Any
+//! other refusal (a lock timeout, a table dropped since the plan, a privilege revoked or a role
+//! changed since a kept plan passed the check, a COPY statement prepared earlier by
 //! `PreparedCopyIn`, which skips the check to keep its round trip)
 //! leaves the connection to be closed; the error then says so
 //! (`Error::is_connection_lost`), and pools discard closed connections.
@@ -47,6 +51,11 @@ LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = ANY ($2) AND NOT 
 WHERE c.oid = $1::regclass
 GROUP BY c.oid, c.relpersistence";
 
+/// The part of [`REFUSAL_SQL`] that depends on the session rather than the table and the role:
+/// what a plan that already passed the full check asks (a query the server need not plan).
+/// When it is on, the full check runs (a temporary table is still writable).
+pub(crate) const READ_ONLY_SQL: &str = "SELECT current_setting('transaction_read_only')::bool";
+
 /// Starts `target`'s `COPY .. FROM STDIN`, or `prepared`, the same statement already prepared
 /// on `client`. A COPY the server would refuse at its start is refused in step instead (see
 /// the module docs) and the server's error returned (without context: the caller adds it).
@@ -65,20 +74,32 @@ pub(crate) async fn start_copy_in(
     } else {
         // Prepared here rather than by tokio-postgres (which prepares a COPY given as text
         // the same way), pipelined with the refusal check: no extra round trip.
-        let (statement, refused) = future::join(
-            client.prepare(target.sql),
-            client.query_typed(
-                REFUSAL_SQL,
-                &[
-                    (&target.table, Type::TEXT),
-                    (&target.columns, Type::TEXT_ARRAY),
-                ],
-            ),
-        )
-        .await;
+        let full = async {
+            let rows = client
+                .query_typed(
+                    REFUSAL_SQL,
+                    &[
+                        (&target.table, Type::TEXT),
+                        (&target.columns, Type::TEXT_ARRAY),
+                    ],
+                )
+                .await?;
+            Ok::<_, tokio_postgres::Error>(rows.first().is_some_and(|row| row.get::<_, bool>(0)))
+        };
+        let check = async {
+            if target.checked {
+                // A plan that passed the full check: the session's read-only state only, and
+                // the full check when it is on.
+                let read_only = client.query_typed(READ_ONLY_SQL, &[]).await?;
+                if !read_only.first().is_some_and(|row| row.get::<_, bool>(0)) {
+                    return Ok(false);
+                }
+            }
+            full.await
+        };
+        let (statement, refused) = future::join(client.prepare(target.sql), check).await;
         let statement = statement.map_err(Error::server)?;
-        let refused = refused.map_err(Error::server)?;
-        if refused.first().is_some_and(|row| row.get::<_, bool>(0)) {
+        if refused.map_err(Error::server)? {
             return Err(refuse_in_step(client, target.sql).await);
         }
         parsed = statement;

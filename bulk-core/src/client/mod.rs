@@ -105,6 +105,12 @@ pub(crate) struct CopyTarget<'s> {
     /// A temporary table the operation itself just made (a staging table): nothing refuses a
     /// COPY into it at its start, so no check is needed.
     pub(crate) own: bool,
+    /// The plan already passed the full refusal check on an earlier COPY: only the session's
+    /// read-only state is checked (a cheap query the server need not plan), the full check
+    /// only when it is on. Privileges, row-level security and generated columns are the
+    /// table's and the role's; a reused plan assumes they have not changed (if they have, the
+    /// refused COPY loses the connection and says so).
+    pub(crate) checked: bool,
 }
 
 /// A connection (or transaction) that pgbulk's operations run on.
@@ -199,7 +205,7 @@ pub(crate) trait Driver: Send {
     ) -> BoxFuture<'a, Result<BoxCopySink<'a>>> {
         let (sql, table) = (target.sql.to_owned(), target.table.to_owned());
         let columns: Vec<String> = target.columns.iter().map(|&c| c.to_owned()).collect();
-        let own = target.own;
+        let (own, checked) = (target.own, target.checked);
         Box::pin(async move {
             self.execute(before).await?;
             let target = CopyTarget {
@@ -207,6 +213,7 @@ pub(crate) trait Driver: Send {
                 table: &table,
                 columns: columns.iter().map(String::as_str).collect(),
                 own,
+                checked,
             };
             self.copy_in(&target).await
         })

@@ -8,7 +8,7 @@
 //! (The `postgres` crate does not hand out its inner tokio-postgres client, so this cannot be
 //! the async driver run on a runtime.)
 
-use super::copy_start::REFUSAL_SQL;
+use super::copy_start::{READ_ONLY_SQL, REFUSAL_SQL};
 use super::{
     BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome, RawParam, TextRows,
 };
@@ -147,7 +147,15 @@ fn start_copy_in<'c, C: GenericClient>(
     target: &CopyTarget<'_>,
 ) -> Result<CopyInWriter<'c>> {
     // Nothing refuses a COPY into the operation's own temporary table: no check.
-    let refused = !target.own
+    // A plan that passed the full check asks only the session's read-only state, and runs
+    // the full check when it is on (see `copy_start::READ_ONLY_SQL`).
+    let full_check = !target.own
+        && (!target.checked
+            || client
+                .query_typed_one(READ_ONLY_SQL, &[])
+                .map_err(Error::server)?
+                .get::<_, bool>(0));
+    let refused = full_check
         && client
             .query_typed_one(
                 REFUSAL_SQL,

@@ -121,13 +121,14 @@ impl Driver for TokioClient<'_> {
     ) -> BoxFuture<'a, Result<BoxCopySink<'a>>> {
         let (sql, table) = (target.sql.to_owned(), target.table.to_owned());
         let columns: Vec<String> = target.columns.iter().map(|&c| c.to_owned()).collect();
-        let own = target.own;
+        let (own, checked) = (target.own, target.checked);
         Box::pin(async move {
             let target = CopyTarget {
                 sql: &sql,
                 table: &table,
                 columns: columns.iter().map(String::as_str).collect(),
                 own,
+                checked,
             };
             let sink =
                 super::copy_start::start_copy_in(self.client, &target, self.prepared).await?;

@@ -55,11 +55,13 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
                 table: plan.table(),
                 columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
                 own: false,
+                checked: plan.refusal_checked(),
             };
             let sink = driver
                 .copy_in(&target)
                 .await
                 .map_err(|e| e.context("COPY FROM STDIN failed"))?;
+            plan.mark_refusal_checked();
             Ok(CopyWriter {
                 sink,
                 encoder: Encoder::new(options.flush_bytes, extra).for_server(plan.server()),
@@ -90,6 +92,7 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
                 table: plan.table(),
                 columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
                 own: true,
+                checked: true,
             };
             let sink = driver.copy_in_after(before, &target).await?;
             Ok(CopyWriter {
