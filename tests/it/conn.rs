@@ -167,12 +167,18 @@ pub mod sqlx {
         pool.acquire().await.unwrap()
     }
 
-    /// After a COPY on `conn` was dropped half-way: pgbulk ended the session, so the next call
-    /// fails, and no later call gets another query's reply; then `conn` is replaced by a new
-    /// connection for the rest of the test.
+    /// After an operation on `conn` was dropped half-way: when the drop caught a COPY in
+    /// flight, pgbulk ended the session, so the next call fails; when it fell between
+    /// statements (the staged COPY already finished), the session is in step. Either way no
+    /// call gets another query's reply; then `conn` is replaced by a new connection for the
+    /// rest of the test.
     pub async fn after_abandoned_copy(c: &mut Conn, db: &TestDb) {
-        let next = scalar(c, "SELECT 41::int8 + 1").await;
-        assert!(next.is_err(), "the lost session answered: {next:?}");
+        if let Ok(next) = scalar(c, "SELECT 41::int8 + 1").await {
+            assert_eq!(
+                next, 42,
+                "a call after the dropped COPY got another query's reply"
+            );
+        }
         for v in 100..103_i64 {
             // The server words the end of the session by what it read first (and by version):
             // a later call may read that error or find the connection closed. If it answers,
