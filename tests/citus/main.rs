@@ -138,9 +138,15 @@ pub async fn workers_with_rows(db: &TestDb, table: &str) -> i64 {
 
 /// Staging tables left on the coordinator.
 pub async fn staging_tables(db: &TestDb) -> i64 {
+    // A per-call stage (`pgbulk_stage_<pid>_<n>`) in any session, or the session's reused
+    // stage (`pgbulk_stage_r<hash>`, kept empty for its next call) still holding rows.
     db.client()
         .query_one(
-            "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgbulk\\_stage\\_%'",
+            "SELECT count(*) FROM pg_class WHERE relpersistence = 't' AND \
+             (relname ~ '^pgbulk_stage_[0-9]+_[0-9]+$' OR (relname LIKE 'pgbulk\\_stage\\_r%' \
+             AND relnamespace = pg_my_temp_schema() AND (xpath('/row/n/text()', query_to_xml( \
+             format('SELECT count(*) AS n FROM pg_temp.%I', relname), false, true, '')))[1] \
+             ::text::int8 > 0))",
             &[],
         )
         .await
