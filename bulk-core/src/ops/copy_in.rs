@@ -50,29 +50,13 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
         options: &'a Options<'a>,
     ) -> BoxFuture<'a, Result<Self>> {
         Box::pin(async move {
-            let target = CopyTarget {
-                sql: plan.copy_statement(),
-                table: plan.table(),
-                columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
-                own: false,
-                checked: plan.refusal_checked(),
-            };
+            let target = Self::target(plan, false);
             let sink = driver
                 .copy_in(&target)
                 .await
                 .map_err(|e| e.context("COPY FROM STDIN failed"))?;
             plan.mark_refusal_checked();
-            Ok(CopyWriter {
-                sink,
-                encoder: Encoder::new(options.flush_bytes, extra).for_server(plan.server()),
-                types: plan.types(),
-                options,
-                keys: if plan.distribution().is_citus() {
-                    KeyTrail::new::<T>(plan.types())
-                } else {
-                    None
-                },
-            })
+            Ok(Self::new(sink, plan, extra, options))
         })
     }
 
@@ -87,26 +71,43 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
         options: &'a Options<'a>,
     ) -> BoxFuture<'a, Result<Self>> {
         Box::pin(async move {
-            let target = CopyTarget {
-                sql: plan.copy_statement(),
-                table: plan.table(),
-                columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
-                own: true,
-                checked: true,
-            };
-            let sink = driver.copy_in_after(before, &target).await?;
-            Ok(CopyWriter {
-                sink,
-                encoder: Encoder::new(options.flush_bytes, extra).for_server(plan.server()),
-                types: plan.types(),
-                options,
-                keys: if plan.distribution().is_citus() {
-                    KeyTrail::new::<T>(plan.types())
-                } else {
-                    None
-                },
-            })
+            let sink = driver
+                .copy_in_after(before, &Self::target(plan, true))
+                .await?;
+            Ok(Self::new(sink, plan, extra, options))
         })
+    }
+
+    /// What `plan`'s COPY writes, for the driver's refusal check: `own` for the operation's
+    /// own temporary table (nothing to check).
+    fn target(plan: &'a Plan<T>, own: bool) -> CopyTarget<'a> {
+        CopyTarget {
+            sql: plan.copy_statement(),
+            table: plan.table(),
+            columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
+            own,
+            checked: own || plan.refusal_checked(),
+        }
+    }
+
+    /// The writer over a started COPY `sink`.
+    fn new(
+        sink: BoxCopySink<'a>,
+        plan: &'a Plan<T>,
+        extra: usize,
+        options: &'a Options<'a>,
+    ) -> Self {
+        CopyWriter {
+            sink,
+            encoder: Encoder::new(options.flush_bytes, extra).for_server(plan.server()),
+            types: plan.types(),
+            options,
+            keys: if plan.distribution().is_citus() {
+                KeyTrail::new::<T>(plan.types())
+            } else {
+                None
+            },
+        }
     }
 
     /// Encodes one row. After an [`Encode`](crate::ErrorKind::Encode) error nothing of the row
