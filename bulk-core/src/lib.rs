@@ -70,7 +70,9 @@ pub mod __private {
     /// The sans-IO COPY engine, for the benchmarks and the decoder fuzz test.
     pub use crate::engine::{Decoder, Encoder, Fed, Step};
     pub use crate::error::{DecodeError, EncodeError};
-    pub use crate::row::{concat_accepts, concat_columns, Column, CopyRow, FromCopyRow, RawRow};
+    pub use crate::row::{
+        concat_accepts, concat_columns, Column, CopyRow, Fields, FromCopyRow, RawRow,
+    };
     pub use bytes::{BufMut, BytesMut};
     pub use core::clone::Clone;
     pub use core::convert::{Into, TryFrom};

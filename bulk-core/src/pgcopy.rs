@@ -327,7 +327,7 @@ mod tests {
     use super::*;
     use crate::codec::{DecodeError, EncodeError};
     use crate::row::Column;
-    use crate::row::RawRow;
+    use crate::row::Fields;
     use bytes::BytesMut;
 
     /// A hand-written `CopyRow` (the derive lives in another crate): an `int4` and a `text`.
@@ -374,13 +374,13 @@ mod tests {
             <Option<String> as crate::Decode>::accepts,
         ];
 
-        fn decode_row(
+        fn decode_row<'a, F: Fields<'a>>(
             types: &[Type],
-            row: RawRow<'_>,
+            row: &mut F,
         ) -> std::result::Result<Self, (usize, DecodeError)> {
             Ok(Pair {
-                n: crate::Decode::decode(&types[0], row.get(0)).map_err(|e| (0, e))?,
-                s: crate::Decode::decode(&types[1], row.get(1)).map_err(|e| (1, e))?,
+                n: crate::Decode::decode(&types[0], row.next()).map_err(|e| (0, e))?,
+                s: crate::Decode::decode(&types[1], row.next()).map_err(|e| (1, e))?,
             })
         }
     }

@@ -198,14 +198,36 @@ impl<T: CopyRow + ?Sized> CopyRow for Box<T> {
     }
 }
 
-/// The fields of one binary COPY tuple, as handed to [`FromCopyRow::decode_row`].
+/// Where a derived [`FromCopyRow::decode_row`] reads a tuple's fields from, in field order: one
+/// call to [`next`](Fields::next) per copied field (a `#[copy(flatten)]` field's struct reads
+/// its own fields from the same source), preceded by [`absent`](Fields::absent) for a
+/// `#[copy(default)]` field.
 ///
-/// `get(i)` returns the raw bytes of the column that maps to `COLUMNS[i]` (`None` for NULL).
+/// Two sources exist, and the generated code is the same for both: [`RawRow`] (the fields'
+/// positions were found first, for data whose columns are not the row type's fields in order)
+/// and the engine's sequential reader (the usual read: the columns are the fields in order, so
+/// each field's bytes are read straight off the tuple).
+#[doc(hidden)]
+pub trait Fields<'a> {
+    /// The next field's bytes, or `None` for SQL NULL.
+    fn next(&mut self) -> Option<&'a [u8]>;
+
+    /// Whether the next field has no column in the query at all (a `#[copy(default)]` field
+    /// the query does not return); if so it is passed over.
+    fn absent(&mut self) -> bool;
+}
+
+/// The fields of one binary COPY tuple whose positions were found first, as handed to
+/// [`FromCopyRow::decode_row`] field by field.
+///
+/// Field `i` is `(offset, length)` into the tuple's bytes, length `-1` for NULL.
 #[derive(Debug, Clone, Copy)]
 pub struct RawRow<'a> {
     buf: &'a [u8],
     /// Per field: (offset into `buf`, length or -1 for NULL).
     fields: &'a [(u32, i32)],
+    /// The field [`Fields::next`] reads next.
+    at: usize,
 }
 
 impl<'a> RawRow<'a> {
@@ -213,7 +235,7 @@ impl<'a> RawRow<'a> {
     /// Offsets and lengths must lie within `buf` (the tuple reader guarantees it).
     #[doc(hidden)]
     pub fn new(buf: &'a [u8], fields: &'a [(u32, i32)]) -> Self {
-        RawRow { buf, fields }
+        RawRow { buf, fields, at: 0 }
     }
 
     /// The number of fields.
@@ -226,10 +248,10 @@ impl<'a> RawRow<'a> {
         self.fields.is_empty()
     }
 
-    /// The raw bytes of field `i`, or `None` if it is NULL.
+    /// The raw bytes of field `i`, or `None` if it is NULL (or absent).
     ///
     /// # Panics
-    /// If `i` is out of range (generated code only asks for its own fields).
+    /// If `i` is out of range.
     #[inline]
     pub fn get(&self, i: usize) -> Option<&'a [u8]> {
         let (off, len) = self.fields[i];
@@ -237,29 +259,23 @@ impl<'a> RawRow<'a> {
         let off = off as usize;
         Some(&self.buf[off..off + len])
     }
+}
 
-    /// Whether field `i` has no column in the query at all (a `#[copy(default)]` field the
-    /// query does not return), as opposed to a NULL value.
-    ///
+impl<'a> Fields<'a> for RawRow<'a> {
     /// # Panics
-    /// If `i` is out of range.
+    /// Past the last field (generated code reads only its own fields).
     #[inline]
-    pub fn is_absent(&self, i: usize) -> bool {
-        self.fields[i].1 == ABSENT
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let field = self.get(self.at);
+        self.at += 1;
+        field
     }
 
-    /// The `len` fields starting at `start`, as a row of their own: what a
-    /// `#[copy(flatten)]` field's own `decode_row` reads.
-    ///
-    /// # Panics
-    /// If the range is out of bounds.
     #[inline]
-    #[must_use]
-    pub fn columns(&self, start: usize, len: usize) -> RawRow<'a> {
-        RawRow {
-            buf: self.buf,
-            fields: &self.fields[start..start + len],
-        }
+    fn absent(&mut self) -> bool {
+        let absent = self.fields[self.at].1 == ABSENT;
+        self.at += usize::from(absent);
+        absent
     }
 }
 
@@ -321,11 +337,15 @@ pub trait FromCopyRow: CopyRow + Sized {
     #[doc(hidden)]
     const __PGBULK_ACCEPTS_DECODE: &'static [fn(&Type) -> bool];
 
-    /// Builds a value from one tuple. `row.get(i)` and `types[i]` belong to `COLUMNS[i]`.
+    /// Builds a value from one tuple, reading field `i` (of `COLUMNS`, in order) from `row`;
+    /// `types[i]` is the type of its column.
     ///
     /// On failure returns the index into `COLUMNS` of the field that failed.
     #[doc(hidden)]
-    fn decode_row(types: &[Type], row: RawRow<'_>) -> Result<Self, (usize, DecodeError)>;
+    fn decode_row<'a, F: Fields<'a>>(
+        types: &[Type],
+        row: &mut F,
+    ) -> Result<Self, (usize, DecodeError)>;
 }
 
 /// The error for field `field` (an index into `T::__PGBULK_COLUMNS`) of input row `index` that could
@@ -342,15 +362,24 @@ pub(crate) fn encode_error<T: CopyRow + ?Sized>(
 
 /// Decodes one tuple into `T`; the error names the row `index`, the field and its column.
 #[inline]
-pub(crate) fn decode_tuple<T: FromCopyRow>(
-    raw: RawRow<'_>,
+pub(crate) fn decode_tuple<'a, T: FromCopyRow>(
+    raw: &mut impl Fields<'a>,
     types: &[Type],
     index: u64,
 ) -> Result<T, crate::Error> {
-    T::decode_row(types, raw).map_err(|(field, e)| {
-        let (field, column) = field_names(T::__PGBULK_COLUMNS, field);
-        crate::Error::decode(index, field, column, e)
-    })
+    T::decode_row(types, raw).map_err(|(field, e)| decode_error::<T>(index, field, e))
+}
+
+/// The error for field `field` (an index into `T::__PGBULK_COLUMNS`) of row `index` that
+/// could not be decoded.
+#[cold]
+pub(crate) fn decode_error<T: CopyRow + ?Sized>(
+    index: u64,
+    field: usize,
+    e: DecodeError,
+) -> crate::Error {
+    let (field, column) = field_names(T::__PGBULK_COLUMNS, field);
+    crate::Error::decode(index, field, column, e)
 }
 
 /// The field and column names of `columns[i]`, for an error.

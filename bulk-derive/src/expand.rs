@@ -300,10 +300,7 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
             let from_copy_row = quote_spanned!(ty.span()=> <#ty as #private::FromCopyRow>);
             let len = quote!(<#ty as #private::CopyRow>::__PGBULK_COLUMNS.len());
             quote! {
-                match #from_copy_row::decode_row(
-                    &__types[#i..#i + #len],
-                    #private::RawRow::columns(&__row, #i, #len),
-                ) {
+                match #from_copy_row::decode_row(&__types[#i..#i + #len], __row) {
                     ::core::result::Result::Ok(__value) => __value,
                     ::core::result::Result::Err((__j, __e)) => {
                         return ::core::result::Result::Err((#i + __j, __e))
@@ -313,7 +310,7 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
         } else {
             let decode = codec(field, private).decode;
             let call = quote_spanned!(ty.span()=>
-                #decode(&__types[#i], #private::RawRow::get(&__row, #i))
+                #decode(&__types[#i], #private::Fields::next(__row))
             );
             quote! {
                 match #call {
@@ -325,7 +322,7 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
         if field.is_default() {
             let default = quote_spanned!(ty.span()=> <#ty as #private::Default>::default);
             quote! {
-                #member: if #private::RawRow::is_absent(&__row, #i) { #default() } else { #value }
+                #member: if #private::Fields::absent(__row) { #default() } else { #value }
             }
         } else {
             quote!(#member: #value)
@@ -339,9 +336,9 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
                 #accepts;
 
             #[inline]
-            fn decode_row(
+            fn decode_row<'__a, __F: #private::Fields<'__a>>(
                 __types: &[#private::Type],
-                __row: #private::RawRow<'_>,
+                __row: &mut __F,
             ) -> #private::Result<Self, (::core::primitive::usize, #private::DecodeError)> {
                 ::core::result::Result::Ok(Self { #(#inits),* })
             }
@@ -640,10 +637,7 @@ mod tests {
             out.contains("\"note\" , \"String\" , false , true ,"),
             "{out}"
         );
-        assert!(
-            out.contains("RawRow :: is_absent (& __row , 1usize)"),
-            "{out}"
-        );
+        assert!(out.contains("Fields :: absent (__row)"), "{out}");
         assert!(
             out.contains("for < '__de > String : :: pgbulk :: __private :: Default"),
             "{out}"

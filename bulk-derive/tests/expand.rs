@@ -45,7 +45,7 @@ fn round_trip<T: FromCopyRow>(row: &T, types: &[Type]) -> T {
     let tuple = encode(row, types).expect("encodes");
     let fields = split_fields(&tuple);
     assert_eq!(fields.len(), T::__PGBULK_COLUMNS.len());
-    T::decode_row(types, RawRow::new(&tuple, &fields)).expect("decodes")
+    T::decode_row(types, &mut RawRow::new(&tuple, &fields)).expect("decodes")
 }
 
 #[test]
@@ -192,7 +192,8 @@ fn decode_row_reports_the_failing_column_index() {
     let tuple = encode(&event(Nullable::Null), &EVENT_TYPES).unwrap();
     let mut fields = split_fields(&tuple);
     fields[1].1 = -1; // `event_kind` is NULL, which `I32` cannot hold
-    let (index, err) = Event::decode_row(&EVENT_TYPES, RawRow::new(&tuple, &fields)).unwrap_err();
+    let (index, err) =
+        Event::decode_row(&EVENT_TYPES, &mut RawRow::new(&tuple, &fields)).unwrap_err();
     assert_eq!(index, 1);
     assert!(matches!(err, pgbulk::DecodeError::UnexpectedNull));
 }

@@ -164,8 +164,11 @@ fn shadowing_names_does_not_break_the_derive() {
     let mut buf = bytes::BytesMut::new();
     row.encode_row(&types, &mut buf).unwrap();
     let fields = common::split_fields(&buf);
-    let back = derives::Owned::decode_row(&types, bulk_core::__private::RawRow::new(&buf, &fields))
-        .unwrap();
+    let back = derives::Owned::decode_row(
+        &types,
+        &mut bulk_core::__private::RawRow::new(&buf, &fields),
+    )
+    .unwrap();
     assert_eq!(
         (back.id, back.name, back.maybe),
         (row.id, row.name, row.maybe)

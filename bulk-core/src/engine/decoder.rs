@@ -7,7 +7,7 @@
 
 use super::encoder::{HEADER_LEN, SIGNATURE};
 use crate::error::{Error, Result};
-use crate::row::{FromCopyRow, RawRow};
+use crate::row::{Fields, FromCopyRow, RawRow};
 use bytes::{Buf, Bytes, BytesMut};
 use postgres_types::Type;
 use std::marker::PhantomData;
@@ -99,19 +99,30 @@ impl<T: FromCopyRow> Decoder<T> {
     #[inline]
     pub fn feed_step(&mut self, piece: Bytes) -> Result<Fed<T>> {
         if self.reader.ready_for_whole() {
-            let identity = self.reader.is_identity(&self.map, &self.slots);
-            let parsed = parse_tuple(
+            if self.reader.is_identity(&self.map, &self.slots) {
+                if let Some((value, len)) =
+                    in_order::<T>(&piece, self.reader.columns, &self.types, self.row)
+                {
+                    let value = value?;
+                    self.row += 1;
+                    self.bytes += piece.len() as u64;
+                    if len == piece.len() {
+                        return Ok(Fed::Drained(value));
+                    }
+                    self.reader.feed_bytes_from(piece, len);
+                    return Ok(Fed::Step(Step::Row(value)));
+                }
+            } else if let Ok(Parsed::Tuple(len)) = parse_tuple(
                 &piece,
                 self.reader.columns,
-                identity,
+                false,
                 &self.map,
                 &mut self.slots,
-            );
-            if let Ok(Parsed::Tuple(len)) = parsed {
+            ) {
                 if len == piece.len() {
                     self.bytes += piece.len() as u64;
-                    let raw = RawRow::new(&piece, &self.slots);
-                    let value = crate::row::decode_tuple::<T>(raw, &self.types, self.row)?;
+                    let mut raw = RawRow::new(&piece, &self.slots);
+                    let value = crate::row::decode_tuple::<T>(&mut raw, &self.types, self.row)?;
                     self.row += 1;
                     return Ok(Fed::Drained(value));
                 }
@@ -142,6 +153,17 @@ impl<T: FromCopyRow> Decoder<T> {
     /// the trailer.
     #[inline]
     pub fn step(&mut self) -> Result<Step<T>> {
+        if self.reader.in_tuples() && self.reader.is_identity(&self.map, &self.slots) {
+            let data = &self.reader.data()[self.reader.consumed..];
+            if let Some((value, len)) =
+                in_order::<T>(data, self.reader.columns, &self.types, self.row)
+            {
+                let value = value?;
+                self.reader.consumed += len;
+                self.row += 1;
+                return Ok(Step::Row(value));
+            }
+        }
         let next = self
             .reader
             .next_tuple(&self.map, &mut self.slots)
@@ -150,8 +172,8 @@ impl<T: FromCopyRow> Decoder<T> {
             })?;
         match next {
             Next::Tuple => {
-                let raw = RawRow::new(self.reader.tuple_bytes(), &self.slots);
-                let value = crate::row::decode_tuple::<T>(raw, &self.types, self.row)?;
+                let mut raw = RawRow::new(self.reader.tuple_bytes(), &self.slots);
+                let value = crate::row::decode_tuple::<T>(&mut raw, &self.types, self.row)?;
                 self.row += 1;
                 Ok(Step::Row(value))
             }
@@ -282,6 +304,16 @@ impl TupleReader {
         }
     }
 
+    /// Takes `piece` in place, as [`feed_bytes`](Self::feed_bytes) does when nothing is
+    /// pending, with its first `consumed` bytes already read (a tuple decoded straight off it).
+    fn feed_bytes_from(&mut self, piece: Bytes, consumed: usize) {
+        debug_assert!(!self.has_unread() && consumed <= piece.len());
+        self.piece = piece;
+        self.spill.clear();
+        self.consumed = consumed;
+        self.tuple = (0, 0);
+    }
+
     /// Moves the unread bytes to the start of `spill`, so more can be appended after them.
     fn spill_unread(&mut self) {
         if self.piece.is_empty() {
@@ -354,7 +386,14 @@ impl TupleReader {
     /// trailer not yet, and nothing is pending.
     #[inline]
     fn ready_for_whole(&self) -> bool {
-        self.header_done && !self.ended && !self.has_unread()
+        self.in_tuples() && !self.has_unread()
+    }
+
+    /// Whether the data read next is a tuple or the trailer: the header is read, the trailer
+    /// not yet.
+    #[inline]
+    fn in_tuples(&self) -> bool {
+        self.header_done && !self.ended
     }
 
     /// Parses the header if it is complete; returns its length.
@@ -376,6 +415,79 @@ impl TupleReader {
             return Ok(None);
         }
         Ok(Some(HEADER_LEN + ext))
+    }
+}
+
+/// Decodes the tuple at the start of `data` straight into `T`, its fields read in order (the
+/// identity column map: see [`TupleReader::is_identity`]), without finding their positions
+/// first. `Some((decoded, length))` when `data` starts with a whole tuple of `columns` fields;
+/// `None` otherwise (a partial tuple, the trailer, damaged framing), for the general path to
+/// say which. A field that cannot be decoded is that field's error: the tuple may then be
+/// partial (its length is unknown), which does not matter as the read ends there.
+#[inline]
+fn in_order<T: FromCopyRow>(
+    data: &[u8],
+    columns: usize,
+    types: &[Type],
+    row: u64,
+) -> Option<(Result<T>, usize)> {
+    let mut fields = InOrder::start(data, columns)?;
+    let value = T::decode_row(types, &mut fields);
+    if fields.short {
+        return None;
+    }
+    let value = value.map_err(|(field, e)| crate::row::decode_error::<T>(row, field, e));
+    Some((value, fields.pos))
+}
+
+/// A tuple's fields read in order straight off its bytes: the [`Fields`] source of the usual
+/// read. Running out of data, or a length other than -1 below zero, marks the tuple `short`
+/// (and reads as NULL): the caller then discards what was decoded and takes the general path.
+struct InOrder<'a> {
+    data: &'a [u8],
+    pos: usize,
+    short: bool,
+}
+
+impl<'a> InOrder<'a> {
+    /// A reader of the tuple at the start of `data`, when its field count is `columns`.
+    #[inline]
+    fn start(data: &'a [u8], columns: usize) -> Option<Self> {
+        let count = data.get(..2)?;
+        let count = i16::from_be_bytes([count[0], count[1]]);
+        (usize::try_from(count).ok() == Some(columns)).then_some(InOrder {
+            data,
+            pos: 2,
+            short: false,
+        })
+    }
+}
+
+impl<'a> Fields<'a> for InOrder<'a> {
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let Some(len) = self.data.get(self.pos..self.pos + 4) else {
+            self.short = true;
+            return None;
+        };
+        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        self.pos += 4;
+        let Ok(n) = usize::try_from(len) else {
+            self.short |= len != -1;
+            return None;
+        };
+        if let Some(value) = self.data.get(self.pos..self.pos + n) {
+            self.pos += n;
+            Some(value)
+        } else {
+            self.short = true;
+            None
+        }
+    }
+
+    #[inline]
+    fn absent(&mut self) -> bool {
+        false
     }
 }
 
