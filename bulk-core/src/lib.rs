@@ -45,8 +45,8 @@ pub use crate::codec::Json;
 #[cfg_attr(docsrs, doc(cfg(feature = "rust_decimal")))]
 pub use crate::codec::PgNumeric;
 pub use crate::codec::{
-    Decode, DecodeElement, Encode, EncodeElement, Inet, Infinite, Infinity, Interval, PgRange,
-    ViaToSql,
+    Decode, DecodeElement, DecodeRef, Encode, EncodeElement, Inet, Infinite, Infinity, Interval,
+    PgRange, ViaToSql,
 };
 pub use crate::error::{DecodeError, EncodeError, Error, ErrorKind, Mismatch, Result};
 pub use crate::ops::quarantine::{QuarantineOutcome, Rejected};
@@ -55,7 +55,7 @@ pub use crate::ops::{Progress, DEFAULT_FLUSH_BYTES};
 pub use crate::parallel::{ParallelOutcome, ParallelPart};
 pub use crate::parallel_read::{copy_out_parallel, ParallelRead};
 pub use crate::plan::Plan;
-pub use crate::row::{columns_of, table_of, Column, CopyRow, FromCopyRow};
+pub use crate::row::{columns_of, table_of, Column, CopyRow, FromCopyRow, FromCopyRowRef};
 pub use crate::source::{blocking_stream, BlockingStream};
 
 /// Items used by the code `#[derive(CopyRow)]` generates. Not public API.
@@ -65,13 +65,14 @@ pub mod __private {
     pub use crate::codec::JsonField;
     pub use crate::codec::{
         accepted_type, base_type, begin_len, finish_len, non_null, put_be, put_len, put_null,
-        Decode, ElementReader, Encode, ToSqlField, TryFromField,
+        Decode, DecodeRef, ElementReader, Encode, ToSqlField, TryFromField,
     };
     /// The sans-IO COPY engine, for the benchmarks and the decoder fuzz test.
     pub use crate::engine::{Decoder, Encoder, Fed, Step};
     pub use crate::error::{DecodeError, EncodeError};
     pub use crate::row::{
-        concat_accepts, concat_columns, Column, CopyRow, Fields, FromCopyRow, RawRow,
+        concat_accepts, concat_columns, Column, CopyRow, Fields, FromCopyRow, FromCopyRowRef,
+        RawRow,
     };
     pub use bytes::{BufMut, BytesMut};
     pub use core::clone::Clone;

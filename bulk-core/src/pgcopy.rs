@@ -327,7 +327,7 @@ mod tests {
     use super::*;
     use crate::codec::{DecodeError, EncodeError};
     use crate::row::Column;
-    use crate::row::Fields;
+    use crate::row::{Fields, FromCopyRowRef};
     use bytes::BytesMut;
 
     /// A hand-written `CopyRow` (the derive lives in another crate): an `int4` and a `text`.
@@ -368,12 +368,23 @@ mod tests {
         }
     }
 
-    impl FromCopyRow for Pair {
+    impl FromCopyRowRef for Pair {
+        type Row<'r> = Pair;
+
         const __PGBULK_ACCEPTS_DECODE: &'static [fn(&Type) -> bool] = &[
             <i32 as crate::Decode>::accepts,
             <Option<String> as crate::Decode>::accepts,
         ];
 
+        fn decode_row_ref<'r, F: Fields<'r>>(
+            types: &[Type],
+            row: &mut F,
+        ) -> std::result::Result<Self, (usize, DecodeError)> {
+            Self::decode_row(types, row)
+        }
+    }
+
+    impl FromCopyRow for Pair {
         fn decode_row<'a, F: Fields<'a>>(
             types: &[Type],
             row: &mut F,

@@ -4,7 +4,7 @@
 use crate::client::{Described, DescribedColumn, Driver, TextRows};
 use crate::codec::accepted_type;
 use crate::error::{Error, ErrorKind, Mismatch};
-use crate::row::{Column, CopyRow, FromCopyRow, ABSENT};
+use crate::row::{Column, CopyRow, FromCopyRowRef, ABSENT};
 use crate::server::{ServerFacts, ServerVersion};
 use crate::sql::ident;
 use postgres_types::{Kind, Type};
@@ -449,7 +449,7 @@ pub(crate) fn select_all<T: CopyRow + ?Sized>(table: &str) -> Result<(String, St
 /// Describes `query` on `driver` and matches its columns to `T`'s fields by name. `table`
 /// (quoted) when `query` is `copy_out`'s `SELECT` of a whole table: fields without a column
 /// are then all named at once, as `copy_in` does, rather than the server's first complaint.
-pub(crate) async fn plan_copy_out<D: Driver, T: FromCopyRow>(
+pub(crate) async fn plan_copy_out<D: Driver, T: FromCopyRowRef>(
     driver: &mut D,
     query: &str,
     table: Option<&str>,
@@ -492,7 +492,7 @@ fn describe_error(e: Error) -> Error {
 
 /// Matches the columns of `described`, the described `query` (trimmed), to `T`'s fields by
 /// name.
-fn check_copy_out<T: FromCopyRow>(
+fn check_copy_out<T: FromCopyRowRef>(
     query: &str,
     described: &crate::client::Described,
 ) -> Result<OutPlan, Error> {

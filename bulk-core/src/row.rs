@@ -331,12 +331,7 @@ const fn concat<T: Copy, const N: usize>(parts: &[&[T]], fill: T) -> [T; N] {
 ///
 /// `#[derive(CopyRow)]` implements it for structs without lifetime parameters. Columns are
 /// matched to fields by name; `#[copy(skip)]` fields are filled with `Default::default()`.
-pub trait FromCopyRow: CopyRow + Sized {
-    /// Per entry of [`columns_of`]: whether the field's type can be read from a column of the
-    /// given type.
-    #[doc(hidden)]
-    const __PGBULK_ACCEPTS_DECODE: &'static [fn(&Type) -> bool];
-
+pub trait FromCopyRow: FromCopyRowRef + Sized {
     /// Builds a value from one tuple, reading field `i` (of `COLUMNS`, in order) from `row`;
     /// `types[i]` is the type of its column.
     ///
@@ -346,6 +341,48 @@ pub trait FromCopyRow: CopyRow + Sized {
         types: &[Type],
         row: &mut F,
     ) -> Result<Self, (usize, DecodeError)>;
+}
+
+/// A row type that can be read with its text and byte fields borrowed from the received COPY
+/// data, for [`Bulk::copy_out_each`](crate::Bulk::copy_out_each) and its siblings: each row is
+/// handed to a closure and lives only for that call, so nothing is copied out of the data or
+/// allocated for a `&str` or `&[u8]` field.
+///
+/// `#[derive(CopyRow)]` implements it:
+/// - on a struct with one lifetime parameter `'r`, whose fields may be `&'r str` (any text
+///   column), `&'r [u8]` (`bytea`), `Option`s of those, or any owned type the derive reads
+///   (`Row<'x>` is the struct with `'r` replaced by `'x`);
+/// - on every struct it implements [`FromCopyRow`] for (`Row<'x>` is the struct itself), so the
+///   same calls take owned rows too.
+///
+/// ```
+/// # extern crate bulk_core as pgbulk;
+/// # use bulk_derive::CopyRow;
+/// #[derive(CopyRow)]
+/// #[copy(table = "events")]
+/// struct EventRef<'r> {
+///     id: i64,
+///     kind: &'r str,
+///     payload: Option<&'r [u8]>,
+/// }
+/// # fn takes<T: pgbulk::FromCopyRowRef>() {}
+/// # takes::<EventRef<'static>>();
+/// ```
+pub trait FromCopyRowRef: CopyRow {
+    /// The row as read from data that lives for `'r`.
+    type Row<'r>;
+
+    /// Per entry of [`columns_of`]: whether the field's type can be read from a column of the
+    /// given type.
+    #[doc(hidden)]
+    const __PGBULK_ACCEPTS_DECODE: &'static [fn(&Type) -> bool];
+
+    /// Builds a row borrowing from one tuple's bytes; as [`FromCopyRow::decode_row`].
+    #[doc(hidden)]
+    fn decode_row_ref<'r, F: Fields<'r>>(
+        types: &[Type],
+        row: &mut F,
+    ) -> Result<Self::Row<'r>, (usize, DecodeError)>;
 }
 
 /// The error for field `field` (an index into `T::__PGBULK_COLUMNS`) of input row `index` that could

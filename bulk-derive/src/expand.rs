@@ -33,10 +33,9 @@ fn expand(cont: &Container<'_>) -> TokenStream {
     let krate = cont.crate_path();
     let private = quote!(#krate::__private);
     let copy_row = impl_copy_row(cont, &private);
-    let from_copy_row = if decodable(cont) {
-        impl_from_copy_row(cont, &private)
-    } else {
-        TokenStream::new()
+    let from_copy_row = match reading(cont) {
+        Some(reading) => impl_from_copy_row(cont, &private, reading),
+        None => TokenStream::new(),
     };
     quote! {
         #[doc(hidden)]
@@ -243,7 +242,24 @@ fn impl_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
     }
 }
 
-fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStream {
+/// How the struct is read back.
+#[derive(Clone, Copy)]
+enum Reading<'a> {
+    /// An owned struct: `FromCopyRow`, and `FromCopyRowRef` with `Row<'r> = Self`.
+    Owned,
+    /// A struct with this one lifetime parameter: `FromCopyRowRef` only, its `&'r str` and
+    /// `&'r [u8]` fields borrowed from the data (`Row<'x>` is the struct at `'x`).
+    Borrowed(&'a Ident),
+}
+
+/// The lifetime `'__r` a borrowed row is read at.
+const ROW_LIFETIME: &str = "__r";
+
+fn impl_from_copy_row(
+    cont: &Container<'_>,
+    private: &TokenStream,
+    reading: Reading<'_>,
+) -> TokenStream {
     let ident = cont.ident;
     let (impl_generics, ty_generics, _) = cont.generics.split_for_impl();
     // `FromCopyRow: CopyRow`, so the `CopyRow` impl's bounds come first. The rest are lenient:
@@ -253,12 +269,15 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
         .copied_fields()
         .filter(|field| mentions_params(cont, field))
         .flat_map(|field| encode_predicates(field, private))
-        .chain(
-            cont.fields
-                .iter()
-                .flat_map(|field| decode_predicates(field, private))
-                .map(|predicate| quote!(for<'__de> #predicate)),
-        );
+        .chain(cont.fields.iter().flat_map(|field| {
+            match reading {
+                Reading::Owned => decode_predicates(field, private)
+                    .into_iter()
+                    .map(|predicate| quote!(for<'__de> #predicate))
+                    .collect::<Vec<_>>(),
+                Reading::Borrowed(lt) => borrowed_predicates(field, private, lt),
+            }
+        }));
     let where_clause = where_clause(cont, bounds);
     let copied: Vec<&Field<'_>> = cont.copied_fields().collect();
     let at = positions(&copied, private);
@@ -269,9 +288,13 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
             let ty = field.ty;
             if field.is_flatten() {
                 (
-                    quote!(<#ty as #private::FromCopyRow>::__PGBULK_ACCEPTS_DECODE),
+                    quote!(<#ty as #private::FromCopyRowRef>::__PGBULK_ACCEPTS_DECODE),
                     true,
                 )
+            } else if let (Reading::Borrowed(lt), Via::Native) = (reading, field.via()) {
+                let lt = syn::Lifetime::new(&format!("'{lt}"), Span::call_site());
+                let path = quote_spanned!(ty.span()=> <#ty as #private::DecodeRef<#lt>>);
+                (quote_spanned!(ty.span()=> #path::accepts), false)
             } else {
                 (codec(field, private).accepts_decode, false)
             }
@@ -283,9 +306,81 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
         &quote!(#private::concat_accepts),
     );
 
+    let inits = decode_inits(cont, private, reading, &at);
+
+    let result = quote!(#private::Result<Self, (::core::primitive::usize, #private::DecodeError)>);
+    let accepts_ty = quote!(&'static [fn(&#private::Type) -> ::core::primitive::bool]);
+    match reading {
+        Reading::Owned => quote! {
+            #[automatically_derived]
+            impl #impl_generics #private::FromCopyRow for #ident #ty_generics #where_clause {
+                #[inline]
+                fn decode_row<'__a, __F: #private::Fields<'__a>>(
+                    __types: &[#private::Type],
+                    __row: &mut __F,
+                ) -> #result {
+                    ::core::result::Result::Ok(Self { #(#inits),* })
+                }
+            }
+
+            #[automatically_derived]
+            impl #impl_generics #private::FromCopyRowRef for #ident #ty_generics #where_clause {
+                type Row<'__r> = Self;
+
+                const __PGBULK_ACCEPTS_DECODE: #accepts_ty = #accepts;
+
+                #[inline]
+                fn decode_row_ref<'__r, __F: #private::Fields<'__r>>(
+                    __types: &[#private::Type],
+                    __row: &mut __F,
+                ) -> #result {
+                    <Self as #private::FromCopyRow>::decode_row(__types, __row)
+                }
+            }
+        },
+        Reading::Borrowed(lt) => {
+            let row = relifetime(quote!(#ident #ty_generics), lt, ROW_LIFETIME);
+            quote! {
+                #[automatically_derived]
+                impl #impl_generics #private::FromCopyRowRef for #ident #ty_generics #where_clause {
+                    type Row<'__r> = #row;
+
+                    const __PGBULK_ACCEPTS_DECODE: #accepts_ty = #accepts;
+
+                    #[inline]
+                    fn decode_row_ref<'__r, __F: #private::Fields<'__r>>(
+                        __types: &[#private::Type],
+                        __row: &mut __F,
+                    ) -> #private::Result<
+                        Self::Row<'__r>,
+                        (::core::primitive::usize, #private::DecodeError),
+                    > {
+                        ::core::result::Result::Ok(#ident { #(#inits),* })
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The field initializers of the decoding `Self { .. }`: each copied field read from the
+/// `__row` source in order (a borrowed row's own-codec fields at `'__r`), skipped fields
+/// defaulted.
+fn decode_inits(
+    cont: &Container<'_>,
+    private: &TokenStream,
+    reading: Reading<'_>,
+    at: &[TokenStream],
+) -> Vec<TokenStream> {
+    // A type as the decoding code names it: in a borrowed row, at the lifetime it is read at.
+    let at_row = |ty: &syn::Type| match reading {
+        Reading::Owned => ty.to_token_stream(),
+        Reading::Borrowed(lt) => relifetime(ty.to_token_stream(), lt, ROW_LIFETIME),
+    };
     let mut copied_at = at.iter();
-    let inits = cont.fields.iter().map(|field| {
+    cont.fields.iter().map(|field| {
         let ty = field.ty;
+        let ty_row = at_row(ty);
         let member = field.ident;
         let i = if field.is_copied() {
             copied_at.next()
@@ -293,7 +388,7 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
             None
         };
         let Some(i) = i else {
-            let default = quote_spanned!(ty.span()=> <#ty as #private::Default>::default);
+            let default = quote_spanned!(ty.span()=> <#ty_row as #private::Default>::default);
             return quote!(#member: #default());
         };
         let value = if field.is_flatten() {
@@ -308,7 +403,13 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
                 }
             }
         } else {
-            let decode = codec(field, private).decode;
+            let decode = match (reading, field.via()) {
+                (Reading::Borrowed(_), Via::Native) => {
+                    let lt = syn::Lifetime::new(&format!("'{ROW_LIFETIME}"), Span::call_site());
+                    quote_spanned!(ty.span()=> <#ty_row as #private::DecodeRef<#lt>>::decode_ref)
+                }
+                _ => codec(field, private).decode,
+            };
             let call = quote_spanned!(ty.span()=>
                 #decode(&__types[#i], #private::Fields::next(__row))
             );
@@ -320,30 +421,64 @@ fn impl_from_copy_row(cont: &Container<'_>, private: &TokenStream) -> TokenStrea
             }
         };
         if field.is_default() {
-            let default = quote_spanned!(ty.span()=> <#ty as #private::Default>::default);
+            let default = quote_spanned!(ty.span()=> <#ty_row as #private::Default>::default);
             quote! {
                 #member: if #private::Fields::absent(__row) { #default() } else { #value }
             }
         } else {
             quote!(#member: #value)
         }
-    });
+    }).collect()
+}
 
-    quote! {
-        #[automatically_derived]
-        impl #impl_generics #private::FromCopyRow for #ident #ty_generics #where_clause {
-            const __PGBULK_ACCEPTS_DECODE: &'static [fn(&#private::Type) -> ::core::primitive::bool] =
-                #accepts;
-
-            #[inline]
-            fn decode_row<'__a, __F: #private::Fields<'__a>>(
-                __types: &[#private::Type],
-                __row: &mut __F,
-            ) -> #private::Result<Self, (::core::primitive::usize, #private::DecodeError)> {
-                ::core::result::Result::Ok(Self { #(#inits),* })
+/// What a borrowed row's field types need for `copy_out_each`, each under a `for<'__de>`
+/// binder with the struct's lifetime `lt` as `'__de` (so the impl exists exactly when every
+/// field can be read at any lifetime): `DecodeRef` for a field read by its own codec, as
+/// [`decode_predicates`] otherwise.
+fn borrowed_predicates(field: &Field<'_>, private: &TokenStream, lt: &Ident) -> Vec<TokenStream> {
+    let own = match (field.is_copied(), field.via()) {
+        (true, Via::Native) => {
+            let ty = relifetime(field.ty.to_token_stream(), lt, "__de");
+            let mut own = vec![quote_spanned!(field.ty.span()=> #ty: #private::DecodeRef<'__de>)];
+            if field.is_default() {
+                own.push(quote_spanned!(field.ty.span()=> #ty: #private::Default));
             }
+            own
         }
-    }
+        _ => decode_predicates(field, private),
+    };
+    own.into_iter()
+        .map(|predicate| relifetime(quote!(for<'__de> #predicate), lt, "__de"))
+        .collect()
+}
+
+/// `tokens` with every use of the lifetime `'from` written as `'to`.
+fn relifetime(tokens: TokenStream, from: &Ident, to: &str) -> TokenStream {
+    let mut after_quote = false;
+    tokens
+        .into_iter()
+        .map(|token| {
+            let quoted = std::mem::take(&mut after_quote);
+            match token {
+                TokenTree::Group(group) => {
+                    let mut out = proc_macro2::Group::new(
+                        group.delimiter(),
+                        relifetime(group.stream(), from, to),
+                    );
+                    out.set_span(group.span());
+                    TokenTree::Group(out)
+                }
+                TokenTree::Punct(punct) if punct.as_char() == '\'' => {
+                    after_quote = true;
+                    TokenTree::Punct(punct)
+                }
+                TokenTree::Ident(name) if quoted && name == *from => {
+                    TokenTree::Ident(Ident::new(to, name.span()))
+                }
+                other => other,
+            }
+        })
+        .collect()
 }
 
 /// The field's type for messages: as written, and the type it goes through where that is not
@@ -415,10 +550,15 @@ fn predicate(ty: &syn::Type, bounds: &TokenStream) -> TokenStream {
     quote_spanned!(ty.span()=> #ty: #bounds)
 }
 
-/// Whether to implement `FromCopyRow`: decoding builds an owned value, so not for a struct that
-/// borrows (has lifetime parameters).
-fn decodable(cont: &Container<'_>) -> bool {
-    cont.generics.lifetimes().next().is_none()
+/// How the struct can be read back: owned (no lifetime parameters), borrowed (exactly one),
+/// or not at all (more).
+fn reading<'a>(cont: &Container<'a>) -> Option<Reading<'a>> {
+    let mut lifetimes = cont.generics.lifetimes();
+    match (lifetimes.next(), lifetimes.next()) {
+        (None, _) => Some(Reading::Owned),
+        (Some(lt), None) => Some(Reading::Borrowed(&lt.lifetime.ident)),
+        (Some(_), Some(_)) => None,
+    }
 }
 
 /// The struct's own where clause plus `extra` predicates. An empty `where` is valid Rust.
@@ -613,7 +753,7 @@ mod tests {
         assert!(out.contains("concat_columns :: < { (2usize + < Inner as :: pgbulk :: __private :: CopyRow > :: __PGBULK_COLUMNS . len ()) } >"), "{out}");
         assert!(
             out.contains(
-                "< Inner as :: pgbulk :: __private :: FromCopyRow > :: __PGBULK_ACCEPTS_DECODE"
+                "< Inner as :: pgbulk :: __private :: FromCopyRowRef > :: __PGBULK_ACCEPTS_DECODE"
             ),
             "{out}"
         );
@@ -645,10 +785,10 @@ mod tests {
     }
 
     #[test]
-    fn borrowing_struct_gets_no_decode_impl() {
+    fn borrowing_struct_gets_only_the_borrowing_decode_impl() {
         let out = derive(quote! {
             #[copy(crate = "bulk_core")]
-            struct Named<'a> { name: &'a str }
+            struct Named<'a> { name: &'a str, id: i64 }
         })
         .unwrap()
         .to_string();
@@ -656,7 +796,33 @@ mod tests {
             out.contains("bulk_core :: __private :: CopyRow for Named < 'a >"),
             "{out}"
         );
-        assert!(!out.contains("FromCopyRow"), "{out}");
+        assert!(!out.contains("FromCopyRow for"), "{out}");
+        assert!(
+            out.contains("bulk_core :: __private :: FromCopyRowRef for Named < 'a >"),
+            "{out}"
+        );
+        // The row at the lifetime it is read at, and each field read at it.
+        assert!(out.contains("type Row < '__r > = Named < '__r >"), "{out}");
+        assert!(
+            out.contains(
+                "< & '__r str as bulk_core :: __private :: DecodeRef < '__r >> :: decode_ref"
+            ),
+            "{out}"
+        );
+        // The impl exists only where every field reads at any lifetime.
+        assert!(
+            out.contains(
+                "for < '__de > & '__de str : bulk_core :: __private :: DecodeRef < '__de >"
+            ),
+            "{out}"
+        );
+        // Two lifetimes: written only.
+        let two = derive(quote! {
+            struct Two<'a, 'b> { a: &'a str, b: &'b str }
+        })
+        .unwrap()
+        .to_string();
+        assert!(!two.contains("FromCopyRow"), "{two}");
     }
 
     #[test]

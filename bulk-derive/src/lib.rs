@@ -51,8 +51,11 @@ use proc_macro::TokenStream;
 ///
 /// At most one of `to_sql`, `json`, `try_from` and `flatten` per field.
 ///
-/// `FromCopyRow` (reading rows back) is implemented only when the struct has no lifetime
-/// parameters and no copied field is a reference: decoding builds an owned value.
+/// Reading rows back: `FromCopyRow` (owned rows, for `copy_out` and every read that returns
+/// rows) is implemented when the struct has no lifetime parameters, and `FromCopyRowRef`
+/// (rows handed to a closure by `copy_out_each`) for those and for structs with exactly one
+/// lifetime parameter `'r`, whose `&'r str`, `&'r [u8]` and `Option`s of them borrow from the
+/// received data. A struct with more lifetime parameters is written only.
 ///
 /// # Example
 ///

@@ -6,7 +6,7 @@ mod common;
 use bytes::BytesMut;
 use common::{split_fields, Bool, Fails, Nullable, Text, I32, I64};
 use pgbulk::__private::RawRow;
-use pgbulk::{CopyRow, EncodeError, FromCopyRow};
+use pgbulk::{CopyRow, EncodeError, FromCopyRow, FromCopyRowRef};
 use postgres_types::Type;
 use std::marker::PhantomData;
 

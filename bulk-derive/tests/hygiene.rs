@@ -131,7 +131,7 @@ mod derives {
 
 #[test]
 fn shadowing_names_does_not_break_the_derive() {
-    use bulk_core::{CopyRow, FromCopyRow};
+    use bulk_core::{CopyRow, FromCopyRow, FromCopyRowRef};
 
     assert_eq!(derives::Owned::__PGBULK_TABLE, "s.t");
     assert_eq!(derives::Owned::__PGBULK_COLUMNS[1].name(), "label");

@@ -53,6 +53,7 @@ mod clients;
 mod conn;
 mod copy_in;
 mod copy_out;
+mod copy_out_each;
 mod derive_attrs;
 mod edges;
 mod errors;

@@ -18,12 +18,13 @@ pub use sqlx::{
 pub use upsert::{CopyInReturning, Upsert, UpsertReturning};
 
 use crate::client::tokio::{TokioClient, TokioCopyOut};
+use crate::engine::{Owned, RowSink, Visit};
 use crate::error::{Error, Result};
 use crate::ops::copy_in::{write_rows, write_stream};
 use crate::ops::copy_out::{bind_params, Reading};
 use crate::ops::{Options, Progress};
 use crate::plan::{self, Plan};
-use crate::row::{CopyRow, FromCopyRow};
+use crate::row::{CopyRow, FromCopyRow, FromCopyRowRef};
 use crate::trace::{self, Op, OpKind, SpanHandle};
 use futures_util::Stream;
 use postgres_types::ToSql;
@@ -510,6 +511,112 @@ impl<'c> Bulk<'c> {
         bulk.copy_out_owned_query::<T>(query.into(), None, params)
     }
 
+    /// Reads every row of `T`'s table (as [`copy_out`](Bulk::copy_out)), each borrowing its
+    /// text and byte fields from the received data, handing each to `f`; returns the number
+    /// of rows. See [`FromCopyRowRef`] for the row types this takes (any derived row type, and
+    /// structs with one lifetime parameter whose `&'r str` / `&'r [u8]` fields borrow).
+    ///
+    /// Nothing is copied out of the data for a borrowed field and no row is collected: for
+    /// readers that aggregate, filter or forward rows without keeping them. A row lives for
+    /// one call of `f`; copy what you keep (`.to_owned()`). To stop early, use a query with a
+    /// `LIMIT` ([`copy_out_query_each`](Bulk::copy_out_query_each)).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "events")]
+    /// struct EventRef<'r> {
+    ///     id: i64,
+    ///     kind: &'r str,
+    /// }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client) -> pgbulk::Result<()> {
+    /// let mut logins = 0;
+    /// let rows = client
+    ///     .bulk()
+    ///     .copy_out_each::<EventRef<'_>>(|event| logins += usize::from(event.kind == "login"))
+    ///     .await?;
+    /// println!("{logins} logins in {rows} events");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`copy_out`](Bulk::copy_out); rows before a failing one have been handed to `f`.
+    pub async fn copy_out_each<T>(&self, f: impl for<'r> FnMut(T::Row<'r>) + Send) -> Result<u64>
+    where
+        T: FromCopyRowRef + 'c,
+    {
+        let (query, quoted) = plan::select_all::<T>(self.table_for::<T>())?;
+        self.each::<T>(query, Some(quoted), &[], f).await
+    }
+
+    /// [`copy_out_each`](Bulk::copy_out_each) for the rows of `query`, matched to `T`'s fields
+    /// as [`copy_out_query`](Bulk::copy_out_query) matches them.
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::BulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Line<'r> {
+    ///     sku: &'r str,
+    ///     qty: i32,
+    /// }
+    ///
+    /// # async fn f(client: &tokio_postgres::Client, out: &mut Vec<u8>) -> pgbulk::Result<()> {
+    /// client
+    ///     .bulk()
+    ///     .copy_out_query_each::<Line<'_>>("SELECT sku, qty FROM order_lines", |line| {
+    ///         out.extend_from_slice(line.sku.as_bytes());
+    ///         out.extend_from_slice(format!(",{}\n", line.qty).as_bytes());
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`copy_out_query`](Bulk::copy_out_query).
+    pub async fn copy_out_query_each<T>(
+        &self,
+        query: impl Into<String>,
+        f: impl for<'r> FnMut(T::Row<'r>) + Send,
+    ) -> Result<u64>
+    where
+        T: FromCopyRowRef + 'c,
+    {
+        self.each::<T>(query.into(), None, &[], f).await
+    }
+
+    /// The one loop behind the `_each` reads: the rows of `query`, decoded borrowing the data
+    /// and handed to `f`.
+    async fn each<T>(
+        &self,
+        query: String,
+        table: Option<String>,
+        params: &'c [&'c (dyn ToSql + Sync)],
+        f: impl for<'r> FnMut(T::Row<'r>) + Send,
+    ) -> Result<u64>
+    where
+        T: FromCopyRowRef + 'c,
+    {
+        let (mut rows, span) = self.copy_out_rows::<T>(query, table, params);
+        let mut sink = Visit::<T, _>::new(f);
+        let mut count = 0;
+        std::future::poll_fn(|cx| {
+            let _entered = span.enter();
+            rows.poll_rows_with(cx, &mut sink, &mut |()| {
+                count += 1;
+                true
+            })
+        })
+        .await?;
+        Ok(count)
+    }
+
     /// Reads `query` (with `params` written in, if any); `table` (quoted) when it is
     /// `copy_out`'s `SELECT` of a whole table.
     fn copy_out_owned_query<T>(
@@ -520,6 +627,23 @@ impl<'c> Bulk<'c> {
     ) -> CopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
+    {
+        let (rows, span) = self.copy_out_rows::<T>(query, table, params);
+        CopyOutStream {
+            inner: Box::pin(rows),
+            span,
+        }
+    }
+
+    /// The rows of `query`, not yet started, and the operation's span.
+    fn copy_out_rows<T>(
+        &self,
+        query: String,
+        table: Option<String>,
+        params: &'c [&'c (dyn ToSql + Sync)],
+    ) -> (CopyOutRows<'c, T>, SpanHandle)
+    where
+        T: FromCopyRowRef + 'c,
     {
         let Bulk {
             mut driver,
@@ -552,11 +676,7 @@ impl<'c> Bulk<'c> {
                 }
             }
         };
-        let rows = CopyOutRows::Starting(Box::pin(setup));
-        CopyOutStream {
-            inner: Box::pin(rows),
-            span,
-        }
+        (CopyOutRows::Starting(Box::pin(setup)), span)
     }
 }
 
@@ -581,15 +701,29 @@ enum CopyOutRows<'c, T> {
 }
 
 impl<T: FromCopyRow> CopyOutRows<'_, T> {
-    /// Polls rows into `push` while it returns `true` (it returns `false` once it wants no
-    /// more for now). `Ok(true)`: `push` stopped; `Ok(false)`: the rows have ended.
-    /// `copy_out`'s one loop, behind both the stream (one row per poll) and
-    /// [`CopyOutStream::collect_vec`] (every row that has arrived, per poll).
+    /// [`poll_rows_with`](Self::poll_rows_with), the rows decoded into `T`.
     #[inline]
     fn poll_rows(
         &mut self,
         cx: &mut Context<'_>,
         push: &mut impl FnMut(T) -> bool,
+    ) -> Poll<Result<bool>> {
+        self.poll_rows_with(cx, &mut Owned::new(), push)
+    }
+}
+
+impl<T> CopyOutRows<'_, T> {
+    /// Polls rows, each decoded and handed over by `sink`, into `push` while it returns
+    /// `true` (it returns `false` once it wants no more for now). `Ok(true)`: `push` stopped;
+    /// `Ok(false)`: the rows have ended. `copy_out`'s one loop, behind the stream (one row per
+    /// poll), [`CopyOutStream::collect_vec`] (every row that has arrived, per poll) and the
+    /// borrowing `_each` reads.
+    #[inline]
+    fn poll_rows_with<K: RowSink>(
+        &mut self,
+        cx: &mut Context<'_>,
+        sink: &mut K,
+        push: &mut impl FnMut(K::Out) -> bool,
     ) -> Poll<Result<bool>> {
         loop {
             match self {
@@ -602,7 +736,7 @@ impl<T: FromCopyRow> CopyOutRows<'_, T> {
                     }
                 },
                 CopyOutRows::Running(state) => loop {
-                    match state.reading.poll_row(cx, &state.options) {
+                    match state.reading.poll_row_with(cx, &state.options, sink) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Ok(Some(row))) => {
                             if !push(row) {

@@ -5,6 +5,7 @@
 use crate::bulk::upsert::{option_setters, setter_example};
 use crate::client::sqlx::{Conn, SqlxConn};
 use crate::client::Driver as _;
+use crate::engine::Visit;
 use crate::error::Result;
 use crate::ops::copy_in::{write_rows, write_stream};
 use crate::ops::copy_out::{self, Reading};
@@ -13,7 +14,7 @@ use crate::ops::replace_all;
 use crate::ops::upsert::{self, options::UpsertCounts, options::UpsertOptions};
 use crate::ops::{Options, Progress, ProgressFn};
 use crate::plan::{self, Plan};
-use crate::row::{CopyRow, FromCopyRow};
+use crate::row::{CopyRow, FromCopyRow, FromCopyRowRef};
 use crate::trace::{self, Op, OpKind};
 use ::sqlx::pool::PoolConnection;
 use ::sqlx::postgres::{PgConnection, PgPool, Postgres};
@@ -341,6 +342,113 @@ impl<'c> SqlxBulk<'c> {
     {
         let bulk: SqlxBulk<'p> = self;
         bulk.copy_out_owned_query(query.into(), None, params)
+    }
+
+    /// Reads every row of `T`'s table, each borrowing its text and byte fields from the
+    /// received data, handing each to `f`; returns the number of rows. See
+    /// [`Bulk::copy_out_each`](crate::Bulk::copy_out_each).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// #[copy(table = "events")]
+    /// struct EventRef<'r> {
+    ///     id: i64,
+    ///     kind: &'r str,
+    /// }
+    ///
+    /// # async fn f(pool: sqlx::PgPool) -> pgbulk::Result<()> {
+    /// let mut longest = 0;
+    /// pool.bulk()
+    ///     .copy_out_each::<EventRef<'_>>(|event| longest = longest.max(event.kind.len()))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`copy_out`](SqlxBulk::copy_out); rows before a failing one have been handed to `f`.
+    pub async fn copy_out_each<T>(self, f: impl for<'r> FnMut(T::Row<'r>) + Send) -> Result<u64>
+    where
+        T: FromCopyRowRef + 'c,
+    {
+        let (query, quoted) = plan::select_all::<T>(self.options.table_for::<T>())?;
+        self.each::<T>(query, Some(quoted), f).await
+    }
+
+    /// [`copy_out_each`](SqlxBulk::copy_out_each) for the rows of `query`; see
+    /// [`Bulk::copy_out_query_each`](crate::Bulk::copy_out_query_each).
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// # use bulk_derive::CopyRow;
+    /// use pgbulk::SqlxBulkExt;
+    ///
+    /// #[derive(CopyRow)]
+    /// struct Name<'r> {
+    ///     name: &'r str,
+    /// }
+    ///
+    /// # async fn f(pool: sqlx::PgPool) -> pgbulk::Result<()> {
+    /// let mut bytes = 0;
+    /// pool.bulk()
+    ///     .copy_out_query_each::<Name<'_>>("SELECT name FROM users", |row| bytes += row.name.len())
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`copy_out_query`](SqlxBulk::copy_out_query).
+    pub async fn copy_out_query_each<T>(
+        self,
+        query: impl Into<String>,
+        f: impl for<'r> FnMut(T::Row<'r>) + Send,
+    ) -> Result<u64>
+    where
+        T: FromCopyRowRef + 'c,
+    {
+        self.each::<T>(query.into(), None, f).await
+    }
+
+    /// The `_each` reads: the rows of `query`, decoded borrowing the data and handed to `f`
+    /// as they are read (no channel: nothing outlives the call).
+    async fn each<T>(
+        self,
+        query: String,
+        table: Option<String>,
+        f: impl for<'r> FnMut(T::Row<'r>) + Send,
+    ) -> Result<u64>
+    where
+        T: FromCopyRowRef + 'c,
+    {
+        let SqlxBulk {
+            mut driver,
+            options,
+        } = self;
+        let mut op = Op::start(OpKind::CopyOut, &query);
+        let read = async {
+            let (decoder, stream) =
+                copy_out::start::<_, T>(&mut driver, &query, table.as_deref()).await?;
+            let mut reading = Reading::new(decoder, stream, &options);
+            let mut sink = Visit::<T, _>::new(f);
+            while std::future::poll_fn(|cx| reading.poll_row_with(cx, &options, &mut sink))
+                .await?
+                .is_some()
+            {}
+            Ok::<_, crate::Error>(reading.totals())
+        };
+        match op.instrument(read).await {
+            Ok((rows, bytes)) => {
+                op.finish(rows, bytes);
+                Ok(rows)
+            }
+            Err(e) => {
+                op.fail(&e);
+                Err(e)
+            }
+        }
     }
 
     /// Reads `query`; `table` (quoted) when it is `copy_out`'s `SELECT` of a whole table.

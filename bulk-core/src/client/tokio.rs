@@ -38,7 +38,7 @@ impl TokioClient<'_> {
     /// Starts `plan`'s COPY TO STDOUT: [`copy_out::start`](crate::ops::copy_out::start)'s
     /// second half, written against this driver's own type (a boxed `Send` stream cannot be
     /// proven `Send` through the trait's generic lifetimes).
-    pub(crate) async fn copy_out_stream<T: crate::row::FromCopyRow>(
+    pub(crate) async fn copy_out_stream<T>(
         self,
         plan: crate::plan::OutPlan,
     ) -> Result<(crate::engine::Decoder<T>, TokioCopyOut)> {

@@ -1,7 +1,7 @@
 //! Codec: bytea. `[u8]`, `Vec<u8>` and `Box<[u8]>` are bytea, never arrays: `u8` implements
 //! neither `Encode` nor `Decode`, which is what keeps these impls apart from the array ones.
 
-use super::{non_null, put_len, Decode, DecodeError, Encode, EncodeError};
+use super::{non_null, put_len, Decode, DecodeError, DecodeRef, Encode, EncodeError};
 use bytes::BytesMut;
 use postgres_types::Type;
 
@@ -52,6 +52,30 @@ impl Decode for Vec<u8> {
     #[inline]
     fn decode(_ty: &Type, raw: Option<&[u8]>) -> Result<Self, DecodeError> {
         Ok(non_null(raw)?.to_vec())
+    }
+}
+
+impl<'r> DecodeRef<'r> for &'r [u8] {
+    #[inline]
+    fn accepts(ty: &Type) -> bool {
+        is_bytea(ty)
+    }
+
+    #[inline]
+    fn decode_ref(_ty: &Type, raw: Option<&'r [u8]>) -> Result<Self, DecodeError> {
+        non_null(raw)
+    }
+}
+
+impl<'r> DecodeRef<'r> for Option<&'r [u8]> {
+    #[inline]
+    fn accepts(ty: &Type) -> bool {
+        is_bytea(ty)
+    }
+
+    #[inline]
+    fn decode_ref(_ty: &Type, raw: Option<&'r [u8]>) -> Result<Self, DecodeError> {
+        Ok(raw)
     }
 }
 

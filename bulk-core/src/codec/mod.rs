@@ -180,6 +180,32 @@ pub trait Decode: Sized {
     fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Self, DecodeError>;
 }
 
+/// A field type of a borrowing row ([`FromCopyRowRef`](crate::FromCopyRowRef)): every
+/// [`Decode`] type (owned, as usual), plus `&'r str` and `&'r [u8]` (and `Option`s of them),
+/// which borrow the value's bytes from the received data instead of copying them.
+///
+/// `&'r str` reads the text types (as `String` does; for `jsonb`, the JSON text after its
+/// version byte), `&'r [u8]` reads `bytea`.
+pub trait DecodeRef<'r>: Sized {
+    /// Whether a column of PostgreSQL type `ty` can be read into this type.
+    fn accepts(ty: &Type) -> bool;
+
+    /// Reads the field's value, as [`Decode::decode`], possibly borrowing from `raw`.
+    fn decode_ref(ty: &Type, raw: Option<&'r [u8]>) -> Result<Self, DecodeError>;
+}
+
+impl<'r, T: Decode> DecodeRef<'r> for T {
+    #[inline]
+    fn accepts(ty: &Type) -> bool {
+        T::accepts(ty)
+    }
+
+    #[inline]
+    fn decode_ref(ty: &Type, raw: Option<&'r [u8]>) -> Result<Self, DecodeError> {
+        T::decode(ty, raw)
+    }
+}
+
 /// The type a domain is based on, through any number of domains; `ty` itself otherwise.
 ///
 /// Binary COPY reads and writes a domain column with its base type's `send`/`recv`, so a

@@ -6,7 +6,7 @@
 //! would fail the whole COPY); decoding checks UTF-8 (the connection's `client_encoding` is
 //! UTF8) and reports invalid bytes as an error.
 
-use super::{non_null, put_len, Decode, DecodeError, Encode, EncodeError};
+use super::{non_null, put_len, Decode, DecodeError, DecodeRef, Encode, EncodeError};
 use crate::codec::put_be;
 use bytes::BytesMut;
 use postgres_types::{Kind, Type};
@@ -128,6 +128,30 @@ impl Decode for String {
     #[inline]
     fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Self, DecodeError> {
         text_recv(ty, non_null(raw)?).map(str::to_owned)
+    }
+}
+
+impl<'r> DecodeRef<'r> for &'r str {
+    #[inline]
+    fn accepts(ty: &Type) -> bool {
+        is_text(ty)
+    }
+
+    #[inline]
+    fn decode_ref(ty: &Type, raw: Option<&'r [u8]>) -> Result<Self, DecodeError> {
+        text_recv(ty, non_null(raw)?)
+    }
+}
+
+impl<'r> DecodeRef<'r> for Option<&'r str> {
+    #[inline]
+    fn accepts(ty: &Type) -> bool {
+        is_text(ty)
+    }
+
+    #[inline]
+    fn decode_ref(ty: &Type, raw: Option<&'r [u8]>) -> Result<Self, DecodeError> {
+        raw.map(|raw| text_recv(ty, raw)).transpose()
     }
 }
 

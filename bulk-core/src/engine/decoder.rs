@@ -7,7 +7,7 @@
 
 use super::encoder::{HEADER_LEN, SIGNATURE};
 use crate::error::{Error, Result};
-use crate::row::{Fields, FromCopyRow, RawRow};
+use crate::row::{Fields, FromCopyRow, FromCopyRowRef, RawRow};
 use bytes::{Buf, Bytes, BytesMut};
 use postgres_types::Type;
 use std::marker::PhantomData;
@@ -48,7 +48,110 @@ pub struct Decoder<T> {
     _row: PhantomData<fn() -> T>,
 }
 
+/// What a [`Decoder`] makes of each tuple: an owned row ([`Owned`]: the stream and `Vec`
+/// reads), or a row borrowing the tuple's bytes handed to a closure ([`Visit`]: the `_each`
+/// reads). Decoding and delivering are two steps, so that a row decoded from a tuple that
+/// turns out to be partial is dropped, never delivered.
+pub(crate) trait RowSink {
+    /// A decoded row, borrowing the data for `'r`.
+    type Decoded<'r>;
+    /// What the decoder returns per row.
+    type Out;
+
+    /// Decodes one tuple's fields; the error names row `row`, the field and its column.
+    fn decode<'r, F: Fields<'r>>(
+        &mut self,
+        types: &[Type],
+        fields: &mut F,
+        row: u64,
+    ) -> Result<Self::Decoded<'r>>;
+
+    /// Hands over a row decoded from a whole tuple.
+    fn deliver(&mut self, row: Self::Decoded<'_>) -> Self::Out;
+}
+
+/// Rows decoded into owned `T`s, returned.
+pub(crate) struct Owned<T>(PhantomData<fn() -> T>);
+
+impl<T> Owned<T> {
+    pub(crate) fn new() -> Self {
+        Owned(PhantomData)
+    }
+}
+
+impl<T: FromCopyRow> RowSink for Owned<T> {
+    type Decoded<'r> = T;
+    type Out = T;
+
+    #[inline]
+    fn decode<'r, F: Fields<'r>>(&mut self, types: &[Type], fields: &mut F, row: u64) -> Result<T> {
+        crate::row::decode_tuple::<T>(fields, types, row)
+    }
+
+    #[inline]
+    fn deliver(&mut self, row: T) -> T {
+        row
+    }
+}
+
+/// Rows decoded into `T::Row<'r>`, borrowing the data, each handed to `f` and dropped after.
+pub(crate) struct Visit<T, F> {
+    f: F,
+    _row: PhantomData<fn() -> T>,
+}
+
+impl<T, F> Visit<T, F> {
+    pub(crate) fn new(f: F) -> Self {
+        Visit {
+            f,
+            _row: PhantomData,
+        }
+    }
+}
+
+impl<T: FromCopyRowRef, F: for<'r> FnMut(T::Row<'r>)> RowSink for Visit<T, F> {
+    type Decoded<'r> = T::Row<'r>;
+    type Out = ();
+
+    #[inline]
+    fn decode<'r, S: Fields<'r>>(
+        &mut self,
+        types: &[Type],
+        fields: &mut S,
+        row: u64,
+    ) -> Result<T::Row<'r>> {
+        T::decode_row_ref(types, fields)
+            .map_err(|(field, e)| crate::row::decode_error::<T>(row, field, e))
+    }
+
+    #[inline]
+    fn deliver(&mut self, row: T::Row<'_>) {
+        (self.f)(row);
+    }
+}
+
 impl<T: FromCopyRow> Decoder<T> {
+    /// [`feed_step_with`](Self::feed_step_with), the rows decoded into `T`.
+    ///
+    /// # Errors
+    /// As [`feed`](Self::feed) and [`step`](Self::step).
+    #[inline]
+    pub fn feed_step(&mut self, piece: Bytes) -> Result<Fed<T>> {
+        self.feed_step_with(piece, &mut Owned::new())
+    }
+
+    /// [`step_with`](Self::step_with), the rows decoded into `T`.
+    ///
+    /// # Errors
+    /// Damaged framing (the error names the row), a value its field cannot take, data after
+    /// the trailer.
+    #[inline]
+    pub fn step(&mut self) -> Result<Step<T>> {
+        self.step_with(&mut Owned::new())
+    }
+}
+
+impl<T> Decoder<T> {
     /// A decoder for data whose column `i` feeds field `map[i]` of `T` (`usize::MAX`: skipped),
     /// with `types[f]` the type of the column feeding field `f`. `what` names the data in
     /// messages.
@@ -88,21 +191,26 @@ impl<T: FromCopyRow> Decoder<T> {
         Ok(())
     }
 
-    /// [`feed`](Self::feed) then [`step`](Self::step) in one call, with a fast path for the
+    /// [`feed`](Self::feed) then [`step_with`](Self::step_with) in one call, with a fast path for the
     /// usual `COPY TO STDOUT` message: exactly one whole tuple, nothing pending before it. It
     /// is decoded straight from `piece` (no bookkeeping of the piece, no second call to learn
     /// that the piece is used up); [`Fed::Drained`] says so. Anything else takes the general
-    /// path ([`Fed::Step`]; call [`step`](Self::step) for further rows).
+    /// path ([`Fed::Step`]; call [`step_with`](Self::step_with) for further rows).
     ///
     /// # Errors
     /// As [`feed`](Self::feed) and [`step`](Self::step).
     #[inline]
-    pub fn feed_step(&mut self, piece: Bytes) -> Result<Fed<T>> {
+    pub(crate) fn feed_step_with<K: RowSink>(
+        &mut self,
+        piece: Bytes,
+        sink: &mut K,
+    ) -> Result<Fed<K::Out>> {
         if self.reader.ready_for_whole() {
             if self.reader.is_identity(&self.map, &self.slots) {
-                if let Some((value, len)) =
-                    in_order::<T>(&piece, self.reader.columns, &self.types, self.row)
-                {
+                // Delivered before `piece` moves on: the decoded row borrows it.
+                let found = in_order(sink, &piece, self.reader.columns, &self.types, self.row)
+                    .map(|(value, len)| (value.map(|value| sink.deliver(value)), len));
+                if let Some((value, len)) = found {
                     let value = value?;
                     self.row += 1;
                     self.bytes += piece.len() as u64;
@@ -122,14 +230,15 @@ impl<T: FromCopyRow> Decoder<T> {
                 if len == piece.len() {
                     self.bytes += piece.len() as u64;
                     let mut raw = RawRow::new(&piece, &self.slots);
-                    let value = crate::row::decode_tuple::<T>(&mut raw, &self.types, self.row)?;
+                    let value = sink.decode(&self.types, &mut raw, self.row)?;
+                    let value = sink.deliver(value);
                     self.row += 1;
                     return Ok(Fed::Drained(value));
                 }
             }
         }
         self.feed(piece)?;
-        self.step().map(Fed::Step)
+        self.step_with(sink).map(Fed::Step)
     }
 
     /// Takes the next piece of data by copying it.
@@ -152,12 +261,12 @@ impl<T: FromCopyRow> Decoder<T> {
     /// Damaged framing (the error names the row), a value its field cannot take, data after
     /// the trailer.
     #[inline]
-    pub fn step(&mut self) -> Result<Step<T>> {
+    pub(crate) fn step_with<K: RowSink>(&mut self, sink: &mut K) -> Result<Step<K::Out>> {
         if self.reader.in_tuples() && self.reader.is_identity(&self.map, &self.slots) {
             let data = &self.reader.data()[self.reader.consumed..];
-            if let Some((value, len)) =
-                in_order::<T>(data, self.reader.columns, &self.types, self.row)
-            {
+            let found = in_order(sink, data, self.reader.columns, &self.types, self.row)
+                .map(|(value, len)| (value.map(|value| sink.deliver(value)), len));
+            if let Some((value, len)) = found {
                 let value = value?;
                 self.reader.consumed += len;
                 self.row += 1;
@@ -173,7 +282,8 @@ impl<T: FromCopyRow> Decoder<T> {
         match next {
             Next::Tuple => {
                 let mut raw = RawRow::new(self.reader.tuple_bytes(), &self.slots);
-                let value = crate::row::decode_tuple::<T>(&mut raw, &self.types, self.row)?;
+                let value = sink.decode(&self.types, &mut raw, self.row)?;
+                let value = sink.deliver(value);
                 self.row += 1;
                 Ok(Step::Row(value))
             }
@@ -418,25 +528,25 @@ impl TupleReader {
     }
 }
 
-/// Decodes the tuple at the start of `data` straight into `T`, its fields read in order (the
+/// Decodes the tuple at the start of `data` straight into a row, its fields read in order (the
 /// identity column map: see [`TupleReader::is_identity`]), without finding their positions
 /// first. `Some((decoded, length))` when `data` starts with a whole tuple of `columns` fields;
 /// `None` otherwise (a partial tuple, the trailer, damaged framing), for the general path to
 /// say which. A field that cannot be decoded is that field's error: the tuple may then be
 /// partial (its length is unknown), which does not matter as the read ends there.
 #[inline]
-fn in_order<T: FromCopyRow>(
-    data: &[u8],
+fn in_order<'r, K: RowSink>(
+    sink: &mut K,
+    data: &'r [u8],
     columns: usize,
     types: &[Type],
     row: u64,
-) -> Option<(Result<T>, usize)> {
+) -> Option<(Result<K::Decoded<'r>>, usize)> {
     let mut fields = InOrder::start(data, columns)?;
-    let value = T::decode_row(types, &mut fields);
+    let value = sink.decode(types, &mut fields, row);
     if fields.short {
         return None;
     }
-    let value = value.map_err(|(field, e)| crate::row::decode_error::<T>(row, field, e));
     Some((value, fields.pos))
 }
 

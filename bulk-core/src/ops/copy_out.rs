@@ -3,6 +3,7 @@
 
 use crate::client::{CopyOutData, Driver};
 use crate::engine::{Decoder, Fed, Step};
+use crate::engine::{Owned, RowSink};
 use crate::error::Result;
 use crate::ops::Options;
 use crate::plan;
@@ -13,7 +14,7 @@ use std::task::{ready, Context, Poll};
 
 /// Describes `query`, checks it against `T` and starts its `COPY (..) TO STDOUT` on `driver`;
 /// `table` as in [`plan::plan_copy_out`].
-pub(crate) async fn start<'a, D: Driver, T: FromCopyRow>(
+pub(crate) async fn start<'a, D: Driver, T: crate::row::FromCopyRowRef>(
     driver: &'a mut D,
     query: &str,
     table: Option<&str>,
@@ -27,7 +28,7 @@ pub(crate) async fn start<'a, D: Driver, T: FromCopyRow>(
 }
 
 /// The decoder for the COPY data of `plan`.
-pub(crate) fn decoder<T: FromCopyRow>(plan: plan::OutPlan) -> Decoder<T> {
+pub(crate) fn decoder<T>(plan: plan::OutPlan) -> Decoder<T> {
     let slots = plan.slots();
     Decoder::new(plan.types, plan.map, "the COPY data").with_slots(slots)
 }
@@ -43,7 +44,7 @@ pub(crate) struct Reading<T, S> {
     pending: bool,
 }
 
-impl<T: FromCopyRow, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
+impl<T, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
     pub(crate) fn new(decoder: Decoder<T>, stream: S, options: &Options<'_>) -> Self {
         Reading {
             decoder,
@@ -59,24 +60,25 @@ impl<T: FromCopyRow, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
         (self.decoder.rows(), self.decoder.bytes())
     }
 
-    /// The next row: decoded from data already received, or after polling for more.
-    /// `Ok(None)` after the trailer, once the stream has ended.
+    /// The next row: decoded from data already received, or after polling for more, and
+    /// handed to `sink`. `Ok(None)` after the trailer, once the stream has ended.
     #[inline]
-    pub(crate) fn poll_row(
+    pub(crate) fn poll_row_with<K: RowSink>(
         &mut self,
         cx: &mut Context<'_>,
         options: &Options<'_>,
-    ) -> Poll<Result<Option<T>>> {
+        sink: &mut K,
+    ) -> Poll<Result<Option<K::Out>>> {
         loop {
             if self.pending {
-                match self.decoder.step()? {
+                match self.decoder.step_with(sink)? {
                     Step::Row(row) => return Poll::Ready(Ok(Some(row))),
                     Step::NeedMore | Step::End => self.pending = false,
                 }
             }
             match ready!(self.stream.poll_next_unpin(cx)) {
                 Some(Ok(piece)) => {
-                    let fed = self.decoder.feed_step(piece)?;
+                    let fed = self.decoder.feed_step_with(piece, sink)?;
                     let bytes = self.decoder.bytes();
                     if bytes - self.reported >= self.report_every {
                         self.reported = bytes;
@@ -104,6 +106,18 @@ impl<T: FromCopyRow, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
                 }
             }
         }
+    }
+}
+
+impl<T: FromCopyRow, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
+    /// The next row, decoded into `T`.
+    #[inline]
+    pub(crate) fn poll_row(
+        &mut self,
+        cx: &mut Context<'_>,
+        options: &Options<'_>,
+    ) -> Poll<Result<Option<T>>> {
+        self.poll_row_with(cx, options, &mut Owned::new())
     }
 
     /// The next row, awaited.

@@ -23,6 +23,7 @@
 
 use crate::client::sync::{block_on, SyncClient};
 use crate::client::CopyOutData;
+use crate::engine::Visit;
 use crate::error::Result;
 use crate::ops::copy_in::write_rows;
 use crate::ops::copy_out::{self, Reading};
@@ -33,7 +34,7 @@ use crate::ops::upsert::{
 };
 use crate::ops::{replace_all, Options, Progress};
 use crate::plan::{self, Plan};
-use crate::row::{CopyRow, FromCopyRow};
+use crate::row::{CopyRow, FromCopyRow, FromCopyRowRef};
 use postgres::GenericClient;
 use std::borrow::Borrow;
 use std::fmt;
@@ -196,6 +197,70 @@ impl<'a, C: GenericClient + Send> Bulk<'a, C> {
         query: &str,
     ) -> Result<CopyOutIter<'_, T>> {
         self.read_iter(query, None)
+    }
+
+    /// Reads every row of `T`'s table, each borrowing its text and byte fields from the
+    /// received data, handing each to `f`; returns the number of rows. See
+    /// [`crate::Bulk::copy_out_each`].
+    ///
+    /// ```no_run
+    /// # extern crate bulk_core as pgbulk;
+    /// use pgbulk::sync::BulkExt;
+    /// #[derive(bulk_derive::CopyRow)]
+    /// #[copy(table = "users")]
+    /// struct UserRef<'r> {
+    ///     id: i64,
+    ///     email: &'r str,
+    /// }
+    /// # fn run(client: &mut postgres::Client) -> bulk_core::Result<()> {
+    /// let mut gmail = 0;
+    /// client
+    ///     .bulk()
+    ///     .copy_out_each::<UserRef<'_>>(|user| gmail += usize::from(user.email.ends_with("@gmail.com")))?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`copy_out`](Bulk::copy_out); rows before a failing one have been handed to `f`.
+    pub fn copy_out_each<T: FromCopyRowRef>(
+        &mut self,
+        f: impl for<'r> FnMut(T::Row<'r>),
+    ) -> Result<u64> {
+        let (query, quoted) = plan::select_all::<T>(self.options.table_for::<T>())?;
+        self.each::<T>(&query, Some(&quoted), f)
+    }
+
+    /// [`copy_out_each`](Bulk::copy_out_each) for the rows of `query`; see
+    /// [`crate::Bulk::copy_out_query_each`].
+    ///
+    /// # Errors
+    /// As [`copy_out_query`](Bulk::copy_out_query).
+    pub fn copy_out_query_each<T: FromCopyRowRef>(
+        &mut self,
+        query: &str,
+        f: impl for<'r> FnMut(T::Row<'r>),
+    ) -> Result<u64> {
+        self.each::<T>(query, None, f)
+    }
+
+    /// The `_each` reads: the rows of `query`, decoded borrowing the data and handed to `f`.
+    fn each<T: FromCopyRowRef>(
+        &mut self,
+        query: &str,
+        table: Option<&str>,
+        f: impl for<'r> FnMut(T::Row<'r>),
+    ) -> Result<u64> {
+        let (decoder, stream) = block_on(copy_out::start::<_, T>(&mut self.driver, query, table))?;
+        let mut reading = Reading::new(decoder, stream, &self.options);
+        let mut sink = Visit::<T, _>::new(f);
+        let options = &self.options;
+        block_on(async {
+            while std::future::poll_fn(|cx| reading.poll_row_with(cx, options, &mut sink))
+                .await?
+                .is_some()
+            {}
+            Ok(reading.totals().0)
+        })
     }
 
     /// Reads `query`; `table` (quoted) when it is `copy_out`'s `SELECT` of a whole table.
