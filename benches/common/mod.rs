@@ -47,6 +47,42 @@ pub struct Wide {
     pub note: Option<String>,
 }
 
+/// `narrow` read borrowing its text (`copy_out_each`): nothing allocated per row.
+#[derive(CopyRow, Debug)]
+#[copy(table = "bench_narrow")]
+pub struct NarrowRef<'r> {
+    pub id: i64,
+    pub value: f64,
+    pub name: &'r str,
+}
+
+/// `users` read borrowing its texts.
+#[derive(CopyRow, Debug)]
+#[copy(table = "bench_users")]
+pub struct UserRef<'r> {
+    pub id: i64,
+    pub name: &'r str,
+    pub email: &'r str,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `wide` read the way a reader that forwards rows takes it: texts borrowed, the JSON payload
+/// as its text (not parsed); arrays, numbers and dates decoded as in `Wide`.
+#[derive(CopyRow, Debug)]
+#[copy(table = "bench_wide")]
+pub struct WideRef<'r> {
+    pub id: i64,
+    pub uid: Uuid,
+    pub amount: Decimal,
+    pub tags: Vec<String>,
+    pub scores: Vec<i32>,
+    pub payload: &'r str,
+    pub created: DateTime<Utc>,
+    pub day: NaiveDate,
+    pub flag: bool,
+    pub note: Option<&'r str>,
+}
+
 pub const NARROW_DDL: &str =
     "CREATE TABLE bench_narrow (id bigint, value double precision, name varchar)";
 pub const USERS_DDL: &str = "CREATE TABLE bench_users (id bigserial primary key, name text, \

@@ -68,7 +68,7 @@ pub mod __private {
         Decode, DecodeRef, ElementReader, Encode, ToSqlField, TryFromField,
     };
     /// The sans-IO COPY engine, for the benchmarks and the decoder fuzz test.
-    pub use crate::engine::{Decoder, Encoder, Fed, Step};
+    pub use crate::engine::{Decoder, Encoder, Fed, Owned, RowSink, Step, Visit};
     pub use crate::error::{DecodeError, EncodeError};
     pub use crate::row::{
         concat_accepts, concat_columns, Column, CopyRow, Fields, FromCopyRow, FromCopyRowRef,

@@ -52,7 +52,7 @@ pub struct Decoder<T> {
 /// reads), or a row borrowing the tuple's bytes handed to a closure ([`Visit`]: the `_each`
 /// reads). Decoding and delivering are two steps, so that a row decoded from a tuple that
 /// turns out to be partial is dropped, never delivered.
-pub(crate) trait RowSink {
+pub trait RowSink {
     /// A decoded row, borrowing the data for `'r`.
     type Decoded<'r>;
     /// What the decoder returns per row.
@@ -71,11 +71,19 @@ pub(crate) trait RowSink {
 }
 
 /// Rows decoded into owned `T`s, returned.
-pub(crate) struct Owned<T>(PhantomData<fn() -> T>);
+pub struct Owned<T>(PhantomData<fn() -> T>);
 
 impl<T> Owned<T> {
-    pub(crate) fn new() -> Self {
+    /// The sink of owned rows.
+    #[must_use]
+    pub fn new() -> Self {
         Owned(PhantomData)
+    }
+}
+
+impl<T> Default for Owned<T> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -95,13 +103,14 @@ impl<T: FromCopyRow> RowSink for Owned<T> {
 }
 
 /// Rows decoded into `T::Row<'r>`, borrowing the data, each handed to `f` and dropped after.
-pub(crate) struct Visit<T, F> {
+pub struct Visit<T, F> {
     f: F,
     _row: PhantomData<fn() -> T>,
 }
 
 impl<T, F> Visit<T, F> {
-    pub(crate) fn new(f: F) -> Self {
+    /// The sink handing each row to `f`.
+    pub fn new(f: F) -> Self {
         Visit {
             f,
             _row: PhantomData,
@@ -200,7 +209,7 @@ impl<T> Decoder<T> {
     /// # Errors
     /// As [`feed`](Self::feed) and [`step`](Self::step).
     #[inline]
-    pub(crate) fn feed_step_with<K: RowSink>(
+    pub fn feed_step_with<K: RowSink>(
         &mut self,
         piece: Bytes,
         sink: &mut K,
@@ -261,7 +270,7 @@ impl<T> Decoder<T> {
     /// Damaged framing (the error names the row), a value its field cannot take, data after
     /// the trailer.
     #[inline]
-    pub(crate) fn step_with<K: RowSink>(&mut self, sink: &mut K) -> Result<Step<K::Out>> {
+    pub fn step_with<K: RowSink>(&mut self, sink: &mut K) -> Result<Step<K::Out>> {
         if self.reader.in_tuples() && self.reader.is_identity(&self.map, &self.slots) {
             let data = &self.reader.data()[self.reader.consumed..];
             let found = in_order(sink, data, self.reader.columns, &self.types, self.row)

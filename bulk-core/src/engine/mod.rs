@@ -12,8 +12,7 @@
 mod decoder;
 mod encoder;
 
-pub use decoder::{Decoder, Fed, Step};
-pub(crate) use decoder::{Owned, RowSink, Visit};
+pub use decoder::{Decoder, Fed, Owned, RowSink, Step, Visit};
 pub use encoder::Encoder;
 #[cfg(test)]
 pub(crate) use encoder::{write_header, write_trailer, HEADER_LEN, SIGNATURE};
