@@ -78,3 +78,42 @@ on_every_client! {
         assert_eq!(n, 4);
     }
 }
+
+#[tokio::test]
+async fn blocking_client_kept_plan_refused_in_a_read_only_session_stays_in_step() {
+    use pgbulk::sync::BulkExt as _;
+    let db = crate::db().await;
+    let conninfo = db.connection_string();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&conninfo, postgres::NoTls).unwrap();
+        client
+            .batch_execute("CREATE TABLE kept (id int8 PRIMARY KEY)")
+            .unwrap();
+        let plan = client.bulk().plan::<Kept>().unwrap();
+        assert_eq!(
+            client.bulk().copy_in_with_plan(&plan, &rows(0, 3)).unwrap(),
+            3
+        );
+        assert_eq!(
+            client.bulk().copy_in_with_plan(&plan, &rows(3, 3)).unwrap(),
+            3
+        );
+        client
+            .batch_execute("SET default_transaction_read_only = on")
+            .unwrap();
+        let err = client
+            .bulk()
+            .copy_in_with_plan(&plan, &rows(6, 3))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Db, "{err}");
+        assert!(err.to_string().contains("read-only transaction"), "{err}");
+        assert!(!err.is_connection_lost(), "{err}");
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM kept", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 6);
+    })
+    .await
+    .unwrap();
+}

@@ -8,7 +8,7 @@
 //! (The `postgres` crate does not hand out its inner tokio-postgres client, so this cannot be
 //! the async driver run on a runtime.)
 
-use super::copy_start::{READ_ONLY_SQL, REFUSAL_SQL};
+use super::copy_start::{read_only, READ_ONLY_SQL, REFUSAL_SQL};
 use super::{
     BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome, RawParam, TextRows,
 };
@@ -151,10 +151,7 @@ fn start_copy_in<'c, C: GenericClient>(
     // the full check when it is on (see `copy_start::READ_ONLY_SQL`).
     let full_check = !target.own
         && (!target.checked
-            || client
-                .query_typed_one(READ_ONLY_SQL, &[])
-                .map_err(Error::server)?
-                .get::<_, bool>(0));
+            || read_only(&client.simple_query(READ_ONLY_SQL).map_err(Error::server)?));
     let refused = full_check
         && client
             .query_typed_one(
