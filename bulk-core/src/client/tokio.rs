@@ -304,9 +304,15 @@ pub(crate) struct TokioCopyOut(Pin<Box<tokio_postgres::CopyOutStream>>);
 impl Stream for TokioCopyOut {
     type Item = Result<Bytes>;
 
+    // Called once per row: inlined into the read loop, and the error mapped only when there
+    // is one.
+    #[inline]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0
-            .poll_next_unpin(cx)
-            .map(|item| item.map(|r| r.map_err(Error::server)))
+        match self.0.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(piece))) => Poll::Ready(Some(Ok(piece))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Error::server(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
