@@ -91,11 +91,11 @@ async fn blocking_client_kept_plan_refused_in_a_read_only_session_stays_in_step(
             .unwrap();
         let plan = client.bulk().plan::<Kept>().unwrap();
         assert_eq!(
-            client.bulk().copy_in_with_plan(&plan, &rows(0, 3)).unwrap(),
+            client.bulk().copy_in_with_plan(&plan, rows(0, 3)).unwrap(),
             3
         );
         assert_eq!(
-            client.bulk().copy_in_with_plan(&plan, &rows(3, 3)).unwrap(),
+            client.bulk().copy_in_with_plan(&plan, rows(3, 3)).unwrap(),
             3
         );
         client
@@ -103,7 +103,7 @@ async fn blocking_client_kept_plan_refused_in_a_read_only_session_stays_in_step(
             .unwrap();
         let err = client
             .bulk()
-            .copy_in_with_plan(&plan, &rows(6, 3))
+            .copy_in_with_plan(&plan, rows(6, 3))
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Db, "{err}");
         assert!(err.to_string().contains("read-only transaction"), "{err}");
