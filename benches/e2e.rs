@@ -695,11 +695,10 @@ async fn read_all<T: Shape>(
     Ok(())
 }
 
-async fn bench_reads<T: Shape>(
-    env: &Env,
-    title: &str,
-    rows: &[T],
-) -> Result<(String, usize, Vec<(Reader, Result_)>), BoxError> {
+/// One read table: its title, its row count, and each contender's result.
+type Reads = (String, usize, Vec<(Reader, Result_)>);
+
+async fn bench_reads<T: Shape>(env: &Env, title: &str, rows: &[T]) -> Result<Reads, BoxError> {
     let contenders = [
         Reader::Pgbulk,
         Reader::Borrowed,
@@ -1139,13 +1138,25 @@ fn main() -> Result<(), BoxError> {
         return rt.block_on(memory_child(&args[i + 1], n));
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let only_upsert = args.iter().any(|a| a == "--upsert");
-    // `-- --reads`: only the reads (narrow and wide), printed.
-    let only_reads = args.iter().any(|a| a == "--reads");
-    // `-- sqlx`: only the sqlx section (benches/e2e_sqlx), into its own part of the file.
-    let sqlx_only = args.iter().any(|a| a == "sqlx");
+    // `-- --upsert`: only the upserts; `-- --reads`: only the reads (narrow and wide); both
+    // printed. `-- sqlx`: only the sqlx section (benches/e2e_sqlx), into its own part of the
+    // file.
+    let only = if args.iter().any(|a| a == "--upsert") {
+        Only::Upsert
+    } else if args.iter().any(|a| a == "--reads") {
+        Only::Reads
+    } else if args.iter().any(|a| a == "sqlx") {
+        Only::Sqlx
+    } else {
+        Only::All
+    };
+    let (only_upsert, only_reads, sqlx_only) = (
+        only == Only::Upsert,
+        only == Only::Reads,
+        only == Only::Sqlx,
+    );
     let started = Instant::now();
-    let result = rt.block_on(run(quick, only_upsert, only_reads, sqlx_only));
+    let result = rt.block_on(run(quick, only));
     pgbulk::testkit::shutdown();
     let (report, sqlx_report) = result?;
     eprintln!("total {:.0} s", started.elapsed().as_secs_f64());
@@ -1166,7 +1177,7 @@ fn main() -> Result<(), BoxError> {
 }
 
 /// The read targets: client CPU of owned and borrowed reads × `BinaryCopyOutStream`'s.
-fn read_targets(targets: &mut String, reads: [&(String, usize, Vec<(Reader, Result_)>); 2]) {
+fn read_targets(targets: &mut String, reads: [&Reads; 2]) {
     for (title, _, results) in reads {
         let shape = title.split(',').next().unwrap_or("");
         let ours = find(results, &Reader::Pgbulk);
@@ -1205,12 +1216,21 @@ fn replace_section(text: &str, name: &str, body: &str) -> String {
     }
 }
 
-async fn run(
-    quick: bool,
-    only_upsert: bool,
-    only_reads: bool,
-    sqlx_only: bool,
-) -> Result<(String, String), BoxError> {
+/// Which sections a run measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Only {
+    All,
+    Upsert,
+    Reads,
+    Sqlx,
+}
+
+async fn run(quick: bool, only: Only) -> Result<(String, String), BoxError> {
+    let (only_upsert, only_reads, sqlx_only) = (
+        only == Only::Upsert,
+        only == Only::Reads,
+        only == Only::Sqlx,
+    );
     let (client, conninfo, db, bin_dir) = if let Ok(url) = std::env::var("DATABASE_URL") {
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
