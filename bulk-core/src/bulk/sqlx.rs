@@ -5,7 +5,6 @@
 use crate::bulk::upsert::{option_setters, setter_example};
 use crate::client::sqlx::{Conn, SqlxConn};
 use crate::client::Driver as _;
-use crate::engine::Visit;
 use crate::error::Result;
 use crate::ops::copy_in::{write_rows, write_stream};
 use crate::ops::copy_out::{self, Reading};
@@ -427,28 +426,14 @@ impl<'c> SqlxBulk<'c> {
             mut driver,
             options,
         } = self;
-        let mut op = Op::start(OpKind::CopyOut, &query);
         let read = async {
             let (decoder, stream) =
                 copy_out::start::<_, T>(&mut driver, &query, table.as_deref()).await?;
-            let mut reading = Reading::new(decoder, stream, &options);
-            let mut sink = Visit::<T, _>::new(f);
-            while std::future::poll_fn(|cx| reading.poll_row_with(cx, &options, &mut sink))
-                .await?
-                .is_some()
-            {}
-            Ok::<_, crate::Error>(reading.totals())
+            Reading::new(decoder, stream, &options)
+                .each(&options, f)
+                .await
         };
-        match op.instrument(read).await {
-            Ok((rows, bytes)) => {
-                op.finish(rows, bytes);
-                Ok(rows)
-            }
-            Err(e) => {
-                op.fail(&e);
-                Err(e)
-            }
-        }
+        trace::traced(Op::start(OpKind::CopyOut, &query), read).await
     }
 
     /// Reads `query`; `table` (quoted) when it is `copy_out`'s `SELECT` of a whole table.

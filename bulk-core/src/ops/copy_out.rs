@@ -109,6 +109,23 @@ impl<T, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
     }
 }
 
+impl<T: crate::row::FromCopyRowRef, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
+    /// Reads every row, each decoded borrowing the data and handed to `f` (the `_each`
+    /// reads); returns the rows and bytes read.
+    pub(crate) async fn each(
+        &mut self,
+        options: &Options<'_>,
+        f: impl for<'r> FnMut(T::Row<'r>),
+    ) -> Result<(u64, u64)> {
+        let mut sink = crate::engine::Visit::<T, _>::new(f);
+        while std::future::poll_fn(|cx| self.poll_row_with(cx, options, &mut sink))
+            .await?
+            .is_some()
+        {}
+        Ok(self.totals())
+    }
+}
+
 impl<T: FromCopyRow, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
     /// The next row, decoded into `T`.
     #[inline]

@@ -23,7 +23,6 @@
 
 use crate::client::sync::{block_on, SyncClient};
 use crate::client::CopyOutData;
-use crate::engine::Visit;
 use crate::error::Result;
 use crate::ops::copy_in::write_rows;
 use crate::ops::copy_out::{self, Reading};
@@ -251,16 +250,9 @@ impl<'a, C: GenericClient + Send> Bulk<'a, C> {
         f: impl for<'r> FnMut(T::Row<'r>),
     ) -> Result<u64> {
         let (decoder, stream) = block_on(copy_out::start::<_, T>(&mut self.driver, query, table))?;
-        let mut reading = Reading::new(decoder, stream, &self.options);
-        let mut sink = Visit::<T, _>::new(f);
         let options = &self.options;
-        block_on(async {
-            while std::future::poll_fn(|cx| reading.poll_row_with(cx, options, &mut sink))
-                .await?
-                .is_some()
-            {}
-            Ok(reading.totals().0)
-        })
+        let (rows, _) = block_on(Reading::new(decoder, stream, options).each(options, f))?;
+        Ok(rows)
     }
 
     /// Reads `query`; `table` (quoted) when it is `copy_out`'s `SELECT` of a whole table.
