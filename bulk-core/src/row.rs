@@ -329,8 +329,9 @@ const fn concat<T: Copy, const N: usize>(parts: &[&[T]], fill: T) -> [T; N] {
 
 /// A struct that can be read from binary `COPY .. TO STDOUT`, field by field.
 ///
-/// `#[derive(CopyRow)]` implements it for structs without lifetime parameters. Columns are
-/// matched to fields by name; `#[copy(skip)]` fields are filled with `Default::default()`.
+/// `#[derive(CopyRow)]` implements it for structs without lifetime parameters (a struct with
+/// one lifetime parameter is read borrowing instead: [`FromCopyRowRef`]). Columns are matched
+/// to fields by name; `#[copy(skip)]` fields are filled with `Default::default()`.
 pub trait FromCopyRow: FromCopyRowRef + Sized {
     /// Builds a value from one tuple, reading field `i` (of `COLUMNS`, in order) from `row`;
     /// `types[i]` is the type of its column.
