@@ -17,6 +17,43 @@ use postgres_types::{Kind, Type};
 pub(crate) const SERVER_SQL: &str = "SELECT current_setting('server_version_num'), \
      to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL";
 
+/// [`SERVER_SQL`] with a third column: the type modifier (`atttypmod`) of each table column in
+/// `origins` (`(table OID, attribute number)`, `(0, 0)` for none: `-1`), in order, as an
+/// array's text. For a driver that learns where a result column comes from but not its
+/// modifier (sqlx); the numbers are written into the text (nothing else is).
+pub(crate) fn facts_and_typmods_sql(origins: &[(u32, i16)]) -> String {
+    use std::fmt::Write as _;
+    let (mut tables, mut attributes) = (String::new(), String::new());
+    for (i, (table, attribute)) in origins.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        let _ = write!(tables, "{sep}{table}");
+        let _ = write!(attributes, "{sep}{attribute}");
+    }
+    format!(
+        "{SERVER_SQL}, ARRAY(SELECT coalesce(a.atttypmod, -1) \
+         FROM unnest('{{{tables}}}'::pg_catalog.oid[], '{{{attributes}}}'::pg_catalog.int2[]) \
+         WITH ORDINALITY AS u(rel, att, ord) \
+         LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = u.rel AND a.attnum = u.att \
+         ORDER BY u.ord)::text"
+    )
+}
+
+/// The type modifiers [`facts_and_typmods_sql`] read (the third column of its one row), if
+/// there is one per column.
+pub(crate) fn typmods_from_rows(rows: &[Vec<Option<String>>], columns: usize) -> Option<Vec<i32>> {
+    let text = rows.first()?.get(2)?.as_deref()?;
+    let inner = text.strip_prefix('{')?.strip_suffix('}')?;
+    let typmods: Vec<i32> = if inner.is_empty() {
+        Vec::new()
+    } else {
+        inner
+            .split(',')
+            .map(|n| n.trim().parse().ok())
+            .collect::<Option<_>>()?
+    };
+    (typmods.len() == columns).then_some(typmods)
+}
+
 /// What a plan reads of the server with [`SERVER_SQL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ServerFacts {

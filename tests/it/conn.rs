@@ -31,9 +31,6 @@ pub mod tokio_postgres {
     /// What pgbulk's usage errors tell a caller to open a transaction with.
     pub const BEGIN_HINT: &str = "`client.transaction()`";
 
-    /// Upserts stage in a table the session keeps (empty) for its next call of that shape.
-    pub const REUSES_STAGE: bool = true;
-
     pub type Conn = tokio_postgres::Client;
     pub type Pool = deadpool_postgres::Pool;
 
@@ -111,10 +108,6 @@ pub mod sqlx {
 
     /// What pgbulk's usage errors tell a caller to open a transaction with.
     pub const BEGIN_HINT: &str = "`conn.begin()`";
-
-    /// sqlx reports no type modifiers, so each upsert stages in a table of its own, dropped
-    /// before the call returns (a reused stage of a stale `numeric(p, s)` would change values).
-    pub const REUSES_STAGE: bool = false;
 
     pub type Conn = PgConnection;
     pub type Pool = sqlx::PgPool;

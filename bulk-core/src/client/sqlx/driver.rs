@@ -141,7 +141,8 @@ impl Driver for SqlxConn<'_> {
                 columns: d.columns,
                 params: d.params,
                 param_types: d.param_types,
-                // sqlx does not hand out the row description's type modifiers.
+                // sqlx does not hand out the row description's type modifiers
+                // (`describe_target` looks them up).
                 typmods: None,
             })
         })
@@ -185,12 +186,22 @@ impl Driver for SqlxConn<'_> {
         sql: &'a str,
     ) -> BoxFuture<'a, Result<(Described, ServerFacts)>> {
         Box::pin(async move {
-            let described = self.describe(sql).await?;
-            // sqlx cannot pipeline two requests: a round trip of its own.
+            let conn = self.conn().await?;
+            let d = types::describe(conn, sql).await.map_err(Error::sqlx)?;
+            // sqlx cannot pipeline two requests: the server's facts take a round trip of their
+            // own, and the same statement reads the columns' type modifiers from the catalog
+            // (sqlx reports which table column each result column reads, not its modifier).
             let rows = self
-                .query_text(server::SERVER_SQL)
+                .query_text(&server::facts_and_typmods_sql(&d.origins))
                 .await
                 .map_err(|e| e.context("cannot read the server's version"))?;
+            let typmods = server::typmods_from_rows(&rows, d.origins.len());
+            let described = Described {
+                columns: d.columns,
+                params: d.params,
+                param_types: d.param_types,
+                typmods,
+            };
             Ok((described, ServerFacts::from_rows(&rows)?))
         })
     }

@@ -209,6 +209,10 @@ pub(crate) struct Described {
     pub(crate) params: usize,
     /// Their types, resolved like the columns' (empty if sqlx did not report them).
     pub(crate) param_types: Vec<Type>,
+    /// Per result column, the table column it reads, as `(table OID, attribute number)`, or
+    /// `(0, 0)` for a computed one: where its type modifier can be looked up (sqlx does not
+    /// hand out the row description's modifiers themselves).
+    pub(crate) origins: Vec<(u32, i16)>,
 }
 
 /// Describes `sql` without running it.
@@ -241,6 +245,16 @@ pub(crate) async fn describe(
     };
     let mut names = Vec::with_capacity(stmt.columns().len());
     let mut oids = Vec::with_capacity(stmt.columns().len());
+    let origins = stmt
+        .columns()
+        .iter()
+        .map(
+            |col| match (col.relation_id(), col.relation_attribute_no()) {
+                (Some(table), Some(attribute)) => (table.0, attribute),
+                _ => (0, 0),
+            },
+        )
+        .collect();
     for col in stmt.columns() {
         let oid = col.type_info().oid().ok_or_else(|| {
             ::sqlx::Error::Protocol(format!("column \"{}\" has no type OID", col.name()))
@@ -256,6 +270,7 @@ pub(crate) async fn describe(
         columns: names.into_iter().zip(types).collect(),
         params,
         param_types,
+        origins,
     })
 }
 
