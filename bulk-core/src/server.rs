@@ -216,6 +216,33 @@ mod tests {
     use bytes::BytesMut;
     use rust_decimal::Decimal;
 
+    /// The type modifiers come back one per column, or not at all.
+    #[test]
+    fn typmods_are_read_one_per_column() {
+        let row = |typmods: &str| {
+            vec![vec![
+                Some("150000".to_owned()),
+                Some("f".to_owned()),
+                Some(typmods.to_owned()),
+            ]]
+        };
+        assert_eq!(
+            typmods_from_rows(&row("{-1,65540}"), 2),
+            Some(vec![-1, 65_540])
+        );
+        assert_eq!(typmods_from_rows(&row("{}"), 0), Some(vec![]));
+        assert_eq!(typmods_from_rows(&row("{-1}"), 2), None);
+        assert_eq!(typmods_from_rows(&row("{x}"), 1), None);
+        assert_eq!(typmods_from_rows(&[], 1), None);
+        // The numbers are all the statement carries.
+        let sql = facts_and_typmods_sql(&[(16_384, 2), (0, 0)]);
+        assert!(sql.starts_with(SERVER_SQL), "{sql}");
+        assert!(
+            sql.contains("unnest('{16384,0}'::pg_catalog.oid[], '{2,0}'::pg_catalog.int2[])"),
+            "{sql}"
+        );
+    }
+
     /// Writes one field for the column type it is given.
     type Field<'a> = &'a dyn Fn(&Type, &mut BytesMut);
 
