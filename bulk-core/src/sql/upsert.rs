@@ -226,6 +226,17 @@ pub(crate) fn put_ordinal(buf: &mut BytesMut, ord: u64) {
 
 /// The transaction-local setting the merge counts updated rows in (see [`Merge::insert`]).
 const UPDATED: &str = "pgbulk.updated";
+/// The transaction-local setting the `MERGE` counts inserted rows in (see [`Merge::merge`]).
+const INSERTED: &str = "pgbulk.inserted";
+/// The transaction-local setting holding whether this attempt merges with `MERGE` (see
+/// [`Merge::merge_pays`]).
+const USE_MERGE: &str = "pgbulk.merge";
+/// Staged bytes from which a merge tries `MERGE` (about 10,000 rows of four columns): below,
+/// it measured no faster than `INSERT .. ON CONFLICT` and costs one more statement to plan.
+const MERGE_MIN_BYTES: u64 = 1 << 20;
+/// `MERGE` joins the whole target (a hash join reads every row of it); it pays while the
+/// target's heap is at most this many times the bytes staged (see [`Merge::merge_pays`]).
+const MERGE_TARGET_RATIO: u64 = 2;
 /// The transaction-local setting `RETURNING .. inserted` compares [`UPDATED`] with.
 const SEEN: &str = "pgbulk.seen";
 /// The transaction-local setting holding the caller's `work_mem` while the merge raises it.
@@ -250,6 +261,25 @@ pub(crate) enum Dedupe {
     NullsEqual,
 }
 
+/// One attempt at the merge: how in-batch duplicates are removed, and whether `MERGE` is tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Attempt {
+    pub(crate) dedupe: Dedupe,
+    /// The staged rows go through `MERGE` where it pays ([`Merge::merge`]), the others
+    /// through `INSERT .. ON CONFLICT`; a failed attempt is retried with `ON CONFLICT` alone.
+    pub(crate) merge: bool,
+}
+
+impl Attempt {
+    /// An attempt with `INSERT .. ON CONFLICT` alone.
+    pub(crate) fn on_conflict(dedupe: Dedupe) -> Attempt {
+        Attempt {
+            dedupe,
+            merge: false,
+        }
+    }
+}
+
 /// The merge: conflict target, key columns and the columns to update, resolved against `T`.
 pub(crate) struct Merge {
     target: String,
@@ -267,6 +297,9 @@ pub(crate) struct Merge {
     /// ON CONFLICT WHERE must be IMMUTABLE"), so the merge counts with `RETURNING (xmax = 0)`
     /// (a plain table on each shard) instead of the counter of [`Merge::insert`].
     citus: bool,
+    /// The server runs `MERGE`, the target is not a Citus table and the conflict target is a
+    /// list of columns (not a named constraint, which may be an exclusion constraint).
+    merges: bool,
 }
 
 /// The statements of one merge attempt and where their results are.
@@ -277,7 +310,10 @@ pub(crate) struct MergeBatch {
     delete_at: Option<usize>,
     /// Statement number of the `INSERT` (its row count is inserted + updated).
     insert_at: usize,
-    /// Statement number of the `SELECT` reading the updated-rows counter; on a Citus target
+    /// Statement number of the `MERGE` (its row count is inserted + updated too), if any.
+    merge_at: Option<usize>,
+    /// Statement number of the `SELECT` reading the updated-rows counter (and, after a
+    /// `MERGE`, the inserted-rows counter); on a Citus target
     /// (see [`Merge::citus`]) the `INSERT` at `insert_at` returns one row itself,
     /// `(affected, updated)`, and there is no counter.
     counter_at: Option<usize>,
@@ -379,6 +415,8 @@ impl Merge {
             }
         };
         let as_text = plan.types().iter().map(compare_as_text).collect();
+        let merges =
+            plan.merges() && !citus && !matches!(options.conflict, Conflict::Constraint(_));
         Ok(Merge {
             target: plan.table().to_owned(),
             columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
@@ -389,6 +427,7 @@ impl Merge {
             update,
             overriding_system_value: options.overriding_system_value,
             citus,
+            merges,
         })
     }
 
@@ -414,9 +453,42 @@ impl Merge {
         }
     }
 
+    /// The first attempt for a batch the encoder scanned, of `staged_bytes`: with `MERGE`
+    /// where the server runs it and the batch is large enough for it to pay.
+    pub(crate) fn first_attempt(&self, scan: &KeyScan, staged_bytes: u64) -> Attempt {
+        Attempt {
+            dedupe: Merge::first_dedupe(scan),
+            merge: self.merges && staged_bytes >= MERGE_MIN_BYTES,
+        }
+    }
+
+    /// The attempt to make after `tried` failed with `code`, if any: `ON CONSTRAINT` alone
+    /// after a failed `MERGE` (see [`is_merge_fallback`]); the next dedupe when the server
+    /// found a key twice.
+    pub(crate) fn next_attempt(
+        &self,
+        tried: Attempt,
+        scan: &KeyScan,
+        code: Option<&SqlState>,
+    ) -> Option<Attempt> {
+        if tried.merge && is_merge_fallback(code) {
+            return Some(Attempt::on_conflict(tried.dedupe));
+        }
+        if !is_key_twice(code) {
+            return None;
+        }
+        self.next_dedupe(tried.dedupe, scan)
+            .map(Attempt::on_conflict)
+    }
+
+    /// Whether an attempt after `attempt` is possible: it runs under a savepoint.
+    fn may_retry(&self, attempt: Attempt, scan: &KeyScan) -> bool {
+        attempt.merge || self.next_dedupe(attempt.dedupe, scan).is_some()
+    }
+
     /// The dedupe to retry with when the server found a key twice after `tried`.
     /// `DO NOTHING` never finds one (the later row is just skipped): no retry.
-    pub(crate) fn next_dedupe(&self, tried: Dedupe, scan: &KeyScan) -> Option<Dedupe> {
+    fn next_dedupe(&self, tried: Dedupe, scan: &KeyScan) -> Option<Dedupe> {
         if self.update.is_empty() {
             return None;
         }
@@ -454,14 +526,24 @@ impl Merge {
 
     /// The staged rows in the order the merge takes them: input order (what a sequential scan
     /// of the staging table returns), or key order, sorted only if they did not arrive in it.
-    fn source(&self, stage: &str, input_order: bool, scan: &KeyScan) -> String {
+    /// `filter`, if any, is a condition on the rows taken.
+    fn source(
+        &self,
+        stage: &str,
+        input_order: bool,
+        scan: &KeyScan,
+        filter: Option<&str>,
+    ) -> String {
         let cols = column_list(self.columns.iter().copied());
-        if input_order || scan.ordered {
-            format!("SELECT {cols} FROM {stage}")
-        } else {
-            let keys = column_list(self.keys.iter().copied());
-            format!("SELECT {cols} FROM {stage} ORDER BY {keys}")
+        let mut out = format!("SELECT {cols} FROM {stage}");
+        if let Some(filter) = filter {
+            let _ = write!(out, " WHERE {filter}");
         }
+        if !(input_order || scan.ordered) {
+            let keys = column_list(self.keys.iter().copied());
+            let _ = write!(out, " ORDER BY {keys}");
+        }
+        out
     }
 
     /// `INSERT INTO target (cols) <source> ON CONFLICT .. DO UPDATE .. WHERE changed`.
@@ -478,75 +560,160 @@ impl Merge {
         let action = if self.update.is_empty() {
             "DO NOTHING".to_owned()
         } else {
-            let set = self
-                .update
-                .iter()
-                .map(|c| {
-                    let q = ident::quote(c);
-                    format!("{q} = EXCLUDED.{q}")
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let side = |prefix: &str| {
-                self.update
-                    .iter()
-                    .map(|c| {
-                        let at = self.columns.iter().position(|x| x == c).unwrap_or(0);
-                        let cast = if self.as_text[at] { "::text" } else { "" };
-                        format!("{prefix}.{}{cast}", ident::quote(c))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            // ROW(..) so that a single column compares as a row too.
+            let set = self.set_list("EXCLUDED");
+            let changed = self.changed("EXCLUDED");
             if self.citus {
-                format!(
-                    "DO UPDATE SET {set} WHERE ROW({}) IS DISTINCT FROM ROW({})",
-                    side(TARGET_ALIAS),
-                    side("EXCLUDED")
-                )
+                format!("DO UPDATE SET {set} WHERE {changed}")
             } else {
                 format!(
-                    "DO UPDATE SET {set} WHERE CASE WHEN ROW({}) IS DISTINCT FROM ROW({}) THEN \
-                     set_config('{UPDATED}', (current_setting('{UPDATED}')::int8 + 1)::text, \
-                     true) IS NOT NULL ELSE false END",
-                    side(TARGET_ALIAS),
-                    side("EXCLUDED")
+                    "DO UPDATE SET {set} WHERE CASE WHEN {changed} THEN {} ELSE false END",
+                    count_in(UPDATED)
                 )
             }
         };
-        let overriding = if self.overriding_system_value {
+        format!(
+            "INSERT INTO {} AS {TARGET_ALIAS} ({cols}){} {source} ON CONFLICT {} \
+             {action}{returning}",
+            self.target,
+            self.overriding(),
+            self.conflict
+        )
+    }
+
+    /// `MERGE INTO target USING (<source>) ON key = key WHEN MATCHED AND changed THEN UPDATE
+    /// .. WHEN NOT MATCHED THEN INSERT ..`: the same merge as [`Merge::insert`]'s, without
+    /// its costs on a large batch — no speculative insertion of each new row, no lock (and its
+    /// WAL record) on each identical row; the target is read with one join instead of an index
+    /// probe per row. It counts the rows it inserts in the transaction-local setting
+    /// [`INSERTED`]: PostgreSQL evaluates a `WHEN NOT MATCHED` condition once per row it then
+    /// inserts or fails the statement on (a concurrent insert of the key is a unique violation,
+    /// not a retry), while `WHEN MATCHED` conditions are evaluated again when a row changed
+    /// concurrently, so the updated rows are the rest of the command's row count.
+    ///
+    /// Unlike `ON CONFLICT` it is not safe against a concurrent insert of the same key, does
+    /// not check that the key has a unique index, and does not lock rows in key order: it runs
+    /// under a savepoint, behind the `ON CONFLICT` statement (which checks the index), and a
+    /// failure is retried with `ON CONFLICT` alone ([`Merge::next_attempt`]).
+    fn merge(&self, source: &str) -> String {
+        const SOURCE: &str = "\"pgbulk_source\"";
+        let cols = column_list(self.columns.iter().copied());
+        let on = self
+            .keys
+            .iter()
+            .map(|k| {
+                let k = ident::quote(k);
+                format!("{TARGET_ALIAS}.{k} = {SOURCE}.{k}")
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let matched = if self.update.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " WHEN MATCHED AND {} THEN UPDATE SET {}",
+                self.changed(SOURCE),
+                self.set_list(SOURCE)
+            )
+        };
+        let values = self
+            .columns
+            .iter()
+            .map(|c| format!("{SOURCE}.{}", ident::quote(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "MERGE INTO {} AS {TARGET_ALIAS} USING ({source}) AS {SOURCE} ON {on}{matched} \
+             WHEN NOT MATCHED AND {} THEN INSERT ({cols}){} VALUES ({values})",
+            self.target,
+            count_in(INSERTED),
+            self.overriding()
+        )
+    }
+
+    /// `c = <source>.c, ..` for the updated columns.
+    fn set_list(&self, source: &str) -> String {
+        self.update
+            .iter()
+            .map(|c| {
+                let q = ident::quote(c);
+                format!("{q} = {source}.{q}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Whether the target row differs from `source`'s in an updated column:
+    /// `ROW(target.c, ..) IS DISTINCT FROM ROW(<source>.c, ..)` (`ROW(..)` so that a single
+    /// column compares as a row too).
+    fn changed(&self, source: &str) -> String {
+        let side = |prefix: &str| {
+            self.update
+                .iter()
+                .map(|c| {
+                    let at = self.columns.iter().position(|x| x == c).unwrap_or(0);
+                    let cast = if self.as_text[at] { "::text" } else { "" };
+                    format!("{prefix}.{}{cast}", ident::quote(c))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "ROW({}) IS DISTINCT FROM ROW({})",
+            side(TARGET_ALIAS),
+            side(source)
+        )
+    }
+
+    /// ` OVERRIDING SYSTEM VALUE` when asked for.
+    fn overriding(&self) -> &'static str {
+        if self.overriding_system_value {
             " OVERRIDING SYSTEM VALUE"
         } else {
             ""
-        };
+        }
+    }
+
+    /// Whether `MERGE` pays for this target, as SQL evaluated once: a plain table (not
+    /// partitioned, no rules, no row-level `BEFORE` trigger, which could skip a row the
+    /// `MERGE` counted) whose heap is at most [`MERGE_TARGET_RATIO`] times the bytes staged.
+    fn merge_pays(&self, staged_bytes: u64) -> String {
         format!(
-            "INSERT INTO {} AS {TARGET_ALIAS} ({cols}){overriding} {source} ON CONFLICT {} \
-             {action}{returning}",
-            self.target, self.conflict
+            "coalesce((SELECT c.relkind = 'r' AND NOT c.relhasrules AND pg_relation_size(c.oid) \
+             <= {} AND NOT EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT \
+             g.tgisinternal AND g.tgtype & 3 = 3) FROM pg_class c WHERE c.oid = {}::text::regclass), \
+             false)",
+            staged_bytes.saturating_mul(MERGE_TARGET_RATIO),
+            ident::literal(&self.target)
         )
     }
 
     /// The statements before the merge: a savepoint if a retry may follow, the counters, a
-    /// larger `work_mem` if the merge sorts (`staged_bytes` sized; never lowered; the caller's
-    /// value saved), and the dedupe.
+    /// larger `work_mem` if the merge sorts or joins with `MERGE` (`staged_bytes` sized; never
+    /// lowered; the caller's value saved), whether `MERGE` pays, and the dedupe.
     fn prelude(
         &self,
         stage: &str,
-        dedupe: Dedupe,
+        attempt: Attempt,
         scan: &KeyScan,
         staged_bytes: u64,
         input_order: bool,
     ) -> Vec<String> {
         let mut out = Vec::new();
-        if self.next_dedupe(dedupe, scan).is_some() {
+        if self.may_retry(attempt, scan) {
             out.push(format!("SAVEPOINT {MERGE_SAVEPOINT}"));
         }
         let mut settings =
             format!("SELECT set_config('{UPDATED}', '0', true), set_config('{SEEN}', '0', true)");
-        if Merge::sorts(dedupe, scan, input_order) {
-            // A sort of the staged rows in memory instead of an external merge on disk: about
-            // twice their size, at least 4 MB, at most 1 GB.
+        if attempt.merge {
+            let _ = write!(
+                settings,
+                ", set_config('{INSERTED}', '0', true), set_config('{USE_MERGE}', {}::text, true)",
+                self.merge_pays(staged_bytes)
+            );
+        }
+        if Merge::needs_memory(attempt, scan, input_order) {
+            // A sort of the staged rows, or `MERGE`'s hash join, in memory instead of on disk:
+            // about twice their size, at least 4 MB, at most 1 GB.
             let kb = (staged_bytes / 512).clamp(4096, 1 << 20);
             let _ = write!(
                 settings,
@@ -556,42 +723,51 @@ impl Merge {
             );
         }
         out.push(settings);
-        out.extend(self.dedupe_sql(stage, dedupe));
+        out.extend(self.dedupe_sql(stage, attempt.dedupe));
         out
     }
 
-    /// Whether the merge sorts: to dedupe, or to take unordered rows in key order.
-    fn sorts(dedupe: Dedupe, scan: &KeyScan, input_order: bool) -> bool {
-        dedupe != Dedupe::Skip || !(input_order || scan.ordered)
+    /// Whether the merge raises `work_mem`: to sort (to dedupe, or to take unordered rows in
+    /// key order), or for `MERGE`'s join.
+    fn needs_memory(attempt: Attempt, scan: &KeyScan, input_order: bool) -> bool {
+        attempt.merge || attempt.dedupe != Dedupe::Skip || !(input_order || scan.ordered)
     }
 
     /// The statements after the merge: `work_mem` restored (inside a caller's transaction a
     /// `SET LOCAL` would outlive the call), the savepoint released.
-    fn epilogue(&self, dedupe: Dedupe, scan: &KeyScan, input_order: bool) -> Vec<String> {
+    fn epilogue(&self, attempt: Attempt, scan: &KeyScan, input_order: bool) -> Vec<String> {
         let mut out = Vec::new();
-        if Merge::sorts(dedupe, scan, input_order) {
+        if Merge::needs_memory(attempt, scan, input_order) {
             out.push(format!(
                 "SELECT set_config('work_mem', current_setting('{SAVED_WORK_MEM}'), true)"
             ));
         }
-        if self.next_dedupe(dedupe, scan).is_some() {
+        if self.may_retry(attempt, scan) {
             out.push(format!("RELEASE SAVEPOINT {MERGE_SAVEPOINT}"));
         }
         out
     }
 
-    /// One attempt of the counting merge, with `dedupe`; read it with [`parse_counts`].
+    /// One attempt of the counting merge; read it with [`parse_counts`]. With `MERGE`, the
+    /// `INSERT .. ON CONFLICT` takes the staged rows where `MERGE` does not pay, and the
+    /// `MERGE` behind it where it does (each gets none otherwise).
     pub(crate) fn counts_batch(
         &self,
         stage: &str,
-        dedupe: Dedupe,
+        attempt: Attempt,
         scan: &KeyScan,
         staged_bytes: u64,
     ) -> MergeBatch {
-        let mut statements = self.prelude(stage, dedupe, scan, staged_bytes, false);
-        let delete_at = (dedupe != Dedupe::Skip).then(|| statements.len() - 1);
+        let mut statements = self.prelude(stage, attempt, scan, staged_bytes, false);
+        let delete_at = (attempt.dedupe != Dedupe::Skip).then(|| statements.len() - 1);
         let insert_at = statements.len();
-        let source = self.source(stage, false, scan);
+        let use_merge = format!("current_setting('{USE_MERGE}')::bool");
+        let (filter, merge_at) = if attempt.merge {
+            (Some(format!("NOT {use_merge}")), Some(insert_at + 1))
+        } else {
+            (None, None)
+        };
+        let source = self.source(stage, false, scan, filter.as_deref());
         let counter_at = if self.citus {
             statements.push(format!(
                 "WITH \"pgbulk_merged\" AS ({}) SELECT count(*), count(*) FILTER (WHERE NOT ins) \
@@ -601,14 +777,21 @@ impl Merge {
             None
         } else {
             statements.push(self.insert(&source, ""));
-            statements.push(format!("SELECT current_setting('{UPDATED}')"));
-            Some(insert_at + 1)
+            let mut counters = format!("SELECT current_setting('{UPDATED}')");
+            if attempt.merge {
+                let source = self.source(stage, true, scan, Some(&use_merge));
+                statements.push(self.merge(&source));
+                let _ = write!(counters, ", current_setting('{INSERTED}')");
+            }
+            statements.push(counters);
+            Some(statements.len() - 1)
         };
-        statements.extend(self.epilogue(dedupe, scan, false));
+        statements.extend(self.epilogue(attempt, scan, false));
         MergeBatch {
             sql: statements.join("; "),
             delete_at,
             insert_at,
+            merge_at,
             counter_at,
         }
     }
@@ -624,12 +807,13 @@ impl Merge {
         scan: &KeyScan,
         staged_bytes: u64,
     ) -> (String, String, String) {
-        let before = self.prelude(stage, dedupe, scan, staged_bytes, input_order);
+        let attempt = Attempt::on_conflict(dedupe);
+        let before = self.prelude(stage, attempt, scan, staged_bytes, input_order);
         let insert = self.insert(
-            &self.source(stage, input_order, scan),
+            &self.source(stage, input_order, scan, None),
             &format!(" RETURNING {returning}"),
         );
-        let after = self.epilogue(dedupe, scan, input_order);
+        let after = self.epilogue(attempt, scan, input_order);
         (before.join("; "), insert, after.join("; "))
     }
 
@@ -670,6 +854,26 @@ pub(crate) fn is_key_twice(code: Option<&SqlState>) -> bool {
     code == Some(&SqlState::CARDINALITY_VIOLATION)
 }
 
+/// Whether a failed `MERGE` attempt is retried with `INSERT .. ON CONFLICT` alone (which then
+/// either succeeds or fails with its own error, as without `MERGE`): a unique or other
+/// integrity violation (a key inserted concurrently, a `NULLS NOT DISTINCT` key), a row found
+/// twice, a feature or privilege `MERGE` needs and `ON CONFLICT` does not (reading the key
+/// columns), and a deadlock (`MERGE` does not lock rows in key order). Not a cancel, a
+/// connection or resource failure, or a serialization failure, which `ON CONFLICT` would meet
+/// again.
+fn is_merge_fallback(code: Option<&SqlState>) -> bool {
+    let Some(code) = code else { return false };
+    let class = &code.code()[..2];
+    matches!(class, "23" | "21" | "0A" | "42") || *code == SqlState::T_R_DEADLOCK_DETECTED
+}
+
+/// A condition that adds one to the transaction-local counter `setting` and is true.
+fn count_in(setting: &str) -> String {
+    format!(
+        "set_config('{setting}', (current_setting('{setting}')::int8 + 1)::text, true) IS NOT NULL"
+    )
+}
+
 /// Whether values of `ty` are compared as text (no default equality operator).
 fn compare_as_text(ty: &Type) -> bool {
     match ty.kind() {
@@ -695,13 +899,25 @@ pub(crate) fn parse_counts(
             .get(at)
             .and_then(|o| o.rows.first()?.get(column)?.as_deref()?.parse::<u64>().ok())
     };
-    let (affected, updated) = match batch.counter_at {
-        Some(counter_at) => (
+    let (affected, updated) = match (batch.counter_at, batch.merge_at) {
+        (Some(counter_at), None) => (
             outcomes.get(batch.insert_at).map(|o| o.count),
             value(counter_at, 0),
         ),
+        // The `MERGE`'s rows are the ones it inserted (its counter) and the ones it updated.
+        (Some(counter_at), Some(merge_at)) => {
+            let merged = outcomes.get(merge_at).map(|o| o.count);
+            let inserted = outcomes.get(batch.insert_at).map(|o| o.count);
+            match (merged, inserted, value(counter_at, 0), value(counter_at, 1)) {
+                (Some(merged), Some(inserted), Some(updated), Some(merge_inserted)) => (
+                    Some(inserted + merged),
+                    Some(updated + merged.saturating_sub(merge_inserted)),
+                ),
+                _ => (None, None),
+            }
+        }
         // A Citus target: the merge's own row.
-        None => (value(batch.insert_at, 0), value(batch.insert_at, 1)),
+        (None, _) => (value(batch.insert_at, 0), value(batch.insert_at, 1)),
     };
     let (Some(affected), Some(updated)) = (affected, updated) else {
         return Err(Error::protocol("the upsert merge returned no counts"));

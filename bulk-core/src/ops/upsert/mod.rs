@@ -61,7 +61,7 @@ use crate::ops::{copy_out, Options};
 use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow};
 use crate::sql::citus as citus_sql;
-use crate::sql::upsert::{self as sql, Dedupe, Merge, Stage};
+use crate::sql::upsert::{self as sql, Attempt, Merge, Stage};
 use futures_util::future::BoxFuture;
 use key_scan::KeyScan;
 use options::{UpsertCounts, UpsertOptions};
@@ -91,17 +91,18 @@ where
         // The first attempt's statements go right behind the COPY's end, where the driver can
         // pipeline them.
         let first = |stage: &Stage, scan: &KeyScan, bytes: u64, in_tx: bool| {
-            let batch = merge.counts_batch(&stage.table, Merge::first_dedupe(scan), scan, bytes);
+            let attempt = merge.first_attempt(scan, bytes);
+            let batch = merge.counts_batch(&stage.table, attempt, scan, bytes);
             stage.before_close(&batch.sql, in_tx)
         };
         let (mut scope, stage, (staged, bytes), mut pipelined) =
             stage(driver, options, &target, rows, &mut scan, Some(&first)).await?;
-        // Each attempt either finishes the call or, when the server found a key twice that
-        // the encoder could not see (see `KeyScan`), is undone and retried with the next
-        // dedupe.
-        let mut dedupe = Merge::first_dedupe(&scan);
+        // Each attempt either finishes the call or is undone and retried: with `ON CONFLICT`
+        // alone after a failed `MERGE`, with the next dedupe when the server found a key twice
+        // that the encoder could not see (see `KeyScan`).
+        let mut attempt = merge.first_attempt(&scan, bytes);
         loop {
-            let batch = merge.counts_batch(&stage.table, dedupe, &scan, bytes);
+            let batch = merge.counts_batch(&stage.table, attempt, &scan, bytes);
             let outcomes = if let Some(ran) = pipelined.take() {
                 ran.inspect(|_| scope.closed())
             } else {
@@ -112,7 +113,7 @@ where
                 Ok(outcomes) => return sql::parse_counts(&outcomes, &batch, staged),
                 Err(e) => e.context(MERGE_FAILED),
             };
-            dedupe = retry_or_fail(&mut scope, &merge, &scan, dedupe, failed).await?;
+            attempt = retry_or_fail(&mut scope, &merge, &scan, attempt, failed).await?;
         }
     })
 }
@@ -141,20 +142,26 @@ where
         let (mut scope, stage, (_, bytes), _) =
             stage(driver, options, &target, rows, &mut scan, None).await?;
         // As in `counts`: retried with the next dedupe when the server finds a key twice.
-        let mut dedupe = Merge::first_dedupe(&scan);
+        let mut attempt = Attempt::on_conflict(Merge::first_dedupe(&scan));
         loop {
-            let (before, insert, after) =
-                merge.returning_sql(&stage.table, &list, input_order, dedupe, &scan, bytes);
+            let (before, insert, after) = merge.returning_sql(
+                &stage.table,
+                &list,
+                input_order,
+                attempt.dedupe,
+                &scan,
+                bytes,
+            );
             let insert = proven_order::<R>(insert, order_key.as_deref(), &stage.table);
-            let attempt = match scope.driver().execute(&before).await {
+            let ran = match scope.driver().execute(&before).await {
                 Ok(()) => copy_out::collect::<D, R>(scope.driver(), &insert, options).await,
                 Err(e) => Err(e.context(MERGE_FAILED)),
             };
-            let failed = match attempt {
+            let failed = match ran {
                 Ok(out) => return commit(scope, &stage, &after, out).await,
                 Err(e) => e,
             };
-            dedupe = retry_or_fail(&mut scope, &merge, &scan, dedupe, failed).await?;
+            attempt = retry_or_fail(&mut scope, &merge, &scan, attempt, failed).await?;
         }
     })
 }
@@ -192,23 +199,22 @@ where
     })
 }
 
-/// After the merge attempt with `tried` failed with `failed`: undoes the attempt and returns
-/// the dedupe to retry with when the server found a key twice and a stronger dedupe is left;
-/// otherwise rolls the scope back and returns the (refined) error.
+/// After the merge attempt `tried` failed with `failed`: undoes the attempt and returns the
+/// next one ([`Merge::next_attempt`]: `ON CONFLICT` alone after a failed `MERGE`, a stronger
+/// dedupe when the server found a key twice); otherwise rolls the scope back and returns the
+/// (refined) error.
 async fn retry_or_fail<D: Driver>(
     scope: &mut TxScope<'_, D>,
     merge: &Merge,
     scan: &KeyScan,
-    tried: Dedupe,
+    tried: Attempt,
     failed: Error,
-) -> Result<Dedupe> {
-    let failed = match merge.next_dedupe(tried, scan) {
-        Some(next) if sql::is_key_twice(failed.code()) => {
-            match scope.driver().execute(sql::MERGE_RETRY_SQL).await {
-                Ok(()) => return Ok(next),
-                Err(e) => e.context(MERGE_FAILED),
-            }
-        }
+) -> Result<Attempt> {
+    let failed = match merge.next_attempt(tried, scan, failed.code()) {
+        Some(next) => match scope.driver().execute(sql::MERGE_RETRY_SQL).await {
+            Ok(()) => return Ok(next),
+            Err(e) => e.context(MERGE_FAILED),
+        },
         _ => merge.refine_error(scan, failed),
     };
     scope.roll_back().await;
