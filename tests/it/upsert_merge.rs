@@ -95,6 +95,18 @@ on_every_client! {
             .map(|i| (i, user(i, if i < N && i % 10 == 0 { 3 } else { 2 }).name))
             .collect();
         assert_eq!(names(&db).await, expected);
+
+        // DO NOTHING, on the stored rows again (the updates above left the heap more than
+        // twice the batch, where MERGE would not pay): only the N/4 new keys are written.
+        execute(&mut conn, "TRUNCATE users_merge").await.unwrap();
+        conn.bulk().copy_in(&stored()).await.unwrap();
+        let mut tx = begin(&mut conn).await;
+        let c = tx.bulk().upsert_via_staging(&batch()).do_nothing().await.unwrap();
+        assert_eq!(c, counts(5_000, 0, 15_000, 0));
+        assert_eq!(text(&mut tx, MERGED).await.unwrap(), "true");
+        tx.commit().await.unwrap();
+        let expected: Vec<(i64, String)> = (0..N).map(|i| (i, user(i, 0).name)).collect();
+        assert_eq!(names(&db).await, expected);
         assert_eq!(scalar(&mut conn, STAGES_LEFT).await.unwrap(), 0);
     }
 

@@ -615,12 +615,7 @@ impl Merge {
                 self.set_list(SOURCE)
             )
         };
-        let values = self
-            .columns
-            .iter()
-            .map(|c| format!("{SOURCE}.{}", ident::quote(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = qualified(SOURCE, self.columns.iter().copied(), |_| "");
         format!(
             "MERGE INTO {} AS {TARGET_ALIAS} USING ({source}) AS {SOURCE} ON {on}{matched} \
              WHEN NOT MATCHED AND {} THEN INSERT ({cols}){} VALUES ({values})",
@@ -646,17 +641,15 @@ impl Merge {
     /// `ROW(target.c, ..) IS DISTINCT FROM ROW(<source>.c, ..)` (`ROW(..)` so that a single
     /// column compares as a row too).
     fn changed(&self, source: &str) -> String {
-        let side = |prefix: &str| {
-            self.update
-                .iter()
-                .map(|c| {
-                    let at = self.columns.iter().position(|x| x == c).unwrap_or(0);
-                    let cast = if self.as_text[at] { "::text" } else { "" };
-                    format!("{prefix}.{}{cast}", ident::quote(c))
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
+        let cast = |c: &str| {
+            let at = self.columns.iter().position(|x| *x == c).unwrap_or(0);
+            if self.as_text[at] {
+                "::text"
+            } else {
+                ""
+            }
         };
+        let side = |prefix: &str| qualified(prefix, self.update.iter().copied(), cast);
         format!(
             "ROW({}) IS DISTINCT FROM ROW({})",
             side(TARGET_ALIAS),
@@ -865,6 +858,18 @@ fn is_merge_fallback(code: Option<&SqlState>) -> bool {
     let Some(code) = code else { return false };
     let class = &code.code()[..2];
     matches!(class, "23" | "21" | "0A" | "42") || *code == SqlState::T_R_DEADLOCK_DETECTED
+}
+
+/// `prefix."c"<suffix>, ..` for `columns`, each with its `suffix` (a cast, or nothing).
+fn qualified<'c>(
+    prefix: &str,
+    columns: impl Iterator<Item = &'c str>,
+    suffix: impl Fn(&str) -> &'static str,
+) -> String {
+    columns
+        .map(|c| format!("{prefix}.{}{}", ident::quote(c), suffix(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A condition that adds one to the transaction-local counter `setting` and is true.
