@@ -1,12 +1,13 @@
-//! `upsert_via_staging` through `MERGE` (PostgreSQL 15 and later, batches of 1 MiB staged and
-//! up, targets at most twice that size): exact counts on the benchmark's mixed workload, the
-//! fallback to `INSERT .. ON CONFLICT` when a key is inserted concurrently, the caller's
-//! settings kept, and where `MERGE` is not used — on every async client (`on_every_client!`).
+//! `upsert_via_staging` through `MERGE` (PostgreSQL 15 and later, into a plain table with a
+//! unique index on the key whose heap is at most twice the bytes staged): exact counts on the
+//! benchmark's mixed workload, the fallback to `INSERT .. ON CONFLICT` when a key is inserted
+//! concurrently, the caller's settings kept, and where `MERGE` is not used — on every async
+//! client (`on_every_client!`).
 //!
-//! Which statement merged is read from the transaction-local setting `pgbulk.merge`, inside a
-//! caller's transaction: `true` when `MERGE` merged, `false` when it would not pay, and unset
-//! (empty) when the `MERGE` attempt failed and was rolled back to its savepoint, so that
-//! `ON CONFLICT` merged alone.
+//! Which statement merged is read inside a caller's transaction from the transaction-local
+//! counter of the rows `MERGE` inserted, `pgbulk.inserted`: set only when `MERGE` merged;
+//! unset (empty) when `ON CONFLICT` merged, either from the start or after the `MERGE`
+//! attempt failed and was rolled back to its savepoint (the setting with it).
 
 use crate::upsert::{counts, STAGES_LEFT};
 use pgbulk::testkit::TestDb;
@@ -57,8 +58,9 @@ async fn names(db: &TestDb) -> Vec<(i64, String)> {
         .collect()
 }
 
-/// Which statement merged in the current transaction (see the module docs).
-const MERGED: &str = "SELECT coalesce(current_setting('pgbulk.merge', true), '')";
+/// The rows `MERGE` inserted in the current transaction, empty if it did not merge (see the
+/// module docs).
+const MERGED: &str = "SELECT coalesce(current_setting('pgbulk.inserted', true), '')";
 
 on_every_client! {
     /// The mixed workload through `MERGE`: exact counts, the rows as written, duplicates
@@ -72,7 +74,7 @@ on_every_client! {
         execute(&mut tx, "SET LOCAL work_mem = '1234kB'").await.unwrap();
         let c = tx.bulk().upsert_via_staging(&batch()).await.unwrap();
         assert_eq!(c, counts(5_000, 5_000, 10_000, 0));
-        assert_eq!(text(&mut tx, MERGED).await.unwrap(), "true");
+        assert_eq!(text(&mut tx, MERGED).await.unwrap(), "5000");
         assert_eq!(text(&mut tx, "SHOW work_mem").await.unwrap(), "1234kB");
         tx.commit().await.unwrap();
         let expected: Vec<(i64, String)> =
@@ -103,7 +105,7 @@ on_every_client! {
         let mut tx = begin(&mut conn).await;
         let c = tx.bulk().upsert_via_staging(&batch()).do_nothing().await.unwrap();
         assert_eq!(c, counts(5_000, 0, 15_000, 0));
-        assert_eq!(text(&mut tx, MERGED).await.unwrap(), "true");
+        assert_eq!(text(&mut tx, MERGED).await.unwrap(), "5000");
         tx.commit().await.unwrap();
         let expected: Vec<(i64, String)> = (0..N).map(|i| (i, user(i, 0).name)).collect();
         assert_eq!(names(&db).await, expected);
@@ -179,7 +181,7 @@ on_every_client! {
         let mut tx = begin(&mut conn).await;
         let c = tx.bulk().upsert_via_staging(&batch()).await.unwrap();
         assert_eq!(c, counts(5_000, 5_000, 10_000, 0));
-        assert_eq!(text(&mut tx, MERGED).await.unwrap(), "false");
+        assert_eq!(text(&mut tx, MERGED).await.unwrap(), "");
         tx.rollback().await.unwrap();
 
         execute(
@@ -198,7 +200,7 @@ on_every_client! {
         let mut tx = begin(&mut conn).await;
         let c = tx.bulk().upsert_via_staging(&batch()).await.unwrap();
         assert_eq!(c, counts(5_000, 5_000, 10_000, 0));
-        assert_eq!(text(&mut tx, MERGED).await.unwrap(), "false");
+        assert_eq!(text(&mut tx, MERGED).await.unwrap(), "");
         tx.commit().await.unwrap();
     }
 }

@@ -228,14 +228,8 @@ pub(crate) fn put_ordinal(buf: &mut BytesMut, ord: u64) {
 const UPDATED: &str = "pgbulk.updated";
 /// The transaction-local setting the `MERGE` counts inserted rows in (see [`Merge::merge`]).
 const INSERTED: &str = "pgbulk.inserted";
-/// The transaction-local setting holding whether this attempt merges with `MERGE` (see
-/// [`Merge::merge_pays`]).
-const USE_MERGE: &str = "pgbulk.merge";
-/// Staged bytes from which a merge tries `MERGE` (about 10,000 rows of four columns): below,
-/// it measured no faster than `INSERT .. ON CONFLICT` and costs one more statement to plan.
-const MERGE_MIN_BYTES: u64 = 1 << 20;
 /// `MERGE` joins the whole target (a hash join reads every row of it); it pays while the
-/// target's heap is at most this many times the bytes staged (see [`Merge::merge_pays`]).
+/// target's heap is at most this many times the bytes staged (see [`Merge::first_attempt`]).
 const MERGE_TARGET_RATIO: u64 = 2;
 /// The transaction-local setting `RETURNING .. inserted` compares [`UPDATED`] with.
 const SEEN: &str = "pgbulk.seen";
@@ -300,6 +294,59 @@ pub(crate) struct Merge {
     /// The server runs `MERGE`, the target is not a Citus table and the conflict target is a
     /// list of columns (not a named constraint, which may be an exclusion constraint).
     merges: bool,
+    /// Whether `MERGE` can merge into the target, and the size of its heap, read with the
+    /// target's description ([`merge_facts_sql`]); `None`: not read.
+    facts: Option<MergeFacts>,
+}
+
+/// What the catalog says about merging into the target with `MERGE` (see
+/// [`merge_facts_sql`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MergeFacts {
+    /// A plain table without rules or row-level `BEFORE` triggers, with a valid, immediate,
+    /// non-partial unique index on exactly the key columns.
+    pub(crate) eligible: bool,
+    /// The size of its heap, in bytes (dead rows included).
+    pub(crate) heap_bytes: u64,
+}
+
+impl MergeFacts {
+    /// The facts from the values of [`merge_facts_sql`]'s two columns, as text.
+    pub(crate) fn from_text(eligible: Option<&str>, heap_bytes: Option<&str>) -> MergeFacts {
+        MergeFacts {
+            eligible: eligible == Some("t"),
+            heap_bytes: heap_bytes.and_then(|b| b.parse().ok()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// Two expressions (for a `SELECT` list) saying whether `MERGE` can merge into the (quoted)
+/// `target` on `keys` exactly as `INSERT .. ON CONFLICT (keys)` would, and the size of its
+/// heap: a plain table (not partitioned, not a view) without rules (`MERGE` refuses them) or
+/// row-level `BEFORE` triggers (which may skip a row `MERGE` counted as written), with a
+/// valid, immediate, non-partial unique index on exactly the key columns (the arbiter
+/// `ON CONFLICT` would infer; `MERGE` itself needs none, and would update every row of a
+/// repeated key). Read with the target's description, in the same round trip; a missing
+/// target is not eligible (the describe reports it).
+pub(crate) fn merge_facts_sql(target: &str, keys: &[&str]) -> String {
+    let target = format!("to_regclass({})", ident::literal(target));
+    let keys = keys
+        .iter()
+        .map(|k| ident::literal(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "coalesce((SELECT c.relkind = 'r' AND NOT c.relhasrules \
+         AND NOT EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.oid \
+         AND NOT g.tgisinternal AND g.tgtype & 3 = 3) \
+         AND EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique \
+         AND i.indimmediate AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL \
+         AND (SELECT array_agg(k ORDER BY k) FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) k) \
+         = (SELECT array_agg(a.attnum ORDER BY a.attnum) FROM pg_attribute a \
+         WHERE a.attrelid = c.oid AND a.attname = ANY (ARRAY[{keys}]::name[]) AND NOT a.attisdropped)) \
+         FROM pg_class c WHERE c.oid = {target}), false), \
+         coalesce(pg_relation_size({target}), 0)"
+    )
 }
 
 /// The statements of one merge attempt and where their results are.
@@ -308,10 +355,11 @@ pub(crate) struct MergeBatch {
     pub(crate) sql: String,
     /// Statement number of the dedupe `DELETE` (its row count is the duplicates).
     delete_at: Option<usize>,
-    /// Statement number of the `INSERT` (its row count is inserted + updated).
+    /// Statement number of the `INSERT` or `MERGE` (its row count is inserted + updated).
     insert_at: usize,
-    /// Statement number of the `MERGE` (its row count is inserted + updated too), if any.
-    merge_at: Option<usize>,
+    /// The statement at `insert_at` is a `MERGE`, and the counter it reads counts the rows it
+    /// inserted (not the rows updated).
+    merged: bool,
     /// Statement number of the `SELECT` reading the updated-rows counter (and, after a
     /// `MERGE`, the inserted-rows counter); on a Citus target
     /// (see [`Merge::citus`]) the `INSERT` at `insert_at` returns one row itself,
@@ -428,6 +476,7 @@ impl Merge {
             overriding_system_value: options.overriding_system_value,
             citus,
             merges,
+            facts: None,
         })
     }
 
@@ -453,12 +502,38 @@ impl Merge {
         }
     }
 
+    /// This merge, knowing `facts` about its target.
+    pub(crate) fn with_facts(mut self, facts: Option<MergeFacts>) -> Merge {
+        self.facts = facts;
+        self
+    }
+
+    /// The conflict key, for [`merge_facts_sql`], when a `MERGE` could merge on it.
+    pub(crate) fn merge_keys<T: CopyRow + ?Sized>(options: &UpsertOptions) -> Option<Vec<&str>> {
+        match &options.conflict {
+            Conflict::Constraint(_) => None,
+            Conflict::Columns(cols) => Some(cols.iter().map(String::as_str).collect()),
+            Conflict::Keys => Some(
+                T::__PGBULK_COLUMNS
+                    .iter()
+                    .filter(|c| c.key)
+                    .map(|c| c.name)
+                    .collect(),
+            ),
+        }
+    }
+
     /// The first attempt for a batch the encoder scanned, of `staged_bytes`: with `MERGE`
-    /// where the server runs it and the batch is large enough for it to pay.
+    /// where the server runs it, the target is eligible ([`MergeFacts`]) and its heap at most
+    /// [`MERGE_TARGET_RATIO`] times the bytes staged — a larger target would be read whole by
+    /// a hash join for relatively few rows, where `ON CONFLICT`'s index probes cost less.
     pub(crate) fn first_attempt(&self, scan: &KeyScan, staged_bytes: u64) -> Attempt {
+        let pays = self.facts.is_some_and(|f| {
+            f.eligible && f.heap_bytes <= staged_bytes.saturating_mul(MERGE_TARGET_RATIO)
+        });
         Attempt {
             dedupe: Merge::first_dedupe(scan),
-            merge: self.merges && staged_bytes >= MERGE_MIN_BYTES,
+            merge: self.merges && pays,
         }
     }
 
@@ -526,24 +601,14 @@ impl Merge {
 
     /// The staged rows in the order the merge takes them: input order (what a sequential scan
     /// of the staging table returns), or key order, sorted only if they did not arrive in it.
-    /// `filter`, if any, is a condition on the rows taken.
-    fn source(
-        &self,
-        stage: &str,
-        input_order: bool,
-        scan: &KeyScan,
-        filter: Option<&str>,
-    ) -> String {
+    fn source(&self, stage: &str, input_order: bool, scan: &KeyScan) -> String {
         let cols = column_list(self.columns.iter().copied());
-        let mut out = format!("SELECT {cols} FROM {stage}");
-        if let Some(filter) = filter {
-            let _ = write!(out, " WHERE {filter}");
-        }
-        if !(input_order || scan.ordered) {
+        if input_order || scan.ordered {
+            format!("SELECT {cols} FROM {stage}")
+        } else {
             let keys = column_list(self.keys.iter().copied());
-            let _ = write!(out, " ORDER BY {keys}");
+            format!("SELECT {cols} FROM {stage} ORDER BY {keys}")
         }
-        out
     }
 
     /// `INSERT INTO target (cols) <source> ON CONFLICT .. DO UPDATE .. WHERE changed`.
@@ -590,10 +655,10 @@ impl Merge {
     /// not a retry), while `WHEN MATCHED` conditions are evaluated again when a row changed
     /// concurrently, so the updated rows are the rest of the command's row count.
     ///
-    /// Unlike `ON CONFLICT` it is not safe against a concurrent insert of the same key, does
-    /// not check that the key has a unique index, and does not lock rows in key order: it runs
-    /// under a savepoint, behind the `ON CONFLICT` statement (which checks the index), and a
-    /// failure is retried with `ON CONFLICT` alone ([`Merge::next_attempt`]).
+    /// Unlike `ON CONFLICT` it is not safe against a concurrent insert of the same key, needs
+    /// no unique index (so it is only used where [`MergeFacts`] found the one `ON CONFLICT`
+    /// would use), and does not lock rows in key order: it runs under a savepoint, and a
+    /// failure is retried with `ON CONFLICT` ([`Merge::next_attempt`]).
     fn merge(&self, source: &str) -> String {
         const SOURCE: &str = "\"pgbulk_source\"";
         let cols = column_list(self.columns.iter().copied());
@@ -666,23 +731,9 @@ impl Merge {
         }
     }
 
-    /// Whether `MERGE` pays for this target, as SQL evaluated once: a plain table (not
-    /// partitioned, no rules, no row-level `BEFORE` trigger, which could skip a row the
-    /// `MERGE` counted) whose heap is at most [`MERGE_TARGET_RATIO`] times the bytes staged.
-    fn merge_pays(&self, staged_bytes: u64) -> String {
-        format!(
-            "coalesce((SELECT c.relkind = 'r' AND NOT c.relhasrules AND pg_relation_size(c.oid) \
-             <= {} AND NOT EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT \
-             g.tgisinternal AND g.tgtype & 3 = 3) FROM pg_class c WHERE c.oid = {}::text::regclass), \
-             false)",
-            staged_bytes.saturating_mul(MERGE_TARGET_RATIO),
-            ident::literal(&self.target)
-        )
-    }
-
     /// The statements before the merge: a savepoint if a retry may follow, the counters, a
     /// larger `work_mem` if the merge sorts or joins with `MERGE` (`staged_bytes` sized; never
-    /// lowered; the caller's value saved), whether `MERGE` pays, and the dedupe.
+    /// lowered; the caller's value saved), and the dedupe.
     fn prelude(
         &self,
         stage: &str,
@@ -698,11 +749,7 @@ impl Merge {
         let mut settings =
             format!("SELECT set_config('{UPDATED}', '0', true), set_config('{SEEN}', '0', true)");
         if attempt.merge {
-            let _ = write!(
-                settings,
-                ", set_config('{INSERTED}', '0', true), set_config('{USE_MERGE}', {}::text, true)",
-                self.merge_pays(staged_bytes)
-            );
+            let _ = write!(settings, ", set_config('{INSERTED}', '0', true)");
         }
         if Merge::needs_memory(attempt, scan, input_order) {
             // A sort of the staged rows, or `MERGE`'s hash join, in memory instead of on disk:
@@ -741,9 +788,7 @@ impl Merge {
         out
     }
 
-    /// One attempt of the counting merge; read it with [`parse_counts`]. With `MERGE`, the
-    /// `INSERT .. ON CONFLICT` takes the staged rows where `MERGE` does not pay, and the
-    /// `MERGE` behind it where it does (each gets none otherwise).
+    /// One attempt of the counting merge; read it with [`parse_counts`].
     pub(crate) fn counts_batch(
         &self,
         stage: &str,
@@ -754,37 +799,32 @@ impl Merge {
         let mut statements = self.prelude(stage, attempt, scan, staged_bytes, false);
         let delete_at = (attempt.dedupe != Dedupe::Skip).then(|| statements.len() - 1);
         let insert_at = statements.len();
-        let use_merge = format!("current_setting('{USE_MERGE}')::bool");
-        let (filter, merge_at) = if attempt.merge {
-            (Some(format!("NOT {use_merge}")), Some(insert_at + 1))
-        } else {
-            (None, None)
-        };
-        let source = self.source(stage, false, scan, filter.as_deref());
-        let counter_at = if self.citus {
+        let counter_at = if attempt.merge {
+            // `MERGE` takes the rows as they come: its hash join needs no order.
+            statements.push(self.merge(&self.source(stage, true, scan)));
+            statements.push(format!("SELECT current_setting('{INSERTED}')"));
+            Some(insert_at + 1)
+        } else if self.citus {
             statements.push(format!(
                 "WITH \"pgbulk_merged\" AS ({}) SELECT count(*), count(*) FILTER (WHERE NOT ins) \
                  FROM \"pgbulk_merged\"",
-                self.insert(&source, " RETURNING (xmax = 0) AS ins")
+                self.insert(
+                    &self.source(stage, false, scan),
+                    " RETURNING (xmax = 0) AS ins"
+                )
             ));
             None
         } else {
-            statements.push(self.insert(&source, ""));
-            let mut counters = format!("SELECT current_setting('{UPDATED}')");
-            if attempt.merge {
-                let source = self.source(stage, true, scan, Some(&use_merge));
-                statements.push(self.merge(&source));
-                let _ = write!(counters, ", current_setting('{INSERTED}')");
-            }
-            statements.push(counters);
-            Some(statements.len() - 1)
+            statements.push(self.insert(&self.source(stage, false, scan), ""));
+            statements.push(format!("SELECT current_setting('{UPDATED}')"));
+            Some(insert_at + 1)
         };
         statements.extend(self.epilogue(attempt, scan, false));
         MergeBatch {
             sql: statements.join("; "),
             delete_at,
             insert_at,
-            merge_at,
+            merged: attempt.merge,
             counter_at,
         }
     }
@@ -803,7 +843,7 @@ impl Merge {
         let attempt = Attempt::on_conflict(dedupe);
         let before = self.prelude(stage, attempt, scan, staged_bytes, input_order);
         let insert = self.insert(
-            &self.source(stage, input_order, scan, None),
+            &self.source(stage, input_order, scan),
             &format!(" RETURNING {returning}"),
         );
         let after = self.epilogue(attempt, scan, input_order);
@@ -904,25 +944,18 @@ pub(crate) fn parse_counts(
             .get(at)
             .and_then(|o| o.rows.first()?.get(column)?.as_deref()?.parse::<u64>().ok())
     };
-    let (affected, updated) = match (batch.counter_at, batch.merge_at) {
-        (Some(counter_at), None) => (
-            outcomes.get(batch.insert_at).map(|o| o.count),
-            value(counter_at, 0),
+    let count = outcomes.get(batch.insert_at).map(|o| o.count);
+    let (affected, updated) = match batch.counter_at {
+        // The `MERGE`'s counter is of the rows it inserted; it updated the rest.
+        Some(counter_at) if batch.merged => (
+            count,
+            count
+                .zip(value(counter_at, 0))
+                .map(|(count, inserted)| count.saturating_sub(inserted)),
         ),
-        // The `MERGE`'s rows are the ones it inserted (its counter) and the ones it updated.
-        (Some(counter_at), Some(merge_at)) => {
-            let merged = outcomes.get(merge_at).map(|o| o.count);
-            let inserted = outcomes.get(batch.insert_at).map(|o| o.count);
-            match (merged, inserted, value(counter_at, 0), value(counter_at, 1)) {
-                (Some(merged), Some(inserted), Some(updated), Some(merge_inserted)) => (
-                    Some(inserted + merged),
-                    Some(updated + merged.saturating_sub(merge_inserted)),
-                ),
-                _ => (None, None),
-            }
-        }
+        Some(counter_at) => (count, value(counter_at, 0)),
         // A Citus target: the merge's own row.
-        (None, _) => (value(batch.insert_at, 0), value(batch.insert_at, 1)),
+        None => (value(batch.insert_at, 0), value(batch.insert_at, 1)),
     };
     let (Some(affected), Some(updated)) = (affected, updated) else {
         return Err(Error::protocol("the upsert merge returned no counts"));

@@ -79,7 +79,8 @@ use crate::ops::{copy_out, Options};
 use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow};
 use crate::sql::citus as citus_sql;
-use crate::sql::upsert::{self as sql, Attempt, Merge, Stage};
+use crate::sql::ident;
+use crate::sql::upsert::{self as sql, Attempt, Merge, MergeFacts, Stage};
 use futures_util::future::BoxFuture;
 use key_scan::KeyScan;
 use options::{UpsertCounts, UpsertOptions};
@@ -103,13 +104,20 @@ where
     I::IntoIter: Send,
 {
     Box::pin(async move {
-        let target = plan_checked::<D, T>(driver, options).await?;
-        let merge = merge(driver, &target, upsert).await?;
+        // What `MERGE` needs to know of the target, read with its description.
+        let facts_sql = Merge::merge_keys::<T>(upsert)
+            .zip(ident::quote_table(options.table_for::<T>()).ok())
+            .map(|(keys, table)| sql::merge_facts_sql(&table, &keys));
+        let (target, facts) = plan_checked::<D, T>(driver, options, facts_sql.as_deref()).await?;
+        let merge = merge(driver, &target, upsert).await?.with_facts(facts);
         let mut scan = KeyScan::new(Some(merge.key_at().collect()), target.types());
         // The first attempt's statements go right behind the COPY's end, where the driver can
         // pipeline them.
+        // The first attempt is chosen once, by what was staged when it is sent: its outcomes
+        // are read as that attempt's.
+        let chosen = std::sync::OnceLock::new();
         let first = |stage: &Stage, scan: &KeyScan, bytes: u64, in_tx: bool| {
-            let attempt = merge.first_attempt(scan, bytes);
+            let attempt = *chosen.get_or_init(|| merge.first_attempt(scan, bytes));
             let batch = merge.counts_batch(&stage.table, attempt, scan, bytes);
             stage.before_close(&batch.sql, in_tx)
         };
@@ -118,7 +126,10 @@ where
         // Each attempt either finishes the call or is undone and retried: with `ON CONFLICT`
         // alone after a failed `MERGE`, with the next dedupe when the server found a key twice
         // that the encoder could not see (see `KeyScan`).
-        let mut attempt = merge.first_attempt(&scan, bytes);
+        let mut attempt = match chosen.get() {
+            Some(attempt) => *attempt,
+            None => merge.first_attempt(&scan, bytes),
+        };
         loop {
             let batch = merge.counts_batch(&stage.table, attempt, &scan, bytes);
             let outcomes = if let Some(ran) = pipelined.take() {
@@ -152,7 +163,7 @@ where
     R: FromCopyRow + Send + 'a,
 {
     Box::pin(async move {
-        let target = plan_checked::<D, T>(driver, options).await?;
+        let (target, _) = plan_checked::<D, T>(driver, options, None).await?;
         let merge = merge(driver, &target, upsert).await?;
         let order_key = order_key(driver, &target, Some(&merge), input_order).await?;
         let list = returning_list::<D, T, R>(driver, &target, true, order_key.as_deref()).await?;
@@ -199,7 +210,7 @@ where
     R: FromCopyRow + Send + 'a,
 {
     Box::pin(async move {
-        let target = plan_checked::<D, T>(driver, options).await?;
+        let (target, _) = plan_checked::<D, T>(driver, options, None).await?;
         let order_key = order_key(driver, &target, None, input_order).await?;
         let list = returning_list::<D, T, R>(driver, &target, false, order_key.as_deref()).await?;
         let mut scan = KeyScan::new(None, target.types());
@@ -368,19 +379,35 @@ type FirstAttempt<'f> = dyn Fn(&Stage, &KeyScan, u64, bool) -> String + Sync + '
 
 /// The plan for `T`'s target, and, on a plain connection, the check that no transaction block
 /// is open there (see [`refuse_open_transaction`](crate::ops::scope::refuse_open_transaction)),
-/// in the same round trip where the driver can pipeline them.
+/// in the same round trip where the driver can pipeline them; with `facts` (the select list
+/// of [`sql::merge_facts_sql`]), those too, read into [`MergeFacts`].
 async fn plan_checked<D: Driver, T: CopyRow>(
     driver: &mut D,
     options: &Options<'_>,
-) -> Result<Plan<T>> {
+    facts: Option<&str>,
+) -> Result<(Plan<T>, Option<MergeFacts>)> {
     let table = options.table_for::<T>();
-    if driver.in_transaction() {
-        return plan::plan_copy_in::<D, T>(driver, table).await;
+    let in_tx = driver.in_transaction();
+    let also = match (in_tx, facts) {
+        (true, None) => return Ok((plan::plan_copy_in::<D, T>(driver, table).await?, None)),
+        (true, Some(facts)) => format!("SELECT {facts}"),
+        (false, None) => scope::SESSION_CHECK_SQL.to_owned(),
+        (false, Some(facts)) => format!("{}, {facts}", scope::SESSION_CHECK_SQL),
+    };
+    let (target, rows) = plan::plan_copy_in_and::<D, T>(driver, table, &also).await?;
+    // The facts follow the session check's one column, if it was asked.
+    let skip = usize::from(!in_tx);
+    let facts = match (&rows, facts) {
+        (Ok(rows), Some(_)) => rows.first().map(|row| {
+            let at = |i: usize| row.get(skip + i).and_then(Option::as_deref);
+            MergeFacts::from_text(at(0), at(1))
+        }),
+        _ => None,
+    };
+    if !in_tx {
+        scope::check_session(rows, "upsert_via_staging", driver.begin_hint())?;
     }
-    let (target, session) =
-        plan::plan_copy_in_and::<D, T>(driver, table, scope::SESSION_CHECK_SQL).await?;
-    scope::check_session(session, "upsert_via_staging", driver.begin_hint())?;
-    Ok(target)
+    Ok((target, facts))
 }
 
 /// Opens the scope, creates the staging table for `T` shaped after `target` (or finds this
