@@ -104,8 +104,13 @@ where
     I::IntoIter: Send,
 {
     Box::pin(async move {
-        // What `MERGE` needs to know of the target, read with its description.
+        // What `MERGE` needs to know of the target, read with its description, when the batch
+        // may be large enough for `MERGE` to pay: the catalog query costs about half a
+        // millisecond of server time.
+        let rows = rows.into_iter();
+        let large = rows.size_hint().1.is_none_or(|n| n >= sql::MERGE_MIN_ROWS);
         let facts_sql = Merge::merge_keys::<T>(upsert)
+            .filter(|_| large)
             .zip(ident::quote_table(options.table_for::<T>()).ok())
             .map(|(keys, table)| sql::merge_facts_sql(&table, &keys));
         let (target, facts) = plan_checked::<D, T>(driver, options, facts_sql.as_deref()).await?;
