@@ -26,7 +26,7 @@ struct UserRow {
 const USERS: &str = "CREATE TABLE users_merge (id int8 PRIMARY KEY, email text NOT NULL UNIQUE, \
                      name text NOT NULL)";
 
-/// Rows in a batch: about 1.4 MB staged, enough for `MERGE`.
+/// Rows in a batch: enough for `MERGE` (2,000 and more).
 const N: i64 = 20_000;
 
 fn user(id: i64, version: u32) -> UserRow {

@@ -422,20 +422,13 @@ impl Merge {
                     "the columns of constraint \"{name}\" were not looked up"
                 )))
             }
-            (Conflict::Columns(cols), _) => {
-                let keys = cols
-                    .iter()
+            // The named columns, or the `#[copy(key)]` fields.
+            (Conflict::Columns(_) | Conflict::Keys, _) => {
+                let keys = Merge::merge_keys::<T>(options)
+                    .unwrap_or_default()
+                    .into_iter()
                     .map(|c| find(c, "conflict column"))
                     .collect::<Result<Vec<_>>>()?;
-                let list = format!("({})", column_list(keys.iter().copied()));
-                (keys, list)
-            }
-            (Conflict::Keys, _) => {
-                let keys: Vec<&'static str> = T::__PGBULK_COLUMNS
-                    .iter()
-                    .filter(|c| c.key)
-                    .map(|c| c.name)
-                    .collect();
                 let list = format!("({})", column_list(keys.iter().copied()));
                 (keys, list)
             }
@@ -513,7 +506,9 @@ impl Merge {
         self
     }
 
-    /// The conflict key, for [`merge_facts_sql`], when a `MERGE` could merge on it.
+    /// The conflict key's columns as `options` name them (the `#[copy(key)]` fields by
+    /// default), unless it is a named constraint (`MERGE` is then not used: it may be an
+    /// exclusion constraint).
     pub(crate) fn merge_keys<T: CopyRow + ?Sized>(options: &UpsertOptions) -> Option<Vec<&str>> {
         match &options.conflict {
             Conflict::Constraint(_) => None,

@@ -33,28 +33,30 @@
 //!    A key the server finds twice that the encoder could not see (`1.0` and `1.00`, a
 //!    `NULLS NOT DISTINCT` index) undoes the attempt (a savepoint) and retries with the dedupe.
 //!
-//!    On PostgreSQL 15 and later, a counting upsert of 1 MiB staged or more tries `MERGE INTO
-//!    target USING stage ON key = key WHEN MATCHED AND (changed) THEN UPDATE .. WHEN NOT
-//!    MATCHED THEN INSERT ..` for the same rows (see `Merge::merge`): it neither inserts each
-//!    new row speculatively nor locks each identical row, and reads the target with one hash
-//!    join (`work_mem` raised for it, as for a sort). Whether it pays is decided by the server
-//!    in the same statements (`Merge::merge_pays`): only for a plain table without rules or
-//!    row-level `BEFORE` triggers whose heap is at most twice the bytes staged — a larger
-//!    target would be read whole for a few rows, where `ON CONFLICT`'s index probes win. The
-//!    `INSERT .. ON CONFLICT` runs first either way, taking the rows when `MERGE` does not pay
-//!    and none otherwise (its planning checks that the key has a unique index, which `MERGE`
-//!    does not need). `MERGE` is not safe against a concurrent insert of the same key (a unique
-//!    violation rather than the conflict path) and locks rows in join order rather than key
-//!    order: the attempt runs under the savepoint, and a failure (unique violation, deadlock,
-//!    a feature or privilege only `MERGE` needs, ..) is undone and retried with `ON CONFLICT`
-//!    alone, which then merges or fails with its own error. The `MERGE` counts the rows it
-//!    inserts (a `WHEN NOT MATCHED` condition is evaluated once per row it inserts); the rows
-//!    it updated are the rest of its row count.
+//!    On PostgreSQL 15 and later, a counting upsert merges with `MERGE INTO target USING
+//!    stage ON key = key WHEN MATCHED AND (changed) THEN UPDATE .. WHEN NOT MATCHED THEN
+//!    INSERT ..` instead where that pays (see `Merge::merge`): it neither inserts each new row
+//!    speculatively nor locks each identical row, and reads the target with one hash join
+//!    (`work_mem` raised for it, as for a sort). When the input may hold
+//!    [`MERGE_MIN_ROWS`](sql::MERGE_MIN_ROWS) or more, one catalog query sent with the
+//!    describe (step 1) reads whether the target is eligible — a plain table without rules or
+//!    row-level `BEFORE` triggers, with the unique index `ON CONFLICT` would infer, which
+//!    `MERGE` itself does not check — and the size of its heap ([`MergeFacts`]); `MERGE` is
+//!    used when that heap is at most twice the bytes staged (a larger target would be read
+//!    whole for relatively few rows, where `ON CONFLICT`'s index probes win). `MERGE` is not
+//!    safe against a concurrent insert of the same key (a unique violation rather than the
+//!    conflict path) and locks rows in join order rather than key order: the attempt runs under
+//!    the savepoint, and a failure (unique violation, deadlock, a feature or privilege only
+//!    `MERGE` needs, ..) is undone and retried with `ON CONFLICT`, which then merges or fails
+//!    with its own error. The `MERGE` counts the rows it inserts (a `WHEN NOT MATCHED`
+//!    condition is evaluated once per row it inserts); the rows it updated are the rest of its
+//!    row count.
 //! 6. The scope closes, in the merge's request: `TRUNCATE` of a reused stage (or `DROP TABLE`
 //!    of the call's own inside a transaction), then `COMMIT`, or `RELEASE SAVEPOINT`.
 //!
-//! On tokio-postgres that is four round trips (one more when a `MERGE` attempt is undone): describe + check, `BEGIN` + `CREATE` + the
-//! COPY's `Parse`, the COPY's start, and its data + end + merge + `COMMIT`.
+//! On tokio-postgres that is four round trips (one more when a `MERGE` attempt is undone):
+//! describe + check, `BEGIN` + `CREATE` + the COPY's `Parse`, the COPY's start, and its data +
+//! end + merge + `COMMIT`.
 //!
 //! # Cleanup
 //!
