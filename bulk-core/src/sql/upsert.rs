@@ -267,6 +267,8 @@ pub(crate) struct Attempt {
     /// The staged rows go through `MERGE` where it pays ([`Merge::merge`]), the others
     /// through `INSERT .. ON CONFLICT`; a failed attempt is retried with `ON CONFLICT` alone.
     pub(crate) merge: bool,
+    /// A deadlock was retried already (see [`Merge::next_attempt`]).
+    retried: bool,
 }
 
 impl Attempt {
@@ -275,6 +277,7 @@ impl Attempt {
         Attempt {
             dedupe,
             merge: false,
+            retried: false,
         }
     }
 }
@@ -534,12 +537,15 @@ impl Merge {
         Attempt {
             dedupe: Merge::first_dedupe(scan),
             merge: self.merges && pays,
+            retried: false,
         }
     }
 
-    /// The attempt to make after `tried` failed with `code`, if any: `ON CONSTRAINT` alone
-    /// after a failed `MERGE` (see [`is_merge_fallback`]); the next dedupe when the server
-    /// found a key twice.
+    /// The attempt to make after `tried` failed with `code`, if any: `ON CONFLICT` after a
+    /// failed `MERGE` (see [`is_merge_fallback`]); the same once more after a deadlock (upserts
+    /// through `ON CONFLICT` take rows in key order and do not deadlock with each other, but a
+    /// concurrent `MERGE` upsert does not: see [`Merge::merge`]); the next dedupe when the
+    /// server found a key twice.
     pub(crate) fn next_attempt(
         &self,
         tried: Attempt,
@@ -549,16 +555,25 @@ impl Merge {
         if tried.merge && is_merge_fallback(code) {
             return Some(Attempt::on_conflict(tried.dedupe));
         }
+        if code == Some(&SqlState::T_R_DEADLOCK_DETECTED) && !tried.retried {
+            return Some(Attempt {
+                retried: true,
+                ..tried
+            });
+        }
         if !is_key_twice(code) {
             return None;
         }
-        self.next_dedupe(tried.dedupe, scan)
-            .map(Attempt::on_conflict)
+        self.next_dedupe(tried.dedupe, scan).map(|dedupe| Attempt {
+            dedupe,
+            merge: false,
+            ..tried
+        })
     }
 
     /// Whether an attempt after `attempt` is possible: it runs under a savepoint.
     fn may_retry(&self, attempt: Attempt, scan: &KeyScan) -> bool {
-        attempt.merge || self.next_dedupe(attempt.dedupe, scan).is_some()
+        attempt.merge || !attempt.retried || self.next_dedupe(attempt.dedupe, scan).is_some()
     }
 
     /// The dedupe to retry with when the server found a key twice after `tried`.
@@ -657,8 +672,10 @@ impl Merge {
     ///
     /// Unlike `ON CONFLICT` it is not safe against a concurrent insert of the same key, needs
     /// no unique index (so it is only used where [`MergeFacts`] found the one `ON CONFLICT`
-    /// would use), and does not lock rows in key order: it runs under a savepoint, and a
-    /// failure is retried with `ON CONFLICT` ([`Merge::next_attempt`]).
+    /// would use), and locks rows in the join's order, which is key order only where the join
+    /// keeps the staged rows' order: it runs under a savepoint, and a failure (a deadlock
+    /// included) is retried with `ON CONFLICT` ([`Merge::next_attempt`]), as is, once, an
+    /// `ON CONFLICT` attempt of another upsert that deadlocked with it.
     fn merge(&self, source: &str) -> String {
         const SOURCE: &str = "\"pgbulk_source\"";
         let cols = column_list(self.columns.iter().copied());
@@ -800,8 +817,10 @@ impl Merge {
         let delete_at = (attempt.dedupe != Dedupe::Skip).then(|| statements.len() - 1);
         let insert_at = statements.len();
         let counter_at = if attempt.merge {
-            // `MERGE` takes the rows as they come: its hash join needs no order.
-            statements.push(self.merge(&self.source(stage, true, scan)));
+            // In key order, as `ON CONFLICT` takes them: where the join keeps the staged rows'
+            // order (a hash join probing with them), rows are written in key order and
+            // concurrent upserts of the same keys wait for each other rather than deadlock.
+            statements.push(self.merge(&self.source(stage, false, scan)));
             statements.push(format!("SELECT current_setting('{INSERTED}')"));
             Some(insert_at + 1)
         } else if self.citus {
