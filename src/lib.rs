@@ -168,11 +168,15 @@
 //!
 //! # Upsert
 //!
-//! [`Bulk::upsert_via_staging`] COPYs the rows into a uniquely named temporary table, then
-//! merges them with one `INSERT .. SELECT .. ON CONFLICT`, keyed on the `#[copy(key)]` fields
-//! unless the call names other columns or a constraint. Rows equal to the stored row are not
+//! [`Bulk::upsert_via_staging`] COPYs the rows into a temporary staging table, then merges
+//! them with one `INSERT .. SELECT .. ON CONFLICT`, keyed on the `#[copy(key)]` fields unless
+//! the call names other columns or a constraint. Rows equal to the stored row are not
 //! rewritten; duplicate keys within one batch are resolved first (the last occurrence in input
-//! order wins); the staging table is gone afterwards, on success and on every error.
+//! order wins); the staged rows are gone afterwards, on success and on every error (the empty
+//! staging table stays for the session's next call of the same row shape). On
+//! PostgreSQL 15 and later, large batches into a table not much larger than the batch merge
+//! with `MERGE` instead (falling back to `ON CONFLICT` on a concurrent insert of a key), with the
+//! same result and counts.
 //!
 //! ```no_run
 //! use pgbulk::{BulkExt, CopyRow};

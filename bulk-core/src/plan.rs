@@ -32,6 +32,9 @@ pub struct Plan<T: ?Sized> {
     /// How the target is stored: a Citus table or not (read from the catalog with the
     /// describe).
     distribution: Distribution,
+    /// Whether the server runs `MERGE` (PostgreSQL 15 and later): a large upsert may merge
+    /// with it (see `sql::upsert::Merge`).
+    merges: bool,
     /// Whether a COPY with this plan has passed the full refusal check (see
     /// `client::copy_start`): later COPYs check only the session's read-only state.
     refusal_checked: AtomicBool,
@@ -66,6 +69,7 @@ impl<T: ?Sized> Clone for Plan<T> {
             server: self.server,
             typmods: self.typmods,
             distribution: self.distribution,
+            merges: self.merges,
             refusal_checked: AtomicBool::new(self.refusal_checked.load(Ordering::Relaxed)),
             _row: PhantomData,
         }
@@ -81,6 +85,7 @@ impl<T: ?Sized> fmt::Debug for Plan<T> {
             .field("server", &self.server)
             .field("typmods", &self.typmods)
             .field("distribution", &self.distribution)
+            .field("merges", &self.merges)
             .field("refusal_checked", &self.refusal_checked)
             .finish()
     }
@@ -179,6 +184,11 @@ impl<T: CopyRow + ?Sized> Plan<T> {
         self
     }
 
+    /// Whether the server runs `MERGE` (PostgreSQL 15 and later).
+    pub(crate) fn merges(&self) -> bool {
+        self.merges
+    }
+
     /// A hash of the copied columns' type modifiers, if the driver reported them.
     pub(crate) fn typmods(&self) -> Option<u64> {
         self.typmods
@@ -215,6 +225,7 @@ impl<T: CopyRow + ?Sized> Plan<T> {
             server: self.server,
             typmods: self.typmods,
             distribution: self.distribution,
+            merges: self.merges,
             refusal_checked: AtomicBool::new(false),
             _row: PhantomData,
         }
@@ -332,6 +343,7 @@ async fn plan_from<D: Driver, T: CopyRow + ?Sized>(
     let mut plan = check_copy_in(quoted, &described.columns)?
         .for_server(facts.version)
         .with_typmods(&described);
+    plan.merges = facts.version.runs_merge();
     // On a server with Citus, one more round trip: is the target one of its tables?
     if facts.citus {
         plan.distribution = distribution(driver, &plan.table).await?;
@@ -396,6 +408,7 @@ fn check_copy_in<T: CopyRow + ?Sized>(
         server: ServerVersion::UNKNOWN,
         typmods: None,
         distribution: Distribution::Local,
+        merges: false,
         refusal_checked: AtomicBool::new(false),
         _row: PhantomData,
     })

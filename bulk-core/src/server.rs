@@ -82,6 +82,8 @@ impl ServerFacts {
 
 /// The first `server_version_num` whose numeric type holds `Infinity` and `-Infinity`.
 const NUMERIC_INFINITY_SINCE: u32 = 140_000;
+/// The first `server_version_num` with `MERGE`.
+const MERGE_SINCE: u32 = 150_000;
 
 /// NUMERIC sign words of ±Infinity (`numeric.c`: `NUMERIC_PINF`, `NUMERIC_NINF`).
 const NUMERIC_PINF: u16 = 0xD000;
@@ -103,6 +105,11 @@ impl ServerVersion {
     /// Whether this server is known to predate numeric `Infinity`/`-Infinity` (PostgreSQL 14).
     pub(crate) fn predates_numeric_infinity(self) -> bool {
         self.0.is_some_and(|n| n < NUMERIC_INFINITY_SINCE)
+    }
+
+    /// Whether this server runs `MERGE` (PostgreSQL 15 and later).
+    pub(crate) fn runs_merge(self) -> bool {
+        self.0.is_some_and(|n| n >= MERGE_SINCE)
     }
 
     /// Whether values of the plan's column `types` must be checked against this version: only

@@ -80,6 +80,7 @@ mod to_sql_types;
 mod types;
 mod upsert;
 mod upsert_edges;
+mod upsert_merge;
 mod web;
 
 use pgbulk::testkit::TestDb;

@@ -148,4 +148,9 @@ impl<T: CopyRow + ?Sized> Encoder<T> {
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
+
+    /// Bytes encoded so far: handed out, and still buffered.
+    pub fn encoded_bytes(&self) -> u64 {
+        self.bytes + self.buf.len() as u64
+    }
 }

@@ -212,9 +212,9 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
         })
     }
 
-    /// Bytes encoded so far.
+    /// Bytes encoded so far (sent, and buffered to send).
     pub(crate) fn bytes(&self) -> u64 {
-        self.encoder.bytes()
+        self.encoder.encoded_bytes()
     }
 
     /// [`server_error`], and the input row of a Citus worker's key violation, which has no

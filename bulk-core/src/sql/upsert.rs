@@ -53,7 +53,8 @@ pub(crate) fn table_columns_sql(table: &str) -> String {
 
 /// One staging table: its name and the statements that create and fill it.
 ///
-/// Where the driver reports the target's type modifiers (tokio-postgres, `postgres`), a
+/// Where the plan knows the target's type modifiers (every client: tokio-postgres and `postgres`
+/// from the row description, sqlx from the catalog in the plan's server-facts query), a
 /// staging table is made once per session and shape, and reused: `CREATE TEMP TABLE IF NOT
 /// EXISTS`, in the same transaction as the COPY into it (so it also works where each
 /// transaction may run on another server session, as behind PgBouncer in transaction mode).
@@ -67,9 +68,9 @@ pub(crate) fn table_columns_sql(table: &str) -> String {
 /// holds a slot of its shape while it runs (`_1`, `_2`, .. after the first), released when
 /// the [`Stage`] is dropped.
 ///
-/// Otherwise (sqlx does not report type modifiers, and a stale `numeric(p, s)` or
-/// `varchar(n)` would change values) each call makes its own: `pgbulk_stage_<pid>_<n>`,
-/// `ON COMMIT DROP`, dropped before the scope closes inside a caller's transaction.
+/// Otherwise (a plan without them: a reused stage of a stale `numeric(p, s)` or `varchar(n)`
+/// would change values) each call makes its own: `pgbulk_stage_<pid>_<n>`, `ON COMMIT DROP`,
+/// dropped before the scope closes inside a caller's transaction.
 pub(crate) struct Stage {
     /// `pg_temp."pgbulk_stage_r<hash>[_<slot>]"`, or `pg_temp."pgbulk_stage_<pid>_<n>"`.
     pub(crate) table: String,
@@ -226,6 +227,16 @@ pub(crate) fn put_ordinal(buf: &mut BytesMut, ord: u64) {
 
 /// The transaction-local setting the merge counts updated rows in (see [`Merge::insert`]).
 const UPDATED: &str = "pgbulk.updated";
+/// The transaction-local setting the `MERGE` counts inserted rows in (see [`Merge::merge`]).
+const INSERTED: &str = "pgbulk.inserted";
+/// Rows from which an upsert reads [`MergeFacts`] (and may merge with `MERGE`), when the
+/// input says its size (a slice or `Vec` does; a lazy iterator that cannot say counts as
+/// large): below, the catalog query (~0.5 ms of server time) costs about what `MERGE` saves
+/// over `ON CONFLICT` (~1 µs a row on the benchmark's mix).
+pub(crate) const MERGE_MIN_ROWS: usize = 2_000;
+/// `MERGE` joins the whole target (a hash join reads every row of it); it pays while the
+/// target's heap is at most this many times the bytes staged (see [`Merge::first_attempt`]).
+const MERGE_TARGET_RATIO: u64 = 2;
 /// The transaction-local setting `RETURNING .. inserted` compares [`UPDATED`] with.
 const SEEN: &str = "pgbulk.seen";
 /// The transaction-local setting holding the caller's `work_mem` while the merge raises it.
@@ -250,6 +261,28 @@ pub(crate) enum Dedupe {
     NullsEqual,
 }
 
+/// One attempt at the merge: how in-batch duplicates are removed, and whether `MERGE` is tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Attempt {
+    pub(crate) dedupe: Dedupe,
+    /// The staged rows go through `MERGE` where it pays ([`Merge::merge`]), the others
+    /// through `INSERT .. ON CONFLICT`; a failed attempt is retried with `ON CONFLICT` alone.
+    pub(crate) merge: bool,
+    /// A deadlock was retried already (see [`Merge::next_attempt`]).
+    retried: bool,
+}
+
+impl Attempt {
+    /// An attempt with `INSERT .. ON CONFLICT` alone.
+    pub(crate) fn on_conflict(dedupe: Dedupe) -> Attempt {
+        Attempt {
+            dedupe,
+            merge: false,
+            retried: false,
+        }
+    }
+}
+
 /// The merge: conflict target, key columns and the columns to update, resolved against `T`.
 pub(crate) struct Merge {
     target: String,
@@ -267,6 +300,62 @@ pub(crate) struct Merge {
     /// ON CONFLICT WHERE must be IMMUTABLE"), so the merge counts with `RETURNING (xmax = 0)`
     /// (a plain table on each shard) instead of the counter of [`Merge::insert`].
     citus: bool,
+    /// The server runs `MERGE`, the target is not a Citus table and the conflict target is a
+    /// list of columns (not a named constraint, which may be an exclusion constraint).
+    merges: bool,
+    /// Whether `MERGE` can merge into the target, and the size of its heap, read with the
+    /// target's description ([`merge_facts_sql`]); `None`: not read.
+    facts: Option<MergeFacts>,
+}
+
+/// What the catalog says about merging into the target with `MERGE` (see
+/// [`merge_facts_sql`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MergeFacts {
+    /// A plain table without rules or row-level `BEFORE` triggers, with a valid, immediate,
+    /// non-partial unique index on exactly the key columns.
+    pub(crate) eligible: bool,
+    /// The size of its heap, in bytes (dead rows included).
+    pub(crate) heap_bytes: u64,
+}
+
+impl MergeFacts {
+    /// The facts from the values of [`merge_facts_sql`]'s two columns, as text.
+    pub(crate) fn from_text(eligible: Option<&str>, heap_bytes: Option<&str>) -> MergeFacts {
+        MergeFacts {
+            eligible: eligible == Some("t"),
+            heap_bytes: heap_bytes.and_then(|b| b.parse().ok()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// Two expressions (for a `SELECT` list) saying whether `MERGE` can merge into the (quoted)
+/// `target` on `keys` exactly as `INSERT .. ON CONFLICT (keys)` would, and the size of its
+/// heap: a plain table (not partitioned, not a view) without rules (`MERGE` refuses them) or
+/// row-level `BEFORE` triggers (which may skip a row `MERGE` counted as written), with a
+/// valid, immediate, non-partial unique index on exactly the key columns (the arbiter
+/// `ON CONFLICT` would infer; `MERGE` itself needs none, and would update every row of a
+/// repeated key). Read with the target's description, in the same round trip; a missing
+/// target is not eligible (the describe reports it).
+pub(crate) fn merge_facts_sql(target: &str, keys: &[&str]) -> String {
+    let target = format!("to_regclass({})", ident::literal(target));
+    let keys = keys
+        .iter()
+        .map(|k| ident::literal(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "coalesce((SELECT c.relkind = 'r' AND NOT c.relhasrules \
+         AND NOT EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.oid \
+         AND NOT g.tgisinternal AND g.tgtype & 3 = 3) \
+         AND EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique \
+         AND i.indimmediate AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL \
+         AND (SELECT array_agg(k ORDER BY k) FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) k) \
+         = (SELECT array_agg(a.attnum ORDER BY a.attnum) FROM pg_attribute a \
+         WHERE a.attrelid = c.oid AND a.attname = ANY (ARRAY[{keys}]::name[]) AND NOT a.attisdropped)) \
+         FROM pg_class c WHERE c.oid = {target}), false), \
+         coalesce(pg_relation_size({target}), 0)"
+    )
 }
 
 /// The statements of one merge attempt and where their results are.
@@ -275,9 +364,13 @@ pub(crate) struct MergeBatch {
     pub(crate) sql: String,
     /// Statement number of the dedupe `DELETE` (its row count is the duplicates).
     delete_at: Option<usize>,
-    /// Statement number of the `INSERT` (its row count is inserted + updated).
+    /// Statement number of the `INSERT` or `MERGE` (its row count is inserted + updated).
     insert_at: usize,
-    /// Statement number of the `SELECT` reading the updated-rows counter; on a Citus target
+    /// The statement at `insert_at` is a `MERGE`, and the counter it reads counts the rows it
+    /// inserted (not the rows updated).
+    merged: bool,
+    /// Statement number of the `SELECT` reading the updated-rows counter (and, after a
+    /// `MERGE`, the inserted-rows counter); on a Citus target
     /// (see [`Merge::citus`]) the `INSERT` at `insert_at` returns one row itself,
     /// `(affected, updated)`, and there is no counter.
     counter_at: Option<usize>,
@@ -333,20 +426,13 @@ impl Merge {
                     "the columns of constraint \"{name}\" were not looked up"
                 )))
             }
-            (Conflict::Columns(cols), _) => {
-                let keys = cols
-                    .iter()
+            // The named columns, or the `#[copy(key)]` fields.
+            (Conflict::Columns(_) | Conflict::Keys, _) => {
+                let keys = Merge::merge_keys::<T>(options)
+                    .unwrap_or_default()
+                    .into_iter()
                     .map(|c| find(c, "conflict column"))
                     .collect::<Result<Vec<_>>>()?;
-                let list = format!("({})", column_list(keys.iter().copied()));
-                (keys, list)
-            }
-            (Conflict::Keys, _) => {
-                let keys: Vec<&'static str> = T::__PGBULK_COLUMNS
-                    .iter()
-                    .filter(|c| c.key)
-                    .map(|c| c.name)
-                    .collect();
                 let list = format!("({})", column_list(keys.iter().copied()));
                 (keys, list)
             }
@@ -379,6 +465,8 @@ impl Merge {
             }
         };
         let as_text = plan.types().iter().map(compare_as_text).collect();
+        let merges =
+            plan.merges() && !citus && !matches!(options.conflict, Conflict::Constraint(_));
         Ok(Merge {
             target: plan.table().to_owned(),
             columns: T::__PGBULK_COLUMNS.iter().map(|c| c.name).collect(),
@@ -389,6 +477,8 @@ impl Merge {
             update,
             overriding_system_value: options.overriding_system_value,
             citus,
+            merges,
+            facts: None,
         })
     }
 
@@ -414,9 +504,82 @@ impl Merge {
         }
     }
 
+    /// This merge, knowing `facts` about its target.
+    pub(crate) fn with_facts(mut self, facts: Option<MergeFacts>) -> Merge {
+        self.facts = facts;
+        self
+    }
+
+    /// The conflict key's columns as `options` name them (the `#[copy(key)]` fields by
+    /// default), unless it is a named constraint (`MERGE` is then not used: it may be an
+    /// exclusion constraint).
+    pub(crate) fn merge_keys<T: CopyRow + ?Sized>(options: &UpsertOptions) -> Option<Vec<&str>> {
+        match &options.conflict {
+            Conflict::Constraint(_) => None,
+            Conflict::Columns(cols) => Some(cols.iter().map(String::as_str).collect()),
+            Conflict::Keys => Some(
+                T::__PGBULK_COLUMNS
+                    .iter()
+                    .filter(|c| c.key)
+                    .map(|c| c.name)
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The first attempt for a batch the encoder scanned, of `staged_bytes`: with `MERGE`
+    /// where the server runs it, the target is eligible ([`MergeFacts`]) and its heap at most
+    /// [`MERGE_TARGET_RATIO`] times the bytes staged — a larger target would be read whole by
+    /// a hash join for relatively few rows, where `ON CONFLICT`'s index probes cost less.
+    pub(crate) fn first_attempt(&self, scan: &KeyScan, staged_bytes: u64) -> Attempt {
+        let pays = self.facts.is_some_and(|f| {
+            f.eligible && f.heap_bytes <= staged_bytes.saturating_mul(MERGE_TARGET_RATIO)
+        });
+        Attempt {
+            dedupe: Merge::first_dedupe(scan),
+            merge: self.merges && pays,
+            retried: false,
+        }
+    }
+
+    /// The attempt to make after `tried` failed with `code`, if any: `ON CONFLICT` after a
+    /// failed `MERGE` (see [`is_merge_fallback`]); the same once more after a deadlock (upserts
+    /// through `ON CONFLICT` take rows in key order and do not deadlock with each other, but a
+    /// concurrent `MERGE` upsert does not: see [`Merge::merge`]); the next dedupe when the
+    /// server found a key twice.
+    pub(crate) fn next_attempt(
+        &self,
+        tried: Attempt,
+        scan: &KeyScan,
+        code: Option<&SqlState>,
+    ) -> Option<Attempt> {
+        if tried.merge && is_merge_fallback(code) {
+            return Some(Attempt::on_conflict(tried.dedupe));
+        }
+        if code == Some(&SqlState::T_R_DEADLOCK_DETECTED) && !tried.retried {
+            return Some(Attempt {
+                retried: true,
+                ..tried
+            });
+        }
+        if !is_key_twice(code) {
+            return None;
+        }
+        self.next_dedupe(tried.dedupe, scan).map(|dedupe| Attempt {
+            dedupe,
+            merge: false,
+            ..tried
+        })
+    }
+
+    /// Whether an attempt after `attempt` is possible: it runs under a savepoint.
+    fn may_retry(&self, attempt: Attempt, scan: &KeyScan) -> bool {
+        attempt.merge || !attempt.retried || self.next_dedupe(attempt.dedupe, scan).is_some()
+    }
+
     /// The dedupe to retry with when the server found a key twice after `tried`.
     /// `DO NOTHING` never finds one (the later row is just skipped): no retry.
-    pub(crate) fn next_dedupe(&self, tried: Dedupe, scan: &KeyScan) -> Option<Dedupe> {
+    fn next_dedupe(&self, tried: Dedupe, scan: &KeyScan) -> Option<Dedupe> {
         if self.update.is_empty() {
             return None;
         }
@@ -478,75 +641,137 @@ impl Merge {
         let action = if self.update.is_empty() {
             "DO NOTHING".to_owned()
         } else {
-            let set = self
-                .update
-                .iter()
-                .map(|c| {
-                    let q = ident::quote(c);
-                    format!("{q} = EXCLUDED.{q}")
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let side = |prefix: &str| {
-                self.update
-                    .iter()
-                    .map(|c| {
-                        let at = self.columns.iter().position(|x| x == c).unwrap_or(0);
-                        let cast = if self.as_text[at] { "::text" } else { "" };
-                        format!("{prefix}.{}{cast}", ident::quote(c))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            // ROW(..) so that a single column compares as a row too.
+            let set = self.set_list("EXCLUDED");
+            let changed = self.changed("EXCLUDED");
             if self.citus {
-                format!(
-                    "DO UPDATE SET {set} WHERE ROW({}) IS DISTINCT FROM ROW({})",
-                    side(TARGET_ALIAS),
-                    side("EXCLUDED")
-                )
+                format!("DO UPDATE SET {set} WHERE {changed}")
             } else {
                 format!(
-                    "DO UPDATE SET {set} WHERE CASE WHEN ROW({}) IS DISTINCT FROM ROW({}) THEN \
-                     set_config('{UPDATED}', (current_setting('{UPDATED}')::int8 + 1)::text, \
-                     true) IS NOT NULL ELSE false END",
-                    side(TARGET_ALIAS),
-                    side("EXCLUDED")
+                    "DO UPDATE SET {set} WHERE CASE WHEN {changed} THEN {} ELSE false END",
+                    count_in(UPDATED)
                 )
             }
         };
-        let overriding = if self.overriding_system_value {
-            " OVERRIDING SYSTEM VALUE"
-        } else {
-            ""
-        };
         format!(
-            "INSERT INTO {} AS {TARGET_ALIAS} ({cols}){overriding} {source} ON CONFLICT {} \
+            "INSERT INTO {} AS {TARGET_ALIAS} ({cols}){} {source} ON CONFLICT {} \
              {action}{returning}",
-            self.target, self.conflict
+            self.target,
+            self.overriding(),
+            self.conflict
         )
     }
 
+    /// `MERGE INTO target USING (<source>) ON key = key WHEN MATCHED AND changed THEN UPDATE
+    /// .. WHEN NOT MATCHED THEN INSERT ..`: the same merge as [`Merge::insert`]'s, without
+    /// its costs on a large batch — no speculative insertion of each new row, no lock (and its
+    /// WAL record) on each identical row; the target is read with one join instead of an index
+    /// probe per row. It counts the rows it inserts in the transaction-local setting
+    /// [`INSERTED`]: PostgreSQL evaluates a `WHEN NOT MATCHED` condition once per row it then
+    /// inserts or fails the statement on (a concurrent insert of the key is a unique violation,
+    /// not a retry), while `WHEN MATCHED` conditions are evaluated again when a row changed
+    /// concurrently, so the updated rows are the rest of the command's row count.
+    ///
+    /// Unlike `ON CONFLICT` it is not safe against a concurrent insert of the same key, needs
+    /// no unique index (so it is only used where [`MergeFacts`] found the one `ON CONFLICT`
+    /// would use), and locks rows in the join's order, which is key order only where the join
+    /// keeps the staged rows' order: it runs under a savepoint, and a failure (a deadlock
+    /// included) is retried with `ON CONFLICT` ([`Merge::next_attempt`]), as is, once, an
+    /// `ON CONFLICT` attempt of another upsert that deadlocked with it.
+    fn merge(&self, source: &str) -> String {
+        const SOURCE: &str = "\"pgbulk_source\"";
+        let cols = column_list(self.columns.iter().copied());
+        let on = self
+            .keys
+            .iter()
+            .map(|k| {
+                let k = ident::quote(k);
+                format!("{TARGET_ALIAS}.{k} = {SOURCE}.{k}")
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let matched = if self.update.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " WHEN MATCHED AND {} THEN UPDATE SET {}",
+                self.changed(SOURCE),
+                self.set_list(SOURCE)
+            )
+        };
+        let values = qualified(SOURCE, self.columns.iter().copied(), |_| "");
+        format!(
+            "MERGE INTO {} AS {TARGET_ALIAS} USING ({source}) AS {SOURCE} ON {on}{matched} \
+             WHEN NOT MATCHED AND {} THEN INSERT ({cols}){} VALUES ({values})",
+            self.target,
+            count_in(INSERTED),
+            self.overriding()
+        )
+    }
+
+    /// `c = <source>.c, ..` for the updated columns.
+    fn set_list(&self, source: &str) -> String {
+        self.update
+            .iter()
+            .map(|c| {
+                let q = ident::quote(c);
+                format!("{q} = {source}.{q}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Whether the target row differs from `source`'s in an updated column:
+    /// `ROW(target.c, ..) IS DISTINCT FROM ROW(<source>.c, ..)` (`ROW(..)` so that a single
+    /// column compares as a row too).
+    fn changed(&self, source: &str) -> String {
+        let cast = |c: &str| {
+            let at = self.columns.iter().position(|x| *x == c).unwrap_or(0);
+            if self.as_text[at] {
+                "::text"
+            } else {
+                ""
+            }
+        };
+        let side = |prefix: &str| qualified(prefix, self.update.iter().copied(), cast);
+        format!(
+            "ROW({}) IS DISTINCT FROM ROW({})",
+            side(TARGET_ALIAS),
+            side(source)
+        )
+    }
+
+    /// ` OVERRIDING SYSTEM VALUE` when asked for.
+    fn overriding(&self) -> &'static str {
+        if self.overriding_system_value {
+            " OVERRIDING SYSTEM VALUE"
+        } else {
+            ""
+        }
+    }
+
     /// The statements before the merge: a savepoint if a retry may follow, the counters, a
-    /// larger `work_mem` if the merge sorts (`staged_bytes` sized; never lowered; the caller's
-    /// value saved), and the dedupe.
+    /// larger `work_mem` if the merge sorts or joins with `MERGE` (`staged_bytes` sized; never
+    /// lowered; the caller's value saved), and the dedupe.
     fn prelude(
         &self,
         stage: &str,
-        dedupe: Dedupe,
+        attempt: Attempt,
         scan: &KeyScan,
         staged_bytes: u64,
         input_order: bool,
     ) -> Vec<String> {
         let mut out = Vec::new();
-        if self.next_dedupe(dedupe, scan).is_some() {
+        if self.may_retry(attempt, scan) {
             out.push(format!("SAVEPOINT {MERGE_SAVEPOINT}"));
         }
         let mut settings =
             format!("SELECT set_config('{UPDATED}', '0', true), set_config('{SEEN}', '0', true)");
-        if Merge::sorts(dedupe, scan, input_order) {
-            // A sort of the staged rows in memory instead of an external merge on disk: about
-            // twice their size, at least 4 MB, at most 1 GB.
+        if attempt.merge {
+            let _ = write!(settings, ", set_config('{INSERTED}', '0', true)");
+        }
+        if Merge::needs_memory(attempt, scan, input_order) {
+            // A sort of the staged rows, or `MERGE`'s hash join, in memory instead of on disk:
+            // about twice their size, at least 4 MB, at most 1 GB.
             let kb = (staged_bytes / 512).clamp(4096, 1 << 20);
             let _ = write!(
                 settings,
@@ -556,59 +781,70 @@ impl Merge {
             );
         }
         out.push(settings);
-        out.extend(self.dedupe_sql(stage, dedupe));
+        out.extend(self.dedupe_sql(stage, attempt.dedupe));
         out
     }
 
-    /// Whether the merge sorts: to dedupe, or to take unordered rows in key order.
-    fn sorts(dedupe: Dedupe, scan: &KeyScan, input_order: bool) -> bool {
-        dedupe != Dedupe::Skip || !(input_order || scan.ordered)
+    /// Whether the merge raises `work_mem`: to sort (to dedupe, or to take unordered rows in
+    /// key order), or for `MERGE`'s join.
+    fn needs_memory(attempt: Attempt, scan: &KeyScan, input_order: bool) -> bool {
+        attempt.merge || attempt.dedupe != Dedupe::Skip || !(input_order || scan.ordered)
     }
 
     /// The statements after the merge: `work_mem` restored (inside a caller's transaction a
     /// `SET LOCAL` would outlive the call), the savepoint released.
-    fn epilogue(&self, dedupe: Dedupe, scan: &KeyScan, input_order: bool) -> Vec<String> {
+    fn epilogue(&self, attempt: Attempt, scan: &KeyScan, input_order: bool) -> Vec<String> {
         let mut out = Vec::new();
-        if Merge::sorts(dedupe, scan, input_order) {
+        if Merge::needs_memory(attempt, scan, input_order) {
             out.push(format!(
                 "SELECT set_config('work_mem', current_setting('{SAVED_WORK_MEM}'), true)"
             ));
         }
-        if self.next_dedupe(dedupe, scan).is_some() {
+        if self.may_retry(attempt, scan) {
             out.push(format!("RELEASE SAVEPOINT {MERGE_SAVEPOINT}"));
         }
         out
     }
 
-    /// One attempt of the counting merge, with `dedupe`; read it with [`parse_counts`].
+    /// One attempt of the counting merge; read it with [`parse_counts`].
     pub(crate) fn counts_batch(
         &self,
         stage: &str,
-        dedupe: Dedupe,
+        attempt: Attempt,
         scan: &KeyScan,
         staged_bytes: u64,
     ) -> MergeBatch {
-        let mut statements = self.prelude(stage, dedupe, scan, staged_bytes, false);
-        let delete_at = (dedupe != Dedupe::Skip).then(|| statements.len() - 1);
+        let mut statements = self.prelude(stage, attempt, scan, staged_bytes, false);
+        let delete_at = (attempt.dedupe != Dedupe::Skip).then(|| statements.len() - 1);
         let insert_at = statements.len();
-        let source = self.source(stage, false, scan);
-        let counter_at = if self.citus {
+        let counter_at = if attempt.merge {
+            // In key order, as `ON CONFLICT` takes them: where the join keeps the staged rows'
+            // order (a hash join probing with them), rows are written in key order and
+            // concurrent upserts of the same keys wait for each other rather than deadlock.
+            statements.push(self.merge(&self.source(stage, false, scan)));
+            statements.push(format!("SELECT current_setting('{INSERTED}')"));
+            Some(insert_at + 1)
+        } else if self.citus {
             statements.push(format!(
                 "WITH \"pgbulk_merged\" AS ({}) SELECT count(*), count(*) FILTER (WHERE NOT ins) \
                  FROM \"pgbulk_merged\"",
-                self.insert(&source, " RETURNING (xmax = 0) AS ins")
+                self.insert(
+                    &self.source(stage, false, scan),
+                    " RETURNING (xmax = 0) AS ins"
+                )
             ));
             None
         } else {
-            statements.push(self.insert(&source, ""));
+            statements.push(self.insert(&self.source(stage, false, scan), ""));
             statements.push(format!("SELECT current_setting('{UPDATED}')"));
             Some(insert_at + 1)
         };
-        statements.extend(self.epilogue(dedupe, scan, false));
+        statements.extend(self.epilogue(attempt, scan, false));
         MergeBatch {
             sql: statements.join("; "),
             delete_at,
             insert_at,
+            merged: attempt.merge,
             counter_at,
         }
     }
@@ -624,12 +860,13 @@ impl Merge {
         scan: &KeyScan,
         staged_bytes: u64,
     ) -> (String, String, String) {
-        let before = self.prelude(stage, dedupe, scan, staged_bytes, input_order);
+        let attempt = Attempt::on_conflict(dedupe);
+        let before = self.prelude(stage, attempt, scan, staged_bytes, input_order);
         let insert = self.insert(
             &self.source(stage, input_order, scan),
             &format!(" RETURNING {returning}"),
         );
-        let after = self.epilogue(dedupe, scan, input_order);
+        let after = self.epilogue(attempt, scan, input_order);
         (before.join("; "), insert, after.join("; "))
     }
 
@@ -670,6 +907,38 @@ pub(crate) fn is_key_twice(code: Option<&SqlState>) -> bool {
     code == Some(&SqlState::CARDINALITY_VIOLATION)
 }
 
+/// Whether a failed `MERGE` attempt is retried with `INSERT .. ON CONFLICT` alone (which then
+/// either succeeds or fails with its own error, as without `MERGE`): a unique or other
+/// integrity violation (a key inserted concurrently, a `NULLS NOT DISTINCT` key), a row found
+/// twice, a feature or privilege `MERGE` needs and `ON CONFLICT` does not (reading the key
+/// columns), and a deadlock (`MERGE` does not lock rows in key order). Not a cancel, a
+/// connection or resource failure, or a serialization failure, which `ON CONFLICT` would meet
+/// again.
+fn is_merge_fallback(code: Option<&SqlState>) -> bool {
+    let Some(code) = code else { return false };
+    let class = &code.code()[..2];
+    matches!(class, "23" | "21" | "0A" | "42") || *code == SqlState::T_R_DEADLOCK_DETECTED
+}
+
+/// `prefix."c"<suffix>, ..` for `columns`, each with its `suffix` (a cast, or nothing).
+fn qualified<'c>(
+    prefix: &str,
+    columns: impl Iterator<Item = &'c str>,
+    suffix: impl Fn(&str) -> &'static str,
+) -> String {
+    columns
+        .map(|c| format!("{prefix}.{}{}", ident::quote(c), suffix(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A condition that adds one to the transaction-local counter `setting` and is true.
+fn count_in(setting: &str) -> String {
+    format!(
+        "set_config('{setting}', (current_setting('{setting}')::int8 + 1)::text, true) IS NOT NULL"
+    )
+}
+
 /// Whether values of `ty` are compared as text (no default equality operator).
 fn compare_as_text(ty: &Type) -> bool {
     match ty.kind() {
@@ -695,11 +964,16 @@ pub(crate) fn parse_counts(
             .get(at)
             .and_then(|o| o.rows.first()?.get(column)?.as_deref()?.parse::<u64>().ok())
     };
+    let count = outcomes.get(batch.insert_at).map(|o| o.count);
     let (affected, updated) = match batch.counter_at {
-        Some(counter_at) => (
-            outcomes.get(batch.insert_at).map(|o| o.count),
-            value(counter_at, 0),
+        // The `MERGE`'s counter is of the rows it inserted; it updated the rest.
+        Some(counter_at) if batch.merged => (
+            count,
+            count
+                .zip(value(counter_at, 0))
+                .map(|(count, inserted)| count.saturating_sub(inserted)),
         ),
+        Some(counter_at) => (count, value(counter_at, 0)),
         // A Citus target: the merge's own row.
         None => (value(batch.insert_at, 0), value(batch.insert_at, 1)),
     };

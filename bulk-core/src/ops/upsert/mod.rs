@@ -32,11 +32,31 @@
 //!    statement is wrapped to count its `RETURNING (xmax = 0)` rows instead.
 //!    A key the server finds twice that the encoder could not see (`1.0` and `1.00`, a
 //!    `NULLS NOT DISTINCT` index) undoes the attempt (a savepoint) and retries with the dedupe.
+//!
+//!    On PostgreSQL 15 and later, a counting upsert merges with `MERGE INTO target USING
+//!    stage ON key = key WHEN MATCHED AND (changed) THEN UPDATE .. WHEN NOT MATCHED THEN
+//!    INSERT ..` instead where that pays (see `Merge::merge`): it neither inserts each new row
+//!    speculatively nor locks each identical row, and reads the target with one hash join
+//!    (`work_mem` raised for it, as for a sort). When the input may hold
+//!    [`MERGE_MIN_ROWS`](sql::MERGE_MIN_ROWS) or more, one catalog query sent with the
+//!    describe (step 1) reads whether the target is eligible — a plain table without rules or
+//!    row-level `BEFORE` triggers, with the unique index `ON CONFLICT` would infer, which
+//!    `MERGE` itself does not check — and the size of its heap ([`MergeFacts`]); `MERGE` is
+//!    used when that heap is at most twice the bytes staged (a larger target would be read
+//!    whole for relatively few rows, where `ON CONFLICT`'s index probes win). `MERGE` is not
+//!    safe against a concurrent insert of the same key (a unique violation rather than the
+//!    conflict path) and locks rows in join order rather than key order: the attempt runs under
+//!    the savepoint, and a failure (unique violation, deadlock, a feature or privilege only
+//!    `MERGE` needs, ..) is undone and retried with `ON CONFLICT`, which then merges or fails
+//!    with its own error. The `MERGE` counts the rows it inserts (a `WHEN NOT MATCHED`
+//!    condition is evaluated once per row it inserts); the rows it updated are the rest of its
+//!    row count.
 //! 6. The scope closes, in the merge's request: `TRUNCATE` of a reused stage (or `DROP TABLE`
 //!    of the call's own inside a transaction), then `COMMIT`, or `RELEASE SAVEPOINT`.
 //!
-//! On tokio-postgres that is four round trips: describe + check, `BEGIN` + `CREATE` + the
-//! COPY's `Parse`, the COPY's start, and its data + end + merge + `COMMIT`.
+//! On tokio-postgres that is four round trips (one more when a `MERGE` attempt is undone):
+//! describe + check, `BEGIN` + `CREATE` + the COPY's `Parse`, the COPY's start, and its data +
+//! end + merge + `COMMIT`.
 //!
 //! # Cleanup
 //!
@@ -61,7 +81,8 @@ use crate::ops::{copy_out, Options};
 use crate::plan::{self, Plan};
 use crate::row::{CopyRow, FromCopyRow};
 use crate::sql::citus as citus_sql;
-use crate::sql::upsert::{self as sql, Dedupe, Merge, Stage};
+use crate::sql::ident;
+use crate::sql::upsert::{self as sql, Attempt, Merge, MergeFacts, Stage};
 use futures_util::future::BoxFuture;
 use key_scan::KeyScan;
 use options::{UpsertCounts, UpsertOptions};
@@ -85,23 +106,39 @@ where
     I::IntoIter: Send,
 {
     Box::pin(async move {
-        let target = plan_checked::<D, T>(driver, options).await?;
-        let merge = merge(driver, &target, upsert).await?;
+        // What `MERGE` needs to know of the target, read with its description, when the batch
+        // may be large enough for `MERGE` to pay: the catalog query costs about half a
+        // millisecond of server time.
+        let rows = rows.into_iter();
+        let large = rows.size_hint().1.is_none_or(|n| n >= sql::MERGE_MIN_ROWS);
+        let facts_sql = Merge::merge_keys::<T>(upsert)
+            .filter(|_| large)
+            .zip(ident::quote_table(options.table_for::<T>()).ok())
+            .map(|(keys, table)| sql::merge_facts_sql(&table, &keys));
+        let (target, facts) = plan_checked::<D, T>(driver, options, facts_sql.as_deref()).await?;
+        let merge = merge(driver, &target, upsert).await?.with_facts(facts);
         let mut scan = KeyScan::new(Some(merge.key_at().collect()), target.types());
         // The first attempt's statements go right behind the COPY's end, where the driver can
         // pipeline them.
+        // The first attempt is chosen once, by what was staged when it is sent: its outcomes
+        // are read as that attempt's.
+        let chosen = std::sync::OnceLock::new();
         let first = |stage: &Stage, scan: &KeyScan, bytes: u64, in_tx: bool| {
-            let batch = merge.counts_batch(&stage.table, Merge::first_dedupe(scan), scan, bytes);
+            let attempt = *chosen.get_or_init(|| merge.first_attempt(scan, bytes));
+            let batch = merge.counts_batch(&stage.table, attempt, scan, bytes);
             stage.before_close(&batch.sql, in_tx)
         };
         let (mut scope, stage, (staged, bytes), mut pipelined) =
             stage(driver, options, &target, rows, &mut scan, Some(&first)).await?;
-        // Each attempt either finishes the call or, when the server found a key twice that
-        // the encoder could not see (see `KeyScan`), is undone and retried with the next
-        // dedupe.
-        let mut dedupe = Merge::first_dedupe(&scan);
+        // Each attempt either finishes the call or is undone and retried: with `ON CONFLICT`
+        // alone after a failed `MERGE`, with the next dedupe when the server found a key twice
+        // that the encoder could not see (see `KeyScan`).
+        let mut attempt = match chosen.get() {
+            Some(attempt) => *attempt,
+            None => merge.first_attempt(&scan, bytes),
+        };
         loop {
-            let batch = merge.counts_batch(&stage.table, dedupe, &scan, bytes);
+            let batch = merge.counts_batch(&stage.table, attempt, &scan, bytes);
             let outcomes = if let Some(ran) = pipelined.take() {
                 ran.inspect(|_| scope.closed())
             } else {
@@ -112,7 +149,7 @@ where
                 Ok(outcomes) => return sql::parse_counts(&outcomes, &batch, staged),
                 Err(e) => e.context(MERGE_FAILED),
             };
-            dedupe = retry_or_fail(&mut scope, &merge, &scan, dedupe, failed).await?;
+            attempt = retry_or_fail(&mut scope, &merge, &scan, attempt, failed).await?;
         }
     })
 }
@@ -133,7 +170,7 @@ where
     R: FromCopyRow + Send + 'a,
 {
     Box::pin(async move {
-        let target = plan_checked::<D, T>(driver, options).await?;
+        let (target, _) = plan_checked::<D, T>(driver, options, None).await?;
         let merge = merge(driver, &target, upsert).await?;
         let order_key = order_key(driver, &target, Some(&merge), input_order).await?;
         let list = returning_list::<D, T, R>(driver, &target, true, order_key.as_deref()).await?;
@@ -141,20 +178,26 @@ where
         let (mut scope, stage, (_, bytes), _) =
             stage(driver, options, &target, rows, &mut scan, None).await?;
         // As in `counts`: retried with the next dedupe when the server finds a key twice.
-        let mut dedupe = Merge::first_dedupe(&scan);
+        let mut attempt = Attempt::on_conflict(Merge::first_dedupe(&scan));
         loop {
-            let (before, insert, after) =
-                merge.returning_sql(&stage.table, &list, input_order, dedupe, &scan, bytes);
+            let (before, insert, after) = merge.returning_sql(
+                &stage.table,
+                &list,
+                input_order,
+                attempt.dedupe,
+                &scan,
+                bytes,
+            );
             let insert = proven_order::<R>(insert, order_key.as_deref(), &stage.table);
-            let attempt = match scope.driver().execute(&before).await {
+            let ran = match scope.driver().execute(&before).await {
                 Ok(()) => copy_out::collect::<D, R>(scope.driver(), &insert, options).await,
                 Err(e) => Err(e.context(MERGE_FAILED)),
             };
-            let failed = match attempt {
+            let failed = match ran {
                 Ok(out) => return commit(scope, &stage, &after, out).await,
                 Err(e) => e,
             };
-            dedupe = retry_or_fail(&mut scope, &merge, &scan, dedupe, failed).await?;
+            attempt = retry_or_fail(&mut scope, &merge, &scan, attempt, failed).await?;
         }
     })
 }
@@ -174,7 +217,7 @@ where
     R: FromCopyRow + Send + 'a,
 {
     Box::pin(async move {
-        let target = plan_checked::<D, T>(driver, options).await?;
+        let (target, _) = plan_checked::<D, T>(driver, options, None).await?;
         let order_key = order_key(driver, &target, None, input_order).await?;
         let list = returning_list::<D, T, R>(driver, &target, false, order_key.as_deref()).await?;
         let mut scan = KeyScan::new(None, target.types());
@@ -192,23 +235,22 @@ where
     })
 }
 
-/// After the merge attempt with `tried` failed with `failed`: undoes the attempt and returns
-/// the dedupe to retry with when the server found a key twice and a stronger dedupe is left;
-/// otherwise rolls the scope back and returns the (refined) error.
+/// After the merge attempt `tried` failed with `failed`: undoes the attempt and returns the
+/// next one ([`Merge::next_attempt`]: `ON CONFLICT` alone after a failed `MERGE`, a stronger
+/// dedupe when the server found a key twice); otherwise rolls the scope back and returns the
+/// (refined) error.
 async fn retry_or_fail<D: Driver>(
     scope: &mut TxScope<'_, D>,
     merge: &Merge,
     scan: &KeyScan,
-    tried: Dedupe,
+    tried: Attempt,
     failed: Error,
-) -> Result<Dedupe> {
-    let failed = match merge.next_dedupe(tried, scan) {
-        Some(next) if sql::is_key_twice(failed.code()) => {
-            match scope.driver().execute(sql::MERGE_RETRY_SQL).await {
-                Ok(()) => return Ok(next),
-                Err(e) => e.context(MERGE_FAILED),
-            }
-        }
+) -> Result<Attempt> {
+    let failed = match merge.next_attempt(tried, scan, failed.code()) {
+        Some(next) => match scope.driver().execute(sql::MERGE_RETRY_SQL).await {
+            Ok(()) => return Ok(next),
+            Err(e) => e.context(MERGE_FAILED),
+        },
         _ => merge.refine_error(scan, failed),
     };
     scope.roll_back().await;
@@ -344,19 +386,35 @@ type FirstAttempt<'f> = dyn Fn(&Stage, &KeyScan, u64, bool) -> String + Sync + '
 
 /// The plan for `T`'s target, and, on a plain connection, the check that no transaction block
 /// is open there (see [`refuse_open_transaction`](crate::ops::scope::refuse_open_transaction)),
-/// in the same round trip where the driver can pipeline them.
+/// in the same round trip where the driver can pipeline them; with `facts` (the select list
+/// of [`sql::merge_facts_sql`]), those too, read into [`MergeFacts`].
 async fn plan_checked<D: Driver, T: CopyRow>(
     driver: &mut D,
     options: &Options<'_>,
-) -> Result<Plan<T>> {
+    facts: Option<&str>,
+) -> Result<(Plan<T>, Option<MergeFacts>)> {
     let table = options.table_for::<T>();
-    if driver.in_transaction() {
-        return plan::plan_copy_in::<D, T>(driver, table).await;
+    let in_tx = driver.in_transaction();
+    let also = match (in_tx, facts) {
+        (true, None) => return Ok((plan::plan_copy_in::<D, T>(driver, table).await?, None)),
+        (true, Some(facts)) => format!("SELECT {facts}"),
+        (false, None) => scope::SESSION_CHECK_SQL.to_owned(),
+        (false, Some(facts)) => format!("{}, {facts}", scope::SESSION_CHECK_SQL),
+    };
+    let (target, rows) = plan::plan_copy_in_and::<D, T>(driver, table, &also).await?;
+    // The facts follow the session check's one column, if it was asked.
+    let skip = usize::from(!in_tx);
+    let facts = match (&rows, facts) {
+        (Ok(rows), Some(_)) => rows.first().map(|row| {
+            let at = |i: usize| row.get(skip + i).and_then(Option::as_deref);
+            MergeFacts::from_text(at(0), at(1))
+        }),
+        _ => None,
+    };
+    if !in_tx {
+        scope::check_session(rows, "upsert_via_staging", driver.begin_hint())?;
     }
-    let (target, session) =
-        plan::plan_copy_in_and::<D, T>(driver, table, scope::SESSION_CHECK_SQL).await?;
-    scope::check_session(session, "upsert_via_staging", driver.begin_hint())?;
-    Ok(target)
+    Ok((target, facts))
 }
 
 /// Opens the scope, creates the staging table for `T` shaped after `target` (or finds this
