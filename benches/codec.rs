@@ -425,30 +425,7 @@ fn run_loop(spec: &str) {
 /// exact and repeatable on a shared host where timings drift. Each loop runs in a child under
 /// valgrind with 0 and 5 iterations; the difference divided by the rows is the loop's cost.
 fn instructions() {
-    let exe = std::env::current_exe().expect("own path");
-    let count = |spec: &str| -> u64 {
-        let out = std::process::Command::new("valgrind")
-            .args([
-                "--tool=cachegrind",
-                "--cache-sim=no",
-                "--cachegrind-out-file=/dev/null",
-            ])
-            .arg(&exe)
-            .env("PGBULK_CODEC_LOOP", spec)
-            .output()
-            .expect("valgrind (apt install valgrind) runs");
-        let err = String::from_utf8_lossy(&out.stderr);
-        let line = err
-            .lines()
-            .find(|l| l.contains("I   refs:"))
-            .unwrap_or_else(|| panic!("{err}"));
-        line.rsplit(' ')
-            .next()
-            .unwrap()
-            .replace(',', "")
-            .parse()
-            .unwrap()
-    };
+    let count = |spec: &str| common::instructions_of_self("PGBULK_CODEC_LOOP", spec);
     let per_row = |shape: &str, op: &str, side: &str| {
         let base = count(&format!("{shape}:{op}:{side}:0"));
         let five = count(&format!("{shape}:{op}:{side}:5"));

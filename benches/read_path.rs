@@ -15,29 +15,16 @@
 //! - `owned`: pgbulk `copy_out(..).collect_vec()` into owned structs;
 //! - `peer`: tokio-postgres' `BinaryCopyOutStream` into the same owned structs.
 
+// The shapes' module also holds macros this benchmark does not use.
+#[allow(unused_macros)]
+mod common;
+
+use common::{Narrow, NarrowRef};
 use futures_util::TryStreamExt;
-use pgbulk::{BulkExt, CopyRow};
+use pgbulk::BulkExt;
 use std::hint::black_box;
 use tokio_postgres::binary_copy::BinaryCopyOutStream;
 use tokio_postgres::types::Type;
-
-/// The narrow row, owned.
-#[derive(CopyRow, Debug)]
-#[copy(table = "bench_narrow")]
-struct Narrow {
-    id: i64,
-    value: f64,
-    name: String,
-}
-
-/// The narrow row, its text borrowed.
-#[derive(CopyRow, Debug)]
-#[copy(table = "bench_narrow")]
-struct NarrowRef<'r> {
-    id: i64,
-    value: f64,
-    name: &'r str,
-}
 
 const PATHS: [&str; 4] = ["raw", "borrowed", "owned", "peer"];
 
@@ -103,27 +90,7 @@ async fn read(path: &str, rows: i64) -> Result<u64, Box<dyn std::error::Error>> 
 
 /// This binary's own run of `path` over `rows` rows under valgrind: its instruction count.
 fn count(path: &str, rows: u64) -> u64 {
-    let exe = std::env::current_exe().expect("own path");
-    let out = std::process::Command::new("valgrind")
-        .args([
-            "--tool=cachegrind",
-            "--cache-sim=no",
-            "--cachegrind-out-file=/dev/null",
-        ])
-        .arg(&exe)
-        .env("PGBULK_READ_PATH", format!("{path}:{rows}"))
-        .output()
-        .expect("valgrind (apt install valgrind) runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    let line = err
-        .lines()
-        .find(|l| l.contains("I   refs:"))
-        .unwrap_or_else(|| panic!("{err}"));
-    line.rsplit(' ')
-        .next()
-        .and_then(|n| n.replace(',', "").parse().ok())
-        .expect("an instruction count")
+    common::instructions_of_self("PGBULK_READ_PATH", &format!("{path}:{rows}"))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

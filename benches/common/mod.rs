@@ -251,3 +251,30 @@ macro_rules! from_peer_row {
         }
     };
 }
+
+/// This benchmark binary's own run under valgrind (`cachegrind`, no cache simulation) with the
+/// environment variable `var` set to `spec`: its instruction count. Exact and repeatable where
+/// timings on a shared host drift.
+pub fn instructions_of_self(var: &str, spec: &str) -> u64 {
+    let exe = std::env::current_exe().expect("own path");
+    let out = std::process::Command::new("valgrind")
+        .args([
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            "--cachegrind-out-file=/dev/null",
+        ])
+        .arg(&exe)
+        .env(var, spec)
+        .output()
+        .expect("valgrind (apt install valgrind) runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("I   refs:"))
+        .unwrap_or_else(|| panic!("{err}"));
+    line.rsplit(' ')
+        .next()
+        .and_then(|n| n.replace(',', "").parse().ok())
+        .expect("an instruction count")
+}
