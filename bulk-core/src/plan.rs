@@ -316,12 +316,13 @@ pub(crate) async fn plan_copy_in<D: Driver, T: CopyRow + ?Sized>(
     plan_from::<D, T>(driver, quoted, described).await
 }
 
-/// [`plan_copy_in`], and `also` (a simple query) in the same round trip where the driver can
-/// pipeline them: the plan and `also`'s rows.
+/// [`plan_copy_in`] for an operation that stages its rows (see
+/// [`Driver::describe_target_and`]), and `also` (a simple query) in the same round trip where
+/// the driver can pipeline them: the plan and `also`'s rows (none without `also`).
 pub(crate) async fn plan_copy_in_and<D: Driver, T: CopyRow + ?Sized>(
     driver: &mut D,
     table: &str,
-    also: &str,
+    also: Option<&str>,
 ) -> Result<(Plan<T>, Result<TextRows, Error>), Error> {
     let quoted = ident::quote_table(table)?;
     require_fields::<T>()?;

@@ -219,18 +219,21 @@ pub(crate) trait Driver: Send {
         })
     }
 
-    /// [`describe_target`](Driver::describe_target) and `also` (a simple query whose rows are
-    /// wanted), in one round trip where the driver can pipeline them. Each has its own result.
+    /// [`describe_target`](Driver::describe_target) for an operation that stages its rows
+    /// (the description then includes the type modifiers, which name the staging table's
+    /// shape, where the driver can learn them), and `also` (a simple query whose rows are
+    /// wanted; none: no rows), in one round trip where the driver can pipeline them. Each has
+    /// its own result.
     fn describe_target_and<'a>(
         &'a mut self,
         sql: &'a str,
-        also: &'a str,
+        also: Option<&'a str>,
     ) -> BoxFuture<'a, DescribedAnd> {
         Box::pin(async move {
             let described = self.describe_target(sql).await;
-            if described.is_err() {
+            let Some(also) = also.filter(|_| described.is_ok()) else {
                 return (described, Ok(Vec::new()));
-            }
+            };
             (described, self.query_text(also).await)
         })
     }

@@ -168,11 +168,14 @@ impl Driver for TokioClient<'_> {
     fn describe_target_and<'a>(
         &'a mut self,
         sql: &'a str,
-        also: &'a str,
+        also: Option<&'a str>,
     ) -> BoxFuture<'a, DescribedAnd> {
         Box::pin(async move {
             let client = self.client;
             let mut this = *self;
+            let Some(also) = also else {
+                return (this.describe_target(sql).await, Ok(Vec::new()));
+            };
             let (described, also) =
                 futures_util::future::join(this.describe_target(sql), async move {
                     client.simple_query(also).await.map_err(Error::server)

@@ -396,12 +396,12 @@ async fn plan_checked<D: Driver, T: CopyRow>(
     let table = options.table_for::<T>();
     let in_tx = driver.in_transaction();
     let also = match (in_tx, facts) {
-        (true, None) => return Ok((plan::plan_copy_in::<D, T>(driver, table).await?, None)),
-        (true, Some(facts)) => format!("SELECT {facts}"),
-        (false, None) => scope::SESSION_CHECK_SQL.to_owned(),
-        (false, Some(facts)) => format!("{}, {facts}", scope::SESSION_CHECK_SQL),
+        (true, None) => None,
+        (true, Some(facts)) => Some(format!("SELECT {facts}")),
+        (false, None) => Some(scope::SESSION_CHECK_SQL.to_owned()),
+        (false, Some(facts)) => Some(format!("{}, {facts}", scope::SESSION_CHECK_SQL)),
     };
-    let (target, rows) = plan::plan_copy_in_and::<D, T>(driver, table, &also).await?;
+    let (target, rows) = plan::plan_copy_in_and::<D, T>(driver, table, also.as_deref()).await?;
     // The facts follow the session check's one column, if it was asked.
     let skip = usize::from(!in_tx);
     let facts = match (&rows, facts) {
