@@ -7,7 +7,6 @@ use pgbulk::testkit::TestDb;
 use pgbulk::{BulkExt, CopyRow, ErrorKind, UpsertCounts};
 use rust_decimal::Decimal;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 use tokio_postgres::error::SqlState;
 
 #[derive(CopyRow, Debug, Clone, PartialEq)]
@@ -545,26 +544,27 @@ on_every_client! {
     async fn dropped_future_rolls_back_and_leaves_no_staging_table(db, conn) {
         db.client().batch_execute(PRODUCTS).await.unwrap();
         let rows: Vec<Product> = (0..400_000).map(product).collect();
-        // Dropped once the staging COPY has reported rows sent, while rows are still being sent:
-        // gated on observed progress, not on a timer.
+        // Dropped right after the staging COPY first reports rows sent, while rows are still
+        // being sent: gated on observed progress, not on a timer. The report wakes the gate
+        // at once and the gate is polled first, so the upsert is not polled again before it is
+        // dropped (a gate that slept between checks let the upsert run on, through its
+        // COMMIT on sqlx, which does not pipeline, before the drop).
         let sent = AtomicU64::new(0);
+        let first_report = tokio::sync::Notify::new();
         let upsert = conn
             .bulk()
             .flush_bytes(64 * 1024)
             .on_progress(|p| {
                 if p.rows < 400_000 {
                     sent.store(p.rows, Ordering::SeqCst);
+                    first_report.notify_one();
                 }
             })
             .upsert_via_staging(&rows);
-        let mid_copy = async {
-            while sent.load(Ordering::SeqCst) == 0 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        };
         tokio::select! {
+            biased;
+            () = first_report.notified() => {}
             r = upsert => panic!("the upsert finished before it was dropped: {r:?}"),
-            () = mid_copy => {}
         }
         assert!(sent.load(Ordering::SeqCst) > 0);
         // sqlx: the session was ended, and a new connection goes on (see `conn.rs`).
