@@ -21,6 +21,7 @@ pub(crate) const SERVER_SQL: &str = "SELECT current_setting('server_version_num'
 /// `origins` (`(table OID, attribute number)`, `(0, 0)` for none: `-1`), in order, as an
 /// array's text. For a driver that learns where a result column comes from but not its
 /// modifier (sqlx); the numbers are written into the text (nothing else is).
+#[cfg(feature = "sqlx")]
 pub(crate) fn facts_and_typmods_sql(origins: &[(u32, i16)]) -> String {
     use std::fmt::Write as _;
     let (mut tables, mut attributes) = (String::new(), String::new());
@@ -40,6 +41,7 @@ pub(crate) fn facts_and_typmods_sql(origins: &[(u32, i16)]) -> String {
 
 /// The type modifiers [`facts_and_typmods_sql`] read (the third column of its one row), if
 /// there is one per column.
+#[cfg(feature = "sqlx")]
 pub(crate) fn typmods_from_rows(rows: &[Vec<Option<String>>], columns: usize) -> Option<Vec<i32>> {
     let text = rows.first()?.get(2)?.as_deref()?;
     let inner = text.strip_prefix('{')?.strip_suffix('}')?;
@@ -224,6 +226,7 @@ mod tests {
     use rust_decimal::Decimal;
 
     /// The type modifiers come back one per column, or not at all.
+    #[cfg(feature = "sqlx")]
     #[test]
     fn typmods_are_read_one_per_column() {
         let row = |typmods: &str| {

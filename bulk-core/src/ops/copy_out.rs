@@ -111,7 +111,8 @@ impl<T, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
 
 impl<T: crate::row::FromCopyRowRef, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
     /// Reads every row, each decoded borrowing the data and handed to `f` (the `_each`
-    /// reads); returns the rows and bytes read.
+    /// reads of sqlx and the blocking client); returns the rows and bytes read.
+    #[cfg(any(feature = "sqlx", feature = "sync"))]
     pub(crate) async fn each(
         &mut self,
         options: &Options<'_>,
