@@ -18,7 +18,6 @@ pub use sqlx::{
 pub use upsert::{CopyInReturning, Upsert, UpsertReturning};
 
 use crate::client::tokio::{TokioClient, TokioCopyOut};
-use crate::engine::{Owned, RowSink, Visit};
 use crate::error::{Error, Result};
 use crate::ops::copy_in::{write_rows, write_stream};
 use crate::ops::copy_out::{bind_params, Reading};
@@ -550,7 +549,7 @@ impl<'c> Bulk<'c> {
         T: FromCopyRowRef + 'c,
     {
         let (query, quoted) = plan::select_all::<T>(self.table_for::<T>())?;
-        self.each::<T>(query, Some(quoted), &[], f).await
+        self.each::<T>(query, Some(quoted), f).await
     }
 
     /// [`copy_out_each`](Bulk::copy_out_each) for the rows of `query`, matched to `T`'s fields
@@ -588,33 +587,32 @@ impl<'c> Bulk<'c> {
     where
         T: FromCopyRowRef + 'c,
     {
-        self.each::<T>(query.into(), None, &[], f).await
+        self.each::<T>(query.into(), None, f).await
     }
 
-    /// The one loop behind the `_each` reads: the rows of `query`, decoded borrowing the data
-    /// and handed to `f`.
+    /// The `_each` reads: the rows of `query`, decoded borrowing the data and handed to `f`
+    /// (the same `Reading::each` loop as sqlx and the blocking client).
     async fn each<T>(
         &self,
         query: String,
         table: Option<String>,
-        params: &'c [&'c (dyn ToSql + Sync)],
         f: impl for<'r> FnMut(T::Row<'r>) + Send,
     ) -> Result<u64>
     where
         T: FromCopyRowRef + 'c,
     {
-        let (mut rows, span) = self.copy_out_rows::<T>(query, table, params);
-        let mut sink = Visit::<T, _>::new(f);
-        let mut count = 0;
-        std::future::poll_fn(|cx| {
-            let _entered = span.enter();
-            rows.poll_rows_with(cx, &mut sink, &mut |()| {
-                count += 1;
-                true
-            })
-        })
-        .await?;
-        Ok(count)
+        let Bulk {
+            mut driver,
+            options,
+        } = self.clone();
+        let read = async {
+            let plan = plan::plan_copy_out::<_, T>(&mut driver, &query, table.as_deref()).await?;
+            let (decoder, stream) = driver.copy_out_stream(plan).await?;
+            Reading::new(decoder, stream, &options)
+                .each(&options, f)
+                .await
+        };
+        trace::traced(Op::start(OpKind::CopyOut, &query), read).await
     }
 
     /// Reads `query` (with `params` written in, if any); `table` (quoted) when it is
@@ -627,23 +625,6 @@ impl<'c> Bulk<'c> {
     ) -> CopyOutStream<'c, T>
     where
         T: FromCopyRow + Send + 'c,
-    {
-        let (rows, span) = self.copy_out_rows::<T>(query, table, params);
-        CopyOutStream {
-            inner: Box::pin(rows),
-            span,
-        }
-    }
-
-    /// The rows of `query`, not yet started, and the operation's span.
-    fn copy_out_rows<T>(
-        &self,
-        query: String,
-        table: Option<String>,
-        params: &'c [&'c (dyn ToSql + Sync)],
-    ) -> (CopyOutRows<'c, T>, SpanHandle)
-    where
-        T: FromCopyRowRef + 'c,
     {
         let Bulk {
             mut driver,
@@ -676,7 +657,10 @@ impl<'c> Bulk<'c> {
                 }
             }
         };
-        (CopyOutRows::Starting(Box::pin(setup)), span)
+        CopyOutStream {
+            inner: Box::pin(CopyOutRows::Starting(Box::pin(setup))),
+            span,
+        }
     }
 }
 
@@ -701,29 +685,15 @@ enum CopyOutRows<'c, T> {
 }
 
 impl<T: FromCopyRow> CopyOutRows<'_, T> {
-    /// [`poll_rows_with`](Self::poll_rows_with), the rows decoded into `T`.
+    /// Polls rows into `push` while it returns `true` (it returns `false` once it wants no
+    /// more for now). `Ok(true)`: `push` stopped; `Ok(false)`: the rows have ended.
+    /// `copy_out`'s one loop, behind both the stream (one row per poll) and
+    /// [`CopyOutStream::collect_vec`] (every row that has arrived, per poll).
     #[inline]
     fn poll_rows(
         &mut self,
         cx: &mut Context<'_>,
         push: &mut impl FnMut(T) -> bool,
-    ) -> Poll<Result<bool>> {
-        self.poll_rows_with(cx, &mut Owned::new(), push)
-    }
-}
-
-impl<T> CopyOutRows<'_, T> {
-    /// Polls rows, each decoded and handed over by `sink`, into `push` while it returns
-    /// `true` (it returns `false` once it wants no more for now). `Ok(true)`: `push` stopped;
-    /// `Ok(false)`: the rows have ended. `copy_out`'s one loop, behind the stream (one row per
-    /// poll), [`CopyOutStream::collect_vec`] (every row that has arrived, per poll) and the
-    /// borrowing `_each` reads.
-    #[inline]
-    fn poll_rows_with<K: RowSink>(
-        &mut self,
-        cx: &mut Context<'_>,
-        sink: &mut K,
-        push: &mut impl FnMut(K::Out) -> bool,
     ) -> Poll<Result<bool>> {
         loop {
             match self {
@@ -736,7 +706,7 @@ impl<T> CopyOutRows<'_, T> {
                     }
                 },
                 CopyOutRows::Running(state) => loop {
-                    match state.reading.poll_row_with(cx, &state.options, sink) {
+                    match state.reading.poll_row(cx, &state.options) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Ok(Some(row))) => {
                             if !push(row) {

@@ -238,10 +238,7 @@ impl<T> Decoder<T> {
             ) {
                 if len == piece.len() {
                     self.bytes += piece.len() as u64;
-                    let mut raw = RawRow::new(&piece, &self.slots);
-                    let value = sink.decode(&self.types, &mut raw, self.row)?;
-                    let value = sink.deliver(value);
-                    self.row += 1;
+                    let value = from_slots(sink, &piece, &self.slots, &self.types, &mut self.row)?;
                     return Ok(Fed::Drained(value));
                 }
             }
@@ -290,11 +287,8 @@ impl<T> Decoder<T> {
             })?;
         match next {
             Next::Tuple => {
-                let mut raw = RawRow::new(self.reader.tuple_bytes(), &self.slots);
-                let value = sink.decode(&self.types, &mut raw, self.row)?;
-                let value = sink.deliver(value);
-                self.row += 1;
-                Ok(Step::Row(value))
+                let tuple = self.reader.tuple_bytes();
+                from_slots(sink, tuple, &self.slots, &self.types, &mut self.row).map(Step::Row)
             }
             Next::NeedMore => Ok(Step::NeedMore),
             Next::End if self.reader.has_unread() => Err(self.after_trailer()),
@@ -535,6 +529,21 @@ impl TupleReader {
         }
         Ok(Some(HEADER_LEN + ext))
     }
+}
+
+/// Decodes and hands over the whole tuple `tuple` whose fields' positions are in `slots`
+/// (the general path), counting it in `row`.
+#[inline]
+fn from_slots<K: RowSink>(
+    sink: &mut K,
+    tuple: &[u8],
+    slots: &[(u32, i32)],
+    types: &[Type],
+    row: &mut u64,
+) -> Result<K::Out> {
+    let value = sink.decode(types, &mut RawRow::new(tuple, slots), *row)?;
+    *row += 1;
+    Ok(sink.deliver(value))
 }
 
 /// Decodes the tuple at the start of `data` straight into a row, its fields read in order (the

@@ -111,18 +111,20 @@ impl<T, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
 
 impl<T: crate::row::FromCopyRowRef, S: Stream<Item = Result<Bytes>> + Unpin> Reading<T, S> {
     /// Reads every row, each decoded borrowing the data and handed to `f` (the `_each`
-    /// reads of sqlx and the blocking client); returns the rows and bytes read.
-    #[cfg(any(feature = "sqlx", feature = "sync"))]
+    /// reads of every client); returns the rows and bytes read.
     pub(crate) async fn each(
         &mut self,
         options: &Options<'_>,
         f: impl for<'r> FnMut(T::Row<'r>),
     ) -> Result<(u64, u64)> {
         let mut sink = crate::engine::Visit::<T, _>::new(f);
-        while std::future::poll_fn(|cx| self.poll_row_with(cx, options, &mut sink))
-            .await?
-            .is_some()
-        {}
+        // Every row that has arrived in one poll: no future per row.
+        std::future::poll_fn(|cx| loop {
+            if ready!(self.poll_row_with(cx, options, &mut sink))?.is_none() {
+                return Poll::Ready(Ok::<_, crate::Error>(()));
+            }
+        })
+        .await?;
         Ok(self.totals())
     }
 }
