@@ -238,16 +238,6 @@ impl<'a> RawRow<'a> {
         RawRow { buf, fields, at: 0 }
     }
 
-    /// The number of fields.
-    pub fn len(&self) -> usize {
-        self.fields.len()
-    }
-
-    /// Whether the row has no fields.
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-
     /// The raw bytes of field `i`, or `None` if it is NULL (or absent).
     ///
     /// # Panics
