@@ -10,12 +10,13 @@
 /// call). Where the clients must differ (a COPY dropped half-way), a body asks
 /// `KEEPS_SESSION` or calls `after_abandoned_copy`.
 macro_rules! on_every_client {
-    ($($(#[$attr:meta])* async fn $name:ident($db:ident, $c:ident) $body:block)*) => {
-        mod tokio_postgres_client {
+    (@client $module:ident, $conn:ident,
+     $($(#[$attr:meta])* async fn $name:ident($db:ident, $c:ident) $body:block)*) => {
+        mod $module {
             #[allow(unused_imports)]
             use super::*;
             #[allow(unused_imports)]
-            use crate::conn::tokio_postgres::*;
+            use crate::conn::$conn::*;
 
             $(
                 $(#[$attr])*
@@ -28,24 +29,10 @@ macro_rules! on_every_client {
                 }
             )*
         }
-
-        mod sqlx_client {
-            #[allow(unused_imports)]
-            use super::*;
-            #[allow(unused_imports)]
-            use crate::conn::sqlx::*;
-
-            $(
-                $(#[$attr])*
-                #[tokio::test]
-                #[allow(unused_mut, unused_variables)]
-                async fn $name() {
-                    let $db = crate::db().await;
-                    let mut $c = connect(&$db).await;
-                    $body
-                }
-            )*
-        }
+    };
+    ($($tests:tt)*) => {
+        on_every_client!(@client tokio_postgres_client, tokio_postgres, $($tests)*);
+        on_every_client!(@client sqlx_client, sqlx, $($tests)*);
     };
 }
 
