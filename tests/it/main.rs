@@ -66,6 +66,7 @@ mod soak;
 mod to_sql_types;
 mod types;
 mod upsert;
+mod upsert_bound;
 mod upsert_edges;
 mod upsert_merge;
 mod web;

@@ -100,6 +100,12 @@ async fn xmins(db: &TestDb) -> Vec<(i64, String)> {
         .collect()
 }
 
+/// `rows` as an input that does not say how many rows it holds: upserted through the staging
+/// table (a batch that says it holds fewer than 2,000 rows is bound as arrays instead).
+pub fn unsized_rows<I: IntoIterator>(rows: I) -> impl Iterator<Item = I::Item> {
+    rows.into_iter().chain(std::iter::from_fn(|| None))
+}
+
 pub fn counts(inserted: u64, updated: u64, unchanged: u64, duplicates: u64) -> UpsertCounts {
     let mut c = UpsertCounts::default();
     c.inserted = inserted;
@@ -478,7 +484,11 @@ on_every_client! {
         // modifier: after `numeric(12,2)` becomes `numeric(12,4)`, a reused stage of the old
         // shape would round 1.2345 to 1.23 on its way through.
         db.client().batch_execute(PRODUCTS).await.unwrap();
-        let first = conn.bulk().upsert_via_staging(&[product(1)]).await.unwrap();
+        let first = conn
+            .bulk()
+            .upsert_via_staging(unsized_rows([product(1)]))
+            .await
+            .unwrap();
         assert_eq!(first, counts(1, 0, 0, 0));
         db.client()
             .batch_execute("ALTER TABLE products ALTER price TYPE numeric(12,4)")
@@ -490,11 +500,23 @@ on_every_client! {
         };
         let second = conn
             .bulk()
-            .upsert_via_staging(std::slice::from_ref(&precise))
+            .upsert_via_staging(unsized_rows([precise.clone()]))
             .await
             .unwrap();
         assert_eq!(second, counts(0, 1, 0, 0));
-        assert_eq!(all_products(&db).await, [precise]);
+        assert_eq!(all_products(&db).await, std::slice::from_ref(&precise));
+        // Bound as arrays (no stage), the column's new modifier applies as well.
+        let finer = Product {
+            price: Decimal::new(12_346, 4),
+            ..product(1)
+        };
+        let third = conn
+            .bulk()
+            .upsert_via_staging(std::slice::from_ref(&finer))
+            .await
+            .unwrap();
+        assert_eq!(third, counts(0, 1, 0, 0));
+        assert_eq!(all_products(&db).await, [finer]);
     }
 
     async fn in_a_transaction_rollback_undoes_it(db, conn) {
@@ -511,14 +533,32 @@ on_every_client! {
                 ..product(id)
             })
             .collect();
+        // A batch that says its size, under 2,000 rows: bound as arrays, no staging table.
         let c = tx.bulk().upsert_via_staging(&changed).await.unwrap();
         assert_eq!(c, counts(10, 5, 0, 0));
-        // Inside the transaction the changes are visible, and the staging table is already empty
-        // (it stays, for the session's next call).
         let n = scalar(&mut tx, "SELECT count(*) FROM products").await.unwrap();
         assert_eq!(n, 20);
         let this_session = "FROM pg_class WHERE relname LIKE 'pgbulk\\_stage\\_%' \
                             AND relnamespace = pg_my_temp_schema()";
+        let stages = scalar(&mut tx, &format!("SELECT count(*) {this_session}"))
+            .await
+            .unwrap();
+        assert_eq!(stages, 0);
+        // Through the staging table: the changes are visible inside the transaction, and the
+        // staging table is already empty (it stays, for the session's next call).
+        let restocked: Vec<Product> = changed
+            .iter()
+            .map(|p| Product {
+                stock: 48,
+                ..p.clone()
+            })
+            .collect();
+        let c = tx
+            .bulk()
+            .upsert_via_staging(unsized_rows(&restocked))
+            .await
+            .unwrap();
+        assert_eq!(c, counts(0, 15, 0, 0));
         let stages = scalar(&mut tx, &format!("SELECT count(*) {this_session}"))
             .await
             .unwrap();
@@ -531,7 +571,11 @@ on_every_client! {
             .unwrap();
         assert_eq!(staged, 0);
         // A second call in the same transaction starts from the empty stage.
-        let c = tx.bulk().upsert_via_staging(&changed[..3]).await.unwrap();
+        let c = tx
+            .bulk()
+            .upsert_via_staging(unsized_rows(&restocked[..3]))
+            .await
+            .unwrap();
         assert_eq!(c, counts(0, 0, 3, 0));
         tx.rollback().await.unwrap();
         assert_eq!(count(&db, "products").await, 10);

@@ -25,6 +25,13 @@ impl<'c> Bulk<'c> {
     ///   ([`do_nothing`](Upsert::do_nothing)).
     /// - A row equal to the existing one is not rewritten (no dead tuple, no WAL) and counts
     ///   as unchanged.
+    /// - A batch that says it holds fewer than 2,000 rows (a slice, a `Vec`, any iterator
+    ///   whose `size_hint` has an upper bound) is not staged: its rows are bound to the merge
+    ///   statement as one array per column (`unnest($1, ..)`), sent with the transaction's
+    ///   `BEGIN` and `COMMIT` in one round trip. The result, counts and errors are the staging
+    ///   path's; batches it does not suit go through the staging table — a key repeated in
+    ///   the batch, a column of an enum, domain, composite or array type, a Citus table — and
+    ///   so does a batch whose merge the server refuses for a value, to name the failing row.
     /// - On PostgreSQL 15 and later a batch of 2,000 rows or more into a plain table at most
     ///   about twice its size is merged with `MERGE` instead, with the same result and counts,
     ///   faster (no speculative insertion of new rows, no lock on identical rows). If

@@ -188,6 +188,45 @@ pub(crate) trait Driver: Send {
         params: &'a [RawParam],
     ) -> BoxFuture<'a, Result<TextRows>>;
 
+    /// Runs `sql`, one statement, with the extended protocol, binding `params` in binary with
+    /// their types given (no round trip to prepare it where the client can skip one); returns
+    /// its row count.
+    fn execute_params<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [RawParam],
+    ) -> BoxFuture<'a, Result<u64>>;
+
+    /// Runs `before` (simple query protocol; may be empty), then `sql` with `params` bound
+    /// ([`execute_params`](Driver::execute_params)), then `after` (simple query; may be
+    /// empty), in one round trip where the driver can pipeline them. Returns the outcomes of
+    /// `before`'s statements, then `sql`'s (its row count), then `after`'s. An error of any part
+    /// is returned; the parts after it do not run, or fail in the aborted transaction.
+    fn run_bound<'a>(
+        &'a mut self,
+        before: &'a str,
+        sql: &'a str,
+        params: &'a [RawParam],
+        after: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Outcome>>> {
+        Box::pin(async move {
+            let mut out = if before.is_empty() {
+                Vec::new()
+            } else {
+                self.query_batch(before).await?
+            };
+            let count = self.execute_params(sql, params).await?;
+            out.push(Outcome {
+                rows: Vec::new(),
+                count,
+            });
+            if !after.is_empty() {
+                out.extend(self.query_batch(after).await?);
+            }
+            Ok(out)
+        })
+    }
+
     /// Starts `target`'s `COPY .. FROM STDIN (FORMAT binary)`, refusing in step one the server
     /// would refuse at its start. (The future owns what it needs of `target`: the sink may
     /// outlive it.)

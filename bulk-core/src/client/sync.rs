@@ -112,6 +112,27 @@ impl<C: GenericClient + Send> Driver for SyncClient<'_, C> {
         })
     }
 
+    fn execute_params<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [RawParam],
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let typed = params
+                .iter()
+                .map(|p| (p as &(dyn postgres_types::ToSql + Sync), p.ty.clone()));
+            let mut rows = self
+                .client
+                .query_typed_raw(sql, typed)
+                .map_err(Error::server)?;
+            while postgres::fallible_iterator::FallibleIterator::next(&mut rows)
+                .map_err(Error::server)?
+                .is_some()
+            {}
+            Ok(rows.rows_affected().unwrap_or(0))
+        })
+    }
+
     fn copy_in<'a>(
         &'a mut self,
         target: &CopyTarget<'_>,

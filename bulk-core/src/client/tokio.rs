@@ -115,6 +115,51 @@ impl Driver for TokioClient<'_> {
         })
     }
 
+    fn execute_params<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [RawParam],
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(execute_typed(self.client, sql, params))
+    }
+
+    /// The three requests polled together: tokio-postgres sends each when first polled, so
+    /// they go out in one write, in order, and are answered in one round trip.
+    fn run_bound<'a>(
+        &'a mut self,
+        before: &'a str,
+        sql: &'a str,
+        params: &'a [RawParam],
+        after: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Outcome>>> {
+        let client = self.client;
+        let batch = move |sql: &'a str| async move {
+            if sql.is_empty() {
+                return Ok(Vec::new());
+            }
+            client
+                .simple_query(sql)
+                .await
+                .map(outcomes)
+                .map_err(Error::server)
+        };
+        Box::pin(async move {
+            let (before, count, after) = futures_util::future::join3(
+                batch(before),
+                execute_typed(client, sql, params),
+                batch(after),
+            )
+            .await;
+            let mut out = before?;
+            out.push(Outcome {
+                rows: Vec::new(),
+                count: count?,
+            });
+            out.extend(after?);
+            Ok(out)
+        })
+    }
+
     fn copy_in<'a>(
         &'a mut self,
         target: &CopyTarget<'_>,
@@ -237,6 +282,23 @@ pub(crate) fn text_rows(rows: &[tokio_postgres::Row]) -> Result<TextRows> {
                 .collect()
         })
         .collect()
+}
+
+/// Runs `sql` with `params` bound in binary with their own types (`query_typed_raw`: Parse,
+/// Bind and Execute in one request, no prepare round trip); its row count.
+async fn execute_typed(client: &Client, sql: &str, params: &[RawParam]) -> Result<u64> {
+    let typed = params
+        .iter()
+        .map(|p| (p as &(dyn postgres_types::ToSql + Sync), p.ty.clone()));
+    let rows = client
+        .query_typed_raw(sql, typed)
+        .await
+        .map_err(Error::server)?;
+    let mut rows = std::pin::pin!(rows);
+    while let Some(row) = rows.next().await {
+        row.map_err(Error::server)?;
+    }
+    Ok(rows.rows_affected().unwrap_or(0))
 }
 
 /// Each statement's outcome from a simple query's messages (rows come before their

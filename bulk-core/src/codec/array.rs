@@ -34,6 +34,31 @@ fn element_type(ty: &Type) -> Option<&Type> {
     }
 }
 
+/// The built-in array type of `elem` (`int8` → `int8[]`), if `elem` is a built-in type that
+/// has one (postgres-types knows every built-in type; an enum's, a domain's or a composite's
+/// array type is only known to the server).
+pub(crate) fn array_type_of(elem: &Type) -> Option<Type> {
+    static ARRAYS: std::sync::OnceLock<std::collections::HashMap<u32, Type>> =
+        std::sync::OnceLock::new();
+    ARRAYS
+        .get_or_init(|| {
+            // Built-in types have OIDs below 10,000 (PostgreSQL's `FirstGenbkiObjectId`).
+            (0..10_000)
+                .filter_map(Type::from_oid)
+                .filter_map(|t| match t.kind() {
+                    // `_int8`, not `int2vector`, whose elements are `int2` too.
+                    Kind::Array(e) if t.name() == format!("_{}", e.name()) => {
+                        Some((e.oid(), t.clone()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .get(&elem.oid())
+        .filter(|array| matches!(array.kind(), Kind::Array(e) if e == elem))
+        .cloned()
+}
+
 /// The OIDs an array of `elem` may carry as its element type: `elem`'s, then its domains' bases.
 fn element_oids(elem: &Type) -> impl Iterator<Item = u32> + '_ {
     std::iter::successors(Some(elem), |t| match t.kind() {

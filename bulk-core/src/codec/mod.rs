@@ -68,6 +68,7 @@ mod to_sql;
 #[cfg(feature = "uuid")]
 mod uuid;
 
+pub(crate) use self::array::array_type_of;
 pub use self::array::{DecodeElement, ElementReader, EncodeElement};
 // Defined in `error` (a leaf module: it depends on nothing of the codecs); public as
 // `pgbulk::EncodeError` / `pgbulk::DecodeError`.

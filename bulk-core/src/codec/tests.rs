@@ -1204,3 +1204,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn array_types_of_built_in_types() {
+    use super::array_type_of;
+    assert_eq!(array_type_of(&Type::INT8), Some(Type::INT8_ARRAY));
+    assert_eq!(array_type_of(&Type::INT2), Some(Type::INT2_ARRAY));
+    assert_eq!(
+        array_type_of(&Type::TIMESTAMPTZ),
+        Some(Type::TIMESTAMPTZ_ARRAY)
+    );
+    assert_eq!(array_type_of(&Type::VARCHAR), Some(Type::VARCHAR_ARRAY));
+    // An array's own array type, and a type the server alone knows, are not found.
+    assert_eq!(array_type_of(&Type::INT8_ARRAY), None);
+    let custom = Type::new(
+        "mood".into(),
+        16_400,
+        postgres_types::Kind::Enum(vec![]),
+        "public".into(),
+    );
+    assert_eq!(array_type_of(&custom), None);
+}

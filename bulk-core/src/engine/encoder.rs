@@ -112,6 +112,22 @@ impl<T: CopyRow + ?Sized> Encoder<T> {
         Ok(())
     }
 
+    /// Appends `rows` tuples encoded earlier by an encoder of the same row type and extra
+    /// columns ([`into_tuples`](Encoder::into_tuples)), as they are.
+    pub(crate) fn extend_encoded(&mut self, tuples: &[u8], rows: u64) {
+        self.buf.extend_from_slice(tuples);
+        self.rows += rows;
+    }
+
+    /// The tuples encoded so far, without the header, for an encoder nothing was handed out
+    /// of yet: a batch encoded whole before it is known how it will be sent (bound as arrays,
+    /// or copied through [`extend_encoded`](Encoder::extend_encoded)).
+    pub(crate) fn into_tuples(mut self) -> Bytes {
+        debug_assert_eq!(self.bytes, 0, "a chunk was handed out already");
+        let _header = self.buf.split_to(HEADER_LEN.min(self.buf.len()));
+        self.buf.freeze()
+    }
+
     /// Whether a chunk is ready: the buffer holds at least `flush_bytes`.
     #[inline]
     pub fn is_full(&self) -> bool {

@@ -9,9 +9,11 @@
 //! trailer: int16 -1
 //! ```
 
+mod columns;
 mod decoder;
 mod encoder;
 
+pub(crate) use columns::tuples_to_arrays;
 pub use decoder::{Decoder, Fed, Owned, RowSink, Step, Visit};
 pub use encoder::Encoder;
 #[cfg(test)]

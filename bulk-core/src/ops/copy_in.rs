@@ -139,6 +139,12 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
         }
     }
 
+    /// Appends `rows` tuples encoded earlier for this COPY (see
+    /// [`Encoder::into_tuples`]); flush as after [`push`](CopyWriter::push).
+    pub(crate) fn push_encoded(&mut self, tuples: &[u8], rows: u64) {
+        self.encoder.extend_encoded(tuples, rows);
+    }
+
     /// Whether a chunk is ready to [`flush`](CopyWriter::flush).
     #[inline]
     pub(crate) fn is_full(&self) -> bool {

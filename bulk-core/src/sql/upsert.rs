@@ -85,7 +85,7 @@ impl Stage {
     /// it) when `target` knows its type modifiers, otherwise one of its own.
     pub(crate) fn new<T: CopyRow + ?Sized>(target: &Plan<T>) -> Stage {
         let n = NEXT_SAVEPOINT.fetch_add(1, Ordering::Relaxed);
-        let savepoint = format!("pgbulk_upsert_{n}");
+        let savepoint = savepoint_named(n);
         let Some(typmods) = target.typmods() else {
             let pid = std::process::id();
             return Stage {
@@ -186,6 +186,30 @@ impl Drop for Stage {
             in_use.swap_remove(at);
         }
     }
+}
+
+/// The savepoint an upsert's scope is inside a caller's transaction: one name per call.
+fn savepoint_named(n: u64) -> String {
+    format!("pgbulk_upsert_{n}")
+}
+
+/// A savepoint name for a call that stages nothing (see [`bound_rows`]).
+pub(crate) fn savepoint() -> String {
+    savepoint_named(NEXT_SAVEPOINT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The rows of a batch bound as parameters, one array per column of `T` (`$1` .. `$n`, in
+/// `T`'s column order), as a relation the merge reads in place of a staging table:
+/// `unnest($1, .., $n) AS "pgbulk_rows"(<T's columns>)` — rows in input order.
+pub(crate) fn bound_rows<T: CopyRow + ?Sized>() -> String {
+    let params = (1..=T::__PGBULK_COLUMNS.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "unnest({params}) AS \"pgbulk_rows\"({})",
+        column_list(T::__PGBULK_COLUMNS.iter().map(|c| c.name))
+    )
 }
 
 /// FNV-1a over the (quoted) target, the column names, the type OIDs and the hash of the type
@@ -360,8 +384,8 @@ pub(crate) fn merge_facts_sql(target: &str, keys: &[&str]) -> String {
 
 /// The statements of one merge attempt and where their results are.
 pub(crate) struct MergeBatch {
-    /// The statements, `; `-separated.
-    pub(crate) sql: String,
+    /// The statements.
+    statements: Vec<String>,
     /// Statement number of the dedupe `DELETE` (its row count is the duplicates).
     delete_at: Option<usize>,
     /// Statement number of the `INSERT` or `MERGE` (its row count is inserted + updated).
@@ -374,6 +398,24 @@ pub(crate) struct MergeBatch {
     /// (see [`Merge::citus`]) the `INSERT` at `insert_at` returns one row itself,
     /// `(affected, updated)`, and there is no counter.
     counter_at: Option<usize>,
+}
+
+impl MergeBatch {
+    /// The statements, `; `-separated, for one simple query.
+    pub(crate) fn sql(&self) -> String {
+        self.statements.join("; ")
+    }
+
+    /// The statements before the `INSERT` (or `MERGE`), that statement, and those after it,
+    /// each part `; `-separated: for a batch whose merge statement binds parameters
+    /// ([`Driver::run_bound`](crate::client::Driver::run_bound)).
+    pub(crate) fn split(&self) -> (String, &str, String) {
+        let (before, rest) = self.statements.split_at(self.insert_at);
+        let (insert, after) = rest
+            .split_first()
+            .map_or(("", &[][..]), |(i, a)| (i.as_str(), a));
+        (before.join("; "), insert, after.join("; "))
+    }
 }
 
 impl Merge {
@@ -841,7 +883,7 @@ impl Merge {
         };
         statements.extend(self.epilogue(attempt, scan, false));
         MergeBatch {
-            sql: statements.join("; "),
+            statements,
             delete_at,
             insert_at,
             merged: attempt.merge,

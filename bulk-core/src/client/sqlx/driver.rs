@@ -171,6 +171,22 @@ impl Driver for SqlxConn<'_> {
         })
     }
 
+    fn execute_params<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [RawParam],
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let mut query = ::sqlx::query(AssertSqlSafe(sql.to_owned()));
+            for p in params {
+                query = query.bind(SqlxRawParam(p));
+            }
+            let done = query.execute(conn).await.map_err(Error::sqlx)?;
+            Ok(done.rows_affected())
+        })
+    }
+
     fn execute<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let conn = self.conn().await?;

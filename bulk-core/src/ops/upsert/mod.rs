@@ -54,6 +54,11 @@
 //! 6. The scope closes, in the merge's request: `TRUNCATE` of a reused stage (or `DROP TABLE`
 //!    of the call's own inside a transaction), then `COMMIT`, or `RELEASE SAVEPOINT`.
 //!
+//! A batch that says it holds fewer than [`MERGE_MIN_ROWS`](sql::MERGE_MIN_ROWS) rows skips
+//! steps 3 and 4 where it can: its rows, encoded as for the stage, are bound to the step-5
+//! statement as one array per column (see [`bound`]), and the scope's `BEGIN`, the merge and
+//! the `COMMIT` go in one request — two round trips in all on tokio-postgres.
+//!
 //! On tokio-postgres that is four round trips (one more when a `MERGE` attempt is undone):
 //! describe + check, `BEGIN` + `CREATE` + the COPY's `Parse`, the COPY's start, and its data +
 //! end + merge + `COMMIT`.
@@ -68,6 +73,7 @@
 //! transaction a failed call therefore leaves the transaction usable and unchanged by the
 //! call. A reused staging table stays, empty, until the session ends.
 
+mod bound;
 pub(crate) mod key_scan;
 pub(crate) mod options;
 
@@ -118,6 +124,20 @@ where
         let (target, facts) = plan_checked::<D, T>(driver, options, facts_sql.as_deref()).await?;
         let merge = merge(driver, &target, upsert).await?.with_facts(facts);
         let mut scan = KeyScan::new(Some(merge.key_at().collect()), target.types());
+        // A small batch is bound as arrays if it can be (see `bound`); otherwise, or if that
+        // attempt hands it back, staged — the same tuples, encoded once.
+        let input = match bound::array_types(&target, rows.size_hint().1) {
+            Some(arrays) => {
+                let encoded = bound::encode(&target, rows, &mut scan, options)?;
+                let bound =
+                    bound::counts(driver, options, &target, &merge, &scan, &encoded, arrays);
+                if let Some(counts) = bound.await? {
+                    return Ok(counts);
+                }
+                Input::Encoded(encoded)
+            }
+            None => Input::Rows(rows),
+        };
         // The first attempt's statements go right behind the COPY's end, where the driver can
         // pipeline them.
         // The first attempt is chosen once, by what was staged when it is sent: its outcomes
@@ -126,10 +146,10 @@ where
         let first = |stage: &Stage, scan: &KeyScan, bytes: u64, in_tx: bool| {
             let attempt = *chosen.get_or_init(|| merge.first_attempt(scan, bytes));
             let batch = merge.counts_batch(&stage.table, attempt, scan, bytes);
-            stage.before_close(&batch.sql, in_tx)
+            stage.before_close(&batch.sql(), in_tx)
         };
         let (mut scope, stage, (staged, bytes), mut pipelined) =
-            stage(driver, options, &target, rows, &mut scan, Some(&first)).await?;
+            stage(driver, options, &target, input, &mut scan, Some(&first)).await?;
         // Each attempt either finishes the call or is undone and retried: with `ON CONFLICT`
         // alone after a failed `MERGE`, with the next dedupe when the server found a key twice
         // that the encoder could not see (see `KeyScan`).
@@ -142,7 +162,7 @@ where
             let outcomes = if let Some(ran) = pipelined.take() {
                 ran.inspect(|_| scope.closed())
             } else {
-                let before = stage.before_close(&batch.sql, scope.in_tx());
+                let before = stage.before_close(&batch.sql(), scope.in_tx());
                 scope.try_close_with(&before).await
             };
             let failed = match outcomes {
@@ -176,7 +196,7 @@ where
         let list = returning_list::<D, T, R>(driver, &target, true, order_key.as_deref()).await?;
         let mut scan = KeyScan::new(Some(merge.key_at().collect()), target.types());
         let (mut scope, stage, (_, bytes), _) =
-            stage(driver, options, &target, rows, &mut scan, None).await?;
+            stage(driver, options, &target, Input::Rows(rows), &mut scan, None).await?;
         // As in `counts`: retried with the next dedupe when the server finds a key twice.
         let mut attempt = Attempt::on_conflict(Merge::first_dedupe(&scan));
         loop {
@@ -222,7 +242,7 @@ where
         let list = returning_list::<D, T, R>(driver, &target, false, order_key.as_deref()).await?;
         let mut scan = KeyScan::new(None, target.types());
         let (mut scope, stage, _, _) =
-            stage(driver, options, &target, rows, &mut scan, None).await?;
+            stage(driver, options, &target, Input::Rows(rows), &mut scan, None).await?;
         let sql = sql::insert_returning_sql::<T>(target.table(), &stage.table, &list, input_order);
         let sql = proven_order::<R>(sql, order_key.as_deref(), &stage.table);
         match copy_out::collect::<D, R>(scope.driver(), &sql, options).await {
@@ -428,7 +448,7 @@ async fn stage<'d, D, T, I>(
     driver: &'d mut D,
     options: &Options<'_>,
     target: &Plan<T>,
-    rows: I,
+    rows: Input<I>,
     scan: &mut KeyScan,
     first: Option<&FirstAttempt<'_>>,
 ) -> Result<(
@@ -469,7 +489,7 @@ async fn copy_into_stage<D, T, I>(
     before: &str,
     plan: &Plan<T>,
     options: &Options<'_>,
-    rows: I,
+    rows: Input<I>,
     scan: &mut KeyScan,
     then: impl FnOnce(&KeyScan, u64) -> Option<String>,
 ) -> Result<((u64, u64), Option<Result<Vec<Outcome>>>)>
@@ -481,12 +501,17 @@ where
     let mut writer = CopyWriter::start_after(driver, before, plan, 1, options)
         .await
         .map_err(|e| e.context("cannot create the staging table or start the COPY into it"))?;
-    for row in rows {
+    let rows = match rows {
+        Input::Rows(rows) => Some(rows),
+        // Encoded for this stage already, and shown to `scan`.
+        Input::Encoded(encoded) => {
+            writer.push_encoded(&encoded.tuples, encoded.rows);
+            None
+        }
+    };
+    for row in rows.into_iter().flatten() {
         let ord = writer.rows();
-        let pushed = match writer.push_with(&row, |buf, start| {
-            scan.observe(&buf[start..], ord);
-            sql::put_ordinal(buf, ord);
-        }) {
+        let pushed = match writer.push_with(&row, staged(scan, ord)) {
             Ok(()) if writer.is_full() => writer.flush().await,
             other => other,
         };
@@ -502,6 +527,23 @@ where
     } else {
         let (_, bytes) = writer.finish().await?;
         Ok(((staged, bytes), None))
+    }
+}
+
+/// What a staging call copies: rows to encode, or the tuples a bound attempt encoded already
+/// (see [`bound`]).
+enum Input<I> {
+    Rows(I),
+    Encoded(bound::Encoded),
+}
+
+/// What follows each staged tuple's fields: `scan` looks at its keys, then its ordinal `ord`
+/// (input row) is written.
+#[inline]
+fn staged(scan: &mut KeyScan, ord: u64) -> impl FnOnce(&mut bytes::BytesMut, usize) + '_ {
+    move |buf, start| {
+        scan.observe(&buf[start..], ord);
+        sql::put_ordinal(buf, ord);
     }
 }
 
