@@ -150,6 +150,16 @@ async fn sync_postgres_client_and_transaction() {
         let err = tx.bulk().upsert_via_staging(&bad).unwrap_err();
         assert_eq!(err.row(), Some(1));
         assert_eq!(err.field(), Some("owner"));
+        // A value only the server refuses (a small batch is bound as arrays; the staging
+        // COPY then names the row): the same, and nothing of the call stays.
+        tx.batch_execute("ALTER TABLE accounts ALTER owner TYPE varchar(20)")
+            .unwrap();
+        let mut long = rows[..4].to_vec();
+        long[2].owner = "an owner far too long for twenty".into();
+        let err = tx.bulk().upsert_via_staging(&long).unwrap_err();
+        assert_eq!(err.row(), Some(2), "{err}");
+        assert_eq!(err.field(), Some("owner"));
+        assert_eq!(err.column(), Some("owner"));
         let in_tx = tx.bulk().copy_out::<Account>().unwrap();
         assert_eq!(in_tx.len(), 3001);
         tx.commit().unwrap();

@@ -82,6 +82,17 @@ on_every_client! {
         assert_eq!(members(&db).await, batch);
     }
 
+    /// An empty batch: nothing written, every count zero, no staging table.
+    async fn an_empty_batch_counts_nothing(db, conn) {
+        db.client().batch_execute(MEMBERS).await.unwrap();
+        let none: Vec<Member> = Vec::new();
+        let c = conn.bulk().upsert_via_staging(&none).await.unwrap();
+        assert_eq!(c, counts(0, 0, 0, 0));
+        let c = conn.bulk().upsert_via_staging(unsized_rows(&none)).await.unwrap();
+        assert_eq!(c, counts(0, 0, 0, 0));
+        assert_eq!(crate::count(&db, "members").await, 0);
+    }
+
     /// A value only the server refuses (too long for `varchar(8)`): the error names the row,
     /// field and column as the stage's COPY does, and nothing is written.
     async fn a_value_the_server_refuses_is_named(db, conn) {
