@@ -38,6 +38,11 @@ pub struct Plan<T: ?Sized> {
     /// Whether a COPY with this plan has passed the full refusal check (see
     /// `client::copy_start`): later COPYs check only the session's read-only state.
     refusal_checked: AtomicBool,
+    /// A small batch may be inserted with its rows bound as arrays instead of copied (see
+    /// `ops::bound`): the plan was made to be kept ([`kept_plan`]) and its target was then a
+    /// plain or partitioned table without rules or row-level security for this role — where
+    /// an `INSERT` writes what the COPY would.
+    inserts: bool,
     _row: PhantomData<fn(&T)>,
 }
 
@@ -71,6 +76,7 @@ impl<T: ?Sized> Clone for Plan<T> {
             distribution: self.distribution,
             merges: self.merges,
             refusal_checked: AtomicBool::new(self.refusal_checked.load(Ordering::Relaxed)),
+            inserts: self.inserts,
             _row: PhantomData,
         }
     }
@@ -87,6 +93,7 @@ impl<T: ?Sized> fmt::Debug for Plan<T> {
             .field("distribution", &self.distribution)
             .field("merges", &self.merges)
             .field("refusal_checked", &self.refusal_checked)
+            .field("inserts", &self.inserts)
             .finish()
     }
 }
@@ -227,8 +234,20 @@ impl<T: CopyRow + ?Sized> Plan<T> {
             distribution: self.distribution,
             merges: self.merges,
             refusal_checked: AtomicBool::new(false),
+            inserts: false,
             _row: PhantomData,
         }
+    }
+
+    /// Whether a small batch may be inserted with bound arrays (see [`Plan::inserts`]).
+    pub(crate) fn inserts(&self) -> bool {
+        self.inserts
+    }
+
+    /// This plan, its small batches always copied.
+    pub(crate) fn copying(mut self) -> Plan<T> {
+        self.inserts = false;
+        self
     }
 
     /// This plan for a table of this session (a temporary staging table).
@@ -314,6 +333,36 @@ pub(crate) async fn plan_copy_in<D: Driver, T: CopyRow + ?Sized>(
     // can pipeline.
     let described = driver.describe_target(&describe_table_sql(&quoted)).await;
     plan_from::<D, T>(driver, quoted, described).await
+}
+
+/// [`plan_copy_in`] for a plan the caller keeps (`plan()`, for many small batches), and
+/// whether its small batches may be inserted with bound arrays ([`Plan::inserts`]), read in
+/// the same round trip where the driver can pipeline them: once per kept plan, not per call.
+pub(crate) async fn kept_plan<D: Driver, T: CopyRow + ?Sized>(
+    driver: &mut D,
+    table: &str,
+) -> Result<Plan<T>, Error> {
+    let quoted = ident::quote_table(table)?;
+    let also = inserts_sql(&quoted);
+    let (mut plan, rows) = plan_copy_in_and::<D, T>(driver, table, Some(&also)).await?;
+    plan.inserts = rows.is_ok_and(|rows| {
+        rows.first()
+            .and_then(|row| row.first())
+            .is_some_and(|v| v.as_deref() == Some("t"))
+    });
+    Ok(plan)
+}
+
+/// Whether an `INSERT` into the (quoted) table `quoted` writes what a COPY would: a plain or
+/// partitioned table (not a view or a foreign table), without rules (an `INSERT` applies them,
+/// a COPY does not), without row-level security for this role (a COPY refuses it).
+fn inserts_sql(quoted: &str) -> String {
+    format!(
+        "SELECT c.relkind IN ('r', 'p') AND NOT c.relhasrules \
+         AND NOT coalesce(row_security_active(c.oid), false) \
+         FROM pg_class c WHERE c.oid = to_regclass({})",
+        ident::literal(quoted)
+    )
 }
 
 /// [`plan_copy_in`] for an operation that stages its rows (see
@@ -411,6 +460,7 @@ fn check_copy_in<T: CopyRow + ?Sized>(
         distribution: Distribution::Local,
         merges: false,
         refusal_checked: AtomicBool::new(false),
+        inserts: false,
         _row: PhantomData,
     })
 }

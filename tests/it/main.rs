@@ -39,6 +39,7 @@ macro_rules! on_every_client {
 mod clients;
 mod conn;
 mod copy_in;
+mod copy_in_bound;
 mod copy_out;
 mod copy_out_each;
 mod derive_attrs;

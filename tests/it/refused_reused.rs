@@ -1,7 +1,8 @@
 //! A kept plan (`copy_in_with_plan`) that already passed the full refusal check asks only the
 //! session's read-only state on later COPYs: a COPY refused because the session became read-only
 //! still returns the server's error and leaves the client in step, and a temporary table stays
-//! writable in a read-only transaction — on every async client (`on_every_client!`).
+//! writable in a read-only transaction — on every async client (`on_every_client!`). Its small
+//! batches that say their size are sent as one bound `INSERT` instead: refused the same way.
 
 use pgbulk::{BulkExt, CopyRow, ErrorKind};
 
@@ -15,6 +16,12 @@ fn rows(from: i64, n: i64) -> Vec<Kept> {
     (from..from + n).map(|id| Kept { id }).collect()
 }
 
+/// `rows`, as an input that does not say its size: always copied (a kept plan's small batch
+/// that says it is one is inserted with bound arrays).
+fn copied(from: i64, n: i64) -> impl Iterator<Item = Kept> {
+    crate::upsert::unsized_rows(rows(from, n))
+}
+
 on_every_client! {
     async fn a_kept_plan_refused_in_a_read_only_session_stays_in_step(db, conn) {
         execute(&mut conn, "CREATE TABLE kept (id int8 PRIMARY KEY)")
@@ -25,7 +32,7 @@ on_every_client! {
         assert_eq!(
             conn
                 .bulk()
-                .copy_in_with_plan(&plan, &rows(0, 3))
+                .copy_in_with_plan(&plan, copied(0, 3))
                 .await
                 .unwrap(),
             3
@@ -33,7 +40,7 @@ on_every_client! {
         assert_eq!(
             conn
                 .bulk()
-                .copy_in_with_plan(&plan, &rows(3, 3))
+                .copy_in_with_plan(&plan, copied(3, 3))
                 .await
                 .unwrap(),
             3
@@ -42,13 +49,24 @@ on_every_client! {
         execute(&mut conn, "SET default_transaction_read_only = on").await.unwrap();
         let err = conn
             .bulk()
-            .copy_in_with_plan(&plan, &rows(6, 3))
+            .copy_in_with_plan(&plan, copied(6, 3))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Db, "{err}");
         assert!(err.to_string().contains("read-only transaction"), "{err}");
         assert!(!err.is_connection_lost(), "{err}");
         // In step: the next query gets its own answer.
+        let n = scalar(&mut conn, "SELECT count(*) FROM kept").await.unwrap();
+        assert_eq!(n, 6);
+        // The bound INSERT of a small batch: the same error.
+        let err = conn
+            .bulk()
+            .copy_in_with_plan(&plan, &rows(6, 3))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Db, "{err}");
+        assert!(err.to_string().contains("read-only transaction"), "{err}");
+        assert!(!err.is_connection_lost(), "{err}");
         let n = scalar(&mut conn, "SELECT count(*) FROM kept").await.unwrap();
         assert_eq!(n, 6);
 
@@ -59,7 +77,7 @@ on_every_client! {
         assert_eq!(
             conn
                 .bulk()
-                .copy_in_with_plan(&temp, &rows(0, 2))
+                .copy_in_with_plan(&temp, copied(0, 2))
                 .await
                 .unwrap(),
             2
@@ -68,14 +86,22 @@ on_every_client! {
         assert_eq!(
             conn
                 .bulk()
-                .copy_in_with_plan(&temp, &rows(2, 2))
+                .copy_in_with_plan(&temp, copied(2, 2))
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            conn
+                .bulk()
+                .copy_in_with_plan(&temp, &rows(4, 2))
                 .await
                 .unwrap(),
             2
         );
         execute(&mut conn, "RESET default_transaction_read_only").await.unwrap();
         let n = scalar(&mut conn, "SELECT count(*) FROM pg_temp.kept").await.unwrap();
-        assert_eq!(n, 4);
+        assert_eq!(n, 6);
     }
 }
 
@@ -91,11 +117,17 @@ async fn blocking_client_kept_plan_refused_in_a_read_only_session_stays_in_step(
             .unwrap();
         let plan = client.bulk().plan::<Kept>().unwrap();
         assert_eq!(
-            client.bulk().copy_in_with_plan(&plan, rows(0, 3)).unwrap(),
+            client
+                .bulk()
+                .copy_in_with_plan(&plan, copied(0, 3))
+                .unwrap(),
             3
         );
         assert_eq!(
-            client.bulk().copy_in_with_plan(&plan, rows(3, 3)).unwrap(),
+            client
+                .bulk()
+                .copy_in_with_plan(&plan, copied(3, 3))
+                .unwrap(),
             3
         );
         client
@@ -103,11 +135,22 @@ async fn blocking_client_kept_plan_refused_in_a_read_only_session_stays_in_step(
             .unwrap();
         let err = client
             .bulk()
-            .copy_in_with_plan(&plan, rows(6, 3))
+            .copy_in_with_plan(&plan, copied(6, 3))
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Db, "{err}");
         assert!(err.to_string().contains("read-only transaction"), "{err}");
         assert!(!err.is_connection_lost(), "{err}");
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM kept", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 6);
+        // The bound INSERT of a small batch: the same error.
+        let err = client
+            .bulk()
+            .copy_in_with_plan(&plan, rows(6, 3))
+            .unwrap_err();
+        assert!(err.to_string().contains("read-only transaction"), "{err}");
         let n: i64 = client
             .query_one("SELECT count(*) FROM kept", &[])
             .unwrap()

@@ -221,7 +221,10 @@ impl<'c> Bulk<'c> {
     ///
     /// Returns all mismatches at once as an [`ErrorKind::TypeMismatch`](crate::ErrorKind)
     /// error. Keep the plan to skip this round trip for later batches with
-    /// [`copy_in_with_plan`](Bulk::copy_in_with_plan).
+    /// [`copy_in_with_plan`](Bulk::copy_in_with_plan). In the same round trip it reads whether
+    /// the table takes small batches as one `INSERT` (see
+    /// [`copy_in_with_plan`](Bulk::copy_in_with_plan)); make a new plan after adding rules or
+    /// row-level security to the table.
     ///
     /// ```no_run
     /// # extern crate bulk_core as pgbulk;
@@ -248,7 +251,7 @@ impl<'c> Bulk<'c> {
     ) -> impl Future<Output = Result<Plan<T>>> + Send + use<'c, T> {
         let mut driver = self.driver;
         let table = self.table_for::<T>().to_owned();
-        async move { plan::plan_copy_in::<_, T>(&mut driver, &table).await }
+        async move { plan::kept_plan::<_, T>(&mut driver, &table).await }
     }
 
     /// Writes `rows` with one binary `COPY .. FROM STDIN` and returns the number written.
@@ -299,6 +302,18 @@ impl<'c> Bulk<'c> {
     /// [`copy_in`](Bulk::copy_in) with a plan made earlier by [`plan`](Bulk::plan): no
     /// describe round trip. The plan's table is used (not [`table`](Bulk::table)). `rows` may
     /// yield `T` or `&T`.
+    ///
+    /// A small batch — one that says it holds fewer than 2,000 rows (a slice, a `Vec`, an
+    /// iterator whose `size_hint` has an upper bound), of columns of built-in types other than
+    /// arrays — is sent as one `INSERT INTO t (..) OVERRIDING SYSTEM VALUE SELECT * FROM
+    /// unnest($1, ..)` with the rows bound as one array per column: parsed, bound and run in
+    /// one round trip, where a COPY takes three (tokio-postgres prepares it, starts it, then
+    /// sends the data). It writes what the COPY would (identity values given, defaults, rows a
+    /// trigger skips not counted), and it is used only where that holds: the plan found a plain
+    /// or partitioned table without rules (which an `INSERT` applies and a COPY ignores) and
+    /// without row-level security for this role (which a COPY refuses) when it was made. A batch
+    /// the server refuses for a value is then copied, so that the error names the row, field
+    /// and column as always. Everything else is copied.
     ///
     /// ```no_run
     /// # extern crate bulk_core as pgbulk;

@@ -21,8 +21,11 @@ SELECT pg_backend_pid()::text || '/' ||
        extract(epoch FROM pg_postmaster_start_time())::text";
 
 /// A plan's COPY statement prepared on one connection, from [`Bulk::prepare_copy_in`], for
-/// many small batches into the same table: each [`Bulk::copy_in_prepared`] takes one round
-/// trip fewer than [`copy_in_with_plan`](Bulk::copy_in_with_plan).
+/// many small batches into the same table: each [`Bulk::copy_in_prepared`] is a COPY that takes
+/// one round trip fewer than a COPY through [`copy_in_with_plan`](Bulk::copy_in_with_plan).
+/// (`copy_in_with_plan` sends most small batches as one `INSERT` with the rows bound as
+/// arrays, one round trip in all; a prepared COPY always copies, for a table where that
+/// matters, such as one with rules an `INSERT` would apply.)
 ///
 /// It owns its statement and plan and borrows nothing, so it can be stored beside the client
 /// (in an application's state, a struct with the client) and used on that client **or any
@@ -178,7 +181,8 @@ impl<'c> Bulk<'c> {
         plan: &Plan<T>,
     ) -> impl Future<Output = Result<PreparedCopyIn<T>>> + Send + use<'c, T> {
         let client = self.client();
-        let plan = plan.clone();
+        // A prepared COPY copies every batch (see `Plan::inserts`).
+        let plan = plan.clone().copying();
         async move {
             // Both in one round trip: tokio-postgres pipelines requests polled together.
             let (statement, backend) =

@@ -187,7 +187,7 @@ impl<'c> SqlxBulk<'c> {
     /// ```
     pub async fn plan<T: CopyRow + ?Sized>(mut self) -> Result<Plan<T>> {
         let table = self.options.table_for::<T>().to_owned();
-        plan::plan_copy_in::<_, T>(&mut self.driver, &table).await
+        plan::kept_plan::<_, T>(&mut self.driver, &table).await
     }
 
     /// Writes `rows` with one binary COPY; see [`Bulk::copy_in`](crate::Bulk::copy_in).

@@ -4,6 +4,7 @@
 use crate::client::{BoxCopySink, CopyTarget, Driver, Finished};
 use crate::engine::Encoder;
 use crate::error::{Error, Result};
+use crate::ops::bound::{self, Encoded, Input};
 use crate::ops::distributed::KeyTrail;
 use crate::ops::Options;
 use crate::plan::Plan;
@@ -139,10 +140,16 @@ impl<'a, T: CopyRow + ?Sized + 'a> CopyWriter<'a, T> {
         }
     }
 
-    /// Appends `rows` tuples encoded earlier for this COPY (see
-    /// [`Encoder::into_tuples`]); flush as after [`push`](CopyWriter::push).
-    pub(crate) fn push_encoded(&mut self, tuples: &[u8], rows: u64) {
-        self.encoder.extend_encoded(tuples, rows);
+    /// Takes `input`'s tuples if it was encoded already (by a bound attempt, for this COPY's
+    /// row type and extra columns); its rows to push otherwise.
+    pub(crate) fn take_encoded<I>(&mut self, input: Input<I>) -> Option<I> {
+        match input {
+            Input::Rows(rows) => Some(rows),
+            Input::Encoded(encoded) => {
+                self.encoder.extend_encoded(&encoded.tuples, encoded.rows);
+                None
+            }
+        }
     }
 
     /// Whether a chunk is ready to [`flush`](CopyWriter::flush).
@@ -266,8 +273,25 @@ where
     I: IntoIterator,
     I::Item: Borrow<T>,
 {
+    // A small batch through a kept plan that allows it: one `INSERT` with the rows bound as
+    // arrays (see `ops::bound`), or, if that hands them back, the COPY of the same tuples.
+    let rows = rows.into_iter();
+    let arrays = plan
+        .inserts()
+        .then(|| bound::array_types(plan, rows.size_hint().1, bound::MAX_ROWS))
+        .flatten();
+    let input = match arrays {
+        Some(arrays) => {
+            let encoded = bound::encode::<T, _>(plan, rows, 0, options, |_, _, _| {})?;
+            if let Some(done) = insert_bound(driver, plan, options, &encoded, arrays).await? {
+                return Ok(done);
+            }
+            Input::Encoded(encoded)
+        }
+        None => Input::Rows(rows),
+    };
     let mut writer = CopyWriter::start(driver, plan, 0, options).await?;
-    for row in rows {
+    for row in writer.take_encoded(input).into_iter().flatten() {
         let pushed = match writer.push(row.borrow()) {
             Ok(()) if writer.is_full() => writer.flush().await,
             other => other,
@@ -277,6 +301,67 @@ where
         }
     }
     writer.finish().await
+}
+
+/// The savepoint around a bound `INSERT` inside a caller's transaction, so that a refused
+/// batch can be copied after all.
+const BOUND_SAVEPOINT: &str = "pgbulk_bound";
+
+/// The context of a bound `INSERT`'s error.
+const INSERT_FAILED: &str = "the batch (sent as one INSERT of bound arrays) was refused, no row \
+                             was written";
+
+/// Inserts `encoded` into `plan`'s table with one `INSERT .. SELECT * FROM unnest($1, ..)`, its
+/// columns bound as `arrays`: the rows the server wrote and the bytes encoded. `None` when it
+/// is to be copied instead, nothing of the attempt left: too large to bind, or refused for a
+/// value or an integrity rule (see [`bound::copy_instead`]: the COPY names the row).
+async fn insert_bound<D, T>(
+    driver: &mut D,
+    plan: &Plan<T>,
+    options: &Options<'_>,
+    encoded: &Encoded,
+    arrays: Vec<postgres_types::Type>,
+) -> Result<Option<(u64, u64)>>
+where
+    D: Driver,
+    T: CopyRow + ?Sized,
+{
+    let bytes = encoded.bytes();
+    if bytes > bound::MAX_BYTES {
+        return Ok(None);
+    }
+    let params = encoded.params(plan, arrays);
+    let sql = crate::sql::insert_bound::<T>(plan.table());
+    // Inside a caller's transaction a savepoint keeps it usable for the COPY after a refusal.
+    let in_tx = driver.in_transaction();
+    let (before, after) = if in_tx {
+        (
+            format!("SAVEPOINT {BOUND_SAVEPOINT}"),
+            format!("RELEASE SAVEPOINT {BOUND_SAVEPOINT}"),
+        )
+    } else {
+        (String::new(), String::new())
+    };
+    match driver.run_bound(&before, &sql, &params, &after).await {
+        Ok(outcomes) => {
+            let written = outcomes.get(usize::from(in_tx)).map_or(0, |o| o.count);
+            options.report(encoded.rows, bytes);
+            Ok(Some((written, bytes)))
+        }
+        Err(e) if bound::copy_instead(&e) => {
+            if in_tx {
+                driver
+                    .execute(&format!(
+                        "ROLLBACK TO SAVEPOINT {BOUND_SAVEPOINT}; RELEASE SAVEPOINT {BOUND_SAVEPOINT}"
+                    ))
+                    .await
+                    .map_err(|undo| undo.context(INSERT_FAILED))?;
+            }
+            Ok(None)
+        }
+        // As a refused COPY would, this leaves a caller's transaction aborted.
+        Err(e) => Err(server_error_in::<T>(INSERT_FAILED, e)),
+    }
 }
 
 /// Writes the rows of the stream `rows` with one COPY of `plan`. An `Err` from the stream

@@ -1,6 +1,7 @@
 //! The operations, each written once against [`Driver`](crate::client::Driver): the async
 //! handles and the blocking API are thin layers over these.
 
+pub(crate) mod bound;
 pub(crate) mod copy_in;
 pub(crate) mod copy_out;
 pub(crate) mod distributed;

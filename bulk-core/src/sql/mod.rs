@@ -26,3 +26,28 @@ pub(crate) fn copy_in<'a>(
         column_list(columns)
     )
 }
+
+/// The rows of a batch bound as parameters, one array per column of `T` (`$1` .. `$n`, in
+/// `T`'s column order), as a relation the merge reads in place of a staging table:
+/// `unnest($1, .., $n) AS "pgbulk_rows"(<T's columns>)` — rows in input order.
+pub(crate) fn bound_rows<T: crate::row::CopyRow + ?Sized>() -> String {
+    let params = (1..=T::__PGBULK_COLUMNS.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "unnest({params}) AS \"pgbulk_rows\"({})",
+        column_list(T::__PGBULK_COLUMNS.iter().map(|c| c.name))
+    )
+}
+
+/// `INSERT INTO table (<T's columns>) OVERRIDING SYSTEM VALUE SELECT * FROM` [`bound_rows`]: a
+/// batch bound as arrays, inserted as a COPY would write it (a COPY writes the values given for
+/// identity columns, `GENERATED ALWAYS` ones included).
+pub(crate) fn insert_bound<T: crate::row::CopyRow + ?Sized>(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} ({}) OVERRIDING SYSTEM VALUE SELECT * FROM {}",
+        column_list(T::__PGBULK_COLUMNS.iter().map(|c| c.name)),
+        bound_rows::<T>()
+    )
+}

@@ -198,20 +198,6 @@ pub(crate) fn savepoint() -> String {
     savepoint_named(NEXT_SAVEPOINT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The rows of a batch bound as parameters, one array per column of `T` (`$1` .. `$n`, in
-/// `T`'s column order), as a relation the merge reads in place of a staging table:
-/// `unnest($1, .., $n) AS "pgbulk_rows"(<T's columns>)` — rows in input order.
-pub(crate) fn bound_rows<T: CopyRow + ?Sized>() -> String {
-    let params = (1..=T::__PGBULK_COLUMNS.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "unnest({params}) AS \"pgbulk_rows\"({})",
-        column_list(T::__PGBULK_COLUMNS.iter().map(|c| c.name))
-    )
-}
-
 /// FNV-1a over the (quoted) target, the column names, the type OIDs and the hash of the type
 /// modifiers: names a reused stage's shape.
 fn shape_hash<'c>(

@@ -115,7 +115,7 @@ impl<'a, C: GenericClient + Send> Bulk<'a, C> {
     /// [`crate::Bulk::plan`].
     pub fn plan<T: CopyRow + ?Sized>(&mut self) -> Result<Plan<T>> {
         let table = self.options.table_for::<T>().to_owned();
-        block_on(plan::plan_copy_in::<_, T>(&mut self.driver, &table))
+        block_on(plan::kept_plan::<_, T>(&mut self.driver, &table))
     }
 
     /// Writes `rows` with one binary `COPY .. FROM STDIN` and returns the number the server

@@ -7,13 +7,12 @@
 //! rows go with the merge itself, pipelined behind the scope's `BEGIN` and before its `COMMIT`:
 //! one round trip after the describe on tokio-postgres, and no temporary table at all. The
 //! merge statement is the staging path's ([`Merge::counts_batch`]) over
-//! [`sql::bound_rows`] instead of the stage, so its counts, update filter and key order are
+//! [`crate::sql::bound_rows`] instead of the stage, so its counts, update filter and key order are
 //! the same.
 //!
-//! The rows are encoded exactly as for the stage (with their ordinals), by the same encoder,
-//! before anything is sent; the arrays are made from those tuples
-//! ([`tuples_to_arrays`](crate::engine::tuples_to_arrays)). Whatever this path does not do
-//! goes to the staging path with those same tuples: a batch in which a key may repeat (the
+//! The rows are encoded exactly as for the stage (with their ordinals), before anything is
+//! sent (see [`crate::ops::bound`]). Whatever this path does not do goes to the staging path
+//! with those same tuples: a batch in which a key may repeat (the
 //! dedupe deletes from the stage), a server that finds a key twice the encoder could not see,
 //! and an error in the data or an integrity error — which the stage's COPY names by row, field
 //! and column where the bound statement cannot; the staging path then either fails naming the
@@ -23,44 +22,24 @@
 use super::key_scan::KeyScan;
 use super::options::UpsertCounts;
 use super::{retry_or_fail, MERGE_FAILED};
-use crate::client::{Driver, RawParam};
-use crate::engine::{tuples_to_arrays, Encoder};
+use crate::client::Driver;
 use crate::error::{Error, Result};
+use crate::ops::bound::{self, Encoded};
 use crate::ops::scope::TxScope;
 use crate::ops::Options;
 use crate::plan::Plan;
 use crate::row::CopyRow;
 use crate::sql::upsert::{self as sql, Attempt, Dedupe, Merge};
-use bytes::Bytes;
-use postgres_types::{Kind, Type};
+use postgres_types::Type;
 
-/// Encoded bytes above which a batch is staged even if it has few rows: arrays are built
-/// whole in memory on both sides, a COPY streams.
-const MAX_BOUND_BYTES: u64 = 8 << 20;
-
-/// A batch encoded whole before it is sent: staging tuples (each with its ordinal, no header).
-pub(crate) struct Encoded {
-    pub(crate) tuples: Bytes,
-    pub(crate) rows: u64,
-}
-
-/// The array type each of `target`'s columns is bound as, when the batch of `rows` (the
-/// input's upper bound, `None` if it does not say) may be bound at all.
+/// The array type each of `target`'s columns is bound as, when a batch of at most `rows` rows
+/// (`None`: the input does not say) is bound at all: fewer than
+/// [`MERGE_MIN_ROWS`](sql::MERGE_MIN_ROWS) (see [`bound::array_types`]).
 pub(crate) fn array_types<T: CopyRow + ?Sized>(
     target: &Plan<T>,
     rows: Option<usize>,
 ) -> Option<Vec<Type>> {
-    if rows.is_none_or(|n| n >= sql::MERGE_MIN_ROWS) || target.distribution().is_citus() {
-        return None;
-    }
-    target
-        .types()
-        .iter()
-        .map(|ty| match ty.kind() {
-            Kind::Array(_) => None,
-            _ => crate::codec::array_type_of(ty),
-        })
-        .collect()
+    bound::array_types(target, rows, sql::MERGE_MIN_ROWS)
 }
 
 /// Encodes `rows` for `target`'s stage, each with its ordinal, showing each tuple's keys to
@@ -75,15 +54,8 @@ where
     T: CopyRow,
     I: IntoIterator<Item = T>,
 {
-    let mut encoder = Encoder::<T>::new(options.flush_bytes, 1).for_server(target.server());
-    for row in rows {
-        let ord = encoder.rows();
-        encoder.push_with(&row, target.types(), super::staged(scan, ord))?;
-    }
-    let rows = encoder.rows();
-    Ok(Encoded {
-        tuples: encoder.into_tuples(),
-        rows,
+    bound::encode::<T, _>(target, rows, 1, options, |buf, start, ord| {
+        super::staged(scan, ord)(buf, start);
     })
 }
 
@@ -98,20 +70,12 @@ pub(crate) async fn counts<D: Driver, T: CopyRow>(
     encoded: &Encoded,
     arrays: Vec<Type>,
 ) -> Result<Option<UpsertCounts>> {
-    let bytes = encoded.tuples.len() as u64;
-    if scan.duplicates || bytes > MAX_BOUND_BYTES {
+    let bytes = encoded.bytes();
+    if scan.duplicates || bytes > bound::MAX_BYTES {
         return Ok(None);
     }
-    let rows = usize::try_from(encoded.rows).unwrap_or(usize::MAX);
-    let params: Vec<RawParam> = tuples_to_arrays(&encoded.tuples, rows, target.types())
-        .into_iter()
-        .zip(arrays)
-        .map(|(value, ty)| RawParam {
-            ty,
-            value: Some(value),
-        })
-        .collect();
-    let relation = sql::bound_rows::<T>();
+    let params = encoded.params(target, arrays);
+    let relation = crate::sql::bound_rows::<T>();
     let (mut scope, begin) = TxScope::begin(driver, sql::savepoint());
     // The scope opens in the first attempt's request; its outcome is not the merge's.
     let mut begin = Some(begin);
@@ -151,9 +115,8 @@ pub(crate) async fn counts<D: Driver, T: CopyRow>(
 /// found a key twice (the dedupe needs the stage), or the data or an integrity rule was
 /// refused (the stage's COPY names the row).
 fn stage_instead(merge: &Merge, scan: &KeyScan, attempt: Attempt, failed: &Error) -> bool {
-    let code = failed.code();
     let dedupe = merge
-        .next_attempt(attempt, scan, code)
+        .next_attempt(attempt, scan, failed.code())
         .is_some_and(|next| next.dedupe != attempt.dedupe);
-    dedupe || code.is_some_and(|c| matches!(&c.code()[..2], "22" | "23"))
+    dedupe || bound::copy_instead(failed)
 }

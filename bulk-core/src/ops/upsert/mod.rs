@@ -80,6 +80,7 @@ pub(crate) mod options;
 use crate::client::Driver;
 use crate::client::Outcome;
 use crate::error::{Error, Result};
+use crate::ops::bound::Input;
 use crate::ops::copy_in::CopyWriter;
 use crate::ops::distributed;
 use crate::ops::scope::{self, TxScope};
@@ -501,15 +502,8 @@ where
     let mut writer = CopyWriter::start_after(driver, before, plan, 1, options)
         .await
         .map_err(|e| e.context("cannot create the staging table or start the COPY into it"))?;
-    let rows = match rows {
-        Input::Rows(rows) => Some(rows),
-        // Encoded for this stage already, and shown to `scan`.
-        Input::Encoded(encoded) => {
-            writer.push_encoded(&encoded.tuples, encoded.rows);
-            None
-        }
-    };
-    for row in rows.into_iter().flatten() {
+    // Tuples encoded already were shown to `scan` then.
+    for row in writer.take_encoded(rows).into_iter().flatten() {
         let ord = writer.rows();
         let pushed = match writer.push_with(&row, staged(scan, ord)) {
             Ok(()) if writer.is_full() => writer.flush().await,
@@ -528,13 +522,6 @@ where
         let (_, bytes) = writer.finish().await?;
         Ok(((staged, bytes), None))
     }
-}
-
-/// What a staging call copies: rows to encode, or the tuples a bound attempt encoded already
-/// (see [`bound`]).
-enum Input<I> {
-    Rows(I),
-    Encoded(bound::Encoded),
 }
 
 /// What follows each staged tuple's fields: `scan` looks at its keys, then its ordinal `ord`
