@@ -335,6 +335,22 @@ pub(crate) async fn plan_copy_in<D: Driver, T: CopyRow + ?Sized>(
     plan_from::<D, T>(driver, quoted, described).await
 }
 
+/// The plan for one `copy_in` of at most `rows` rows (`None`: the input does not say): for a
+/// batch small enough to be inserted with bound arrays, [`kept_plan`], which also reads whether
+/// the table takes it (in the same round trip where the driver can pipeline); otherwise
+/// [`plan_copy_in`].
+pub(crate) async fn plan_for_rows<D: Driver, T: CopyRow + ?Sized>(
+    driver: &mut D,
+    table: &str,
+    rows: Option<usize>,
+) -> Result<Plan<T>, Error> {
+    if rows.is_some_and(|n| n < crate::ops::bound::MAX_ROWS) {
+        kept_plan::<D, T>(driver, table).await
+    } else {
+        plan_copy_in::<D, T>(driver, table).await
+    }
+}
+
 /// [`plan_copy_in`] for a plan the caller keeps (`plan()`, for many small batches), and
 /// whether its small batches may be inserted with bound arrays ([`Plan::inserts`]), read in
 /// the same round trip where the driver can pipeline them: once per kept plan, not per call.

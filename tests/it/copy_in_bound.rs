@@ -1,5 +1,5 @@
 //! `copy_in_with_plan` of a small batch (one that says it holds fewer than 2,000 rows) through a
-//! kept plan: sent as one `INSERT .. SELECT * FROM unnest($1, ..)` with the rows bound as
+//! kept plan, and `copy_in` of one: sent as one `INSERT .. SELECT * FROM unnest($1, ..)` with the rows bound as
 //! arrays, writing what the COPY writes — identity values, defaults, NULLs, rows a trigger
 //! skips — and handing to the COPY what it must: a refused value (named by row, field and
 //! column), a table with rules (which a COPY ignores) — on every async client
@@ -95,9 +95,24 @@ on_every_client! {
             .map(|r| r.get(0))
             .collect();
         assert_eq!(ran, ["ledger INSERT", "ledger_copy COPY"]);
+        // A plain `copy_in` (a fresh plan) of a small batch is one INSERT too; of rows that
+        // do not say how many, a COPY.
+        let more: Vec<Entry> = (41..=45).map(entry).collect();
+        assert_eq!(conn.bulk().copy_in(&more).await.unwrap(), 5);
+        let rest: Vec<Entry> = (46..=50).map(entry).collect();
+        assert_eq!(conn.bulk().copy_in(unsized_rows(&rest)).await.unwrap(), 5);
+        let ran: Vec<String> = db
+            .client()
+            .query("SELECT statement FROM ran ORDER BY n OFFSET 2", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(ran, ["ledger INSERT", "ledger COPY"]);
         let inserted = stored(&db, "ledger").await;
-        assert_eq!(inserted.len(), 40);
-        assert_eq!(inserted, stored(&db, "ledger_copy").await);
+        assert_eq!(inserted.len(), 50);
+        assert_eq!(inserted[..40], stored(&db, "ledger_copy").await[..]);
         assert_eq!(inserted[1], (2, "acct2".into(), Some("memo 2 ✓".into()), 195, "2026-01-01".into()));
         assert_eq!(inserted[2].2, None);
     }

@@ -4,6 +4,7 @@
 //! on every async client (`on_every_client!`); the prepared COPY, the pools and the sync client
 //! are tokio-postgres' own.
 
+use crate::upsert::unsized_rows;
 use crate::{count, db};
 use pgbulk::testkit::TestDb;
 use pgbulk::{BulkExt, CopyRow, ErrorKind};
@@ -76,8 +77,23 @@ impl Refusal {
         }
     }
 
-    /// The refused call: a `copy_in` through `client`.
+    /// The refused calls: a `copy_in` through `client` of rows that do not say how many they
+    /// are (a COPY), then of a slice (a small batch: one `INSERT` of bound arrays where the
+    /// table takes it); the second's error.
     async fn copy_in(self, client: &impl BulkExt) -> pgbulk::Error {
+        let copied = match self {
+            Refusal::GeneratedColumn => client
+                .bulk()
+                .copy_in(unsized_rows([WithGenerated { id: 1, twice: 2 }]))
+                .await
+                .unwrap_err(),
+            _ => client
+                .bulk()
+                .copy_in(unsized_rows(notes(3)))
+                .await
+                .unwrap_err(),
+        };
+        self.check(&copied);
         let err = match self {
             Refusal::GeneratedColumn => client
                 .bulk()
@@ -129,6 +145,28 @@ async fn setup(db: &TestDb) -> String {
 /// clients' `bulk()` handles are different types).
 macro_rules! refused_copy_in {
     ($refusal:expr, $conn:expr) => {{
+        // A COPY (rows that do not say how many), then a small batch (see `Refusal::copy_in`).
+        refused_copy_in!($refusal, $conn, copied);
+        refused_copy_in!($refusal, $conn, small)
+    }};
+    ($refusal:expr, $conn:expr, copied) => {{
+        let refusal: Refusal = $refusal;
+        let copied = match refusal {
+            Refusal::GeneratedColumn => $conn
+                .bulk()
+                .copy_in(unsized_rows([WithGenerated { id: 1, twice: 2 }]))
+                .await
+                .unwrap_err(),
+            _ => $conn
+                .bulk()
+                .copy_in(unsized_rows(notes(3)))
+                .await
+                .unwrap_err(),
+        };
+        refusal.check(&copied);
+        copied
+    }};
+    ($refusal:expr, $conn:expr, small) => {{
         let refusal: Refusal = $refusal;
         let err = match refusal {
             Refusal::GeneratedColumn => $conn
@@ -299,6 +337,15 @@ async fn sync_client_and_transaction_stay_in_step() {
         let mut client = postgres::Client::connect(&conninfo, postgres::NoTls).unwrap();
         for (n, refusal) in (1..).zip(ALL) {
             client.batch_execute(&refusal.enter(&role)).unwrap();
+            // A COPY (rows that do not say how many), then a small batch.
+            let copied = match refusal {
+                Refusal::GeneratedColumn => client
+                    .bulk()
+                    .copy_in(unsized_rows([WithGenerated { id: 1, twice: 2 }]))
+                    .unwrap_err(),
+                _ => client.bulk().copy_in(unsized_rows(notes(3))).unwrap_err(),
+            };
+            refusal.check(&copied);
             let err = match refusal {
                 Refusal::GeneratedColumn => client
                     .bulk()
@@ -358,7 +405,7 @@ on_every_client! {
 
     async fn a_transaction_stays_in_step_and_can_be_rolled_back(db, conn) {
         let role = setup(&db).await;
-        for refusal in ALL {
+        for (refusal, small) in ALL.into_iter().flat_map(|r| [(r, false), (r, true)]) {
             let mut tx = begin(&mut conn).await;
             let enter = match refusal {
                 // The session default does not change a transaction already begun.
@@ -366,7 +413,13 @@ on_every_client! {
                 _ => refusal.enter(&role),
             };
             execute(&mut tx, &enter).await.unwrap();
-            let err = refused_copy_in!(refusal, tx);
+            // A COPY, or a small batch (see `Refusal::copy_in`): the first refusal aborts the
+            // transaction.
+            let err = if small {
+                refused_copy_in!(refusal, tx, small)
+            } else {
+                refused_copy_in!(refusal, tx, copied)
+            };
             assert!(!err.is_connection_lost(), "{refusal:?}: {err}");
             // The refused COPY aborted the transaction, as any error does.
             let aborted = scalar(&mut tx, "SELECT 1::int8").await.unwrap_err();
@@ -379,7 +432,7 @@ on_every_client! {
             assert_in_step!(&mut conn, 2);
         }
         assert_eq!(count(&db, "notes").await, 0);
-        assert_eq!(count(&db, "ok").await, 8);
+        assert_eq!(count(&db, "ok").await, 16);
     }
 
     async fn upsert_quarantine_returning_and_copy_out_stay_in_step_when_refused(db, conn) {

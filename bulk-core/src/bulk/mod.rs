@@ -264,6 +264,11 @@ impl<'c> Bulk<'c> {
     /// the server rejects a row (the error names the row index and, where the server says, the
     /// column), or this future is dropped, the COPY is aborted and no row is written.
     ///
+    /// A small batch (fewer than 2,000 rows, and the input says so) is sent as one `INSERT` with
+    /// the rows bound as arrays where that writes what the COPY would, with the same result and
+    /// errors: see [`copy_in_with_plan`](Bulk::copy_in_with_plan). The describe then also reads
+    /// whether the table takes it, in the same round trip.
+    ///
     /// The returned future does not borrow this handle, only the client: it can be stored,
     /// joined or selected on.
     ///
@@ -294,7 +299,9 @@ impl<'c> Bulk<'c> {
         } = self.clone();
         let op = Op::start(OpKind::CopyIn, self.table_for::<T>());
         trace::traced(op, async move {
-            let plan = plan::plan_copy_in::<_, T>(&mut driver, options.table_for::<T>()).await?;
+            let rows = rows.into_iter();
+            let table = options.table_for::<T>();
+            let plan = plan::plan_for_rows::<_, T>(&mut driver, table, rows.size_hint().1).await?;
             write_rows(&mut driver, &plan, &options, rows).await
         })
     }
@@ -313,7 +320,9 @@ impl<'c> Bulk<'c> {
     /// or partitioned table without rules (which an `INSERT` applies and a COPY ignores) and
     /// without row-level security for this role (which a COPY refuses) when it was made. A batch
     /// the server refuses for a value is then copied, so that the error names the row, field
-    /// and column as always. Everything else is copied.
+    /// and column as always. Everything else is copied. The `INSERT` is one request: dropping
+    /// the future before it is sent writes nothing, after it is sent the server runs it (as it
+    /// does a COPY whose end was sent).
     ///
     /// ```no_run
     /// # extern crate bulk_core as pgbulk;

@@ -210,7 +210,9 @@ impl<'c> SqlxBulk<'c> {
         let op = Op::start(OpKind::CopyIn, self.options.table_for::<T>());
         let (driver, options) = (&mut self.driver, &self.options);
         trace::traced(op, async move {
-            let plan = plan::plan_copy_in::<_, T>(driver, options.table_for::<T>()).await?;
+            let rows = rows.into_iter();
+            let table = options.table_for::<T>();
+            let plan = plan::plan_for_rows::<_, T>(driver, table, rows.size_hint().1).await?;
             write_rows(driver, &plan, options, rows).await
         })
         .await

@@ -125,7 +125,10 @@ impl<'a, C: GenericClient + Send> Bulk<'a, C> {
         T: CopyRow,
         I: IntoIterator<Item = T>,
     {
-        let plan = self.plan::<T>()?;
+        let rows = rows.into_iter();
+        let table = self.options.table_for::<T>().to_owned();
+        let hint = rows.size_hint().1;
+        let plan = block_on(plan::plan_for_rows::<_, T>(&mut self.driver, &table, hint))?;
         self.copy_in_with_plan(&plan, rows)
     }
 
