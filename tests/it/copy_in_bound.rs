@@ -160,6 +160,20 @@ on_every_client! {
         assert_eq!(conn.bulk().copy_in_with_plan(&plan, &batch).await.unwrap(), 10);
     }
 
+    /// Inside a transaction block opened with a raw `BEGIN` (which no client library tracks):
+    /// the refused INSERT aborted it, so the COPY that would name the row cannot run; the
+    /// INSERT's own error is returned, not "current transaction is aborted".
+    async fn a_raw_begin_gets_the_inserts_own_error(db, conn) {
+        db.client().batch_execute(LEDGER).await.unwrap();
+        execute(&mut conn, "BEGIN").await.unwrap();
+        let mut batch: Vec<Entry> = (1..=10).map(entry).collect();
+        batch[6].account = "an account name too long".into();
+        let err = conn.bulk().copy_in(&batch).await.unwrap_err();
+        assert_eq!(err.code(), Some(&SqlState::STRING_DATA_RIGHT_TRUNCATION), "{err}");
+        execute(&mut conn, "ROLLBACK").await.unwrap();
+        assert_eq!(crate::count(&db, "ledger").await, 0);
+    }
+
     /// Rows a `BEFORE` trigger skips are not counted, as with a COPY.
     async fn rows_a_trigger_skips_are_not_counted(db, conn) {
         db.client()

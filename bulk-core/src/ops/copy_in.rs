@@ -14,6 +14,7 @@ use bytes::BytesMut;
 use futures_util::future::BoxFuture;
 use futures_util::{Stream, StreamExt};
 use std::borrow::Borrow;
+use tokio_postgres::error::SqlState;
 
 /// The context of an error that aborted a COPY.
 pub(crate) const ABORTED: &str = "COPY aborted, no row was written";
@@ -280,16 +281,39 @@ where
         .inserts()
         .then(|| bound::array_types(plan, rows.size_hint().1, bound::MAX_ROWS))
         .flatten();
-    let input = match arrays {
+    let (input, refused) = match arrays {
         Some(arrays) => {
             let encoded = bound::encode::<T, _>(plan, rows, 0, options, |_, _, _| {})?;
-            if let Some(done) = insert_bound(driver, plan, options, &encoded, arrays).await? {
-                return Ok(done);
+            match insert_bound(driver, plan, options, &encoded, arrays).await? {
+                Ok(done) => return Ok(done),
+                Err(refused) => (Input::Encoded(encoded), refused),
             }
-            Input::Encoded(encoded)
         }
-        None => Input::Rows(rows),
+        None => (Input::Rows(rows), None),
     };
+    match (copy_rows(driver, plan, options, input).await, refused) {
+        // The refused INSERT ran inside a transaction block pgbulk did not know of (a `BEGIN`
+        // sent as SQL), which it aborted: its own error says more than the COPY's.
+        (Err(e), Some(refused)) if e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => {
+            Err(server_error_in::<T>(INSERT_FAILED, refused))
+        }
+        (copied, _) => copied,
+    }
+}
+
+/// The COPY of [`write_rows`]: `input`'s rows (or tuples) with one COPY of `plan`.
+async fn copy_rows<D, T, I>(
+    driver: &mut D,
+    plan: &Plan<T>,
+    options: &Options<'_>,
+    input: Input<I>,
+) -> Result<(u64, u64)>
+where
+    D: Driver,
+    T: CopyRow + ?Sized,
+    I: Iterator,
+    I::Item: Borrow<T>,
+{
     let mut writer = CopyWriter::start(driver, plan, 0, options).await?;
     for row in writer.take_encoded(input).into_iter().flatten() {
         let pushed = match writer.push(row.borrow()) {
@@ -312,23 +336,23 @@ const INSERT_FAILED: &str = "the batch (sent as one INSERT of bound arrays) was 
                              was written";
 
 /// Inserts `encoded` into `plan`'s table with one `INSERT .. SELECT * FROM unnest($1, ..)`, its
-/// columns bound as `arrays`: the rows the server wrote and the bytes encoded. `None` when it
-/// is to be copied instead, nothing of the attempt left: too large to bind, or refused for a
-/// value or an integrity rule (see [`bound::copy_instead`]: the COPY names the row).
+/// columns bound as `arrays`: the rows the server wrote and the bytes encoded. `Err` when it is
+/// to be copied instead, nothing of the attempt left: too large to bind, or refused for a value
+/// or an integrity rule (see [`bound::copy_instead`]: the COPY names the row), with that error.
 async fn insert_bound<D, T>(
     driver: &mut D,
     plan: &Plan<T>,
     options: &Options<'_>,
     encoded: &Encoded,
     arrays: Vec<postgres_types::Type>,
-) -> Result<Option<(u64, u64)>>
+) -> Result<std::result::Result<(u64, u64), Option<Error>>>
 where
     D: Driver,
     T: CopyRow + ?Sized,
 {
     let bytes = encoded.bytes();
     if bytes > bound::MAX_BYTES {
-        return Ok(None);
+        return Ok(Err(None));
     }
     let params = encoded.params(plan, arrays);
     let sql = crate::sql::insert_bound::<T>(plan.table());
@@ -346,7 +370,7 @@ where
         Ok(outcomes) => {
             let written = outcomes.get(usize::from(in_tx)).map_or(0, |o| o.count);
             options.report(encoded.rows, bytes);
-            Ok(Some((written, bytes)))
+            Ok(Ok((written, bytes)))
         }
         Err(e) if bound::copy_instead(&e) => {
             if in_tx {
@@ -357,7 +381,7 @@ where
                     .await
                     .map_err(|undo| undo.context(INSERT_FAILED))?;
             }
-            Ok(None)
+            Ok(Err(Some(e)))
         }
         // As a refused COPY would, this leaves a caller's transaction aborted.
         Err(e) => Err(server_error_in::<T>(INSERT_FAILED, e)),
