@@ -5,7 +5,10 @@
 //! [`Client`](tokio_postgres::Client) or [`Transaction`](tokio_postgres::Transaction):
 //!
 //! - [`copy_in`](Bulk::copy_in) writes any iterable of rows (or `&rows`), streamed in chunks with
-//!   bounded memory; [`copy_in_stream`](Bulk::copy_in_stream) does the same for a `Stream`.
+//!   bounded memory; [`copy_in_stream`](Bulk::copy_in_stream) does the same for a `Stream`. A
+//!   small batch (fewer than 2,000 rows, and the input says so) goes as one `INSERT .. SELECT *
+//!   FROM unnest($1, ..)` of bound arrays where that writes what the COPY would: one round trip
+//!   instead of three (see [`copy_in_with_plan`](Bulk::copy_in_with_plan)).
 //! - [`copy_out`](Bulk::copy_out) / [`copy_out_query`](Bulk::copy_out_query) read a table or a
 //!   query into structs, as a `Stream` of rows;
 //!   [`copy_out_query_params`](Bulk::copy_out_query_params) takes values for the query's `$n`
@@ -176,7 +179,9 @@
 //! staging table stays for the session's next call of the same row shape). On
 //! PostgreSQL 15 and later, large batches into a table not much larger than the batch merge
 //! with `MERGE` instead (falling back to `ON CONFLICT` on a concurrent insert of a key), with the
-//! same result and counts.
+//! same result and counts. A batch of fewer than 2,000 rows (and the input says so) is not
+//! staged where it need not be: its rows are bound to the same merge statement as arrays and
+//! sent with the transaction's `BEGIN` and `COMMIT` in one request.
 //!
 //! ```no_run
 //! use pgbulk::{BulkExt, CopyRow};
@@ -327,7 +332,8 @@
 //!
 //! **A COPY the server refuses at its start** (a read-only transaction, no INSERT privilege,
 //! row-level security, a generated column in the struct) returns the server's own error and
-//! leaves the client in step, also inside a transaction and on pooled and sync clients.
+//! leaves the client in step, also inside a transaction and on pooled and sync clients. (A
+//! small batch sent as one `INSERT` is refused in step like any statement.)
 //! tokio-postgres cannot recover from such a refusal once the COPY is sent (its COPY start
 //! leaves an extra `ReadyForQuery` behind), so pgbulk asks the server first, in the round trip
 //! that prepares the COPY, and lets it refuse the statement as a simple query. A refusal it
