@@ -6,7 +6,7 @@
 //!
 //! - [`copy_in`](Bulk::copy_in) writes any iterable of rows (or `&rows`), streamed in chunks with
 //!   bounded memory; [`copy_in_stream`](Bulk::copy_in_stream) does the same for a `Stream`. A
-//!   small batch (fewer than 2,000 rows, and the input says so) goes as one `INSERT .. SELECT *
+//!   small batch (fewer than 1,000 rows, and the input says so) goes as one `INSERT .. SELECT *
 //!   FROM unnest($1, ..)` of bound arrays where that writes what the COPY would: one round trip
 //!   instead of three (see [`copy_in_with_plan`](Bulk::copy_in_with_plan)).
 //! - [`copy_out`](Bulk::copy_out) / [`copy_out_query`](Bulk::copy_out_query) read a table or a

@@ -264,7 +264,7 @@ impl<'c> Bulk<'c> {
     /// the server rejects a row (the error names the row index and, where the server says, the
     /// column), or this future is dropped, the COPY is aborted and no row is written.
     ///
-    /// A small batch (fewer than 2,000 rows, and the input says so) is sent as one `INSERT` with
+    /// A small batch (fewer than 1,000 rows, and the input says so) is sent as one `INSERT` with
     /// the rows bound as arrays where that writes what the COPY would, with the same result and
     /// errors: see [`copy_in_with_plan`](Bulk::copy_in_with_plan). The describe then also reads
     /// whether the table takes it, in the same round trip.
@@ -310,7 +310,7 @@ impl<'c> Bulk<'c> {
     /// describe round trip. The plan's table is used (not [`table`](Bulk::table)). `rows` may
     /// yield `T` or `&T`.
     ///
-    /// A small batch — one that says it holds fewer than 2,000 rows (a slice, a `Vec`, an
+    /// A small batch — one that says it holds fewer than 1,000 rows (a slice, a `Vec`, an
     /// iterator whose `size_hint` has an upper bound), of columns of built-in types other than
     /// arrays — is sent as one `INSERT INTO t (..) OVERRIDING SYSTEM VALUE SELECT * FROM
     /// unnest($1, ..)` with the rows bound as one array per column: parsed, bound and run in
