@@ -3,6 +3,7 @@
 //! (`on_every_client!`).
 
 use crate::count;
+use futures_util::FutureExt as _;
 use pgbulk::testkit::TestDb;
 use pgbulk::{BulkExt, CopyRow, ErrorKind, UpsertCounts};
 use rust_decimal::Decimal;
@@ -588,28 +589,27 @@ on_every_client! {
     async fn dropped_future_rolls_back_and_leaves_no_staging_table(db, conn) {
         db.client().batch_execute(PRODUCTS).await.unwrap();
         let rows: Vec<Product> = (0..400_000).map(product).collect();
-        // Dropped right after the staging COPY first reports rows sent, while rows are still
-        // being sent: gated on observed progress, not on a timer. The report wakes the gate
-        // at once and the gate is polled first, so the upsert is not polled again before it is
-        // dropped (a gate that slept between checks let the upsert run on, through its
-        // COMMIT on sqlx, which does not pipeline, before the drop).
+        // Dropped while the staging COPY is sending rows, at a point fixed by the call itself:
+        // the first progress report panics (deliberately), the panic unwinds out of the poll
+        // that made it, and the future is dropped there — mid-COPY, before its COMMIT can have
+        // been sent. (Gates that waited for the report in a `select!` dropped it only at the
+        // upsert's next `Pending`: where a driver need not wait while sending, as sqlx, that
+        // could come after its COMMIT was sent.)
         let sent = AtomicU64::new(0);
-        let first_report = tokio::sync::Notify::new();
         let upsert = conn
             .bulk()
             .flush_bytes(64 * 1024)
             .on_progress(|p| {
                 if p.rows < 400_000 {
                     sent.store(p.rows, Ordering::SeqCst);
-                    first_report.notify_one();
+                    panic!("deliberate: drops the upsert mid-COPY (not a failure)");
                 }
             })
             .upsert_via_staging(&rows);
-        tokio::select! {
-            biased;
-            () = first_report.notified() => {}
-            r = upsert => panic!("the upsert finished before it was dropped: {r:?}"),
-        }
+        let dropped = std::panic::AssertUnwindSafe(std::future::IntoFuture::into_future(upsert))
+            .catch_unwind()
+            .await;
+        assert!(dropped.is_err(), "the upsert finished before it was dropped: {dropped:?}");
         assert!(sent.load(Ordering::SeqCst) > 0);
         // sqlx: the session was ended, and a new connection goes on (see `conn.rs`).
         after_abandoned_copy(&mut conn, &db).await;
