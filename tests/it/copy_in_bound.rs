@@ -5,7 +5,7 @@
 //! column), a table with rules (which a COPY ignores) — on every async client
 //! (`on_every_client!`), and the blocking one.
 
-use crate::upsert::unsized_rows;
+use crate::unsized_rows;
 use pgbulk::{BulkExt, CopyRow};
 use tokio_postgres::error::SqlState;
 

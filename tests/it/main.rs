@@ -74,6 +74,13 @@ mod web;
 
 use pgbulk::testkit::TestDb;
 
+/// `rows` as an input that does not say how many rows it holds: always copied by `copy_in` and
+/// staged by `upsert_via_staging` (a small batch that says its size is sent as one statement
+/// with the rows bound as arrays instead). Tests of the COPY and the stage pass their rows so.
+pub fn unsized_rows<I: IntoIterator>(rows: I) -> impl Iterator<Item = I::Item> {
+    rows.into_iter().chain(std::iter::from_fn(|| None))
+}
+
 /// A fresh database, or a test failure explaining why there is none.
 pub async fn db() -> TestDb {
     TestDb::new()

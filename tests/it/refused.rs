@@ -4,7 +4,7 @@
 //! on every async client (`on_every_client!`); the prepared COPY, the pools and the sync client
 //! are tokio-postgres' own.
 
-use crate::upsert::unsized_rows;
+use crate::unsized_rows;
 use crate::{count, db};
 use pgbulk::testkit::TestDb;
 use pgbulk::{BulkExt, CopyRow, ErrorKind};

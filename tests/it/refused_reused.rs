@@ -16,10 +16,17 @@ fn rows(from: i64, n: i64) -> Vec<Kept> {
     (from..from + n).map(|id| Kept { id }).collect()
 }
 
+/// The server's own refusal of a write in a read-only session, the connection kept.
+fn read_only_refusal(err: &pgbulk::Error) {
+    assert_eq!(err.kind(), ErrorKind::Db, "{err}");
+    assert!(err.to_string().contains("read-only transaction"), "{err}");
+    assert!(!err.is_connection_lost(), "{err}");
+}
+
 /// `rows`, as an input that does not say its size: always copied (a kept plan's small batch
 /// that says it is one is inserted with bound arrays).
 fn copied(from: i64, n: i64) -> impl Iterator<Item = Kept> {
-    crate::upsert::unsized_rows(rows(from, n))
+    crate::unsized_rows(rows(from, n))
 }
 
 on_every_client! {
@@ -52,9 +59,7 @@ on_every_client! {
             .copy_in_with_plan(&plan, copied(6, 3))
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Db, "{err}");
-        assert!(err.to_string().contains("read-only transaction"), "{err}");
-        assert!(!err.is_connection_lost(), "{err}");
+        read_only_refusal(&err);
         // In step: the next query gets its own answer.
         let n = scalar(&mut conn, "SELECT count(*) FROM kept").await.unwrap();
         assert_eq!(n, 6);
@@ -64,9 +69,7 @@ on_every_client! {
             .copy_in_with_plan(&plan, &rows(6, 3))
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Db, "{err}");
-        assert!(err.to_string().contains("read-only transaction"), "{err}");
-        assert!(!err.is_connection_lost(), "{err}");
+        read_only_refusal(&err);
         let n = scalar(&mut conn, "SELECT count(*) FROM kept").await.unwrap();
         assert_eq!(n, 6);
 
@@ -137,9 +140,7 @@ async fn blocking_client_kept_plan_refused_in_a_read_only_session_stays_in_step(
             .bulk()
             .copy_in_with_plan(&plan, copied(6, 3))
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Db, "{err}");
-        assert!(err.to_string().contains("read-only transaction"), "{err}");
-        assert!(!err.is_connection_lost(), "{err}");
+        read_only_refusal(&err);
         let n: i64 = client
             .query_one("SELECT count(*) FROM kept", &[])
             .unwrap()
@@ -150,7 +151,7 @@ async fn blocking_client_kept_plan_refused_in_a_read_only_session_stays_in_step(
             .bulk()
             .copy_in_with_plan(&plan, rows(6, 3))
             .unwrap_err();
-        assert!(err.to_string().contains("read-only transaction"), "{err}");
+        read_only_refusal(&err);
         let n: i64 = client
             .query_one("SELECT count(*) FROM kept", &[])
             .unwrap()

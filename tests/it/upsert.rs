@@ -2,7 +2,7 @@
 //! columns, failures, transactions, cancellation and concurrency — on every async client
 //! (`on_every_client!`).
 
-use crate::count;
+use crate::{count, unsized_rows};
 use futures_util::FutureExt as _;
 use pgbulk::testkit::TestDb;
 use pgbulk::{BulkExt, CopyRow, ErrorKind, UpsertCounts};
@@ -99,12 +99,6 @@ async fn xmins(db: &TestDb) -> Vec<(i64, String)> {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect()
-}
-
-/// `rows` as an input that does not say how many rows it holds: upserted through the staging
-/// table (a batch that says it holds fewer than 2,000 rows is bound as arrays instead).
-pub fn unsized_rows<I: IntoIterator>(rows: I) -> impl Iterator<Item = I::Item> {
-    rows.into_iter().chain(std::iter::from_fn(|| None))
 }
 
 pub fn counts(inserted: u64, updated: u64, unchanged: u64, duplicates: u64) -> UpsertCounts {

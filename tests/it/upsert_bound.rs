@@ -4,7 +4,8 @@
 //! nothing of a failed call stays, and a caller's transaction stays usable — on every async
 //! client (`on_every_client!`).
 
-use crate::upsert::{counts, unsized_rows};
+use crate::unsized_rows;
+use crate::upsert::counts;
 use pgbulk::{BulkExt, CopyRow, ErrorKind};
 use tokio_postgres::error::SqlState;
 

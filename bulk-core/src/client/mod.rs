@@ -72,6 +72,30 @@ pub(crate) struct RawParam {
     pub(crate) value: Option<Vec<u8>>,
 }
 
+impl RawParam {
+    /// `params` with their types, as the typed calls of tokio-postgres and `postgres` take
+    /// them (`query_typed`, `query_typed_raw`).
+    pub(crate) fn typed(
+        params: &[RawParam],
+    ) -> impl ExactSizeIterator<Item = (&(dyn postgres_types::ToSql + Sync), Type)> + Send + Sync
+    {
+        params
+            .iter()
+            .map(|p| (p as &(dyn postgres_types::ToSql + Sync), p.ty.clone()))
+    }
+}
+
+/// What [`Driver::run_bound`] returns: `before`'s outcomes, the bound statement's (its row
+/// count), then `after`'s.
+fn bound_outcomes(mut before: Vec<Outcome>, count: u64, after: Vec<Outcome>) -> Vec<Outcome> {
+    before.push(Outcome {
+        rows: Vec::new(),
+        count,
+    });
+    before.extend(after);
+    before
+}
+
 impl postgres_types::ToSql for RawParam {
     fn to_sql(
         &self,
@@ -210,20 +234,18 @@ pub(crate) trait Driver: Send {
         after: &'a str,
     ) -> BoxFuture<'a, Result<Vec<Outcome>>> {
         Box::pin(async move {
-            let mut out = if before.is_empty() {
+            let before = if before.is_empty() {
                 Vec::new()
             } else {
                 self.query_batch(before).await?
             };
             let count = self.execute_params(sql, params).await?;
-            out.push(Outcome {
-                rows: Vec::new(),
-                count,
-            });
-            if !after.is_empty() {
-                out.extend(self.query_batch(after).await?);
-            }
-            Ok(out)
+            let after = if after.is_empty() {
+                Vec::new()
+            } else {
+                self.query_batch(after).await?
+            };
+            Ok(bound_outcomes(before, count, after))
         })
     }
 

@@ -100,10 +100,7 @@ impl<C: GenericClient + Send> Driver for SyncClient<'_, C> {
         params: &'a [RawParam],
     ) -> BoxFuture<'a, Result<TextRows>> {
         Box::pin(async move {
-            let typed: Vec<(&(dyn postgres_types::ToSql + Sync), Type)> = params
-                .iter()
-                .map(|p| (p as &(dyn postgres_types::ToSql + Sync), p.ty.clone()))
-                .collect();
+            let typed: Vec<_> = RawParam::typed(params).collect();
             let rows = self
                 .client
                 .query_typed(sql, &typed)
@@ -118,12 +115,9 @@ impl<C: GenericClient + Send> Driver for SyncClient<'_, C> {
         params: &'a [RawParam],
     ) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
-            let typed = params
-                .iter()
-                .map(|p| (p as &(dyn postgres_types::ToSql + Sync), p.ty.clone()));
             let mut rows = self
                 .client
-                .query_typed_raw(sql, typed)
+                .query_typed_raw(sql, RawParam::typed(params))
                 .map_err(Error::server)?;
             while postgres::fallible_iterator::FallibleIterator::next(&mut rows)
                 .map_err(Error::server)?

@@ -90,10 +90,7 @@ impl Driver for TokioClient<'_> {
     }
 
     fn query_batch<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<Vec<Outcome>>> {
-        Box::pin(async move {
-            let messages = self.client.simple_query(sql).await.map_err(Error::server)?;
-            Ok(outcomes(messages))
-        })
+        Box::pin(query_batch(self.client, sql))
     }
 
     fn query_params_text<'a>(
@@ -102,10 +99,7 @@ impl Driver for TokioClient<'_> {
         params: &'a [RawParam],
     ) -> BoxFuture<'a, Result<TextRows>> {
         Box::pin(async move {
-            let typed: Vec<(&(dyn postgres_types::ToSql + Sync), postgres_types::Type)> = params
-                .iter()
-                .map(|p| (p as &(dyn postgres_types::ToSql + Sync), p.ty.clone()))
-                .collect();
+            let typed: Vec<_> = RawParam::typed(params).collect();
             let rows = self
                 .client
                 .query_typed(sql, &typed)
@@ -133,30 +127,14 @@ impl Driver for TokioClient<'_> {
         after: &'a str,
     ) -> BoxFuture<'a, Result<Vec<Outcome>>> {
         let client = self.client;
-        let batch = move |sql: &'a str| async move {
-            if sql.is_empty() {
-                return Ok(Vec::new());
-            }
-            client
-                .simple_query(sql)
-                .await
-                .map(outcomes)
-                .map_err(Error::server)
-        };
         Box::pin(async move {
             let (before, count, after) = futures_util::future::join3(
-                batch(before),
+                query_batch(client, before),
                 execute_typed(client, sql, params),
-                batch(after),
+                query_batch(client, after),
             )
             .await;
-            let mut out = before?;
-            out.push(Outcome {
-                rows: Vec::new(),
-                count: count?,
-            });
-            out.extend(after?);
-            Ok(out)
+            Ok(super::bound_outcomes(before?, count?, after?))
         })
     }
 
@@ -284,14 +262,21 @@ pub(crate) fn text_rows(rows: &[tokio_postgres::Row]) -> Result<TextRows> {
         .collect()
 }
 
+/// Runs `sql` (one or more statements; none when empty) with the simple query protocol: each
+/// statement's outcome.
+async fn query_batch(client: &Client, sql: &str) -> Result<Vec<Outcome>> {
+    if sql.is_empty() {
+        return Ok(Vec::new());
+    }
+    let messages = client.simple_query(sql).await.map_err(Error::server)?;
+    Ok(outcomes(messages))
+}
+
 /// Runs `sql` with `params` bound in binary with their own types (`query_typed_raw`: Parse,
 /// Bind and Execute in one request, no prepare round trip); its row count.
 async fn execute_typed(client: &Client, sql: &str, params: &[RawParam]) -> Result<u64> {
-    let typed = params
-        .iter()
-        .map(|p| (p as &(dyn postgres_types::ToSql + Sync), p.ty.clone()));
     let rows = client
-        .query_typed_raw(sql, typed)
+        .query_typed_raw(sql, RawParam::typed(params))
         .await
         .map_err(Error::server)?;
     let mut rows = std::pin::pin!(rows);

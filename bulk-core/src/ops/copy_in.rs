@@ -315,13 +315,15 @@ where
     I::Item: Borrow<T>,
 {
     let mut writer = CopyWriter::start(driver, plan, 0, options).await?;
-    for row in writer.take_encoded(input).into_iter().flatten() {
-        let pushed = match writer.push(row.borrow()) {
-            Ok(()) if writer.is_full() => writer.flush().await,
-            other => other,
-        };
-        if let Err(e) = pushed {
-            return Err(writer.fail(e).await);
+    if let Some(rows) = writer.take_encoded(input) {
+        for row in rows {
+            let pushed = match writer.push(row.borrow()) {
+                Ok(()) if writer.is_full() => writer.flush().await,
+                other => other,
+            };
+            if let Err(e) = pushed {
+                return Err(writer.fail(e).await);
+            }
         }
     }
     writer.finish().await

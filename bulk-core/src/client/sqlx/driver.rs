@@ -156,11 +156,10 @@ impl Driver for SqlxConn<'_> {
     ) -> BoxFuture<'a, Result<TextRows>> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            let mut query = ::sqlx::query(AssertSqlSafe(sql.to_owned()));
-            for p in params {
-                query = query.bind(SqlxRawParam(p));
-            }
-            let rows = query.fetch_all(conn).await.map_err(Error::sqlx)?;
+            let rows = with_params(sql, params)
+                .fetch_all(conn)
+                .await
+                .map_err(Error::sqlx)?;
             rows.iter()
                 .map(|row| {
                     (0..row.len())
@@ -178,11 +177,10 @@ impl Driver for SqlxConn<'_> {
     ) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            let mut query = ::sqlx::query(AssertSqlSafe(sql.to_owned()));
-            for p in params {
-                query = query.bind(SqlxRawParam(p));
-            }
-            let done = query.execute(conn).await.map_err(Error::sqlx)?;
+            let done = with_params(sql, params)
+                .execute(conn)
+                .await
+                .map_err(Error::sqlx)?;
             Ok(done.rows_affected())
         })
     }
@@ -447,6 +445,18 @@ impl Drop for SqlxCopyOut<'_> {
             self.abandoned.store(true, Ordering::Release);
         }
     }
+}
+
+/// `sql` (one statement, prepared and cached by sqlx) with `params` bound.
+fn with_params<'q>(
+    sql: &str,
+    params: &'q [RawParam],
+) -> ::sqlx::query::Query<'q, Postgres, ::sqlx::postgres::PgArguments> {
+    params
+        .iter()
+        .fold(::sqlx::query(AssertSqlSafe(sql.to_owned())), |query, p| {
+            query.bind(SqlxRawParam(p))
+        })
 }
 
 /// A [`RawParam`] bound through sqlx: its bytes as they are, with its type's OID.

@@ -32,33 +32,6 @@ use crate::row::CopyRow;
 use crate::sql::upsert::{self as sql, Attempt, Dedupe, Merge};
 use postgres_types::Type;
 
-/// The array type each of `target`'s columns is bound as, when a batch of at most `rows` rows
-/// (`None`: the input does not say) is bound at all: fewer than
-/// [`MERGE_MIN_ROWS`](sql::MERGE_MIN_ROWS) (see [`bound::array_types`]).
-pub(crate) fn array_types<T: CopyRow + ?Sized>(
-    target: &Plan<T>,
-    rows: Option<usize>,
-) -> Option<Vec<Type>> {
-    bound::array_types(target, rows, sql::MERGE_MIN_ROWS)
-}
-
-/// Encodes `rows` for `target`'s stage, each with its ordinal, showing each tuple's keys to
-/// `scan`. An encode error names the row and field; nothing was sent.
-pub(crate) fn encode<T, I>(
-    target: &Plan<T>,
-    rows: I,
-    scan: &mut KeyScan,
-    options: &Options<'_>,
-) -> Result<Encoded>
-where
-    T: CopyRow,
-    I: IntoIterator<Item = T>,
-{
-    bound::encode::<T, _>(target, rows, 1, options, |buf, start, ord| {
-        super::staged(scan, ord)(buf, start);
-    })
-}
-
 /// The upsert of `encoded` with its rows bound as `arrays`; `None` when it is to be staged
 /// instead (see the module's docs; nothing of this attempt is left then).
 pub(crate) async fn counts<D: Driver, T: CopyRow>(

@@ -80,6 +80,7 @@ pub(crate) mod options;
 use crate::client::Driver;
 use crate::client::Outcome;
 use crate::error::{Error, Result};
+use crate::ops;
 use crate::ops::bound::Input;
 use crate::ops::copy_in::CopyWriter;
 use crate::ops::distributed;
@@ -127,9 +128,14 @@ where
         let mut scan = KeyScan::new(Some(merge.key_at().collect()), target.types());
         // A small batch is bound as arrays if it can be (see `bound`); otherwise, or if that
         // attempt hands it back, staged — the same tuples, encoded once.
-        let input = match bound::array_types(&target, rows.size_hint().1) {
+        let hint = rows.size_hint().1;
+        let input = match ops::bound::array_types(&target, hint, sql::MERGE_MIN_ROWS) {
             Some(arrays) => {
-                let encoded = bound::encode(&target, rows, &mut scan, options)?;
+                // As for the stage: each tuple with its ordinal, its keys shown to `scan`.
+                let encoded =
+                    ops::bound::encode::<T, _>(&target, rows, 1, options, |b, at, ord| {
+                        staged(&mut scan, ord)(b, at);
+                    })?;
                 let bound =
                     bound::counts(driver, options, &target, &merge, &scan, &encoded, arrays);
                 if let Some(counts) = bound.await? {
@@ -503,14 +509,16 @@ where
         .await
         .map_err(|e| e.context("cannot create the staging table or start the COPY into it"))?;
     // Tuples encoded already were shown to `scan` then.
-    for row in writer.take_encoded(rows).into_iter().flatten() {
-        let ord = writer.rows();
-        let pushed = match writer.push_with(&row, staged(scan, ord)) {
-            Ok(()) if writer.is_full() => writer.flush().await,
-            other => other,
-        };
-        if let Err(e) = pushed {
-            return Err(writer.fail(e).await);
+    if let Some(rows) = writer.take_encoded(rows) {
+        for row in rows {
+            let ord = writer.rows();
+            let pushed = match writer.push_with(&row, staged(scan, ord)) {
+                Ok(()) if writer.is_full() => writer.flush().await,
+                other => other,
+            };
+            if let Err(e) = pushed {
+                return Err(writer.fail(e).await);
+            }
         }
     }
     let staged = writer.rows();
