@@ -405,6 +405,7 @@
 //! }
 //! ```
 
+#![forbid(unsafe_code)]
 // docs.rs builds with `--cfg docsrs`: show which feature each item needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

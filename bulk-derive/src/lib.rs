@@ -4,6 +4,8 @@
 //! Use it through the `pgbulk` crate, which re-exports the macro next to the traits it
 //! implements.
 
+#![forbid(unsafe_code)]
+
 mod ast;
 mod attr;
 mod case;
