@@ -159,11 +159,18 @@ fn summarize(name: &str, samples: &[Sample]) -> Result_ {
 // The shapes, as the contenders need them
 // ---------------------------------------------------------------------------------------------
 
+/// Decodes one `copy_out` message (`true` for the first, which holds the header) into a row;
+/// `None` for the trailer.
+type HandDecoder<T> = fn(&[u8], bool) -> Option<T>;
+
 trait Shape: CopyRow + FromCopyRow + Params + Sync + Send + Clone + 'static {
     /// The same table read borrowing its texts (`copy_out_each`).
     type Ref: FromCopyRowRef + 'static;
     const DDL: &'static str;
     const TYPES: &'static [Type];
+    /// A hand-written decoder of one `copy_out` message into the struct, where the shape has
+    /// one (`common::hand_decode_narrow`): the floor reference for owned reads.
+    const HAND: Option<HandDecoder<Self>> = None;
     /// `BinaryCopyInWriter::write` with the row's values in a stack array.
     fn write_to(
         &self,
@@ -189,6 +196,7 @@ impl Shape for Narrow {
     type Ref = common::NarrowRef<'static>;
     const DDL: &'static str = common::NARROW_DDL;
     const TYPES: &'static [Type] = common::NARROW_TYPES;
+    const HAND: Option<HandDecoder<Self>> = Some(common::hand_decode_narrow);
 
     async fn write_to(&self, w: Pin<&mut BinaryCopyInWriter>) -> Result<(), tokio_postgres::Error> {
         w.write(&[&self.id, &self.value, &self.name]).await
@@ -611,6 +619,11 @@ enum Reader {
     BinaryCopyOut,
     Query,
     Psql,
+    /// tokio-postgres' `copy_out` messages, each looked at and dropped: what every reader on
+    /// that transport pays before decoding anything.
+    Transport,
+    /// `Shape::HAND` over tokio-postgres' `copy_out` messages.
+    Hand,
 }
 
 impl Reader {
@@ -623,6 +636,12 @@ impl Reader {
             Reader::BinaryCopyOut => "tokio-postgres `BinaryCopyOutStream` into structs",
             Reader::Query => "tokio-postgres `query()` into structs",
             Reader::Psql => "floor: `psql \\copy (..) TO '/dev/null' (FORMAT binary)`",
+            Reader::Transport => {
+                "reference: tokio-postgres `copy_out` messages alone, nothing decoded"
+            }
+            Reader::Hand => {
+                "reference: hand-written decoder of those messages into structs, no checks"
+            }
         }
     }
 }
@@ -684,6 +703,35 @@ async fn read_all<T: Shape>(
                 .collect();
             rows.len()
         }
+        Reader::Transport => {
+            let stream = env
+                .client
+                .copy_out(&format!("COPY ({select}) TO STDOUT (FORMAT binary)"))
+                .await?;
+            let mut stream = std::pin::pin!(stream);
+            let mut messages = 0;
+            while let Some(message) = stream.try_next().await? {
+                std::hint::black_box(&message);
+                messages += 1;
+            }
+            // One message per row (the header in front of the first), and the trailer's.
+            messages - 1
+        }
+        Reader::Hand => {
+            let decode = T::HAND.expect("a hand-written decoder for this shape");
+            let stream = env
+                .client
+                .copy_out(&format!("COPY ({select}) TO STDOUT (FORMAT binary)"))
+                .await?;
+            let mut stream = std::pin::pin!(stream);
+            let mut rows: Vec<T> = Vec::new();
+            let mut first = true;
+            while let Some(message) = stream.try_next().await? {
+                rows.extend(decode(&message, first));
+                first = false;
+            }
+            rows.len()
+        }
         Reader::Psql => {
             env.psql(&format!(
                 "\\copy ({select}) TO '/dev/null' WITH (FORMAT binary)"
@@ -699,7 +747,7 @@ async fn read_all<T: Shape>(
 type Reads = (String, usize, Vec<(Reader, Result_)>);
 
 async fn bench_reads<T: Shape>(env: &Env, title: &str, rows: &[T]) -> Result<Reads, BoxError> {
-    let contenders = [
+    let mut contenders = vec![
         Reader::Pgbulk,
         Reader::Borrowed,
         Reader::Parallel(2),
@@ -707,7 +755,11 @@ async fn bench_reads<T: Shape>(env: &Env, title: &str, rows: &[T]) -> Result<Rea
         Reader::BinaryCopyOut,
         Reader::Query,
         Reader::Psql,
+        Reader::Transport,
     ];
+    if T::HAND.is_some() {
+        contenders.push(Reader::Hand);
+    }
     // The parallel reads' connections, opened outside the timed sections.
     let mut readers = Vec::new();
     for _ in 0..4 {
@@ -1199,6 +1251,23 @@ fn read_targets(targets: &mut String, reads: [&Reads; 2]) {
             "≤ 0.55",
             b <= 0.55,
         );
+        // What the transport alone costs every reader, and what a decoder with no checks
+        // reaches on it: the floors the two targets above sit against.
+        for (how, what) in [
+            (
+                Reader::Transport,
+                "tokio-postgres `copy_out` messages alone",
+            ),
+            (Reader::Hand, "hand-written decoder into owned structs"),
+        ] {
+            if let Some((_, r)) = results.iter().find(|(r, _)| *r == how) {
+                let _ = writeln!(
+                    targets,
+                    "| reference, read {shape}: {what}: client CPU × BinaryCopyOutStream | {:.2} | — | reference |",
+                    ratio(r.cpu, peer.cpu)
+                );
+            }
+        }
     }
 }
 

@@ -13,6 +13,8 @@
 //!   any reader on tokio-postgres pays);
 //! - `borrowed`: pgbulk `copy_out_each` with rows borrowing their text;
 //! - `owned`: pgbulk `copy_out(..).collect_vec()` into owned structs;
+//! - `hand`: a hand-written decoder of tokio-postgres' `copy_out` messages into the same owned
+//!   structs, with no checks (`common::hand_decode_narrow`): what owned reads can reach;
 //! - `peer`: tokio-postgres' `BinaryCopyOutStream` into the same owned structs.
 
 // The shapes' module also holds macros this benchmark does not use.
@@ -26,7 +28,7 @@ use std::hint::black_box;
 use tokio_postgres::binary_copy::BinaryCopyOutStream;
 use tokio_postgres::types::Type;
 
-const PATHS: [&str; 4] = ["raw", "borrowed", "owned", "peer"];
+const PATHS: [&str; 5] = ["raw", "borrowed", "owned", "hand", "peer"];
 
 const COPY: &str = "COPY (SELECT id, value, name FROM bench_narrow) TO STDOUT (FORMAT binary)";
 
@@ -66,6 +68,16 @@ async fn read(path: &str, rows: i64) -> Result<u64, Box<dyn std::error::Error>> 
         }
         "owned" => {
             let rows: Vec<Narrow> = client.bulk().copy_out::<Narrow>().collect_vec().await?;
+            u64::try_from(black_box(rows).len())?
+        }
+        "hand" => {
+            let mut stream = std::pin::pin!(client.copy_out(COPY).await?);
+            let mut rows = Vec::new();
+            let mut first = true;
+            while let Some(message) = stream.try_next().await? {
+                rows.extend(common::hand_decode_narrow(&message, first));
+                first = false;
+            }
             u64::try_from(black_box(rows).len())?
         }
         _ => {
@@ -108,7 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|path| (*path, (count(path, 101_000) - count(path, 1_000)) / 100_000))
         .collect();
-    let peer = per_row[3].1;
+    let peer = per_row[PATHS.len() - 1].1;
     println!("| read path, narrow rows | instructions/row | × `BinaryCopyOutStream` |");
     println!("|---|---:|---:|");
     for (path, n) in per_row {

@@ -278,3 +278,34 @@ pub fn instructions_of_self(var: &str, spec: &str) -> u64 {
         .and_then(|n| n.replace(',', "").parse().ok())
         .expect("an instruction count")
 }
+
+/// The length of the binary COPY header with no extension (signature, flags, extension length).
+const COPY_HEADER: usize = 19;
+
+/// A hand-written decoder of one narrow tuple (`bigint`, `double precision`, `varchar`) from
+/// one of tokio-postgres' `copy_out` messages: the least a reader on that transport does to
+/// get an owned struct — bounds-checked reads of the three lengths and values, `from_utf8`
+/// and a `String` — with none of a library's checks (field count, NULLs, types, row numbers
+/// in errors). `None` for the trailer. The reference for what owned reads can reach.
+///
+/// # Panics
+/// On data that is not a narrow tuple (a benchmark reads its own table).
+pub fn hand_decode_narrow(mut message: &[u8], first: bool) -> Option<Narrow> {
+    if first {
+        message = &message[COPY_HEADER..];
+    }
+    if message.starts_with(&[0xff, 0xff]) {
+        return None;
+    }
+    let mut at = 2;
+    let mut field = || {
+        let len = i32::from_be_bytes(message[at..at + 4].try_into().unwrap());
+        let len = usize::try_from(len).expect("no NULLs in the benchmark table");
+        at += 4 + len;
+        &message[at - len..at]
+    };
+    let id = i64::from_be_bytes(field().try_into().unwrap());
+    let value = f64::from_be_bytes(field().try_into().unwrap());
+    let name = std::str::from_utf8(field()).unwrap().to_owned();
+    Some(Narrow { id, value, name })
+}
