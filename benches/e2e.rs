@@ -384,6 +384,16 @@ enum Writer {
     Unnest,
     PerRowInsert,
     Psql,
+    /// `copy_in_returning`, the generated ids back (one call per batch).
+    PgbulkReturning,
+    /// `INSERT .. SELECT FROM unnest(..) RETURNING id`, prepared once (one call per batch).
+    UnnestReturning,
+}
+
+/// The ids a `RETURNING` write hands back.
+#[derive(CopyRow, Debug)]
+struct Id {
+    id: i64,
 }
 
 impl Writer {
@@ -397,6 +407,10 @@ impl Writer {
             Writer::Unnest => "`INSERT .. SELECT FROM unnest(..)`",
             Writer::PerRowInsert => "per-row `INSERT` (one tx per batch)",
             Writer::Psql => "floor: `psql \\copy .. FROM file (FORMAT binary)`",
+            Writer::PgbulkReturning => "pgbulk `copy_in_returning` (ids back)",
+            Writer::UnnestReturning => {
+                "`INSERT .. SELECT FROM unnest(..) RETURNING id`, prepared (ids back)"
+            }
         }
     }
 }
@@ -488,6 +502,25 @@ async fn write_batches<T: Shape>(
                 }
             }
             client.batch_execute("COMMIT").await?;
+        }
+        Writer::PgbulkReturning => {
+            for b in batches {
+                let ids: Vec<Id> = client.bulk().copy_in_returning::<Id, _, _>(*b).await?;
+                assert_eq!(ids.len(), b.len());
+            }
+        }
+        Writer::UnnestReturning => {
+            let mut stmts = HashMap::new();
+            for b in batches {
+                let (sql, arrays) = T::unnest(b).ok_or("not applicable")?;
+                if let Entry::Vacant(slot) = stmts.entry(b.len()) {
+                    slot.insert(client.prepare(&format!("{sql} RETURNING id")).await?);
+                }
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    arrays.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect();
+                let ids = client.query(&stmts[&b.len()], &params).await?;
+                assert_eq!(ids.len(), b.len());
+            }
         }
         Writer::PerRowInsert => {
             let placeholders = (1..=ncols)
@@ -1427,6 +1460,7 @@ async fn run(quick: bool, only: Only) -> Result<(String, String), BoxError> {
         if batch <= 5_000 {
             contenders.push(Writer::PerRowInsert);
         }
+        contenders.extend([Writer::PgbulkReturning, Writer::UnnestReturning]);
         if batch >= 5_000 {
             contenders.push(Writer::Psql);
         }

@@ -43,6 +43,9 @@ pub struct Plan<T: ?Sized> {
     /// plain or partitioned table without rules or row-level security for this role — where
     /// an `INSERT` writes what the COPY would.
     inserts: bool,
+    /// Every column of the target as described (name and type), for a `RETURNING` list
+    /// checked before it runs; empty for a plan [`retarget`](Plan::retarget)ed elsewhere.
+    table_columns: Vec<DescribedColumn>,
     _row: PhantomData<fn(&T)>,
 }
 
@@ -77,6 +80,7 @@ impl<T: ?Sized> Clone for Plan<T> {
             merges: self.merges,
             refusal_checked: AtomicBool::new(self.refusal_checked.load(Ordering::Relaxed)),
             inserts: self.inserts,
+            table_columns: self.table_columns.clone(),
             _row: PhantomData,
         }
     }
@@ -94,6 +98,7 @@ impl<T: ?Sized> fmt::Debug for Plan<T> {
             .field("merges", &self.merges)
             .field("refusal_checked", &self.refusal_checked)
             .field("inserts", &self.inserts)
+            .field("table_columns", &self.table_columns)
             .finish()
     }
 }
@@ -235,6 +240,7 @@ impl<T: CopyRow + ?Sized> Plan<T> {
             merges: self.merges,
             refusal_checked: AtomicBool::new(false),
             inserts: false,
+            table_columns: Vec::new(),
             _row: PhantomData,
         }
     }
@@ -242,6 +248,11 @@ impl<T: CopyRow + ?Sized> Plan<T> {
     /// Whether a small batch may be inserted with bound arrays (see [`Plan::inserts`]).
     pub(crate) fn inserts(&self) -> bool {
         self.inserts
+    }
+
+    /// Every column of the target as described: name and type.
+    pub(crate) fn table_columns(&self) -> &[DescribedColumn] {
+        &self.table_columns
     }
 
     /// This plan, its small batches always copied.
@@ -477,6 +488,7 @@ fn check_copy_in<T: CopyRow + ?Sized>(
         merges: false,
         refusal_checked: AtomicBool::new(false),
         inserts: false,
+        table_columns: columns.to_vec(),
         _row: PhantomData,
     })
 }
@@ -572,7 +584,7 @@ fn describe_error(e: Error) -> Error {
 
 /// Matches the columns of `described`, the described `query` (trimmed), to `T`'s fields by
 /// name.
-fn check_copy_out<T: FromCopyRowRef>(
+pub(crate) fn check_copy_out<T: FromCopyRowRef>(
     query: &str,
     described: &crate::client::Described,
 ) -> Result<OutPlan, Error> {

@@ -1,4 +1,4 @@
-//! `copy_in_with_plan` of a small batch (one that says it holds fewer than 2,000 rows) through a
+//! `copy_in_with_plan` of a small batch (one that says it holds fewer than 1,000 rows) through a
 //! kept plan, and `copy_in` of one: sent as one `INSERT .. SELECT * FROM unnest($1, ..)` with the rows bound as
 //! arrays, writing what the COPY writes — identity values, defaults, NULLs, rows a trigger
 //! skips — and handing to the COPY what it must: a refused value (named by row, field and

@@ -62,6 +62,7 @@ mod ranges;
 mod refused;
 mod refused_reused;
 mod returning;
+mod returning_bound;
 mod server;
 mod soak;
 mod to_sql_types;

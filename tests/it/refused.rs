@@ -454,9 +454,25 @@ on_every_client! {
             .unwrap_err();
         assert!(err.to_string().contains("read-only"), "{err}");
         assert_in_step_read_only!(&mut conn);
+        // A small batch is bound (one INSERT), rows that do not say how many are staged: both
+        // refused in step.
         let err = conn
             .bulk()
             .copy_in_returning::<Note, _, _>(notes(3))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("read-only"), "{err}");
+        assert_in_step_read_only!(&mut conn);
+        let err = conn
+            .bulk()
+            .copy_in_returning::<Note, _, _>(unsized_rows(notes(3)))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("read-only"), "{err}");
+        assert_in_step_read_only!(&mut conn);
+        let err = conn
+            .bulk()
+            .upsert_via_staging(unsized_rows(notes(3)))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("read-only"), "{err}");

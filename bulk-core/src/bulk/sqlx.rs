@@ -580,8 +580,9 @@ impl<'c> SqlxBulk<'c> {
         self.upsert_via_staging(rows).returning::<R>()
     }
 
-    /// Inserts `rows` through a staging table and hands back one `R` per row (in input order
-    /// with [`in_input_order`](SqlxCopyInReturning::in_input_order)); see
+    /// Inserts `rows` through a staging table (a small batch: one bound `INSERT`) and hands
+    /// back one `R` per row (in input order with
+    /// [`in_input_order`](SqlxCopyInReturning::in_input_order)); see
     /// [`Bulk::copy_in_returning`](crate::Bulk::copy_in_returning).
     ///
     /// ```no_run

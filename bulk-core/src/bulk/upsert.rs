@@ -131,6 +131,13 @@ impl<'c> Bulk<'c> {
     /// All or nothing; in input order with [`in_input_order`](CopyInReturning::in_input_order)
     /// (rows are then inserted in input order, so serial and identity values follow it too).
     ///
+    /// A batch that says it holds fewer than 1,000 rows (built-in column types other than
+    /// arrays, not a Citus table) skips the staging table: one
+    /// `INSERT .. SELECT FROM unnest($1, ..) RETURNING ..` with each column bound as an array,
+    /// in a transaction (a savepoint inside the caller's) committed once every returned row was
+    /// read into `R`. A batch the server refuses for a value is staged after all, so the error
+    /// names its row, field and column.
+    ///
     /// ```no_run
     /// # extern crate bulk_core as pgbulk;
     /// # use bulk_derive::CopyRow;

@@ -86,14 +86,108 @@ impl RawParam {
 }
 
 /// What [`Driver::run_bound`] returns: `before`'s outcomes, the bound statement's (its row
-/// count), then `after`'s.
-fn bound_outcomes(mut before: Vec<Outcome>, count: u64, after: Vec<Outcome>) -> Vec<Outcome> {
+/// count), then `after`'s; and the bound statement's rows, if they were asked for.
+fn bound_outcomes(
+    mut before: Vec<Outcome>,
+    (count, rows): (u64, Option<BoundRows>),
+    after: Vec<Outcome>,
+) -> (Vec<Outcome>, Option<BoundRows>) {
     before.push(Outcome {
         rows: Vec::new(),
         count,
     });
     before.extend(after);
-    before
+    (before, rows)
+}
+
+/// The rows a bound statement returned (its `RETURNING` rows), as one binary COPY stream for
+/// the one decoder: a header, one tuple per row, the trailer. A `DataRow`'s body (binary
+/// results) has the COPY tuple's layout — a 16-bit field count, then each field's 32-bit
+/// length (-1 for NULL) and bytes — so each row is written as it came.
+#[derive(Debug)]
+pub(crate) struct BoundRows {
+    /// The result columns (name and resolved type); empty when no row came back.
+    pub(crate) columns: Vec<DescribedColumn>,
+    /// The COPY stream.
+    pub(crate) data: bytes::BytesMut,
+}
+
+impl BoundRows {
+    /// No rows yet: the header only.
+    pub(crate) fn new() -> Self {
+        let mut data = bytes::BytesMut::new();
+        crate::engine::write_header(&mut data);
+        BoundRows {
+            columns: Vec::new(),
+            data,
+        }
+    }
+
+    /// Appends one row, its fields' bytes in order (`None`: NULL).
+    pub(crate) fn push<'v>(
+        &mut self,
+        fields: impl ExactSizeIterator<Item = Option<&'v [u8]>>,
+    ) -> Result<()> {
+        let too_large = || crate::error::Error::protocol("a returned row is too large to read");
+        let count = i16::try_from(fields.len()).map_err(|_| too_large())?;
+        self.data.extend_from_slice(&count.to_be_bytes());
+        for field in fields {
+            match field {
+                None => self.data.extend_from_slice(&(-1i32).to_be_bytes()),
+                Some(bytes) => {
+                    let len = i32::try_from(bytes.len()).map_err(|_| too_large())?;
+                    self.data.extend_from_slice(&len.to_be_bytes());
+                    self.data.extend_from_slice(bytes);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends a row of tokio-postgres (or `postgres`, the same type), taking the columns from
+    /// the first.
+    pub(crate) fn push_row(&mut self, row: &tokio_postgres::Row) -> Result<()> {
+        if self.columns.is_empty() {
+            self.columns = row
+                .columns()
+                .iter()
+                .map(|c| (c.name().to_owned(), c.type_().clone()))
+                .collect();
+        }
+        let fields = (0..row.len())
+            .map(|i| row.try_get::<_, RawField<'_>>(i).map(|f| f.0))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(crate::error::Error::server)?;
+        self.push(fields.into_iter())
+    }
+
+    /// The stream, its trailer written.
+    pub(crate) fn finish(mut self) -> Self {
+        crate::engine::write_trailer(&mut self.data);
+        self
+    }
+}
+
+/// A result field's bytes as the server sent them, for [`BoundRows`]: any type, read as is.
+struct RawField<'a>(Option<&'a [u8]>);
+
+impl<'a> postgres_types::FromSql<'a> for RawField<'a> {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawField(Some(raw)))
+    }
+
+    fn from_sql_null(
+        _: &Type,
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawField(None))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
 }
 
 impl postgres_types::ToSql for RawParam {
@@ -214,38 +308,41 @@ pub(crate) trait Driver: Send {
 
     /// Runs `sql`, one statement, with the extended protocol, binding `params` in binary with
     /// their types given (no round trip to prepare it where the client can skip one); returns
-    /// its row count.
+    /// its row count and, with `rows`, the rows it returned (results in binary).
     fn execute_params<'a>(
         &'a mut self,
         sql: &'a str,
         params: &'a [RawParam],
-    ) -> BoxFuture<'a, Result<u64>>;
+        rows: bool,
+    ) -> BoxFuture<'a, Result<(u64, Option<BoundRows>)>>;
 
     /// Runs `before` (simple query protocol; may be empty), then `sql` with `params` bound
-    /// ([`execute_params`](Driver::execute_params)), then `after` (simple query; may be
-    /// empty), in one round trip where the driver can pipeline them. Returns the outcomes of
-    /// `before`'s statements, then `sql`'s (its row count), then `after`'s. An error of any part
-    /// is returned; the parts after it do not run, or fail in the aborted transaction.
+    /// ([`execute_params`](Driver::execute_params), `rows` as there), then `after` (simple
+    /// query; may be empty), in one round trip where the driver can pipeline them. Returns the
+    /// outcomes of `before`'s statements, then `sql`'s (its row count), then `after`'s, and
+    /// `sql`'s rows if asked for. An error of any part is returned; the parts after it do not
+    /// run, or fail in the aborted transaction.
     fn run_bound<'a>(
         &'a mut self,
         before: &'a str,
         sql: &'a str,
         params: &'a [RawParam],
+        rows: bool,
         after: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<Outcome>>> {
+    ) -> BoxFuture<'a, Result<(Vec<Outcome>, Option<BoundRows>)>> {
         Box::pin(async move {
             let before = if before.is_empty() {
                 Vec::new()
             } else {
                 self.query_batch(before).await?
             };
-            let count = self.execute_params(sql, params).await?;
+            let bound = self.execute_params(sql, params, rows).await?;
             let after = if after.is_empty() {
                 Vec::new()
             } else {
                 self.query_batch(after).await?
             };
-            Ok(bound_outcomes(before, count, after))
+            Ok(bound_outcomes(before, bound, after))
         })
     }
 

@@ -10,7 +10,8 @@
 
 use super::copy_start::{read_only, READ_ONLY_SQL, REFUSAL_SQL};
 use super::{
-    BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome, RawParam, TextRows,
+    BoundRows, BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, Driver, Outcome,
+    RawParam, TextRows,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::server::{ServerFacts, SERVER_SQL};
@@ -113,17 +114,25 @@ impl<C: GenericClient + Send> Driver for SyncClient<'_, C> {
         &'a mut self,
         sql: &'a str,
         params: &'a [RawParam],
-    ) -> BoxFuture<'a, Result<u64>> {
+        keep: bool,
+    ) -> BoxFuture<'a, Result<(u64, Option<BoundRows>)>> {
         Box::pin(async move {
             let mut rows = self
                 .client
                 .query_typed_raw(sql, RawParam::typed(params))
                 .map_err(Error::server)?;
-            while postgres::fallible_iterator::FallibleIterator::next(&mut rows)
+            let mut kept = keep.then(BoundRows::new);
+            while let Some(row) = postgres::fallible_iterator::FallibleIterator::next(&mut rows)
                 .map_err(Error::server)?
-                .is_some()
-            {}
-            Ok(rows.rows_affected().unwrap_or(0))
+            {
+                if let Some(kept) = &mut kept {
+                    kept.push_row(&row)?;
+                }
+            }
+            Ok((
+                rows.rows_affected().unwrap_or(0),
+                kept.map(BoundRows::finish),
+            ))
         })
     }
 

@@ -2,8 +2,8 @@
 //! dereference to them).
 
 use super::{
-    BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, DescribedAnd, Driver, Finished,
-    Outcome, RawParam, TextRows,
+    BoundRows, BoxCopySink, CopyOutData, CopySink, CopyTarget, Described, DescribedAnd, Driver,
+    Finished, Outcome, RawParam, TextRows,
 };
 use crate::error::{Error, Result};
 use crate::server::{ServerFacts, SERVER_SQL};
@@ -113,8 +113,9 @@ impl Driver for TokioClient<'_> {
         &'a mut self,
         sql: &'a str,
         params: &'a [RawParam],
-    ) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(execute_typed(self.client, sql, params))
+        rows: bool,
+    ) -> BoxFuture<'a, Result<(u64, Option<BoundRows>)>> {
+        Box::pin(execute_typed(self.client, sql, params, rows))
     }
 
     /// The three requests polled together: tokio-postgres sends each when first polled, so
@@ -124,17 +125,18 @@ impl Driver for TokioClient<'_> {
         before: &'a str,
         sql: &'a str,
         params: &'a [RawParam],
+        rows: bool,
         after: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<Outcome>>> {
+    ) -> BoxFuture<'a, Result<(Vec<Outcome>, Option<BoundRows>)>> {
         let client = self.client;
         Box::pin(async move {
-            let (before, count, after) = futures_util::future::join3(
+            let (before, bound, after) = futures_util::future::join3(
                 query_batch(client, before),
-                execute_typed(client, sql, params),
+                execute_typed(client, sql, params, rows),
                 query_batch(client, after),
             )
             .await;
-            Ok(super::bound_outcomes(before?, count?, after?))
+            Ok(super::bound_outcomes(before?, bound?, after?))
         })
     }
 
@@ -273,17 +275,30 @@ async fn query_batch(client: &Client, sql: &str) -> Result<Vec<Outcome>> {
 }
 
 /// Runs `sql` with `params` bound in binary with their own types (`query_typed_raw`: Parse,
-/// Bind and Execute in one request, no prepare round trip); its row count.
-async fn execute_typed(client: &Client, sql: &str, params: &[RawParam]) -> Result<u64> {
+/// Bind and Execute in one request, no prepare round trip); its row count and, with `keep`,
+/// its rows.
+async fn execute_typed(
+    client: &Client,
+    sql: &str,
+    params: &[RawParam],
+    keep: bool,
+) -> Result<(u64, Option<BoundRows>)> {
     let rows = client
         .query_typed_raw(sql, RawParam::typed(params))
         .await
         .map_err(Error::server)?;
     let mut rows = std::pin::pin!(rows);
+    let mut kept = keep.then(BoundRows::new);
     while let Some(row) = rows.next().await {
-        row.map_err(Error::server)?;
+        let row = row.map_err(Error::server)?;
+        if let Some(kept) = &mut kept {
+            kept.push_row(&row)?;
+        }
     }
-    Ok(rows.rows_affected().unwrap_or(0))
+    Ok((
+        rows.rows_affected().unwrap_or(0),
+        kept.map(BoundRows::finish),
+    ))
 }
 
 /// Each statement's outcome from a simple query's messages (rows come before their

@@ -16,5 +16,6 @@ mod encoder;
 pub(crate) use columns::tuples_to_arrays;
 pub use decoder::{Decoder, Fed, Owned, RowSink, Step, Visit};
 pub use encoder::Encoder;
+pub(crate) use encoder::{write_header, write_trailer};
 #[cfg(test)]
-pub(crate) use encoder::{write_header, write_trailer, HEADER_LEN, SIGNATURE};
+pub(crate) use encoder::{HEADER_LEN, SIGNATURE};

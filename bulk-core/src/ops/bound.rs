@@ -12,9 +12,10 @@
 //! and column only by the COPY's line context, so such an error is retried through the COPY.
 //!
 //! Used by `upsert_via_staging` for batches of fewer than
-//! [`MERGE_MIN_ROWS`](crate::sql::upsert::MERGE_MIN_ROWS) rows (see `ops::upsert::bound`) and
-//! by `copy_in` and `copy_in_with_plan` for batches of fewer than [`MAX_ROWS`] rows (see
-//! `ops::copy_in`).
+//! [`MERGE_MIN_ROWS`](crate::sql::upsert::MERGE_MIN_ROWS) rows (see `ops::upsert::bound`), by
+//! `copy_in_returning` for batches of fewer than [`MAX_ROWS`] rows (its `RETURNING` rows come
+//! back as `DataRow`s, whose body is a COPY tuple: see `client::BoundRows`), and by `copy_in`
+//! and `copy_in_with_plan` for batches of fewer than [`MAX_ROWS`] rows (see `ops::copy_in`).
 
 use crate::client::RawParam;
 use crate::engine::{tuples_to_arrays, Encoder};

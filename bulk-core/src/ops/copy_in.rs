@@ -368,8 +368,11 @@ where
     } else {
         (String::new(), String::new())
     };
-    match driver.run_bound(&before, &sql, &params, &after).await {
-        Ok(outcomes) => {
+    match driver
+        .run_bound(&before, &sql, &params, false, &after)
+        .await
+    {
+        Ok((outcomes, _)) => {
             let written = outcomes.get(usize::from(in_tx)).map_or(0, |o| o.count);
             options.report(encoded.rows, bytes);
             Ok(Ok((written, bytes)))

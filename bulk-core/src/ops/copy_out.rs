@@ -153,7 +153,26 @@ pub(crate) async fn collect<D: Driver, T: FromCopyRow>(
     options: &Options<'_>,
 ) -> Result<Vec<T>> {
     let (decoder, stream) = start::<D, T>(driver, query, None).await?;
-    let mut reading = Reading::new(decoder, stream, options);
+    read_all(Reading::new(decoder, stream, options), options).await
+}
+
+/// Reads every row of `data`, a whole binary COPY stream already received (a bound
+/// statement's `RETURNING` rows: see [`BoundRows`](crate::client::BoundRows)), as `plan`
+/// says: the same read loop as a COPY's.
+pub(crate) async fn collect_received<T: FromCopyRow>(
+    plan: plan::OutPlan,
+    data: Bytes,
+    options: &Options<'_>,
+) -> Result<Vec<T>> {
+    let stream = futures_util::stream::iter([Ok(data)]);
+    read_all(Reading::new(decoder(plan), stream, options), options).await
+}
+
+/// Every row of `reading`, in a `Vec`.
+async fn read_all<T: FromCopyRow, S: Stream<Item = Result<Bytes>> + Unpin>(
+    mut reading: Reading<T, S>,
+    options: &Options<'_>,
+) -> Result<Vec<T>> {
     let mut out = Vec::new();
     while let Some(row) = reading.next_row(options).await? {
         out.push(row);

@@ -31,14 +31,25 @@ pub(crate) fn copy_in<'a>(
 /// `T`'s column order), as a relation the merge reads in place of a staging table:
 /// `unnest($1, .., $n) AS "pgbulk_rows"(<T's columns>)` — rows in input order.
 pub(crate) fn bound_rows<T: crate::row::CopyRow + ?Sized>() -> String {
+    bound_rows_numbered::<T>(None)
+}
+
+/// [`bound_rows`], with `ordinal` (a quoted column name) numbering the rows from 1 in input
+/// order (`WITH ORDINALITY`) when given.
+pub(crate) fn bound_rows_numbered<T: crate::row::CopyRow + ?Sized>(
+    ordinal: Option<&str>,
+) -> String {
     let params = (1..=T::__PGBULK_COLUMNS.len())
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ");
-    format!(
-        "unnest({params}) AS \"pgbulk_rows\"({})",
-        column_list(T::__PGBULK_COLUMNS.iter().map(|c| c.name))
-    )
+    let columns = column_list(T::__PGBULK_COLUMNS.iter().map(|c| c.name));
+    match ordinal {
+        Some(ord) => {
+            format!("unnest({params}) WITH ORDINALITY AS \"pgbulk_rows\"({columns}, {ord})")
+        }
+        None => format!("unnest({params}) AS \"pgbulk_rows\"({columns})"),
+    }
 }
 
 /// `INSERT INTO table (<T's columns>) OVERRIDING SYSTEM VALUE SELECT * FROM` [`bound_rows`]: a

@@ -328,7 +328,8 @@ impl<'a, C: GenericClient + Send> Bulk<'a, C> {
         ))
     }
 
-    /// Inserts `rows` through a staging table and hands back one `R` per row; see
+    /// Inserts `rows` through a staging table (a small batch: one bound `INSERT`) and hands
+    /// back one `R` per row; see
     /// [`crate::Bulk::copy_in_returning`]. With `input_order`, rows are inserted and returned
     /// in input order.
     pub fn copy_in_returning<R, T, I>(&mut self, rows: I, input_order: bool) -> Result<Vec<R>>

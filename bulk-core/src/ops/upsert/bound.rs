@@ -22,13 +22,14 @@
 use super::key_scan::KeyScan;
 use super::options::UpsertCounts;
 use super::{retry_or_fail, MERGE_FAILED};
-use crate::client::Driver;
+use crate::client::{Described, Driver};
 use crate::error::{Error, Result};
 use crate::ops::bound::{self, Encoded};
+use crate::ops::copy_out;
 use crate::ops::scope::TxScope;
 use crate::ops::Options;
-use crate::plan::Plan;
-use crate::row::CopyRow;
+use crate::plan::{self, Plan};
+use crate::row::{CopyRow, FromCopyRow};
 use crate::sql::upsert::{self as sql, Attempt, Dedupe, Merge};
 use postgres_types::Type;
 
@@ -65,10 +66,10 @@ pub(crate) async fn counts<D: Driver, T: CopyRow>(
         let after = scope.close_sql(&after);
         let ran = scope
             .driver()
-            .run_bound(&before, statement, &params, &after)
+            .run_bound(&before, statement, &params, false, &after)
             .await;
         let failed = match ran {
-            Ok(mut outcomes) => {
+            Ok((mut outcomes, _)) => {
                 scope.closed();
                 outcomes.drain(..usize::from(opened.is_some()));
                 options.report(encoded.rows, bytes);
@@ -93,3 +94,109 @@ fn stage_instead(merge: &Merge, scan: &KeyScan, attempt: Attempt, failed: &Error
         .is_some_and(|next| next.dedupe != attempt.dedupe);
     dedupe || bound::copy_instead(failed)
 }
+
+/// `copy_in_returning` of `encoded` with its rows bound as `arrays`: one
+/// `INSERT .. SELECT FROM unnest($1, ..) RETURNING ..` ([`sql::insert_returning_bound`]), its
+/// rows read by the one decoder. `None` when it is to be staged instead, nothing of this
+/// attempt left: too large to bind, or refused for a value or an integrity rule (the stage's
+/// COPY names the row, field and column).
+///
+/// The `RETURNING` list is checked against `R` before anything is sent, from the columns the
+/// plan described; the statement runs in the scope's transaction (a savepoint inside a
+/// caller's), closed only once every returned row was decoded, so a row that cannot be read
+/// into `R` leaves nothing written, as on the staging path. Two round trips on every client:
+/// `BEGIN` and the statement, then the `COMMIT`.
+pub(crate) async fn returning<D, T, R>(
+    driver: &mut D,
+    options: &Options<'_>,
+    target: &Plan<T>,
+    input_order: bool,
+    encoded: &Encoded,
+    arrays: Vec<Type>,
+) -> Result<Option<Vec<R>>>
+where
+    D: Driver,
+    T: CopyRow,
+    R: FromCopyRow,
+{
+    let bytes = encoded.bytes();
+    if bytes > bound::MAX_BYTES {
+        return Ok(None);
+    }
+    let columns = target.table_columns();
+    let list = sql::returning_list::<R>(
+        &columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        target.table(),
+        false,
+        false,
+    )?;
+    let statement = sql::insert_returning_bound::<T>(target.table(), &list, input_order);
+    // What the list returns, as the plan described it: each field's column, or `inserted`.
+    let returned = Described {
+        columns: R::__PGBULK_COLUMNS
+            .iter()
+            .map(|c| {
+                columns
+                    .iter()
+                    .find(|(name, _)| name == c.name)
+                    .cloned()
+                    .unwrap_or_else(|| (c.name.to_owned(), Type::BOOL))
+            })
+            .collect(),
+        ..Described::default()
+    };
+    let out_plan = plan::check_copy_out::<R>(&statement, &returned)?;
+    let params = encoded.params(target, arrays);
+    let (mut scope, begin) = TxScope::begin(driver, INSERT_SAVEPOINT.to_owned());
+    let ran = scope
+        .driver()
+        .run_bound(&begin, &statement, &params, true, "")
+        .await;
+    let received = match ran {
+        Ok((_, Some(received))) => received,
+        Ok((_, None)) => {
+            scope.roll_back().await;
+            return Err(Error::protocol("the bound INSERT returned no rows to read"));
+        }
+        Err(e) if bound::copy_instead(&e) => {
+            scope.roll_back().await;
+            return Ok(None);
+        }
+        Err(e) => {
+            scope.roll_back().await;
+            return Err(e.context(INSERT_FAILED));
+        }
+    };
+    if !received.columns.is_empty()
+        && received
+            .columns
+            .iter()
+            .map(|(n, _)| n)
+            .ne(returned.columns.iter().map(|(n, _)| n))
+    {
+        scope.roll_back().await;
+        return Err(Error::protocol(
+            "the bound INSERT returned other columns than its RETURNING list",
+        ));
+    }
+    let rows = copy_out::collect_received::<R>(out_plan, received.data.freeze(), options).await;
+    match rows {
+        Ok(rows) => {
+            scope.close_with("", INSERT_FAILED).await?;
+            options.report(encoded.rows, bytes);
+            Ok(Some(rows))
+        }
+        Err(e) => {
+            scope.roll_back().await;
+            Err(e)
+        }
+    }
+}
+
+/// The savepoint of a bound `copy_in_returning` inside a caller's transaction.
+const INSERT_SAVEPOINT: &str = "pgbulk_returning";
+
+/// The context of a bound `copy_in_returning`'s error.
+const INSERT_FAILED: &str =
+    "copy_in_returning: the batch (sent as one INSERT of bound arrays) was \
+                             refused, no row was written";

@@ -245,11 +245,37 @@ where
 {
     Box::pin(async move {
         let (target, _) = plan_checked::<D, T>(driver, options, None).await?;
+        let mut scan = KeyScan::new(None, target.types());
+        // A small batch is bound as arrays if it can be (see `bound::returning`); otherwise, or
+        // if that attempt hands it back, staged — the same tuples, encoded once.
+        let rows = rows.into_iter();
+        let hint = rows.size_hint().1;
+        let input = match ops::bound::array_types(&target, hint, ops::bound::MAX_ROWS) {
+            Some(arrays) => {
+                // As for the stage: each tuple with its ordinal.
+                let encoded =
+                    ops::bound::encode::<T, _>(&target, rows, 1, options, |b, at, ord| {
+                        staged(&mut scan, ord)(b, at);
+                    })?;
+                let bound = bound::returning::<D, T, R>(
+                    driver,
+                    options,
+                    &target,
+                    input_order,
+                    &encoded,
+                    arrays,
+                );
+                if let Some(out) = bound.await? {
+                    return Ok(out);
+                }
+                Input::Encoded(encoded)
+            }
+            None => Input::Rows(rows),
+        };
         let order_key = order_key(driver, &target, None, input_order).await?;
         let list = returning_list::<D, T, R>(driver, &target, false, order_key.as_deref()).await?;
-        let mut scan = KeyScan::new(None, target.types());
         let (mut scope, stage, _, _) =
-            stage(driver, options, &target, Input::Rows(rows), &mut scan, None).await?;
+            stage(driver, options, &target, input, &mut scan, None).await?;
         let sql = sql::insert_returning_sql::<T>(target.table(), &stage.table, &list, input_order);
         let sql = proven_order::<R>(sql, order_key.as_deref(), &stage.table);
         match copy_out::collect::<D, R>(scope.driver(), &sql, options).await {
