@@ -32,9 +32,21 @@ pub enum Contender {
     PerRow,
     /// Temp table + `INSERT .. SELECT .. ON CONFLICT`, no dedupe, no counts (asyncpg's usual).
     TempTable,
+    /// `upsert_via_staging_returning`: the ids of the rows inserted or changed, and which.
+    PgbulkReturning,
+    /// [`Contender::Unnest`] with `RETURNING id, (xmax = 0)`: every row's id (identical rows
+    /// are rewritten and returned too).
+    UnnestReturning,
 }
 
-pub const ALL: [Contender; 7] = [
+/// What `upsert_via_staging_returning` hands back here.
+#[derive(pgbulk::CopyRow, Debug)]
+struct Changed {
+    id: i64,
+    inserted: bool,
+}
+
+pub const ALL: [Contender; 9] = [
     Contender::Pgbulk,
     Contender::CopyIn,
     Contender::Before,
@@ -42,6 +54,8 @@ pub const ALL: [Contender; 7] = [
     Contender::Values,
     Contender::PerRow,
     Contender::TempTable,
+    Contender::PgbulkReturning,
+    Contender::UnnestReturning,
 ];
 
 impl Contender {
@@ -54,6 +68,12 @@ impl Contender {
             Contender::Values => "multi-row `INSERT .. VALUES .. ON CONFLICT`",
             Contender::PerRow => "per-row `INSERT .. ON CONFLICT`, pipelined",
             Contender::TempTable => "temp table + `INSERT .. SELECT .. ON CONFLICT`",
+            Contender::PgbulkReturning => {
+                "pgbulk `upsert_via_staging_returning` (ids of the new and changed rows)"
+            }
+            Contender::UnnestReturning => {
+                "`unnest(..) ON CONFLICT .. RETURNING id, (xmax = 0)` (every row's id)"
+            }
         }
     }
 }
@@ -95,6 +115,7 @@ const VALUES_ROWS: usize = 65_535 / 4;
 /// Statements the peers prepare once per connection.
 struct Prepared {
     unnest: tokio_postgres::Statement,
+    unnest_returning: tokio_postgres::Statement,
     per_row: tokio_postgres::Statement,
     values: HashMap<usize, tokio_postgres::Statement>,
 }
@@ -124,6 +145,25 @@ async fn run_one(env: &Env, how: Contender, rows: &[User], p: &Prepared) -> Resu
         }
         Contender::CopyIn => {
             client.bulk().copy_in(rows).await?;
+        }
+        Contender::PgbulkReturning => {
+            let back: Vec<Changed> = client
+                .bulk()
+                .upsert_via_staging_returning::<Changed, _, _>(rows)
+                .await?;
+            let n = rows.len();
+            assert_eq!(back.len(), n / 4 + (n + 2) / 4, "inserted and changed rows");
+            assert_eq!(back.iter().filter(|c| c.inserted).count(), n / 4);
+        }
+        Contender::UnnestReturning => {
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+            let emails: Vec<&str> = rows.iter().map(|r| r.email.as_str()).collect();
+            let times: Vec<_> = rows.iter().map(|r| r.created_at).collect();
+            let back = client
+                .query(&p.unnest_returning, &[&ids, &names, &emails, &times])
+                .await?;
+            assert_eq!(back.len(), rows.len());
         }
         Contender::Before => {
             client
@@ -211,6 +251,12 @@ pub async fn bench(env: &Env, n: i64) -> Result<Vec<(Contender, Result_)>, BoxEr
                  $3::text[], $4::timestamptz[]) {ON_CONFLICT}"
             ))
             .await?,
+        unnest_returning: client
+            .prepare(&format!(
+                "INSERT INTO bench_users ({COLS}) SELECT * FROM unnest($1::int8[], $2::text[], \
+                 $3::text[], $4::timestamptz[]) {ON_CONFLICT} RETURNING id, (xmax = 0) AS inserted"
+            ))
+            .await?,
         per_row: client
             .prepare(&format!(
                 "INSERT INTO bench_users ({COLS}) VALUES ($1, $2, $3, $4) {ON_CONFLICT}"
@@ -284,7 +330,16 @@ pub fn fastest(results: &[(Contender, Result_)]) -> (bool, &'static str, f64) {
         .map(|(_, r)| r.wall);
     let best_peer = results
         .iter()
-        .filter(|(c, _)| !matches!(c, Contender::Pgbulk | Contender::CopyIn | Contender::Before))
+        .filter(|(c, _)| {
+            !matches!(
+                c,
+                Contender::Pgbulk
+                    | Contender::CopyIn
+                    | Contender::Before
+                    | Contender::PgbulkReturning
+                    | Contender::UnnestReturning
+            )
+        })
         .min_by_key(|(_, r)| r.wall);
     match (ours, best_peer) {
         (Some(o), Some((c, r))) => (

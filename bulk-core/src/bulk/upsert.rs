@@ -95,7 +95,10 @@ impl<'c> Bulk<'c> {
     /// column-level privileges too: it does not read `xmax`, except on a Citus table, whose
     /// shards do not see the session's counter). The rows come back in binary
     /// through `COPY (INSERT .. RETURNING ..) TO STDOUT`; in input order with
-    /// [`in_input_order`](UpsertReturning::in_input_order).
+    /// [`in_input_order`](UpsertReturning::in_input_order). A batch small enough for
+    /// [`upsert_via_staging`](Bulk::upsert_via_staging) to bind is bound here too: the same
+    /// statement over the bound arrays, its rows read by the same decoder, committed once they
+    /// were all read into `R`.
     ///
     /// The options of [`Upsert`] apply (see the methods of [`UpsertReturning`]).
     ///

@@ -104,8 +104,8 @@ fn stage_instead(merge: &Merge, scan: &KeyScan, attempt: Attempt, failed: &Error
 /// The `RETURNING` list is checked against `R` before anything is sent, from the columns the
 /// plan described; the statement runs in the scope's transaction (a savepoint inside a
 /// caller's), closed only once every returned row was decoded, so a row that cannot be read
-/// into `R` leaves nothing written, as on the staging path. Two round trips on every client:
-/// `BEGIN` and the statement, then the `COMMIT`.
+/// into `R` leaves nothing written, as on the staging path (see [`read_back`]). Two round trips
+/// on every client: `BEGIN` and the statement, then the `COMMIT`.
 pub(crate) async fn returning<D, T, R>(
     driver: &mut D,
     options: &Options<'_>,
@@ -119,19 +119,115 @@ where
     T: CopyRow,
     R: FromCopyRow,
 {
-    let bytes = encoded.bytes();
-    if bytes > bound::MAX_BYTES {
+    if encoded.bytes() > bound::MAX_BYTES {
         return Ok(None);
     }
-    let columns = target.table_columns();
-    let list = sql::returning_list::<R>(
-        &columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
-        target.table(),
-        false,
-        false,
-    )?;
+    let list = sql::returning_list::<R>(&column_names(target), target.table(), false, false)?;
     let statement = sql::insert_returning_bound::<T>(target.table(), &list, input_order);
-    // What the list returns, as the plan described it: each field's column, or `inserted`.
+    let out_plan = returned_plan::<T, R>(target, &statement)?;
+    let params = encoded.params(target, arrays);
+    let (mut scope, begin) = TxScope::begin(driver, INSERT_SAVEPOINT.to_owned());
+    let ran = scope
+        .driver()
+        .run_bound(&begin, &statement, &params, true, "")
+        .await;
+    match ran {
+        Ok((_, received)) => {
+            read_back(scope, received, out_plan, options, encoded, INSERT_FAILED).await
+        }
+        Err(e) if bound::copy_instead(&e) => {
+            scope.roll_back().await;
+            Ok(None)
+        }
+        Err(e) => {
+            scope.roll_back().await;
+            Err(e.context(INSERT_FAILED))
+        }
+    }
+}
+
+/// `upsert_via_staging_returning` of `encoded` with its rows bound as `arrays`: the staging
+/// path's merge statement with its `RETURNING` list ([`Merge::returning_sql`]) over
+/// [`crate::sql::bound_rows_numbered`] (the same columns as the stage: the row's, then its
+/// ordinal) instead of the stage, in input order matched by `order_key` as there. `None` when
+/// it is to be staged instead, nothing of this attempt left (see [`stage_instead`]). The
+/// scope's `BEGIN`, the merge's settings and the statement go in one request; its `COMMIT`
+/// only once every returned row was read into `R` (see [`returning`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn upsert_returning<D, T, R>(
+    driver: &mut D,
+    options: &Options<'_>,
+    target: &Plan<T>,
+    merge: &Merge,
+    scan: &KeyScan,
+    (input_order, order_key): (bool, Option<&[String]>),
+    encoded: &Encoded,
+    arrays: Vec<Type>,
+) -> Result<Option<Vec<R>>>
+where
+    D: Driver,
+    T: CopyRow,
+    R: FromCopyRow,
+{
+    let bytes = encoded.bytes();
+    if scan.duplicates || bytes > bound::MAX_BYTES {
+        return Ok(None);
+    }
+    let mut list = sql::returning_list::<R>(&column_names(target), target.table(), true, false)?;
+    if let Some(key) = order_key {
+        list.push_str(&crate::sql::citus::key_returning(sql::TARGET_ALIAS, key));
+    }
+    let ord = crate::sql::ident::quote(sql::ORD);
+    let relation = crate::sql::bound_rows_numbered::<T>(Some(&ord));
+    let params = encoded.params(target, arrays);
+    let (mut scope, begin) = TxScope::begin(driver, sql::savepoint());
+    let mut begin = Some(begin);
+    let mut attempt = Attempt::on_conflict(Dedupe::Skip);
+    loop {
+        let (before, statement, after) =
+            merge.returning_sql(&relation, &list, input_order, attempt.dedupe, scan, bytes);
+        let statement = super::proven_order::<R>(statement, order_key, &relation);
+        let before = match begin.take() {
+            Some(begin) if before.is_empty() => begin,
+            Some(begin) => format!("{begin}; {before}"),
+            None => before,
+        };
+        let out_plan = returned_plan::<T, R>(target, &statement)?;
+        let ran = scope
+            .driver()
+            .run_bound(&before, &statement, &params, true, &after)
+            .await;
+        let failed = match ran {
+            Ok((_, received)) => {
+                return read_back(scope, received, out_plan, options, encoded, MERGE_FAILED).await
+            }
+            Err(e) => e.context(MERGE_FAILED),
+        };
+        if stage_instead(merge, scan, attempt, &failed) {
+            scope.roll_back().await;
+            return Ok(None);
+        }
+        attempt = retry_or_fail(&mut scope, merge, scan, attempt, failed).await?;
+    }
+}
+
+/// The names of the target's columns, as its plan described them.
+fn column_names<T: CopyRow>(target: &Plan<T>) -> Vec<String> {
+    target
+        .table_columns()
+        .iter()
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// How `R` reads what `statement` returns, checked before it is sent: each field's column of
+/// the target as its plan described it, or `inserted` (`bool`) — what
+/// [`sql::returning_list`] selects.
+fn returned_plan<T: CopyRow, R: FromCopyRow>(
+    target: &Plan<T>,
+    statement: &str,
+) -> Result<plan::OutPlan> {
+    let columns = target.table_columns();
     let returned = Described {
         columns: R::__PGBULK_COLUMNS
             .iter()
@@ -145,45 +241,35 @@ where
             .collect(),
         ..Described::default()
     };
-    let out_plan = plan::check_copy_out::<R>(&statement, &returned)?;
-    let params = encoded.params(target, arrays);
-    let (mut scope, begin) = TxScope::begin(driver, INSERT_SAVEPOINT.to_owned());
-    let ran = scope
-        .driver()
-        .run_bound(&begin, &statement, &params, true, "")
-        .await;
-    let received = match ran {
-        Ok((_, Some(received))) => received,
-        Ok((_, None)) => {
-            scope.roll_back().await;
-            return Err(Error::protocol("the bound INSERT returned no rows to read"));
-        }
-        Err(e) if bound::copy_instead(&e) => {
-            scope.roll_back().await;
-            return Ok(None);
-        }
-        Err(e) => {
-            scope.roll_back().await;
-            return Err(e.context(INSERT_FAILED));
-        }
+    plan::check_copy_out::<R>(statement, &returned)
+}
+
+/// Reads `received`, the rows a bound statement returned inside `scope`, into `R` as
+/// `out_plan` says, then closes the scope (`COMMIT`, or `RELEASE SAVEPOINT`); rolls it back if
+/// a row cannot be read. `context` for an error closing it.
+async fn read_back<D: Driver, R: FromCopyRow>(
+    mut scope: TxScope<'_, D>,
+    received: Option<crate::client::BoundRows>,
+    out_plan: plan::OutPlan,
+    options: &Options<'_>,
+    encoded: &Encoded,
+    context: &str,
+) -> Result<Option<Vec<R>>> {
+    let Some(received) = received else {
+        scope.roll_back().await;
+        return Err(Error::protocol("the bound statement's rows were not read"));
     };
-    if !received.columns.is_empty()
-        && received
-            .columns
-            .iter()
-            .map(|(n, _)| n)
-            .ne(returned.columns.iter().map(|(n, _)| n))
-    {
+    let names = R::__PGBULK_COLUMNS.iter().map(|c| c.name);
+    if !received.columns.is_empty() && received.columns.iter().map(|(n, _)| n.as_str()).ne(names) {
         scope.roll_back().await;
         return Err(Error::protocol(
-            "the bound INSERT returned other columns than its RETURNING list",
+            "the bound statement returned other columns than its RETURNING list",
         ));
     }
-    let rows = copy_out::collect_received::<R>(out_plan, received.data.freeze(), options).await;
-    match rows {
+    match copy_out::collect_received::<R>(out_plan, received.data.freeze(), options).await {
         Ok(rows) => {
-            scope.close_with("", INSERT_FAILED).await?;
-            options.report(encoded.rows, bytes);
+            scope.close_with("", context).await?;
+            options.report(encoded.rows, encoded.bytes());
             Ok(Some(rows))
         }
         Err(e) => {
@@ -197,6 +283,5 @@ where
 const INSERT_SAVEPOINT: &str = "pgbulk_returning";
 
 /// The context of a bound `copy_in_returning`'s error.
-const INSERT_FAILED: &str =
-    "copy_in_returning: the batch (sent as one INSERT of bound arrays) was \
-                             refused, no row was written";
+const INSERT_FAILED: &str = "copy_in_returning: the batch (sent as one INSERT of bound arrays) \
+                             was refused, no row was written";

@@ -200,10 +200,37 @@ where
         let (target, _) = plan_checked::<D, T>(driver, options, None).await?;
         let merge = merge(driver, &target, upsert).await?;
         let order_key = order_key(driver, &target, Some(&merge), input_order).await?;
-        let list = returning_list::<D, T, R>(driver, &target, true, order_key.as_deref()).await?;
         let mut scan = KeyScan::new(Some(merge.key_at().collect()), target.types());
+        // As in `counts`: a small batch is bound as arrays if it can be; otherwise, or if that
+        // attempt hands it back, staged — the same tuples, encoded once.
+        let rows = rows.into_iter();
+        let hint = rows.size_hint().1;
+        let input = match ops::bound::array_types(&target, hint, sql::MERGE_MIN_ROWS) {
+            Some(arrays) => {
+                let encoded =
+                    ops::bound::encode::<T, _>(&target, rows, 1, options, |b, at, ord| {
+                        staged(&mut scan, ord)(b, at);
+                    })?;
+                let bound = bound::upsert_returning::<D, T, R>(
+                    driver,
+                    options,
+                    &target,
+                    &merge,
+                    &scan,
+                    (input_order, order_key.as_deref()),
+                    &encoded,
+                    arrays,
+                );
+                if let Some(out) = bound.await? {
+                    return Ok(out);
+                }
+                Input::Encoded(encoded)
+            }
+            None => Input::Rows(rows),
+        };
+        let list = returning_list::<D, T, R>(driver, &target, true, order_key.as_deref()).await?;
         let (mut scope, stage, (_, bytes), _) =
-            stage(driver, options, &target, Input::Rows(rows), &mut scan, None).await?;
+            stage(driver, options, &target, input, &mut scan, None).await?;
         // As in `counts`: retried with the next dedupe when the server finds a key twice.
         let mut attempt = Attempt::on_conflict(Merge::first_dedupe(&scan));
         loop {
