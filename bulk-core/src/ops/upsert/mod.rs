@@ -131,11 +131,7 @@ where
         let hint = rows.size_hint().1;
         let input = match ops::bound::array_types(&target, hint, sql::MERGE_MIN_ROWS) {
             Some(arrays) => {
-                // As for the stage: each tuple with its ordinal, its keys shown to `scan`.
-                let encoded =
-                    ops::bound::encode::<T, _>(&target, rows, 1, options, |b, at, ord| {
-                        staged(&mut scan, ord)(b, at);
-                    })?;
+                let encoded = encode_staged(&target, rows, options, &mut scan)?;
                 let bound =
                     bound::counts(driver, options, &target, &merge, &scan, &encoded, arrays);
                 if let Some(counts) = bound.await? {
@@ -207,10 +203,7 @@ where
         let hint = rows.size_hint().1;
         let input = match ops::bound::array_types(&target, hint, sql::MERGE_MIN_ROWS) {
             Some(arrays) => {
-                let encoded =
-                    ops::bound::encode::<T, _>(&target, rows, 1, options, |b, at, ord| {
-                        staged(&mut scan, ord)(b, at);
-                    })?;
+                let encoded = encode_staged(&target, rows, options, &mut scan)?;
                 let bound = bound::upsert_returning::<D, T, R>(
                     driver,
                     options,
@@ -279,11 +272,7 @@ where
         let hint = rows.size_hint().1;
         let input = match ops::bound::array_types(&target, hint, ops::bound::MAX_ROWS) {
             Some(arrays) => {
-                // As for the stage: each tuple with its ordinal.
-                let encoded =
-                    ops::bound::encode::<T, _>(&target, rows, 1, options, |b, at, ord| {
-                        staged(&mut scan, ord)(b, at);
-                    })?;
+                let encoded = encode_staged(&target, rows, options, &mut scan)?;
                 let bound = bound::returning::<D, T, R>(
                     driver,
                     options,
@@ -583,6 +572,19 @@ where
         let (_, bytes) = writer.finish().await?;
         Ok(((staged, bytes), None))
     }
+}
+
+/// `rows` encoded whole as they would be staged (each tuple with its ordinal, its keys shown to
+/// `scan`), for a bound attempt whose fallback stages the same tuples.
+fn encode_staged<T: CopyRow, I: Iterator<Item = T>>(
+    target: &Plan<T>,
+    rows: I,
+    options: &Options<'_>,
+    scan: &mut KeyScan,
+) -> Result<ops::bound::Encoded> {
+    ops::bound::encode::<T, _>(target, rows, 1, options, |b, at, ord| {
+        staged(scan, ord)(b, at);
+    })
 }
 
 /// What follows each staged tuple's fields: `scan` looks at its keys, then its ordinal `ord`
