@@ -20,7 +20,9 @@
 //!   merges with one `INSERT .. ON CONFLICT`, returning inserted / updated / unchanged counts;
 //!   [`copy_in_returning`](Bulk::copy_in_returning) and
 //!   [`upsert_via_staging_returning`](Bulk::upsert_via_staging_returning) hand back rows (e.g.
-//!   generated ids) through `COPY (INSERT .. RETURNING ..) TO STDOUT`.
+//!   generated ids) through `COPY (INSERT .. RETURNING ..) TO STDOUT`. A small batch of any of
+//!   the three skips the staging table: its rows are bound as arrays to the same statement, and
+//!   returned rows are read by the same decoder.
 //! - Features `deadpool` and `bb8` implement [`BulkExt`] for pooled clients; `sync` adds the
 //!   blocking API on the `postgres` crate (`pgbulk::sync`).
 //!

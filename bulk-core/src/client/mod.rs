@@ -123,22 +123,21 @@ impl BoundRows {
         }
     }
 
-    /// Appends one row, its fields' bytes in order (`None`: NULL).
-    pub(crate) fn push<'v>(
-        &mut self,
-        fields: impl ExactSizeIterator<Item = Option<&'v [u8]>>,
-    ) -> Result<()> {
-        let too_large = || crate::error::Error::protocol("a returned row is too large to read");
-        let count = i16::try_from(fields.len()).map_err(|_| too_large())?;
+    /// Starts a row of `fields` fields; each follows with [`field`](Self::field).
+    pub(crate) fn row(&mut self, fields: usize) -> Result<()> {
+        let count = i16::try_from(fields).map_err(|_| too_large())?;
         self.data.extend_from_slice(&count.to_be_bytes());
-        for field in fields {
-            match field {
-                None => self.data.extend_from_slice(&(-1i32).to_be_bytes()),
-                Some(bytes) => {
-                    let len = i32::try_from(bytes.len()).map_err(|_| too_large())?;
-                    self.data.extend_from_slice(&len.to_be_bytes());
-                    self.data.extend_from_slice(bytes);
-                }
+        Ok(())
+    }
+
+    /// Appends the row's next field: its bytes, or `None` for NULL.
+    pub(crate) fn field(&mut self, value: Option<&[u8]>) -> Result<()> {
+        match value {
+            None => self.data.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(bytes) => {
+                let len = i32::try_from(bytes.len()).map_err(|_| too_large())?;
+                self.data.extend_from_slice(&len.to_be_bytes());
+                self.data.extend_from_slice(bytes);
             }
         }
         Ok(())
@@ -154,11 +153,14 @@ impl BoundRows {
                 .map(|c| (c.name().to_owned(), c.type_().clone()))
                 .collect();
         }
-        let fields = (0..row.len())
-            .map(|i| row.try_get::<_, RawField<'_>>(i).map(|f| f.0))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(crate::error::Error::server)?;
-        self.push(fields.into_iter())
+        self.row(row.len())?;
+        for i in 0..row.len() {
+            let value = row
+                .try_get::<_, RawField<'_>>(i)
+                .map_err(crate::error::Error::server)?;
+            self.field(value.0)?;
+        }
+        Ok(())
     }
 
     /// The stream, its trailer written.
@@ -166,6 +168,11 @@ impl BoundRows {
         crate::engine::write_trailer(&mut self.data);
         self
     }
+}
+
+/// The error for a returned row or value past the COPY format's limits.
+fn too_large() -> crate::error::Error {
+    crate::error::Error::protocol("a returned row is too large to read")
 }
 
 /// A result field's bytes as the server sent them, for [`BoundRows`]: any type, read as is.

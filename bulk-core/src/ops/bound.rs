@@ -68,6 +68,35 @@ impl Encoded {
     }
 }
 
+/// A batch ready for a bound attempt — encoded whole, with the array type each column is bound
+/// as — or, when it may not be bound, its rows untouched (see [`encode_small`]).
+pub(crate) enum Small<I> {
+    Bound(Encoded, Vec<Type>),
+    Rows(I),
+}
+
+/// `rows` encoded by [`encode`] (`extra`, `each` as there) when a batch of their size may be
+/// bound ([`array_types`], under the caller's `max_rows`); otherwise handed back as they are.
+pub(crate) fn encode_small<T, I>(
+    plan: &Plan<T>,
+    rows: I,
+    max_rows: usize,
+    extra: usize,
+    options: &Options<'_>,
+    each: impl FnMut(&mut BytesMut, usize, u64),
+) -> Result<Small<I::IntoIter>>
+where
+    T: CopyRow + ?Sized,
+    I: IntoIterator,
+    I::Item: Borrow<T>,
+{
+    let rows = rows.into_iter();
+    Ok(match array_types(plan, rows.size_hint().1, max_rows) {
+        Some(arrays) => Small::Bound(encode(plan, rows, extra, options, each)?, arrays),
+        None => Small::Rows(rows),
+    })
+}
+
 /// Rows to send through a COPY: rows to encode, or tuples a bound attempt encoded already.
 pub(crate) enum Input<I> {
     Rows(I),

@@ -4,7 +4,7 @@
 use crate::client::{BoxCopySink, CopyTarget, Driver, Finished};
 use crate::engine::Encoder;
 use crate::error::{Error, Result};
-use crate::ops::bound::{self, Encoded, Input};
+use crate::ops::bound::{self, Encoded, Input, Small};
 use crate::ops::distributed::KeyTrail;
 use crate::ops::Options;
 use crate::plan::Plan;
@@ -276,20 +276,19 @@ where
 {
     // A small batch through a kept plan that allows it: one `INSERT` with the rows bound as
     // arrays (see `ops::bound`), or, if that hands them back, the COPY of the same tuples.
-    let rows = rows.into_iter();
-    let arrays = plan
-        .inserts()
-        .then(|| bound::array_types(plan, rows.size_hint().1, bound::MAX_ROWS))
-        .flatten();
-    let (input, refused) = match arrays {
-        Some(arrays) => {
-            let encoded = bound::encode::<T, _>(plan, rows, 0, options, |_, _, _| {})?;
+    let small = if plan.inserts() {
+        bound::encode_small::<T, _>(plan, rows, bound::MAX_ROWS, 0, options, |_, _, _| {})?
+    } else {
+        Small::Rows(rows.into_iter())
+    };
+    let (input, refused) = match small {
+        Small::Bound(encoded, arrays) => {
             match insert_bound(driver, plan, options, &encoded, arrays).await? {
                 Ok(done) => return Ok(done),
                 Err(refused) => (Input::Encoded(encoded), refused),
             }
         }
-        None => (Input::Rows(rows), None),
+        Small::Rows(rows) => (Input::Rows(rows), None),
     };
     match (copy_rows(driver, plan, options, input).await, refused) {
         // The refused INSERT ran inside a transaction block pgbulk did not know of (a `BEGIN`

@@ -1058,30 +1058,8 @@ pub(crate) fn returning_list<R: CopyRow + ?Sized>(
     Ok(out.join(", "))
 }
 
-/// `INSERT INTO target (cols) SELECT cols FROM unnest($1, .., $n) [ORDER BY ord] RETURNING ..`:
-/// [`insert_returning_sql`] with the rows bound as one array per column (see
-/// `ops::upsert::bound::returning`) instead of staged. The input order, when asked for, is the
-/// arrays' (`WITH ORDINALITY`), as the stage's ordinals are.
-pub(crate) fn insert_returning_bound<T: CopyRow + ?Sized>(
-    target: &str,
-    returning: &str,
-    input_order: bool,
-) -> String {
-    let cols = column_list(T::__PGBULK_COLUMNS.iter().map(|c| c.name));
-    let rows = if input_order {
-        let ord = ident::quote(ORD);
-        let numbered = crate::sql::bound_rows_numbered::<T>(Some(&ord));
-        format!("{numbered} ORDER BY {ord}")
-    } else {
-        crate::sql::bound_rows::<T>()
-    };
-    format!(
-        "INSERT INTO {target} AS {TARGET_ALIAS} ({cols}) SELECT {cols} FROM {rows} \
-         RETURNING {returning}"
-    )
-}
-
-/// `INSERT INTO target (cols) SELECT cols FROM stage [ORDER BY ord] RETURNING ..`.
+/// `INSERT INTO target (cols) SELECT cols FROM stage [ORDER BY ord] RETURNING ..`; `stage` is a
+/// staging table, or the bound arrays with the stage's columns (`ops::upsert::bound`).
 pub(crate) fn insert_returning_sql<T: CopyRow + ?Sized>(
     target: &str,
     stage: &str,

@@ -37,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::server::{self, ServerFacts};
 use ::sqlx::pool::PoolConnection;
 use ::sqlx::postgres::{PgConnection, PgCopyIn, PgPool, Postgres};
-use ::sqlx::{AssertSqlSafe, Column as _, Row as _, ValueRef as _};
+use ::sqlx::{AssertSqlSafe, Row as _, ValueRef as _};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt as _, Stream, StreamExt as _};
@@ -191,38 +191,23 @@ impl Driver for SqlxConn<'_> {
                 .map_err(Error::sqlx)?;
             let mut kept = BoundRows::new();
             if let Some(first) = rows.first() {
-                // sqlx gives OIDs; resolved as `describe` resolves them (no query for built-in
-                // types).
-                let oids = first
-                    .columns()
-                    .iter()
-                    .map(|c| {
-                        c.type_info().oid().map(|o| o.0).ok_or_else(|| {
-                            Error::protocol(format!("column \"{}\" has no type OID", c.name()))
-                        })
-                    })
-                    .collect::<Result<Vec<u32>>>()?;
-                let types = types::resolve(conn, &oids).await.map_err(Error::sqlx)?;
-                kept.columns = first
-                    .columns()
-                    .iter()
-                    .map(|c| c.name().to_owned())
-                    .zip(types)
-                    .collect();
+                kept.columns = types::resolve_columns(conn, first.columns())
+                    .await
+                    .map_err(Error::sqlx)?;
             }
             for row in &rows {
-                let fields = (0..row.len())
-                    .map(|i| {
-                        let value = row.try_get_raw(i).map_err(Error::sqlx)?;
-                        if value.is_null() {
-                            return Ok(None);
-                        }
-                        value.as_bytes().map(Some).map_err(|e| {
+                kept.row(row.len())?;
+                for i in 0..row.len() {
+                    let value = row.try_get_raw(i).map_err(Error::sqlx)?;
+                    let bytes = if value.is_null() {
+                        None
+                    } else {
+                        Some(value.as_bytes().map_err(|e| {
                             Error::protocol(format!("a returned value is not binary: {e}"))
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                kept.push(fields.into_iter())?;
+                        })?)
+                    };
+                    kept.field(bytes)?;
+                }
             }
             let count = u64::try_from(rows.len()).unwrap_or(u64::MAX);
             Ok((count, Some(kept.finish())))

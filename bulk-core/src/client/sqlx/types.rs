@@ -15,7 +15,7 @@
 //! place to keep one per connection, and a process-wide one keyed by OID would be wrong across
 //! databases and after `ALTER TYPE .. ADD VALUE`. Tables of built-in types never query.
 
-use ::sqlx::postgres::PgConnection;
+use ::sqlx::postgres::{PgColumn, PgConnection};
 use ::sqlx::{AssertSqlSafe, Column as _, Either, Executor as _, SqlSafeStr as _, Statement as _};
 use postgres_types::{Field, Kind, Type};
 use std::collections::HashMap;
@@ -199,6 +199,31 @@ pub(crate) async fn resolve(
         .collect()
 }
 
+/// The OID of `col`'s type.
+fn column_oid(col: &PgColumn) -> Result<u32, ::sqlx::Error> {
+    col.type_info().oid().map(|o| o.0).ok_or_else(|| {
+        ::sqlx::Error::Protocol(format!("column \"{}\" has no type OID", col.name()))
+    })
+}
+
+/// Each of `columns`' name and resolved type (as [`describe`] resolves them: no query when all
+/// are built in).
+pub(crate) async fn resolve_columns(
+    conn: &mut PgConnection,
+    columns: &[PgColumn],
+) -> Result<Vec<(String, Type)>, ::sqlx::Error> {
+    let oids = columns
+        .iter()
+        .map(column_oid)
+        .collect::<Result<Vec<_>, _>>()?;
+    let types = resolve(conn, &oids).await?;
+    Ok(columns
+        .iter()
+        .map(|c| c.name().to_owned())
+        .zip(types)
+        .collect())
+}
+
 /// A statement described through sqlx: its result columns (name and resolved type) and its
 /// number of `$n` parameters.
 #[derive(Debug, Clone)]
@@ -256,11 +281,8 @@ pub(crate) async fn describe(
         )
         .collect();
     for col in stmt.columns() {
-        let oid = col.type_info().oid().ok_or_else(|| {
-            ::sqlx::Error::Protocol(format!("column \"{}\" has no type OID", col.name()))
-        })?;
         names.push(col.name().to_owned());
-        oids.push(oid.0);
+        oids.push(column_oid(col)?);
     }
     let columns = oids.len();
     oids.extend_from_slice(&param_oids);

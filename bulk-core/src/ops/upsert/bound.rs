@@ -105,7 +105,8 @@ fn stage_instead(merge: &Merge, scan: &KeyScan, attempt: Attempt, failed: &Error
 /// plan described; the statement runs in the scope's transaction (a savepoint inside a
 /// caller's), closed only once every returned row was decoded, so a row that cannot be read
 /// into `R` leaves nothing written, as on the staging path (see [`read_back`]). Two round trips
-/// on every client: `BEGIN` and the statement, then the `COMMIT`.
+/// on tokio-postgres (`BEGIN` and the statement pipelined, then the `COMMIT`); three on sqlx
+/// and the blocking client, which cannot pipeline the `BEGIN`.
 pub(crate) async fn returning<D, T, R>(
     driver: &mut D,
     options: &Options<'_>,
@@ -123,8 +124,9 @@ where
         return Ok(None);
     }
     let list = sql::returning_list::<R>(&column_names(target), target.table(), false, false)?;
-    let statement = sql::insert_returning_bound::<T>(target.table(), &list, input_order);
-    let out_plan = returned_plan::<T, R>(target, &statement)?;
+    let statement =
+        sql::insert_returning_sql::<T>(target.table(), &bound_stage::<T>(), &list, input_order);
+    let out_plan = returned_plan::<T, R>(target)?;
     let params = encoded.params(target, arrays);
     let (mut scope, begin) = TxScope::begin(driver, INSERT_SAVEPOINT.to_owned());
     let ran = scope
@@ -177,8 +179,8 @@ where
     if let Some(key) = order_key {
         list.push_str(&crate::sql::citus::key_returning(sql::TARGET_ALIAS, key));
     }
-    let ord = crate::sql::ident::quote(sql::ORD);
-    let relation = crate::sql::bound_rows_numbered::<T>(Some(&ord));
+    let relation = bound_stage::<T>();
+    let out_plan = returned_plan::<T, R>(target)?;
     let params = encoded.params(target, arrays);
     let (mut scope, begin) = TxScope::begin(driver, sql::savepoint());
     let mut begin = Some(begin);
@@ -192,7 +194,6 @@ where
             Some(begin) => format!("{begin}; {before}"),
             None => before,
         };
-        let out_plan = returned_plan::<T, R>(target, &statement)?;
         let ran = scope
             .driver()
             .run_bound(&before, &statement, &params, true, &after)
@@ -211,6 +212,12 @@ where
     }
 }
 
+/// The bound arrays as the staging path's statements read the stage: `T`'s columns, then each
+/// row's ordinal (from 1, in input order) in the stage's ordinal column.
+fn bound_stage<T: CopyRow>() -> String {
+    crate::sql::bound_rows_numbered::<T>(Some(&crate::sql::ident::quote(sql::ORD)))
+}
+
 /// The names of the target's columns, as its plan described them.
 fn column_names<T: CopyRow>(target: &Plan<T>) -> Vec<String> {
     target
@@ -220,13 +227,10 @@ fn column_names<T: CopyRow>(target: &Plan<T>) -> Vec<String> {
         .collect()
 }
 
-/// How `R` reads what `statement` returns, checked before it is sent: each field's column of
-/// the target as its plan described it, or `inserted` (`bool`) — what
-/// [`sql::returning_list`] selects.
-fn returned_plan<T: CopyRow, R: FromCopyRow>(
-    target: &Plan<T>,
-    statement: &str,
-) -> Result<plan::OutPlan> {
+/// How `R` reads the rows a `RETURNING` list of [`sql::returning_list`] returns, checked
+/// before anything is sent: each field's column of the target as its plan described it, or
+/// `inserted` (`bool`).
+fn returned_plan<T: CopyRow, R: FromCopyRow>(target: &Plan<T>) -> Result<plan::OutPlan> {
     let columns = target.table_columns();
     let returned = Described {
         columns: R::__PGBULK_COLUMNS
@@ -241,7 +245,7 @@ fn returned_plan<T: CopyRow, R: FromCopyRow>(
             .collect(),
         ..Described::default()
     };
-    plan::check_copy_out::<R>(statement, &returned)
+    plan::check_copy_out::<R>(&format!("RETURNING (for {})", target.table()), &returned)
 }
 
 /// Reads `received`, the rows a bound statement returned inside `scope`, into `R` as

@@ -81,7 +81,7 @@ use crate::client::Driver;
 use crate::client::Outcome;
 use crate::error::{Error, Result};
 use crate::ops;
-use crate::ops::bound::Input;
+use crate::ops::bound::{Input, Small};
 use crate::ops::copy_in::CopyWriter;
 use crate::ops::distributed;
 use crate::ops::scope::{self, TxScope};
@@ -128,10 +128,8 @@ where
         let mut scan = KeyScan::new(Some(merge.key_at().collect()), target.types());
         // A small batch is bound as arrays if it can be (see `bound`); otherwise, or if that
         // attempt hands it back, staged — the same tuples, encoded once.
-        let hint = rows.size_hint().1;
-        let input = match ops::bound::array_types(&target, hint, sql::MERGE_MIN_ROWS) {
-            Some(arrays) => {
-                let encoded = encode_staged(&target, rows, options, &mut scan)?;
+        let input = match encode_staged(&target, rows, sql::MERGE_MIN_ROWS, options, &mut scan)? {
+            Small::Bound(encoded, arrays) => {
                 let bound =
                     bound::counts(driver, options, &target, &merge, &scan, &encoded, arrays);
                 if let Some(counts) = bound.await? {
@@ -139,7 +137,7 @@ where
                 }
                 Input::Encoded(encoded)
             }
-            None => Input::Rows(rows),
+            Small::Rows(rows) => Input::Rows(rows),
         };
         // The first attempt's statements go right behind the COPY's end, where the driver can
         // pipeline them.
@@ -199,11 +197,8 @@ where
         let mut scan = KeyScan::new(Some(merge.key_at().collect()), target.types());
         // As in `counts`: a small batch is bound as arrays if it can be; otherwise, or if that
         // attempt hands it back, staged — the same tuples, encoded once.
-        let rows = rows.into_iter();
-        let hint = rows.size_hint().1;
-        let input = match ops::bound::array_types(&target, hint, sql::MERGE_MIN_ROWS) {
-            Some(arrays) => {
-                let encoded = encode_staged(&target, rows, options, &mut scan)?;
+        let input = match encode_staged(&target, rows, sql::MERGE_MIN_ROWS, options, &mut scan)? {
+            Small::Bound(encoded, arrays) => {
                 let bound = bound::upsert_returning::<D, T, R>(
                     driver,
                     options,
@@ -219,7 +214,7 @@ where
                 }
                 Input::Encoded(encoded)
             }
-            None => Input::Rows(rows),
+            Small::Rows(rows) => Input::Rows(rows),
         };
         let list = returning_list::<D, T, R>(driver, &target, true, order_key.as_deref()).await?;
         let (mut scope, stage, (_, bytes), _) =
@@ -268,11 +263,8 @@ where
         let mut scan = KeyScan::new(None, target.types());
         // A small batch is bound as arrays if it can be (see `bound::returning`); otherwise, or
         // if that attempt hands it back, staged — the same tuples, encoded once.
-        let rows = rows.into_iter();
-        let hint = rows.size_hint().1;
-        let input = match ops::bound::array_types(&target, hint, ops::bound::MAX_ROWS) {
-            Some(arrays) => {
-                let encoded = encode_staged(&target, rows, options, &mut scan)?;
+        let input = match encode_staged(&target, rows, ops::bound::MAX_ROWS, options, &mut scan)? {
+            Small::Bound(encoded, arrays) => {
                 let bound = bound::returning::<D, T, R>(
                     driver,
                     options,
@@ -286,7 +278,7 @@ where
                 }
                 Input::Encoded(encoded)
             }
-            None => Input::Rows(rows),
+            Small::Rows(rows) => Input::Rows(rows),
         };
         let order_key = order_key(driver, &target, None, input_order).await?;
         let list = returning_list::<D, T, R>(driver, &target, false, order_key.as_deref()).await?;
@@ -574,15 +566,17 @@ where
     }
 }
 
-/// `rows` encoded whole as they would be staged (each tuple with its ordinal, its keys shown to
-/// `scan`), for a bound attempt whose fallback stages the same tuples.
-fn encode_staged<T: CopyRow, I: Iterator<Item = T>>(
+/// A batch of fewer than `max_rows` rows encoded whole as it would be staged (each tuple with
+/// its ordinal, its keys shown to `scan`), for a bound attempt whose fallback stages the same
+/// tuples; see [`ops::bound::encode_small`].
+fn encode_staged<T: CopyRow, I: IntoIterator<Item = T>>(
     target: &Plan<T>,
     rows: I,
+    max_rows: usize,
     options: &Options<'_>,
     scan: &mut KeyScan,
-) -> Result<ops::bound::Encoded> {
-    ops::bound::encode::<T, _>(target, rows, 1, options, |b, at, ord| {
+) -> Result<Small<I::IntoIter>> {
+    ops::bound::encode_small::<T, _>(target, rows, max_rows, 1, options, |b, at, ord| {
         staged(scan, ord)(b, at);
     })
 }
