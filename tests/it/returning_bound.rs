@@ -28,6 +28,13 @@ struct Back {
     inserted: bool,
 }
 
+/// A column the table gains after the first call.
+#[derive(CopyRow, Debug)]
+struct Ranked {
+    id: i64,
+    rank: i32,
+}
+
 /// An `int8` key read into an `i32`: refused before anything is sent.
 #[derive(CopyRow, Debug)]
 struct NarrowId {
@@ -202,6 +209,52 @@ on_every_client! {
             .unwrap()
             .get(0);
         assert_eq!(open, 0);
+    }
+
+    /// A column added after an earlier call on the same connection is returned: where the
+    /// plan's description is stale (sqlx caches it per connection) the batch is staged, whose
+    /// column list is read from the catalog.
+    async fn a_column_added_since_is_returned(db, conn) {
+        logged(&db, TICKETS, "tickets").await;
+        let first: Vec<NewTicket> = (0..3).map(ticket).collect();
+        let _: Vec<Back> = conn.bulk().copy_in_returning::<Back, _, _>(&first).await.unwrap();
+        db.client()
+            .batch_execute("ALTER TABLE tickets ADD COLUMN rank int4 NOT NULL DEFAULT 7")
+            .await
+            .unwrap();
+        let more: Vec<NewTicket> = (3..6).map(ticket).collect();
+        let back: Vec<Ranked> = conn
+            .bulk()
+            .copy_in_returning::<Ranked, _, _>(&more)
+            .in_input_order()
+            .await
+            .unwrap();
+        assert_eq!(back.iter().map(|r| r.rank).collect::<Vec<_>>(), [7, 7, 7]);
+        assert_eq!(back.iter().map(|r| r.id).collect::<Vec<_>>(), [4, 5, 6]);
+        assert_eq!(crate::count(&db, "tickets").await, 6);
+    }
+
+    /// A returned column whose type changed since an earlier call is refused as a type
+    /// mismatch — by the rows' own description where the plan's is stale (sqlx) — and nothing
+    /// is written.
+    async fn a_column_whose_type_changed_is_a_mismatch(db, conn) {
+        logged(&db, TICKETS, "tickets").await;
+        let first: Vec<NewTicket> = (0..3).map(ticket).collect();
+        let _: Vec<Back> = conn.bulk().copy_in_returning::<Back, _, _>(&first).await.unwrap();
+        db.client()
+            .batch_execute(
+                "ALTER TABLE tickets ALTER COLUMN opened TYPE timestamptz USING opened::timestamptz",
+            )
+            .await
+            .unwrap();
+        let more: Vec<NewTicket> = (3..6).map(ticket).collect();
+        let err = conn
+            .bulk()
+            .copy_in_returning::<Back, _, _>(&more)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TypeMismatch, "{err}");
+        assert_eq!(crate::count(&db, "tickets").await, 3);
     }
 
     /// Inside a caller's transaction the rows are part of it; a refused batch is named and

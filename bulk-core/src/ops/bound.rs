@@ -153,6 +153,16 @@ where
     })
 }
 
+/// Whether `failed`, a bound statement's error that returns rows, is the server refusing a
+/// statement prepared before its table changed ("cached plan must not change result type",
+/// SQLSTATE 0A000): sqlx keeps bound statements prepared per connection, and a `RETURNING` list
+/// whose column types changed since cannot run again on it. The staging path's statements
+/// are others, so the batch is staged instead (and is on every later call on that
+/// connection).
+pub(crate) fn replanned(failed: &Error) -> bool {
+    failed.code() == Some(&tokio_postgres::error::SqlState::FEATURE_NOT_SUPPORTED)
+}
+
 /// Whether `failed`, the bound statement's error, is to be retried through the COPY: a value
 /// or an integrity rule the server refused (SQLSTATE classes 22 and 23), which the COPY names
 /// by row, field and column (or, written differently, accepts).

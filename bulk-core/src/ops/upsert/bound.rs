@@ -123,10 +123,11 @@ where
     if encoded.bytes() > bound::MAX_BYTES {
         return Ok(None);
     }
-    let list = sql::returning_list::<R>(&column_names(target), target.table(), false, false)?;
+    let Some((list, out_plan)) = returned::<T, R>(target, false, None) else {
+        return Ok(None);
+    };
     let statement =
         sql::insert_returning_sql::<T>(target.table(), &bound_stage::<T>(), &list, input_order);
-    let out_plan = returned_plan::<T, R>(target)?;
     let params = encoded.params(target, arrays);
     let (mut scope, begin) = TxScope::begin(driver, INSERT_SAVEPOINT.to_owned());
     let ran = scope
@@ -137,7 +138,7 @@ where
         Ok((_, received)) => {
             read_back(scope, received, out_plan, options, encoded, INSERT_FAILED).await
         }
-        Err(e) if bound::copy_instead(&e) => {
+        Err(e) if bound::copy_instead(&e) || bound::replanned(&e) => {
             scope.roll_back().await;
             Ok(None)
         }
@@ -162,7 +163,8 @@ pub(crate) async fn upsert_returning<D, T, R>(
     target: &Plan<T>,
     merge: &Merge,
     scan: &KeyScan,
-    (input_order, order_key): (bool, Option<&[String]>),
+    input_order: bool,
+    order_key: Option<&[String]>,
     encoded: &Encoded,
     arrays: Vec<Type>,
 ) -> Result<Option<Vec<R>>>
@@ -175,12 +177,10 @@ where
     if scan.duplicates || bytes > bound::MAX_BYTES {
         return Ok(None);
     }
-    let mut list = sql::returning_list::<R>(&column_names(target), target.table(), true, false)?;
-    if let Some(key) = order_key {
-        list.push_str(&crate::sql::citus::key_returning(sql::TARGET_ALIAS, key));
-    }
+    let Some((list, out_plan)) = returned::<T, R>(target, true, order_key) else {
+        return Ok(None);
+    };
     let relation = bound_stage::<T>();
-    let out_plan = returned_plan::<T, R>(target)?;
     let params = encoded.params(target, arrays);
     let (mut scope, begin) = TxScope::begin(driver, sql::savepoint());
     let mut begin = Some(begin);
@@ -204,7 +204,7 @@ where
             }
             Err(e) => e.context(MERGE_FAILED),
         };
-        if stage_instead(merge, scan, attempt, &failed) {
+        if stage_instead(merge, scan, attempt, &failed) || bound::replanned(&failed) {
             scope.roll_back().await;
             return Ok(None);
         }
@@ -218,20 +218,23 @@ fn bound_stage<T: CopyRow>() -> String {
     crate::sql::bound_rows_numbered::<T>(Some(&crate::sql::ident::quote(sql::ORD)))
 }
 
-/// The names of the target's columns, as its plan described them.
-fn column_names<T: CopyRow>(target: &Plan<T>) -> Vec<String> {
-    target
-        .table_columns()
-        .iter()
-        .map(|(name, _)| name.clone())
-        .collect()
-}
-
-/// How `R` reads the rows a `RETURNING` list of [`sql::returning_list`] returns, checked
-/// before anything is sent: each field's column of the target as its plan described it, or
-/// `inserted` (`bool`).
-fn returned_plan<T: CopyRow, R: FromCopyRow>(target: &Plan<T>) -> Result<plan::OutPlan> {
+/// The `RETURNING` list for `R` after a plain insert or (`merged`) a merge, with the columns of
+/// `order_key` as the staging path adds them, from the target's columns as its plan described
+/// them, and how `R` reads what it returns — each field's column, or `inserted` (`bool`) —
+/// checked before anything is sent. `None` when that fails: the staging path, which reads the
+/// columns from the catalog and describes its statement, then says why (or succeeds, where the
+/// plan's description was stale, as sqlx's cached ones can be).
+fn returned<T: CopyRow, R: FromCopyRow>(
+    target: &Plan<T>,
+    merged: bool,
+    order_key: Option<&[String]>,
+) -> Option<(String, plan::OutPlan)> {
     let columns = target.table_columns();
+    let names: Vec<String> = columns.iter().map(|(name, _)| name.clone()).collect();
+    let mut list = sql::returning_list::<R>(&names, target.table(), merged, false).ok()?;
+    if let Some(key) = order_key {
+        list.push_str(&crate::sql::citus::key_returning(sql::TARGET_ALIAS, key));
+    }
     let returned = Described {
         columns: R::__PGBULK_COLUMNS
             .iter()
@@ -245,12 +248,21 @@ fn returned_plan<T: CopyRow, R: FromCopyRow>(target: &Plan<T>) -> Result<plan::O
             .collect(),
         ..Described::default()
     };
-    plan::check_copy_out::<R>(&format!("RETURNING (for {})", target.table()), &returned)
+    let out_plan = checked::<R>(&returned).ok()?;
+    Some((list, out_plan))
 }
 
-/// Reads `received`, the rows a bound statement returned inside `scope`, into `R` as
-/// `out_plan` says, then closes the scope (`COMMIT`, or `RELEASE SAVEPOINT`); rolls it back if
-/// a row cannot be read. `context` for an error closing it.
+/// `R` checked against `described`, the columns a `RETURNING` list returns, as a staged read
+/// checks its query's (the plan's COPY text is not used: the rows arrive bound).
+fn checked<R: FromCopyRow>(described: &Described) -> Result<plan::OutPlan> {
+    plan::check_copy_out::<R>("RETURNING", described)
+}
+
+/// Reads `received`, the rows a bound statement returned inside `scope`, into `R` — as their
+/// own description says, checked as a staged read's is (`out_plan`, checked before sending,
+/// when no row came back) — then closes the scope (`COMMIT`, or `RELEASE SAVEPOINT`); rolls it
+/// back if a row cannot be read. `None`, rolled back, when the description does not match `R`
+/// (the staging path then says why). `context` for an error closing it.
 async fn read_back<D: Driver, R: FromCopyRow>(
     mut scope: TxScope<'_, D>,
     received: Option<crate::client::BoundRows>,
@@ -263,13 +275,19 @@ async fn read_back<D: Driver, R: FromCopyRow>(
         scope.roll_back().await;
         return Err(Error::protocol("the bound statement's rows were not read"));
     };
-    let names = R::__PGBULK_COLUMNS.iter().map(|c| c.name);
-    if !received.columns.is_empty() && received.columns.iter().map(|(n, _)| n.as_str()).ne(names) {
-        scope.roll_back().await;
-        return Err(Error::protocol(
-            "the bound statement returned other columns than its RETURNING list",
-        ));
-    }
+    let out_plan = if received.columns.is_empty() {
+        out_plan
+    } else {
+        let described = Described {
+            columns: received.columns,
+            ..Described::default()
+        };
+        let Ok(plan) = checked::<R>(&described) else {
+            scope.roll_back().await;
+            return Ok(None);
+        };
+        plan
+    };
     match copy_out::collect_received::<R>(out_plan, received.data.freeze(), options).await {
         Ok(rows) => {
             scope.close_with("", context).await?;

@@ -205,7 +205,8 @@ where
                     &target,
                     &merge,
                     &scan,
-                    (input_order, order_key.as_deref()),
+                    input_order,
+                    order_key.as_deref(),
                     &encoded,
                     arrays,
                 );
